@@ -1,0 +1,1 @@
+"""alert-router: a PagerDuty-style on-call router for a data-engineering team."""

@@ -1,0 +1,159 @@
+"""The `router` command: check the rules, simulate decisions, show who is on call."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from router.rotation import Shift, shift_at, shifts_between
+from router.rules import Rules
+from router.rules.load import RulesInvalid, load_rules
+from router.simulate import simulate
+from router.summary import rules_summary
+from router.times import iso_z, local_day_span, parse_instant
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Rules directory [default: $ROUTER_RULES_DIR, else ./rules]"),
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _rules_dir(option: Path | None) -> Path:
+    return option or Path(os.environ.get("ROUTER_RULES_DIR") or "rules")
+
+
+def _load(option: Path | None, exit_code: int = 2) -> Rules:
+    directory = _rules_dir(option)
+    try:
+        return load_rules(directory)
+    except RulesInvalid as invalid:
+        for issue in invalid.issues:
+            err.print(f"{directory}/{issue}", markup=False, soft_wrap=True)
+        _fail(f"{len(invalid.issues)} problem(s) in the rules in {directory}", exit_code)
+
+
+def _instant(text: str | None, rules: Rules, option: str) -> datetime:
+    if text is None:
+        return datetime.now(UTC)  # the CLI is the edge: the one place the clock is read
+    try:
+        return parse_instant(text, rules.team.zone)
+    except ValueError:
+        _fail(f"{option}: {text!r} is not an ISO 8601 date and time")
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option}: {text!r} is not a date like 2026-11-26")
+
+
+@app.command()
+def check(rules_dir: RulesOption = None) -> None:
+    """Validate a rules directory and print what it says; exit 1 on any problem."""
+    rules = _load(rules_dir, exit_code=1)
+    for table in rules_summary(rules):
+        out.print(table)
+    out.print(f"[green]ok[/green]: {_rules_dir(rules_dir)} is valid")
+
+
+@app.command("simulate")
+def simulate_command(
+    at: Annotated[str, typer.Option("--at", help="The instant to decide at (ISO 8601)")],
+    source: Annotated[str, typer.Argument(help="JSON Lines file of events, or - for stdin")] = "-",
+    rules_dir: RulesOption = None,
+) -> None:
+    """Print what the router would do with each event, applied in order at one instant."""
+    rules = _load(rules_dir)
+    now = _instant(at, rules, "--at")
+    try:
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        _fail(f"{source}: {error.strerror}")
+    failed = False
+    with stream:
+        for result in simulate(stream, rules, now):
+            failed = failed or "error" in result
+            sys.stdout.write(json.dumps(result) + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def oncall(
+    rules_dir: RulesOption = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Instant (ISO 8601) [default: now]")
+    ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day (team time)")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last day, included")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Who is on call at an instant, or every shift from one day to another."""
+    rules = _load(rules_dir)
+    if (from_ is None) != (to is None):
+        _fail("--from and --to go together")
+    if from_ is not None and to is not None:
+        first, last = _date(from_, "--from"), _date(to, "--to")
+        if last < first:
+            _fail("--to is before --from")
+        shifts = shifts_between(*local_day_span(first, last, rules.team.zone), rules)
+        if as_json:
+            sys.stdout.write(json.dumps([_shift_json(s) for s in shifts], indent=2) + "\n")
+        else:
+            out.print(_shift_table(shifts, rules, f"On call {first} to {last}"))
+        return
+    shift = shift_at(_instant(at, rules, "--at"), rules)
+    if as_json:
+        sys.stdout.write(json.dumps(_shift_json(shift), indent=2) + "\n")
+    else:
+        out.print(_shift_table([shift], rules, "On call"))
+
+
+def _shift_json(shift: Shift) -> dict[str, object]:
+    return {
+        "name": shift.engineer,
+        "email": shift.email,
+        "shift_start": iso_z(shift.start),
+        "shift_end": iso_z(shift.end),
+        "holiday_period": shift.holiday_period is not None,
+    }
+
+
+def _shift_table(shifts: list[Shift], rules: Rules, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("Engineer", "Email", "From (team time)", "To", "Hours", "Note"):
+        table.add_column(column)
+    for shift in shifts:
+        hours = (shift.end - shift.start) / timedelta(hours=1)
+        note = f"override: {shift.override}" if shift.override else shift.holiday_period or ""
+        table.add_row(
+            shift.engineer,
+            shift.email,
+            _local(shift.start, rules),
+            _local(shift.end, rules),
+            f"{hours:g}",
+            note,
+        )
+    return table
+
+
+def _local(moment: datetime, rules: Rules) -> str:
+    return moment.astimezone(rules.team.zone).strftime("%a %Y-%m-%d %H:%M %Z")

@@ -1,0 +1,187 @@
+"""decide(event, rules, now): page now, defer to business hours, notify, or do nothing.
+
+The seed's policy: during business hours P1-P3 page (P4 is only recorded); at night,
+at weekends and on holidays only P1 and daily-data incidents page, the rest wait for
+the next business-hours start. `report_ready` emails the analysts at any hour.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from router.calendar import next_business_start, quiet_reason
+from router.classify import Classification, classify
+from router.escalation import PlannedStep, plan_escalation
+from router.events import Event
+from router.rules import Rules
+from router.rules.pipelines import Pipeline
+from router.rules.routing import Severity
+from router.times import iso_z, require_aware
+
+DecisionKind = Literal["page", "defer", "notify", "none"]
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pipeline: str
+    type: str
+    dedup_key: str
+    occurred_at: datetime
+    severity: Severity
+    category: str | None
+    decision: DecisionKind
+    deliver_at: datetime | None
+    """When the first message goes out; None when nothing will be sent."""
+    escalation: list[PlannedStep]
+    recipients: list[str]
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The `router simulate` line: times in UTC with `Z`, waits in whole minutes."""
+        return {
+            "pipeline": self.pipeline,
+            "type": self.type,
+            "dedup_key": self.dedup_key,
+            "occurred_at": iso_z(self.occurred_at),
+            "severity": self.severity,
+            "category": self.category,
+            "decision": self.decision,
+            "deliver_at": iso_z(self.deliver_at) if self.deliver_at else None,
+            "escalation": [
+                {"after_minutes": step.after_s // 60, "notify": step.notify}
+                for step in self.escalation
+            ],
+            "recipients": self.recipients,
+            "reason": self.reason,
+        }
+
+
+def local_label(moment: datetime, rules: Rules) -> str:
+    return moment.astimezone(rules.team.zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def decide(event: Event, rules: Rules, now: datetime) -> Decision:
+    """What a trigger that opens a new incident (or a notice) leads to at `now`."""
+    now = require_aware(now)
+    found = classify(event, rules)
+    pipeline = rules.pipeline(event.pipeline)
+    paging = rules.routing.paging
+
+    def made(
+        kind: DecisionKind,
+        reason: str,
+        deliver_at: datetime | None = None,
+        plan: list[PlannedStep] | None = None,
+        recipients: list[str] | None = None,
+    ) -> Decision:
+        return _decision(event, found, kind, reason, deliver_at, plan or [], recipients or [])
+
+    what = f"{found.severity} {event.type} (rule '{found.rule.name}')"
+    if event.type in paging.notify_types:
+        recipients = analyst_emails(pipeline, rules)
+        if not recipients:
+            return made(
+                "none", f"{event.type} is a notice, but no analyst is listed to receive it."
+            )
+        return made(
+            "notify",
+            f"{event.type} is a notice: email the analysts now, at any hour.",
+            now,
+            recipients=recipients,
+        )
+
+    always = found.category is not None and found.category in paging.always_page_categories
+    pages_in_hours = found.severity in paging.business_hours or always
+    quiet = quiet_reason(now, rules.team)
+    if quiet is None:
+        if not pages_in_hours:
+            return made("none", f"{what} never pages: recorded on the incident only.")
+        policy = _policy_name(found, pipeline, rules, off_hours=False)
+        plan = _plan(policy, pipeline, now, rules)
+        return made(
+            "page", f"{what} during business hours: page now with policy {policy}.", now, plan
+        )
+    if found.severity in paging.off_hours or always:
+        why = f"its category is {found.category}" if always else f"it is {found.severity}"
+        policy = _policy_name(found, pipeline, rules, off_hours=True)
+        plan = _plan(policy, pipeline, now, rules)
+        return made(
+            "page",
+            f"{what} pages during {quiet} because {why}: page now with policy {policy}.",
+            now,
+            plan,
+        )
+    if not pages_in_hours:
+        return made("none", f"{what} never pages: recorded on the incident only.")
+    deliver_at = next_business_start(now, rules.team)
+    policy = _policy_name(found, pipeline, rules, off_hours=False)
+    plan = _plan(policy, pipeline, deliver_at, rules)
+    return made(
+        "defer",
+        f"{what} does not page during {quiet}: it pages at "
+        f"{local_label(deliver_at, rules)} if still open.",
+        deliver_at,
+        plan,
+    )
+
+
+def analyst_emails(pipeline: Pipeline, rules: Rules) -> list[str]:
+    wanted = pipeline.report_to
+    return [str(a.email) for a in rules.team.analysts if wanted is None or a.name in wanted]
+
+
+def _policy_name(
+    found: Classification, pipeline: Pipeline, rules: Rules, *, off_hours: bool
+) -> str:
+    paging = rules.routing.paging
+    if found.rule.escalation:
+        return found.rule.escalation
+    if not pipeline.owners.names():
+        return paging.unowned_policy
+    return paging.off_hours_policy if off_hours else paging.business_hours_policy
+
+
+def _plan(policy: str, pipeline: Pipeline, start: datetime, rules: Rules) -> list[PlannedStep]:
+    return plan_escalation(rules.routing.escalation_policies[policy], pipeline, start, rules)
+
+
+def _decision(
+    event: Event,
+    found: Classification,
+    kind: DecisionKind,
+    reason: str,
+    deliver_at: datetime | None,
+    plan: list[PlannedStep],
+    recipients: list[str],
+) -> Decision:
+    return Decision(
+        pipeline=event.pipeline,
+        type=event.type,
+        dedup_key=event.dedup_key,
+        occurred_at=event.occurred_at,
+        severity=found.severity,
+        category=found.category,
+        decision=kind,
+        deliver_at=deliver_at,
+        escalation=plan,
+        recipients=recipients,
+        reason=reason,
+    )
+
+
+def no_action(
+    event: Event,
+    rules: Rules,
+    reason: str,
+    severity: Severity | None = None,
+    category: str | None = None,
+) -> Decision:
+    """A lifecycle or folded event: nothing is sent."""
+    found = classify(event, rules)
+    if severity is not None:
+        found = Classification(severity=severity, category=category, rule=found.rule)
+    return _decision(event, found, "none", reason, None, [], [])

@@ -1,0 +1,111 @@
+"""The native event schema: what a pipeline tells the router.
+
+`EventIn` is the wire form (JSON); `to_event` checks it against the rules and fixes
+its time: an `occurred_at` with an offset or `Z` is converted to UTC, a naive one is
+wall-clock time in the pipeline's source zone (the team's zone unless set), because
+client systems stamp local time (the seed's timestamp problem).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from router.rules import Rules
+from router.rules.routing import Severity
+from router.times import require_aware
+
+Action = Literal["trigger", "acknowledge", "resolve"]
+
+
+class EventInvalid(ValueError):
+    """Names the field that is wrong and what is wrong with it."""
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    href: str = Field(min_length=1)
+    text: str = ""
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    pipeline: str = Field(min_length=1)
+    type: str = Field(min_length=1, max_length=100)
+    summary: str = Field(default="", max_length=1024)
+    severity: Severity | None = None
+    action: Action = "trigger"
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
+    occurred_at: datetime | None = None
+    source: str | None = Field(default=None, max_length=255)
+    details: dict[str, Any] = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list)
+
+
+class Event(BaseModel):
+    """An event checked against the rules: known pipeline, dedup key set, time in UTC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pipeline: str
+    type: str
+    summary: str
+    severity: Severity | None
+    action: Action
+    dedup_key: str
+    occurred_at: datetime
+    source: str | None
+    details: dict[str, Any]
+    links: list[Link]
+
+
+def default_dedup_key(pipeline: str, event_type: str) -> str:
+    return f"{pipeline}/{event_type}"
+
+
+def parse_event(data: object, rules: Rules, now: datetime) -> Event:
+    """Validate raw JSON data into an Event; `now` stands in for a missing `occurred_at`."""
+    if not isinstance(data, dict):
+        raise EventInvalid("event: must be a JSON object")
+    try:
+        raw = EventIn.model_validate(data)
+    except ValidationError as error:
+        raise EventInvalid(_describe(error)) from None
+    return to_event(raw, rules, now)
+
+
+def to_event(raw: EventIn, rules: Rules, now: datetime) -> Event:
+    pipeline = rules.pipelines.get(raw.pipeline)
+    if pipeline is None:
+        known = ", ".join(rules.pipelines)
+        raise EventInvalid(f"pipeline: unknown pipeline {raw.pipeline!r} (known: {known})")
+    occurred_at = raw.occurred_at or require_aware(now)
+    if occurred_at.tzinfo is None:
+        zone = ZoneInfo(pipeline.source_timezone) if pipeline.source_timezone else rules.team.zone
+        occurred_at = occurred_at.replace(tzinfo=zone)
+    return Event(
+        pipeline=raw.pipeline,
+        type=raw.type,
+        summary=raw.summary,
+        severity=raw.severity,
+        action=raw.action,
+        dedup_key=raw.dedup_key or default_dedup_key(raw.pipeline, raw.type),
+        occurred_at=occurred_at.astimezone(UTC),
+        source=raw.source,
+        details=raw.details,
+        links=raw.links,
+    )
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "event"
+        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)

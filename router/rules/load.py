@@ -1,0 +1,147 @@
+"""Load a rules directory and check that its files agree with each other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+
+from router.rules import Rules
+from router.rules.oncall import OnCall
+from router.rules.pipelines import Pipelines
+from router.rules.routing import ROLE_TARGETS, Routing
+from router.rules.team import Team
+from router.rules.yamlfile import RuleIssue, issues_from, read_yaml
+
+FILES = {
+    "team": "team.yaml",
+    "oncall": "oncall.yaml",
+    "pipelines": "pipelines.yaml",
+    "routing": "routing.yaml",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RulesInvalid(Exception):
+    def __init__(self, issues: list[RuleIssue]) -> None:
+        super().__init__("\n".join(str(issue) for issue in issues))
+        self.issues = issues
+
+
+def load_rules(directory: Path) -> Rules:
+    """Every file is read and every problem collected before anything is returned."""
+    if not directory.is_dir():
+        raise RulesInvalid([RuleIssue(str(directory), "", "not a directory of rules")])
+    issues: list[RuleIssue] = []
+    team = _model(directory, "team", Team, issues)
+    oncall = _model(directory, "oncall", OnCall, issues)
+    pipelines = _model(directory, "pipelines", Pipelines, issues)
+    routing = _model(directory, "routing", Routing, issues)
+    if team is None or oncall is None or pipelines is None or routing is None:
+        raise RulesInvalid(issues)
+    issues.extend(_cross_checks(team, oncall, pipelines, routing))
+    if issues:
+        raise RulesInvalid(issues)
+    return Rules(
+        team=team,
+        oncall=oncall,
+        pipelines={pipeline.id: pipeline for pipeline in pipelines.pipelines},
+        routing=routing,
+    )
+
+
+def _model(directory: Path, key: str, model: type[M], issues: list[RuleIssue]) -> M | None:
+    file = FILES[key]
+    try:
+        data: Any = read_yaml(directory / file)
+        if not isinstance(data, dict):
+            raise RuleIssue(file, "", "must be a mapping of keys to values")
+        return model.model_validate(data)
+    except RuleIssue as issue:
+        issues.append(issue)
+    except ValidationError as error:
+        issues.extend(issues_from(file, error))
+    return None
+
+
+def _cross_checks(
+    team: Team, oncall: OnCall, pipelines: Pipelines, routing: Routing
+) -> Iterator[RuleIssue]:
+    engineers = {person.name for person in team.engineers}
+    analysts = {person.name for person in team.analysts}
+
+    def unknown(
+        names: list[str], known: set[str], file: str, path: str, kind: str
+    ) -> Iterator[RuleIssue]:
+        for name in names:
+            if name not in known:
+                yield RuleIssue(file, path, f"unknown {kind} {name!r} (not in team.yaml)")
+
+    oc = FILES["oncall"]
+    for index, name in enumerate(oncall.rotation):
+        yield from unknown([name], engineers, oc, f"rotation[{index}]", "engineer")
+    yield from _overlaps(oncall.holiday_periods, oc, "holiday_periods", "holiday period")
+    for index, override in enumerate(oncall.overrides):
+        yield from unknown(
+            [override.engineer], engineers, oc, f"overrides[{index}].engineer", "engineer"
+        )
+        for later in range(index + 1, len(oncall.overrides)):
+            other = oncall.overrides[later]
+            if override.start < other.end and other.start < override.end:
+                yield RuleIssue(oc, f"overrides[{later}]", f"overlaps overrides[{index}]")
+
+    pf = FILES["pipelines"]
+    seen: set[str] = set()
+    for index, pipeline in enumerate(pipelines.pipelines):
+        at = f"pipelines[{index}]"
+        if pipeline.id in seen:
+            yield RuleIssue(pf, f"{at}.id", f"pipeline {pipeline.id!r} is listed twice")
+        seen.add(pipeline.id)
+        for role in ("primary", "secondary"):
+            name = getattr(pipeline.owners, role)
+            if name:
+                yield from unknown([name], engineers, pf, f"{at}.owners.{role}", "engineer")
+        yield from unknown(pipeline.report_to or [], analysts, pf, f"{at}.report_to", "analyst")
+        if pipeline.source_timezone:
+            try:
+                ZoneInfo(pipeline.source_timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                yield RuleIssue(
+                    pf, f"{at}.source_timezone", f"unknown time zone {pipeline.source_timezone!r}"
+                )
+
+    rf = FILES["routing"]
+    policies = set(routing.escalation_policies)
+    for index, rule in enumerate(routing.rules):
+        at = f"rules[{index}]"
+        yield from unknown(rule.match.pipeline or [], seen, rf, f"{at}.match.pipeline", "pipeline")
+        if rule.escalation and rule.escalation not in policies:
+            yield RuleIssue(
+                rf, f"{at}.escalation", f"unknown escalation policy {rule.escalation!r}"
+            )
+    for key in ("business_hours_policy", "off_hours_policy", "unowned_policy"):
+        name = getattr(routing.paging, key)
+        if name not in policies:
+            yield RuleIssue(rf, f"paging.{key}", f"unknown escalation policy {name!r}")
+    targets = engineers | set(ROLE_TARGETS)
+    for name, policy in routing.escalation_policies.items():
+        for index, step in enumerate(policy.steps):
+            for target in step.notify:
+                if target not in targets:
+                    yield RuleIssue(
+                        rf,
+                        f"escalation_policies.{name}.steps[{index}].notify",
+                        f"unknown target {target!r}: use primary, secondary, oncall, team "
+                        "or an engineer's name",
+                    )
+
+
+def _overlaps(spans: list[Any], file: str, path: str, kind: str) -> Iterator[RuleIssue]:
+    for index, span in enumerate(spans):
+        for later in range(index + 1, len(spans)):
+            if span.overlaps(spans[later]):
+                yield RuleIssue(file, f"{path}[{later}]", f"{kind} overlaps {path}[{index}]")

@@ -1,0 +1,53 @@
+"""pipelines.yaml: what each pipeline is for, who owns it, its runbook and deadlines."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from router.rules.base import ClockTime, Strict
+
+_PIPELINE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+class Owners(Strict):
+    primary: str | None = None
+    secondary: str | None = None
+
+    def names(self) -> list[str]:
+        return [name for name in (self.primary, self.secondary) if name]
+
+
+class Deadline(Strict):
+    """`expects` must arrive for each local day by `at`, or a `raises` incident opens."""
+
+    name: str
+    at: ClockTime
+    expects: str = "data_ready"
+    raises: str = "data_late"
+
+
+class Pipeline(Strict):
+    id: str
+    name: str
+    purpose: Literal["experiments", "investors"]
+    owners: Owners = Field(default_factory=Owners)
+    source_timezone: str | None = None
+    runbook: dict[str, str] = Field(default_factory=dict)
+    sla: list[str] = Field(default_factory=list)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    report_to: list[str] | None = None
+    """Analysts told when this pipeline's report is ready; None means every analyst."""
+
+    @field_validator("id")
+    @classmethod
+    def _dotted_id(cls, value: str) -> str:
+        if not _PIPELINE_ID.match(value):
+            raise ValueError(f"bad pipeline id {value!r}: use dotted lowercase words")
+        return value
+
+
+class Pipelines(Strict):
+    pipelines: list[Pipeline] = Field(min_length=1)

@@ -1,0 +1,95 @@
+"""team.yaml: time zone, business hours, holidays, engineers and analysts."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import EmailStr, Field, field_validator, model_validator
+
+from router.rules.base import ClockTime, DateRange, Strict
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _mon_to_fri() -> list[Weekday]:
+    return list(WEEKDAYS[:5])
+
+
+class BusinessHours(Strict):
+    days: list[Weekday] = Field(default_factory=_mon_to_fri, min_length=1)
+    start: ClockTime = time(9, 0)
+    end: ClockTime = time(18, 0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusinessHours:
+        if self.end <= self.start:
+            raise ValueError("end must be later in the day than start")
+        return self
+
+    def is_business_weekday(self, day: date) -> bool:
+        return WEEKDAYS[day.weekday()] in self.days
+
+
+class ExtraHoliday(Strict):
+    date: date
+    name: str
+
+
+class Holidays(Strict):
+    country: str = "US"
+    subdivision: str | None = None
+    extra: list[ExtraHoliday] = Field(default_factory=list)
+
+
+class Engineer(Strict):
+    name: str
+    email: EmailStr
+    unavailable: list[DateRange] = Field(default_factory=list)
+
+    def available_on(self, day: date) -> bool:
+        return not any(span.contains(day) for span in self.unavailable)
+
+
+class Analyst(Strict):
+    name: str
+    email: EmailStr
+
+
+class Team(Strict):
+    timezone: str = "America/Los_Angeles"
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    holidays: Holidays = Field(default_factory=Holidays)
+    engineers: list[Engineer] = Field(min_length=1)
+    analysts: list[Analyst] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Team:
+        for people in (self.engineers, self.analysts):
+            names = [person.name for person in people]
+            doubled = sorted({name for name in names if names.count(name) > 1})
+            if doubled:
+                raise ValueError(f"names listed twice: {', '.join(doubled)}")
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def engineer(self, name: str) -> Engineer:
+        for person in self.engineers:
+            if person.name == name:
+                return person
+        raise KeyError(name)

@@ -1,0 +1,43 @@
+"""Helpers shared by the tests: fixed instants and edited copies of the shipped rules."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from router.rules import Rules
+from router.rules.load import load_rules
+from router.rules.yamlfile import read_yaml
+
+RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+def pacific(text: str) -> datetime:
+    """Wall-clock time in the team's zone, like '2026-11-26 03:00' (first one in a DST overlap)."""
+    return datetime.fromisoformat(text).replace(tzinfo=PACIFIC)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def copy_rules(target: Path, **edits: Callable[[Any], None]) -> Path:
+    """A copy of the shipped rules in `target`, each file edited by `edits[name]` (no .yaml)."""
+    shutil.copytree(RULES_DIR, target, dirs_exist_ok=True)
+    for name, edit in edits.items():
+        path = target / f"{name}.yaml"
+        data = read_yaml(path)
+        edit(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def edited_rules(target: Path, **edits: Callable[[Any], None]) -> Rules:
+    return load_rules(copy_rules(target, **edits))
