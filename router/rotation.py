@@ -13,12 +13,12 @@ spans a DST change is an hour longer or shorter than `shift_days` x 24 h.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
 from router.rules import Rules
-from router.rules.oncall import HolidayPeriod, Override
+from router.rules.oncall import HolidayPeriod
 from router.rules.team import Engineer
 from router.times import local_day_span, require_aware, wall_clock
 
@@ -59,8 +59,13 @@ def shifts_between(start: datetime, end: datetime, rules: Rules) -> list[Shift]:
     start, end = require_aware(start, "start"), require_aware(end, "end")
     if end <= start:
         raise ValueError("end must be after start")
-    base = [_base_shift_at(start, rules)]
-    while base[-1].end < end:
+    # Overrides reaching outside the range widen it, so that none is shown cut short.
+    spans = [override.span(rules.team.zone) for override in rules.oncall.overrides]
+    touching = [(lo, hi) for lo, hi in spans if lo < end and start < hi]
+    first = min([start, *(lo for lo, _ in touching)])
+    last = max([end, *(hi for _, hi in touching)])
+    base = [_base_shift_at(first, rules)]
+    while base[-1].end < last:
         base.append(_base_shift_at(base[-1].end, rules))
     pieces = _apply_overrides(base, rules)
     return [piece for piece in pieces if piece.end > start and piece.start < end]
@@ -147,20 +152,11 @@ def _assign(
     )
 
 
-def _override_span(override: Override, rules: Rules) -> tuple[datetime, datetime]:
-    def instant(moment: datetime) -> datetime:
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=rules.team.zone)
-        return moment.astimezone(UTC)
-
-    return instant(override.start), instant(override.end)
-
-
 def _apply_overrides(base: list[Shift], rules: Rules) -> list[Shift]:
     span_start, span_end = base[0].start, base[-1].end
     overrides = []
     for override in rules.oncall.overrides:
-        start, end = _override_span(override, rules)
+        start, end = override.span(rules.team.zone)
         start, end = max(start, span_start), min(end, span_end)
         if start < end:
             person = rules.team.engineer(override.engineer)

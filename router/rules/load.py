@@ -85,14 +85,16 @@ def _cross_checks(
     for index, name in enumerate(oncall.rotation):
         yield from unknown([name], engineers, oc, f"rotation[{index}]", "engineer")
     yield from _overlaps(oncall.holiday_periods, oc, "holiday_periods", "holiday period")
+    spans = [override.span(team.zone) for override in oncall.overrides]
     for index, override in enumerate(oncall.overrides):
-        yield from unknown(
-            [override.engineer], engineers, oc, f"overrides[{index}].engineer", "engineer"
-        )
-        for later in range(index + 1, len(oncall.overrides)):
-            other = oncall.overrides[later]
-            if override.start < other.end and other.start < override.end:
-                yield RuleIssue(oc, f"overrides[{later}]", f"overlaps overrides[{index}]")
+        at = f"overrides[{index}]"
+        yield from unknown([override.engineer], engineers, oc, f"{at}.engineer", "engineer")
+        start, end = spans[index]
+        if end <= start:
+            yield RuleIssue(oc, at, "end must be after start")
+        for earlier in range(index):
+            if start < spans[earlier][1] and spans[earlier][0] < end:
+                yield RuleIssue(oc, at, f"overlaps overrides[{earlier}]")
 
     pf = FILES["pipelines"]
     seen: set[str] = set()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
@@ -29,9 +30,20 @@ class Override(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Override:
-        if self.end <= self.start:
+        # Compared as wall-clock times when both are naive, so the zone is not needed yet.
+        if (self.start.tzinfo is None) == (self.end.tzinfo is None) and self.end <= self.start:
             raise ValueError("end must be after start")
         return self
+
+    def span(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """[start, end) as UTC instants, naive values read in `zone`."""
+
+        def instant(moment: datetime) -> datetime:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+            return moment.astimezone(UTC)
+
+        return instant(self.start), instant(self.end)
 
 
 class OnCall(Strict):

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.rotation import Shift, shift_at, shifts_between
+from router.rules import Rules
+from router.times import iso_z
+from tests.support import edited_rules, pacific
+
+# (Pacific wall-clock instant, on call, shift start, shift end (UTC), holiday period)
+SHIPPED = [
+    # Regular weekly shifts hand off on Mondays at 09:00 Pacific.
+    ("2026-11-24 10:00", "Biswa Kalyan Rath", "2026-11-23T17:00:00Z", "2026-11-25T17:00:00Z", None),
+    # Thanksgiving period: 2-day shifts, next in order after the previous engineer...
+    (
+        "2026-11-26 03:00",
+        "Disha Kapoor",
+        "2026-11-25T17:00:00Z",
+        "2026-11-27T17:00:00Z",
+        "Thanksgiving",
+    ),
+    (
+        "2026-11-29 08:59",
+        "Kshama Kumar",
+        "2026-11-27T17:00:00Z",
+        "2026-11-29T17:00:00Z",
+        "Thanksgiving",
+    ),
+    # ...skipping Aruna Sharma, away 2026-11-28..30, for the whole shift.
+    (
+        "2026-11-29 09:00",
+        "Biswa Kalyan Rath",
+        "2026-11-29T17:00:00Z",
+        "2026-12-01T17:00:00Z",
+        "Thanksgiving",
+    ),
+    # The weekly rotation resumes where the calendar says, after the period.
+    ("2026-12-01 09:00", "Disha Kapoor", "2026-12-01T17:00:00Z", "2026-12-07T17:00:00Z", None),
+    # Winter holidays: Disha Kapoor is away 2026-12-24..27, Kshama Kumar takes that shift.
+    (
+        "2026-12-21 09:00",
+        "Biswa Kalyan Rath",
+        "2026-12-21T17:00:00Z",
+        "2026-12-23T17:00:00Z",
+        "Winter holidays",
+    ),
+    (
+        "2026-12-24 12:00",
+        "Kshama Kumar",
+        "2026-12-23T17:00:00Z",
+        "2026-12-25T17:00:00Z",
+        "Winter holidays",
+    ),
+    (
+        "2026-12-25 09:00",
+        "Aruna Sharma",
+        "2026-12-25T17:00:00Z",
+        "2026-12-27T17:00:00Z",
+        "Winter holidays",
+    ),
+    # The period's last shift is cut short at its end (the handoff after 2027-01-04).
+    (
+        "2027-01-04 12:00",
+        "Biswa Kalyan Rath",
+        "2027-01-04T17:00:00Z",
+        "2027-01-05T17:00:00Z",
+        "Winter holidays",
+    ),
+    ("2027-01-05 09:00", "Kshama Kumar", "2027-01-05T17:00:00Z", "2027-01-11T17:00:00Z", None),
+    # Autumn DST (2026-11-01): handoffs stay at 09:00 local, so this shift is 169 hours.
+    ("2026-10-28 12:00", "Biswa Kalyan Rath", "2026-10-26T16:00:00Z", "2026-11-02T17:00:00Z", None),
+    ("2026-11-02 08:59", "Biswa Kalyan Rath", "2026-10-26T16:00:00Z", "2026-11-02T17:00:00Z", None),
+    ("2026-11-02 09:00", "Disha Kapoor", "2026-11-02T17:00:00Z", "2026-11-09T17:00:00Z", None),
+    # Spring DST (2027-03-14): this shift is 167 hours.
+    ("2027-03-14 03:00", "Aruna Sharma", "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z", None),
+    ("2027-03-15 08:59", "Aruna Sharma", "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z", None),
+    ("2027-03-15 09:00", "Biswa Kalyan Rath", "2027-03-15T16:00:00Z", "2027-03-22T16:00:00Z", None),
+    # Before the rotation's start the order runs backwards.
+    ("2026-01-04 12:00", "Disha Kapoor", "2025-12-29T17:00:00Z", "2026-01-05T17:00:00Z", None),
+]
+
+
+@pytest.mark.parametrize(("local", "name", "start", "end", "period"), SHIPPED)
+def test_shift_at(
+    rules: Rules, local: str, name: str, start: str, end: str, period: str | None
+) -> None:
+    shift = shift_at(pacific(local), rules)
+    assert (shift.engineer, iso_z(shift.start), iso_z(shift.end), shift.holiday_period) == (
+        name,
+        start,
+        end,
+        period,
+    )
+
+
+def test_dst_shifts_are_an_hour_longer_or_shorter(rules: Rules) -> None:
+    autumn = shift_at(pacific("2026-10-28 12:00"), rules)
+    spring = shift_at(pacific("2027-03-10 12:00"), rules)
+    assert autumn.end - autumn.start == timedelta(hours=169)
+    assert spring.end - spring.start == timedelta(hours=167)
+    for shift in (autumn, spring):
+        assert shift.start.astimezone(rules.team.zone).hour == 9
+        assert shift.end.astimezone(rules.team.zone).hour == 9
+
+
+def _table(shifts: list[Shift]) -> list[tuple[str, str, str]]:
+    return [(s.engineer, iso_z(s.start), iso_z(s.end)) for s in shifts]
+
+
+def test_thanksgiving_fortnight(rules: Rules) -> None:
+    shifts = shifts_between(pacific("2026-11-20 00:00"), pacific("2026-12-03 00:00"), rules)
+    assert _table(shifts) == [
+        ("Aruna Sharma", "2026-11-16T17:00:00Z", "2026-11-23T17:00:00Z"),
+        ("Biswa Kalyan Rath", "2026-11-23T17:00:00Z", "2026-11-25T17:00:00Z"),
+        ("Disha Kapoor", "2026-11-25T17:00:00Z", "2026-11-27T17:00:00Z"),
+        ("Kshama Kumar", "2026-11-27T17:00:00Z", "2026-11-29T17:00:00Z"),
+        ("Biswa Kalyan Rath", "2026-11-29T17:00:00Z", "2026-12-01T17:00:00Z"),
+        ("Disha Kapoor", "2026-12-01T17:00:00Z", "2026-12-07T17:00:00Z"),
+    ]
+
+
+def _add_override(data: dict[str, Any]) -> None:
+    data["overrides"] = [
+        {
+            "engineer": "Aruna Sharma",
+            "start": "2026-11-24T12:00",
+            "end": "2026-11-24T20:00",
+            "reason": "swap for a dentist appointment",
+        },
+        # Across the start of the Thanksgiving period, in UTC.
+        {
+            "engineer": "Kshama Kumar",
+            "start": "2026-11-25T16:00:00Z",
+            "end": "2026-11-25T18:00:00Z",
+        },
+    ]
+
+
+def test_overrides_cut_into_shifts(tmp_path: Path) -> None:
+    rules = edited_rules(tmp_path, oncall=_add_override)
+    shifts = shifts_between(pacific("2026-11-24 00:00"), pacific("2026-11-26 00:00"), rules)
+    assert _table(shifts) == [
+        ("Biswa Kalyan Rath", "2026-11-23T17:00:00Z", "2026-11-24T20:00:00Z"),
+        ("Aruna Sharma", "2026-11-24T20:00:00Z", "2026-11-25T04:00:00Z"),
+        ("Biswa Kalyan Rath", "2026-11-25T04:00:00Z", "2026-11-25T16:00:00Z"),
+        ("Kshama Kumar", "2026-11-25T16:00:00Z", "2026-11-25T18:00:00Z"),
+        ("Disha Kapoor", "2026-11-25T18:00:00Z", "2026-11-27T17:00:00Z"),
+    ]
+    assert shifts[1].override == "swap for a dentist appointment"
+    assert shifts[3].override == "override"
+    assert shifts[3].holiday_period is None and shifts[4].holiday_period == "Thanksgiving"
+    # Asked about a moment inside it, the override is shown whole, not cut at the range.
+    (whole,) = shifts_between(pacific("2026-11-25 08:30"), pacific("2026-11-25 08:31"), rules)
+    assert (iso_z(whole.start), iso_z(whole.end)) == (
+        "2026-11-25T16:00:00Z",
+        "2026-11-25T18:00:00Z",
+    )
+    assert shift_at(pacific("2026-11-24 13:00"), rules).engineer == "Aruna Sharma"
+    assert shift_at(pacific("2026-11-24 20:00"), rules).engineer == "Biswa Kalyan Rath"
+
+
+def test_override_wins_over_unavailability(tmp_path: Path) -> None:
+    def away_but_overridden(data: dict[str, Any]) -> None:
+        data["overrides"] = [
+            {"engineer": "Aruna Sharma", "start": "2026-11-29T00:00", "end": "2026-11-29T12:00"}
+        ]
+
+    rules = edited_rules(tmp_path, oncall=away_but_overridden)
+    assert shift_at(pacific("2026-11-29 06:00"), rules).engineer == "Aruna Sharma"
+
+
+def test_unavailable_engineer_skipped_in_a_regular_week(tmp_path: Path) -> None:
+    def kshama_away_one_day(data: dict[str, Any]) -> None:
+        data["engineers"][0]["unavailable"] = [{"start": "2026-12-09", "end": "2026-12-09"}]
+
+    rules = edited_rules(tmp_path, team=kshama_away_one_day)
+    # Kshama Kumar's week (Dec 7) goes to the next in order; the rotation does not shift.
+    assert shift_at(pacific("2026-12-08 12:00"), rules).engineer == "Aruna Sharma"
+    assert shift_at(pacific("2026-12-15 12:00"), rules).engineer == "Aruna Sharma"
+    assert shift_at(pacific("2026-12-01 12:00"), rules).engineer == "Disha Kapoor"
+
+
+def test_nobody_available_still_leaves_no_gap(tmp_path: Path) -> None:
+    def everyone_away(data: dict[str, Any]) -> None:
+        for person in data["engineers"]:
+            person["unavailable"] = [{"start": "2026-12-01", "end": "2026-12-31"}]
+
+    rules = edited_rules(tmp_path, team=everyone_away)
+    shifts = shifts_between(pacific("2026-12-01 00:00"), pacific("2027-01-01 00:00"), rules)
+    assert all(a.end == b.start for a, b in zip(shifts, shifts[1:], strict=False))
+    # Without anyone free, holiday shifts keep the order: next after the previous one.
+    holiday = [s.engineer for s in shifts if s.holiday_period]
+    order = rules.oncall.rotation
+    for before, after in zip(holiday, holiday[1:], strict=False):
+        assert order.index(after) == (order.index(before) + 1) % len(order)
+
+
+def test_range_must_be_forward(rules: Rules) -> None:
+    with pytest.raises(ValueError, match="end must be after start"):
+        shifts_between(pacific("2026-12-02 00:00"), pacific("2026-12-01 00:00"), rules)
