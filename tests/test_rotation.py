@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -191,11 +192,11 @@ def test_nobody_available_still_leaves_no_gap(tmp_path: Path) -> None:
 
     rules = edited_rules(tmp_path, team=everyone_away)
     shifts = shifts_between(pacific("2026-12-01 00:00"), pacific("2027-01-01 00:00"), rules)
-    assert all(a.end == b.start for a, b in zip(shifts, shifts[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(shifts))
     # Without anyone free, holiday shifts keep the order: next after the previous one.
     holiday = [s.engineer for s in shifts if s.holiday_period]
     order = rules.oncall.rotation
-    for before, after in zip(holiday, holiday[1:], strict=False):
+    for before, after in itertools.pairwise(holiday):
         assert order.index(after) == (order.index(before) + 1) % len(order)
 
 

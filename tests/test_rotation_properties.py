@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -104,7 +105,7 @@ def test_rotation_properties(rules: Rules, data: st.DataObject) -> None:
     # Cover the range, contiguous, without overlap.
     assert shifts[0].start <= start < shifts[0].end
     assert shifts[-1].start < end <= shifts[-1].end
-    for before, after in zip(shifts, shifts[1:], strict=False):
+    for before, after in itertools.pairwise(shifts):
         assert before.end == after.start
     for shift in shifts:
         assert shift.start < shift.end

@@ -1,0 +1,219 @@
+"""The shipped rules encode the seed; broken rules are refused with file, path and reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.rules import Rules
+from router.rules.load import RulesInvalid, load_rules
+from tests.support import RULES_DIR, copy_rules
+
+
+def test_shipped_rules_encode_the_seed(rules: Rules) -> None:
+    assert rules.team.timezone == "America/Los_Angeles"
+    assert rules.oncall.rotation == [
+        "Kshama Kumar",
+        "Aruna Sharma",
+        "Biswa Kalyan Rath",
+        "Disha Kapoor",
+    ]
+    assert rules.oncall.shift_days == 7
+    periods = {(p.start, p.end, p.shift_days) for p in rules.oncall.holiday_periods}
+    assert (date(2026, 11, 25), date(2026, 11, 30), 2) in periods
+    assert (date(2026, 12, 21), date(2027, 1, 4), 2) in periods
+    assert list(rules.pipelines) == [
+        "profit.unit",
+        "profit.aggregate",
+        "growth.aggregate",
+        "growth.daily",
+        "engagement.aggregate",
+    ]
+    owners = {pid: (p.owners.primary, p.owners.secondary) for pid, p in rules.pipelines.items()}
+    assert owners["profit.aggregate"] == ("Kshama Kumar", "Aruna Sharma")
+    assert owners["growth.aggregate"] == ("Biswa Kalyan Rath", "Disha Kapoor")
+    assert owners["engagement.aggregate"] == ("Kshama Kumar", "Biswa Kalyan Rath")
+    purposes = {pid: p.purpose for pid, p in rules.pipelines.items()}
+    assert purposes == {
+        "profit.unit": "experiments",
+        "profit.aggregate": "investors",
+        "growth.aggregate": "investors",
+        "growth.daily": "experiments",
+        "engagement.aggregate": "investors",
+    }
+    (deadline,) = rules.pipeline("profit.unit").deadlines
+    assert (deadline.at, deadline.expects, deadline.raises) == (time(19), "data_ready", "data_late")
+    runbook = {pid: p.runbook for pid, p in rules.pipelines.items()}
+    assert "weekly average value" in runbook["profit.aggregate"]["data_missing"]
+    assert "estimate for the fix" in runbook["profit.aggregate"]["aggregation_error"]
+    assert "blocking areas" in runbook["growth.aggregate"]["slow_query"]
+    assert "IT team" in runbook["growth.aggregate"]["permission_denied"]
+    assert "root cause analysis" in runbook["engagement.aggregate"]["dedup_error"]
+    assert "UTC timezone" in runbook["engagement.aggregate"]["timestamp_skew"]
+    assert all(str(p.email).endswith("@example.com") for p in rules.team.engineers)
+    assert rules.team.analysts and rules.routing.paging.notify_types == ["report_ready"]
+
+
+def test_every_required_event_type_has_a_rule(rules: Rules) -> None:
+    required = [
+        "data_missing",
+        "data_late",
+        "job_failed",
+        "data_ready",
+        "aggregation_error",
+        "slow_query",
+        "permission_denied",
+        "chart_broken",
+        "dedup_error",
+        "timestamp_skew",
+        "report_ready",
+    ]
+    explicit = {t for rule in rules.routing.rules for t in (rule.match.type or [])}
+    assert set(required) <= explicit
+
+
+def _set(path: str, value: Any) -> Callable[[Any], None]:
+    """An edit that sets a dotted path (list indexes as numbers) to `value`."""
+
+    def edit(data: Any) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        for part in parents:
+            data = data[part]
+        data[last] = value
+
+    return edit
+
+
+BROKEN = [
+    (
+        "pipelines",
+        _set("pipelines.1.owners.primary", "Kshama Kumr"),
+        "pipelines.yaml: pipelines[1].owners.primary: unknown engineer 'Kshama Kumr'",
+    ),
+    (
+        "oncall",
+        _set("holiday_periods.1.start", date(2026, 11, 29)),
+        "oncall.yaml: holiday_periods[1]: holiday period overlaps holiday_periods[0]",
+    ),
+    (
+        "routing",
+        _set("escalation_policies.owners_first.steps.0.after", "15 minutes"),
+        "routing.yaml: escalation_policies.owners_first.steps[0].after: bad duration '15 minutes'",
+    ),
+    (
+        "routing",
+        _set("escalation_policies.owners_first.steps.0.after", 15),
+        "routing.yaml: escalation_policies.owners_first.steps[0].after: bad duration 15",
+    ),
+    ("routing", _set("rules.0.severity", "P5"), "routing.yaml: rules[0].severity: Input should be"),
+    ("routing", _set("rules.0.sevrity", "P1"), "routing.yaml: rules[0].sevrity: unknown key"),
+    (
+        "routing",
+        _set("rules.0.match.pipeline", "profit.total"),
+        "routing.yaml: rules[0].match.pipeline: unknown pipeline 'profit.total'",
+    ),
+    (
+        "routing",
+        _set("paging.off_hours_policy", "wake_everyone"),
+        "routing.yaml: paging.off_hours_policy: unknown escalation policy 'wake_everyone'",
+    ),
+    (
+        "routing",
+        _set("escalation_policies.oncall_first.steps.0.notify", "on-call"),
+        "routing.yaml: escalation_policies.oncall_first.steps[0].notify: unknown target 'on-call'",
+    ),
+    ("team", _set("timezone", "Pacific/Nowhere"), "team.yaml: timezone: unknown time zone"),
+    ("team", _set("business_hours.end", "25:00"), "team.yaml: business_hours.end: bad time of day"),
+    ("team", _set("engineers.0.email", "kshama"), "team.yaml: engineers[0].email: value is not"),
+    (
+        "team",
+        _set("engineers.1.unavailable.0.end", date(2026, 11, 1)),
+        "team.yaml: engineers[1].unavailable[0]: end 2026-11-01 is before start 2026-11-28",
+    ),
+    (
+        "oncall",
+        _set("rotation.2", "Biswa Rath"),
+        "oncall.yaml: rotation[2]: unknown engineer 'Biswa Rath'",
+    ),
+    (
+        "oncall",
+        _set(
+            "overrides",
+            [
+                {
+                    "engineer": "Disha Kapoor",
+                    "start": "2027-02-01T09:00",
+                    "end": "2027-02-03T09:00",
+                },
+                {
+                    "engineer": "Aruna Sharma",
+                    "start": "2027-02-02T09:00",
+                    "end": "2027-02-02T12:00",
+                },
+            ],
+        ),
+        "oncall.yaml: overrides[1]: overlaps overrides[0]",
+    ),
+    (
+        "pipelines",
+        _set("pipelines.2.report_to", ["Nobody"]),
+        "pipelines.yaml: pipelines[2].report_to: unknown analyst 'Nobody'",
+    ),
+    (
+        "pipelines",
+        _set("pipelines.4.id", "profit.unit"),
+        "pipelines.yaml: pipelines[4].id: pipeline 'profit.unit' is listed twice",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "edit", "message"), BROKEN)
+def test_broken_rules_are_refused(
+    tmp_path: Path, file: str, edit: Callable[[Any], None], message: str
+) -> None:
+    directory = copy_rules(tmp_path, **{file: edit})
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(directory)
+    said = [str(issue) for issue in caught.value.issues]
+    assert any(line.startswith(message) for line in said), said
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    directory = copy_rules(
+        tmp_path,
+        team=_set("timezone", "Mars/Olympus"),
+        routing=_set("rules.3.severity", "urgent"),
+    )
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(directory)
+    files = sorted(issue.file for issue in caught.value.issues)
+    assert files == ["routing.yaml", "team.yaml"]
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    directory = copy_rules(tmp_path)
+    (directory / "oncall.yaml").unlink()
+    (directory / "team.yaml").write_text("timezone: [unclosed\n", encoding="utf-8")
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(directory)
+    said = [str(issue) for issue in caught.value.issues]
+    assert said[0].startswith("team.yaml: line 2, column 1: not valid YAML")
+    assert said[1].startswith("oncall.yaml: missing")
+
+
+def test_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(RulesInvalid, match="not a directory of rules"):
+        load_rules(tmp_path / "nowhere")
+
+
+def test_unquoted_clock_times_are_read_as_times(tmp_path: Path) -> None:
+    # YAML 1.1 would read 18:00 as the base-60 number 1080; the loader keeps it a time.
+    directory = copy_rules(tmp_path)
+    team = (RULES_DIR / "team.yaml").read_text(encoding="utf-8").replace('"18:00"', "18:00")
+    assert "end: 18:00" in team
+    (directory / "team.yaml").write_text(team, encoding="utf-8")
+    assert load_rules(directory).team.business_hours.end == time(18)
