@@ -12,77 +12,39 @@ from router.rules import Rules
 from router.times import iso_z
 from tests.support import edited_rules, pacific
 
+K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
+
 # (Pacific wall-clock instant, on call, shift start, shift end (UTC), holiday period)
+# fmt: off
 SHIPPED = [
     # Regular weekly shifts hand off on Mondays at 09:00 Pacific.
-    ("2026-11-24 10:00", "Biswa Kalyan Rath", "2026-11-23T17:00:00Z", "2026-11-25T17:00:00Z", None),
+    ("2026-11-24 10:00", B, "2026-11-23T17:00:00Z", "2026-11-25T17:00:00Z", None),
     # Thanksgiving period: 2-day shifts, next in order after the previous engineer...
-    (
-        "2026-11-26 03:00",
-        "Disha Kapoor",
-        "2026-11-25T17:00:00Z",
-        "2026-11-27T17:00:00Z",
-        "Thanksgiving",
-    ),
-    (
-        "2026-11-29 08:59",
-        "Kshama Kumar",
-        "2026-11-27T17:00:00Z",
-        "2026-11-29T17:00:00Z",
-        "Thanksgiving",
-    ),
+    ("2026-11-26 03:00", D, "2026-11-25T17:00:00Z", "2026-11-27T17:00:00Z", "Thanksgiving"),
+    ("2026-11-29 08:59", K, "2026-11-27T17:00:00Z", "2026-11-29T17:00:00Z", "Thanksgiving"),
     # ...skipping Aruna Sharma, away 2026-11-28..30, for the whole shift.
-    (
-        "2026-11-29 09:00",
-        "Biswa Kalyan Rath",
-        "2026-11-29T17:00:00Z",
-        "2026-12-01T17:00:00Z",
-        "Thanksgiving",
-    ),
+    ("2026-11-29 09:00", B, "2026-11-29T17:00:00Z", "2026-12-01T17:00:00Z", "Thanksgiving"),
     # The weekly rotation resumes where the calendar says, after the period.
-    ("2026-12-01 09:00", "Disha Kapoor", "2026-12-01T17:00:00Z", "2026-12-07T17:00:00Z", None),
+    ("2026-12-01 09:00", D, "2026-12-01T17:00:00Z", "2026-12-07T17:00:00Z", None),
     # Winter holidays: Disha Kapoor is away 2026-12-24..27, Kshama Kumar takes that shift.
-    (
-        "2026-12-21 09:00",
-        "Biswa Kalyan Rath",
-        "2026-12-21T17:00:00Z",
-        "2026-12-23T17:00:00Z",
-        "Winter holidays",
-    ),
-    (
-        "2026-12-24 12:00",
-        "Kshama Kumar",
-        "2026-12-23T17:00:00Z",
-        "2026-12-25T17:00:00Z",
-        "Winter holidays",
-    ),
-    (
-        "2026-12-25 09:00",
-        "Aruna Sharma",
-        "2026-12-25T17:00:00Z",
-        "2026-12-27T17:00:00Z",
-        "Winter holidays",
-    ),
+    ("2026-12-21 09:00", B, "2026-12-21T17:00:00Z", "2026-12-23T17:00:00Z", "Winter holidays"),
+    ("2026-12-24 12:00", K, "2026-12-23T17:00:00Z", "2026-12-25T17:00:00Z", "Winter holidays"),
+    ("2026-12-25 09:00", A, "2026-12-25T17:00:00Z", "2026-12-27T17:00:00Z", "Winter holidays"),
     # The period's last shift is cut short at its end (the handoff after 2027-01-04).
-    (
-        "2027-01-04 12:00",
-        "Biswa Kalyan Rath",
-        "2027-01-04T17:00:00Z",
-        "2027-01-05T17:00:00Z",
-        "Winter holidays",
-    ),
-    ("2027-01-05 09:00", "Kshama Kumar", "2027-01-05T17:00:00Z", "2027-01-11T17:00:00Z", None),
+    ("2027-01-04 12:00", B, "2027-01-04T17:00:00Z", "2027-01-05T17:00:00Z", "Winter holidays"),
+    ("2027-01-05 09:00", K, "2027-01-05T17:00:00Z", "2027-01-11T17:00:00Z", None),
     # Autumn DST (2026-11-01): handoffs stay at 09:00 local, so this shift is 169 hours.
-    ("2026-10-28 12:00", "Biswa Kalyan Rath", "2026-10-26T16:00:00Z", "2026-11-02T17:00:00Z", None),
-    ("2026-11-02 08:59", "Biswa Kalyan Rath", "2026-10-26T16:00:00Z", "2026-11-02T17:00:00Z", None),
-    ("2026-11-02 09:00", "Disha Kapoor", "2026-11-02T17:00:00Z", "2026-11-09T17:00:00Z", None),
+    ("2026-10-28 12:00", B, "2026-10-26T16:00:00Z", "2026-11-02T17:00:00Z", None),
+    ("2026-11-02 08:59", B, "2026-10-26T16:00:00Z", "2026-11-02T17:00:00Z", None),
+    ("2026-11-02 09:00", D, "2026-11-02T17:00:00Z", "2026-11-09T17:00:00Z", None),
     # Spring DST (2027-03-14): this shift is 167 hours.
-    ("2027-03-14 03:00", "Aruna Sharma", "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z", None),
-    ("2027-03-15 08:59", "Aruna Sharma", "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z", None),
-    ("2027-03-15 09:00", "Biswa Kalyan Rath", "2027-03-15T16:00:00Z", "2027-03-22T16:00:00Z", None),
+    ("2027-03-14 03:00", A, "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z", None),
+    ("2027-03-15 08:59", A, "2027-03-08T17:00:00Z", "2027-03-15T16:00:00Z", None),
+    ("2027-03-15 09:00", B, "2027-03-15T16:00:00Z", "2027-03-22T16:00:00Z", None),
     # Before the rotation's start the order runs backwards.
-    ("2026-01-04 12:00", "Disha Kapoor", "2025-12-29T17:00:00Z", "2026-01-05T17:00:00Z", None),
+    ("2026-01-04 12:00", D, "2025-12-29T17:00:00Z", "2026-01-05T17:00:00Z", None),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("local", "name", "start", "end", "period"), SHIPPED)
