@@ -1,0 +1,168 @@
+"""The `router` command run as a user runs it: a real process, real files, real exit codes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support import RULES_DIR, copy_rules
+
+ROOT = RULES_DIR.parent
+
+
+def router(
+    *args: str, stdin: str = "", cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def _lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_check_passes_on_the_shipped_rules() -> None:
+    done = router("check")
+    assert done.returncode == 0, done.stderr
+    assert "ok: rules is valid" in done.stdout
+    for word in (
+        "Kshama Kumar",
+        "Thanksgiving",
+        "profit.unit",
+        "data_ready by 19:00",
+        "owners_first",
+    ):
+        assert word in done.stdout
+
+
+def test_check_names_file_path_and_problem(tmp_path: Path) -> None:
+    def typo(data: dict[str, Any]) -> None:
+        data["pipelines"][2]["owners"]["secondary"] = "Disha Kapur"
+
+    directory = copy_rules(tmp_path / "rules", pipelines=typo)
+    done = router("check", "--rules", str(directory))
+    assert done.returncode == 1
+    assert (
+        f"{directory}/pipelines.yaml: pipelines[2].owners.secondary: unknown engineer 'Disha Kapur'"
+    ) in done.stderr
+    assert done.stdout == ""
+
+
+def test_rules_dir_from_the_environment(tmp_path: Path) -> None:
+    directory = copy_rules(tmp_path / "elsewhere")
+    done = router("check", cwd=tmp_path, env={"ROUTER_RULES_DIR": str(directory)})
+    assert done.returncode == 0, done.stderr
+    missing = router("check", cwd=tmp_path, env={"ROUTER_RULES_DIR": ""})
+    assert missing.returncode == 1 and "rules: not a directory of rules" in missing.stderr
+
+
+EVENTS = (
+    "\n".join(
+        json.dumps(e)
+        for e in [
+            {"pipeline": "growth.aggregate", "type": "slow_query", "summary": "p95 40s"},
+            {"pipeline": "growth.aggregate", "type": "slow_query", "summary": "p95 45s"},
+            {"pipeline": "profit.unit", "type": "data_late", "occurred_at": "2026-11-28T02:55:00"},
+            {"pipeline": "growth.aggregate", "type": "slow_query", "action": "resolve"},
+            {"pipeline": "growth.aggregate", "type": "slow_query"},
+            {"pipeline": "engagement.aggregate", "type": "report_ready"},
+            {"pipeline": "profit.unit", "type": "data_ready"},
+        ]
+    )
+    + "\n"
+)
+
+
+def test_simulate_saturday_night() -> None:
+    done = router("simulate", "--at", "2026-11-28T03:00:00-08:00", "-", stdin=EVENTS)
+    assert done.returncode == 0, done.stderr
+    lines = _lines(done.stdout)
+    assert [line["decision"] for line in lines] == [
+        "defer",
+        "none",
+        "page",
+        "none",
+        "defer",
+        "notify",
+        "none",
+    ]
+    deferred, folded, late = lines[0], lines[1], lines[2]
+    assert deferred["deliver_at"] == "2026-11-30T17:00:00Z"
+    assert deferred["escalation"][0] == {"after_minutes": 0, "notify": ["Biswa Kalyan Rath"]}
+    assert "Folded" in folded["reason"] and folded["deliver_at"] is None
+    assert late["occurred_at"] == "2026-11-28T10:55:00Z"  # naive: Pacific wall-clock time
+    assert late["category"] == "daily_data" and late["deliver_at"] == "2026-11-28T11:00:00Z"
+    assert late["escalation"][0]["notify"] == ["Kshama Kumar"]  # on call on Thanksgiving weekend
+    assert lines[5]["recipients"] == ["analyst@example.com"]
+    assert "resolves profit.unit/data_late" in lines[6]["reason"]
+
+
+def test_simulate_reports_bad_lines_and_goes_on(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        '{"pipeline": "profit.unit", "type": "data_late"}\n'
+        "{not json\n"
+        "\n"
+        '{"pipeline": "profit.unit", "type": "data_late", "severity": "urgent"}\n'
+        '{"pipeline": "growth.daily", "type": "data_missing"}\n',
+        encoding="utf-8",
+    )
+    done = router("simulate", "--at", "2026-11-24T10:00", str(source))
+    assert done.returncode == 1
+    lines = _lines(done.stdout)
+    assert lines[1]["line"] == 2 and lines[1]["error"].startswith("not valid JSON")
+    assert lines[2]["line"] == 4 and lines[2]["error"].startswith("severity:")
+    assert [line.get("decision") for line in lines] == ["page", None, None, "page"]
+
+
+def test_simulate_refuses_a_bad_instant() -> None:
+    done = router("simulate", "--at", "soon", "-", stdin=EVENTS)
+    assert done.returncode == 2 and "--at: 'soon' is not an ISO 8601" in done.stderr
+
+
+def test_oncall_at_an_instant_as_json() -> None:
+    done = router("oncall", "--at", "2026-11-26T03:00", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "name": "Disha Kapoor",
+        "email": "disha.kapoor@example.com",
+        "shift_start": "2026-11-25T17:00:00Z",
+        "shift_end": "2026-11-27T17:00:00Z",
+        "holiday_period": True,
+    }
+
+
+def test_oncall_range_is_contiguous() -> None:
+    done = router("oncall", "--from", "2026-12-18", "--to", "2027-01-06", "--json")
+    assert done.returncode == 0, done.stderr
+    shifts = json.loads(done.stdout)
+    assert shifts[0]["shift_start"] <= "2026-12-18T08:00:00Z"
+    assert shifts[-1]["shift_end"] >= "2027-01-07T08:00:00Z"
+    assert all(a["shift_end"] == b["shift_start"] for a, b in itertools.pairwise(shifts))
+    assert sum(s["holiday_period"] for s in shifts) == 8  # 7 two-day shifts and a 1-day one
+
+
+def test_oncall_tables() -> None:
+    done = router("oncall", "--from", "2026-11-24", "--to", "2026-11-30")
+    assert done.returncode == 0, done.stderr
+    assert "Thanksgiving" in done.stdout and "Wed 2026-11-25 09:00 PST" in done.stdout
+    now = router("oncall")
+    assert now.returncode == 0 and "On call" in now.stdout
+
+
+def test_oncall_refuses_half_a_range() -> None:
+    done = router("oncall", "--from", "2026-12-18")
+    assert done.returncode == 2 and "--from and --to go together" in done.stderr
