@@ -8,6 +8,7 @@ the next business-hours start. `report_ready` emails the analysts at any hour.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -70,63 +71,40 @@ def decide(event: Event, rules: Rules, now: datetime) -> Decision:
     found = classify(event, rules)
     pipeline = rules.pipeline(event.pipeline)
     paging = rules.routing.paging
+    made = partial(_decision, event, found)
 
-    def made(
-        kind: DecisionKind,
-        reason: str,
-        deliver_at: datetime | None = None,
-        plan: list[PlannedStep] | None = None,
-        recipients: list[str] | None = None,
-    ) -> Decision:
-        return _decision(event, found, kind, reason, deliver_at, plan or [], recipients or [])
-
-    what = f"{found.severity} {event.type} (rule '{found.rule.name}')"
     if event.type in paging.notify_types:
         recipients = analyst_emails(pipeline, rules)
         if not recipients:
-            return made(
-                "none", f"{event.type} is a notice, but no analyst is listed to receive it."
-            )
+            return made("none", f"{event.type} is a notice, but no analyst is listed for it.")
         return made(
             "notify",
             f"{event.type} is a notice: email the analysts now, at any hour.",
-            now,
+            deliver_at=now,
             recipients=recipients,
         )
 
-    always = found.category is not None and found.category in paging.always_page_categories
-    pages_in_hours = found.severity in paging.business_hours or always
+    what = f"{found.severity} {event.type} (rule '{found.rule.name}')"
+    urgent_category = found.category in paging.always_page_categories
     quiet = quiet_reason(now, rules.team)
-    if quiet is None:
-        if not pages_in_hours:
-            return made("none", f"{what} never pages: recorded on the incident only.")
-        policy = _policy_name(found, pipeline, rules, off_hours=False)
-        plan = _plan(policy, pipeline, now, rules)
-        return made(
-            "page", f"{what} during business hours: page now with policy {policy}.", now, plan
-        )
-    if found.severity in paging.off_hours or always:
-        why = f"its category is {found.category}" if always else f"it is {found.severity}"
-        policy = _policy_name(found, pipeline, rules, off_hours=True)
-        plan = _plan(policy, pipeline, now, rules)
-        return made(
-            "page",
-            f"{what} pages during {quiet} because {why}: page now with policy {policy}.",
-            now,
-            plan,
-        )
-    if not pages_in_hours:
+    if quiet is not None and (found.severity in paging.off_hours or urgent_category):
+        why = f"its category is {found.category}" if urgent_category else f"it is {found.severity}"
+        policy, plan = _escalation(found, pipeline, now, rules, off_hours=True)
+        reason = f"{what} pages during {quiet} because {why}: page now with policy {policy}."
+        return made("page", reason, deliver_at=now, plan=plan)
+    if not (found.severity in paging.business_hours or urgent_category):
         return made("none", f"{what} never pages: recorded on the incident only.")
+    if quiet is None:
+        policy, plan = _escalation(found, pipeline, now, rules, off_hours=False)
+        reason = f"{what} during business hours: page now with policy {policy}."
+        return made("page", reason, deliver_at=now, plan=plan)
     deliver_at = next_business_start(now, rules.team)
-    policy = _policy_name(found, pipeline, rules, off_hours=False)
-    plan = _plan(policy, pipeline, deliver_at, rules)
-    return made(
-        "defer",
+    _, plan = _escalation(found, pipeline, deliver_at, rules, off_hours=False)
+    reason = (
         f"{what} does not page during {quiet}: it pages at "
-        f"{local_label(deliver_at, rules)} if still open.",
-        deliver_at,
-        plan,
+        f"{local_label(deliver_at, rules)} if still open."
     )
+    return made("defer", reason, deliver_at=deliver_at, plan=plan)
 
 
 def analyst_emails(pipeline: Pipeline, rules: Rules) -> list[str]:
@@ -134,19 +112,19 @@ def analyst_emails(pipeline: Pipeline, rules: Rules) -> list[str]:
     return [str(a.email) for a in rules.team.analysts if wanted is None or a.name in wanted]
 
 
-def _policy_name(
-    found: Classification, pipeline: Pipeline, rules: Rules, *, off_hours: bool
-) -> str:
+def _escalation(
+    found: Classification, pipeline: Pipeline, start: datetime, rules: Rules, *, off_hours: bool
+) -> tuple[str, list[PlannedStep]]:
+    """The policy's name and its plan from `start`."""
     paging = rules.routing.paging
     if found.rule.escalation:
-        return found.rule.escalation
-    if not pipeline.owners.names():
-        return paging.unowned_policy
-    return paging.off_hours_policy if off_hours else paging.business_hours_policy
-
-
-def _plan(policy: str, pipeline: Pipeline, start: datetime, rules: Rules) -> list[PlannedStep]:
-    return plan_escalation(rules.routing.escalation_policies[policy], pipeline, start, rules)
+        name = found.rule.escalation
+    elif not pipeline.owners.names():
+        name = paging.unowned_policy
+    else:
+        name = paging.off_hours_policy if off_hours else paging.business_hours_policy
+    policy = rules.routing.escalation_policies[name]
+    return name, plan_escalation(policy, pipeline, start, rules)
 
 
 def _decision(
@@ -154,9 +132,10 @@ def _decision(
     found: Classification,
     kind: DecisionKind,
     reason: str,
-    deliver_at: datetime | None,
-    plan: list[PlannedStep],
-    recipients: list[str],
+    *,
+    deliver_at: datetime | None = None,
+    plan: list[PlannedStep] | None = None,
+    recipients: list[str] | None = None,
 ) -> Decision:
     return Decision(
         pipeline=event.pipeline,
@@ -167,8 +146,8 @@ def _decision(
         category=found.category,
         decision=kind,
         deliver_at=deliver_at,
-        escalation=plan,
-        recipients=recipients,
+        escalation=plan or [],
+        recipients=recipients or [],
         reason=reason,
     )
 
@@ -184,4 +163,4 @@ def no_action(
     found = classify(event, rules)
     if severity is not None:
         found = Classification(severity=severity, category=category, rule=found.rule)
-    return _decision(event, found, "none", reason, None, [], [])
+    return _decision(event, found, "none", reason)
