@@ -1,4 +1,4 @@
-"""The incident lifecycle as a pure fold: (open incidents, event, now) -> (open, decision).
+"""The incident lifecycle as a pure fold: (open incidents, event, now) -> outcome.
 
 Dedup follows PagerDuty: a trigger whose dedup key has an open (triggered or
 acknowledged) incident is folded into it; acknowledge and resolve of an unknown key are
@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from router.decide import Decision, decide, no_action
+from router.decide import Decision, DecisionKind, decide, no_action
+from router.escalation import PlannedStep
 from router.events import Event
 from router.rules import Rules
 from router.rules.routing import Severity
@@ -25,78 +26,120 @@ Status = Literal["triggered", "acknowledged", "resolved"]
 class Incident(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    id: str
     dedup_key: str
     pipeline: str
     type: str
+    summary: str
     severity: Severity
     category: str | None
     status: Status
     opened_at: datetime
     events: int = 1
+    decision: DecisionKind
+    deliver_at: datetime | None
+    escalation: list[PlannedStep] = Field(default_factory=list)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+
+class Outcome(BaseModel):
+    """What one event did: the open incidents after it, its decision, what it changed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    open: dict[str, Incident]
+    decision: Decision
+    changed: list[Incident]
+    """Incidents opened, folded into, acknowledged or resolved, in their new state."""
+    opened: Incident | None = None
 
 
 OpenIncidents = Mapping[str, Incident]
 
 
 def apply_event(
-    book: OpenIncidents, event: Event, rules: Rules, now: datetime
-) -> tuple[dict[str, Incident], Decision]:
-    """Returns the new set of open incidents (keyed by dedup key) and the decision."""
+    book: OpenIncidents, event: Event, rules: Rules, now: datetime, new_id: str
+) -> Outcome:
+    """`book` maps dedup keys to open incidents; `new_id` names an incident it opens."""
     after = dict(book)
     current = after.get(event.dedup_key)
+    by = event.source or "event"
+
+    def done(decision: Decision, *changed: Incident, opened: Incident | None = None) -> Outcome:
+        for incident in changed:
+            if incident.is_open:
+                after[incident.dedup_key] = incident
+            else:
+                after.pop(incident.dedup_key, None)
+        return Outcome(open=after, decision=decision, changed=list(changed), opened=opened)
+
     if event.action != "trigger":
         if current is None:
-            return after, no_action(
-                event,
-                rules,
-                f"No open incident has dedup key "
-                f"{event.dedup_key!r}: the {event.action} is dropped.",
+            reason = (
+                f"No open incident has dedup key {event.dedup_key!r}: "
+                f"the {event.action} is dropped."
             )
+            return done(no_action(event, rules, reason))
         kept = (current.severity, current.category)
         if event.action == "resolve":
-            del after[event.dedup_key]
-            return after, no_action(
-                event, rules, "Resolves the open incident: nothing more is sent for it.", *kept
-            )
+            closed = _resolve(current, now, by)
+            reason = "Resolves the open incident: nothing more is sent for it."
+            return done(no_action(event, rules, reason, *kept), closed)
         if current.status == "acknowledged":
-            return after, no_action(event, rules, "The incident was already acknowledged.", *kept)
-        after[event.dedup_key] = current.model_copy(update={"status": "acknowledged"})
-        return after, no_action(
-            event, rules, "Acknowledges the open incident: escalation stops.", *kept
+            return done(no_action(event, rules, "The incident was already acknowledged.", *kept))
+        acked = current.model_copy(
+            update={"status": "acknowledged", "acknowledged_at": now, "acknowledged_by": by}
         )
+        reason = "Acknowledges the open incident: escalation stops."
+        return done(no_action(event, rules, reason, *kept), acked)
 
     resolves = rules.routing.paging.resolves.get(event.type)
     if resolves is not None:
-        closed = sorted(
-            key
-            for key, incident in after.items()
+        finished = [
+            _resolve(incident, now, by)
+            for _, incident in sorted(after.items())
             if incident.pipeline == event.pipeline and incident.type in resolves
+        ]
+        keys = ", ".join(incident.dedup_key for incident in finished)
+        said = f"resolves {keys}" if finished else "finds nothing open to resolve"
+        return done(
+            no_action(event, rules, f"{event.type} is a lifecycle event: it {said}."), *closed
         )
-        for key in closed:
-            del after[key]
-        said = f"resolves {', '.join(closed)}" if closed else "finds nothing open to resolve"
-        return after, no_action(event, rules, f"{event.type} is a lifecycle event: it {said}.")
 
     if current is not None:
-        after[event.dedup_key] = current.model_copy(update={"events": current.events + 1})
-        return after, no_action(
-            event,
-            rules,
+        folded = current.model_copy(update={"events": current.events + 1})
+        reason = (
             f"Folded into the {current.status} incident opened at {iso_z(current.opened_at)} "
-            f"({current.events + 1} events): nothing new is sent.",
-            current.severity,
-            current.category,
+            f"({folded.events} events): nothing new is sent."
         )
+        return done(no_action(event, rules, reason, current.severity, current.category), folded)
 
     decision = decide(event, rules, now)
-    if decision.decision != "notify":
-        after[event.dedup_key] = Incident(
-            dedup_key=event.dedup_key,
-            pipeline=event.pipeline,
-            type=event.type,
-            severity=decision.severity,
-            category=decision.category,
-            status="triggered",
-            opened_at=now,
-        )
-    return after, decision
+    if decision.decision == "notify":
+        return done(decision)
+    opened = Incident(
+        id=new_id,
+        dedup_key=event.dedup_key,
+        pipeline=event.pipeline,
+        type=event.type,
+        summary=event.summary,
+        severity=decision.severity,
+        category=decision.category,
+        status="triggered",
+        opened_at=now,
+        decision=decision.decision,
+        deliver_at=decision.deliver_at,
+        escalation=decision.escalation,
+    )
+    return done(decision, opened, opened=opened)
+
+
+def _resolve(incident: Incident, now: datetime, by: str) -> Incident:
+    return incident.model_copy(update={"status": "resolved", "resolved_at": now, "resolved_by": by})

@@ -28,5 +28,6 @@ def simulate(lines: Iterable[str], rules: Rules, now: datetime) -> Iterator[dict
         except EventInvalid as error:
             yield {"line": number, "error": str(error)}
             continue
-        book, decision = apply_event(book, event, rules, now)
-        yield decision.to_json()
+        outcome = apply_event(book, event, rules, now, new_id=f"sim-{number}")
+        book = outcome.open
+        yield outcome.decision.to_json()

@@ -15,10 +15,13 @@ NOW = pacific("2026-11-24 10:00")
 
 def _run(rules: Rules, *events: dict[str, Any]) -> tuple[dict[str, Incident], list[Decision]]:
     book: dict[str, Incident] = {}
-    decisions = []
+    decisions: list[Decision] = []
     for data in events:
-        book, decision = apply_event(book, parse_event(data, rules, NOW), rules, NOW)
-        decisions.append(decision)
+        outcome = apply_event(
+            book, parse_event(data, rules, NOW), rules, NOW, new_id=f"i{len(decisions)}"
+        )
+        book = outcome.open
+        decisions.append(outcome.decision)
     return book, decisions
 
 
