@@ -110,7 +110,7 @@ def apply_event(
         keys = ", ".join(incident.dedup_key for incident in finished)
         said = f"resolves {keys}" if finished else "finds nothing open to resolve"
         return done(
-            no_action(event, rules, f"{event.type} is a lifecycle event: it {said}."), *closed
+            no_action(event, rules, f"{event.type} is a lifecycle event: it {said}."), *finished
         )
 
     if current is not None:
