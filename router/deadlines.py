@@ -1,0 +1,44 @@
+"""Deadlines: which of today's are past at `now` (pure), and the day a data_ready is for."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from router.events import Event
+from router.rules import Rules
+from router.rules.pipelines import Deadline
+from router.times import require_aware, wall_clock
+
+
+class DueDeadline(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pipeline: str
+    deadline: Deadline
+    day: date
+    at: datetime
+
+
+def past_deadlines(rules: Rules, now: datetime) -> list[DueDeadline]:
+    """Today's deadlines (team time) that `now` has passed."""
+    today = require_aware(now).astimezone(rules.team.zone).date()
+    found = []
+    for pipeline in rules.pipelines.values():
+        for deadline in pipeline.deadlines:
+            at = wall_clock(today, deadline.at, rules.team.zone)
+            if at <= now:
+                found.append(DueDeadline(pipeline=pipeline.id, deadline=deadline, day=today, at=at))
+    return found
+
+
+def data_day(event: Event, rules: Rules) -> date:
+    """`details.data_date` when the sender says which day's data it is; else the local day."""
+    given = event.details.get("data_date")
+    if isinstance(given, str):
+        try:
+            return date.fromisoformat(given)
+        except ValueError:
+            pass
+    return event.occurred_at.astimezone(rules.team.zone).date()

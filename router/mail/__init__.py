@@ -1,0 +1,1 @@
+"""Outgoing email: rendered messages, one backend interface, idempotent delivery."""
