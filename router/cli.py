@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +17,7 @@ from rich.table import Table
 from router.rotation import Shift, shift_at, shifts_between
 from router.rules import Rules
 from router.rules.load import RulesInvalid, load_rules
+from router.settings import Settings, SettingsInvalid, load_settings
 from router.simulate import simulate
 from router.summary import rules_summary
 from router.times import iso_z, local_day_span, parse_instant
@@ -157,3 +159,66 @@ def _shift_table(shifts: list[Shift], rules: Rules, title: str) -> Table:
 
 def _local(moment: datetime, rules: Rules) -> str:
     return moment.astimezone(rules.team.zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsInvalid as error:
+        _fail(str(error))
+
+
+HostOption = Annotated[str, typer.Option("--host", help="Address to listen on")]
+PortOption = Annotated[int, typer.Option("--port", help="Port to listen on")]
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _startup(settings: Settings) -> None:
+    _load(settings.rules_dir)  # refuse to start on bad rules, with every problem listed
+
+
+@app.command()
+def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+    """Serve the HTTP API (FastAPI on uvicorn); OpenAPI at /docs."""
+    settings = _settings()
+    _startup(settings)
+    _logging()
+    from router import serve  # the service stack loads only for the services
+
+    serve.serve_api(settings, host, port)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
+) -> None:
+    """Run a Celery worker: folds events into incidents, sends messages."""
+    settings = _settings()
+    _startup(settings)
+    from router import serve
+
+    serve.run_worker(settings, concurrency)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the timer loop: due escalation steps, deferred pages, deadlines."""
+    settings = _settings()
+    _startup(settings)
+    _logging()
+    from router import serve
+
+    serve.run_scheduler(settings)
+
+
+@app.command()
+def up(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+    """Run api, worker and scheduler together for local use (and Redis if none answers)."""
+    settings = _settings()
+    _startup(settings)
+    from router import serve
+
+    serve.up(settings, host, port)

@@ -90,7 +90,16 @@ class Paging(Strict):
     unowned_policy: str = "oncall_then_team"
 
 
+class Integration(Strict):
+    """A PagerDuty-style integration: its routing key names the pipeline of its events."""
+
+    name: str
+    routing_key: str = Field(min_length=16, max_length=64)
+    pipeline: str
+
+
 class Routing(Strict):
     rules: list[RoutingRule] = Field(min_length=1)
+    integrations: list[Integration] = Field(default_factory=list)
     paging: Paging = Field(default_factory=Paging)
     escalation_policies: dict[str, EscalationPolicy] = Field(min_length=1)

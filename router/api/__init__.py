@@ -1,0 +1,1 @@
+"""The HTTP shell: validate, enqueue, answer. Decisions happen in the workers."""

@@ -1,0 +1,38 @@
+"""Everything a process needs, built once at start-up from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from router.clock import Clock, SystemClock
+from router.engine import Engine
+from router.mail.backends import EmailBackend, backend_from
+from router.mail.compose import Composer
+from router.mail.delivery import Mailer
+from router.rules import Rules
+from router.rules.load import load_rules
+from router.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    rules: Rules
+    redis: redis.Redis
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, backend: EmailBackend | None = None
+) -> Runtime:
+    rules = load_rules(settings.rules_dir)
+    client = redis.Redis.from_url(settings.redis_url)
+    composer = Composer(settings.templates_dir, rules, settings.public_url)
+    mailer = Mailer(
+        client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
+    )
+    engine = Engine(rules, client, composer, mailer)
+    return Runtime(settings, rules, client, engine, clock or SystemClock())

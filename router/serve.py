@@ -1,0 +1,153 @@
+"""The long-running processes: api, worker, scheduler, and `up` for all three at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import redis
+from celery import Celery
+
+from router.runtime import Runtime, build_runtime
+from router.scheduler import Scheduler
+from router.settings import Settings
+from router.worker import create_celery
+
+log = logging.getLogger("router")
+
+
+def _celery_for(runtime: Runtime) -> Celery:
+    return create_celery(lambda: runtime, runtime.settings.redis_url)
+
+
+def serve_api(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from router.api.app import create_api
+
+    if not settings.api_tokens:
+        raise SystemExit("error: ROUTER_API_TOKENS is empty: set at least one bearer token")
+    runtime = build_runtime(settings)
+    celery = _celery_for(runtime)
+    app = create_api(runtime, lambda items: celery.send_task("router.ingest", args=[items]))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def run_worker(settings: Settings, concurrency: int) -> None:
+    celery = create_celery(lambda: build_runtime(settings), settings.redis_url)
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+def run_scheduler(settings: Settings) -> None:
+    runtime = build_runtime(settings)
+    celery = _celery_for(runtime)
+    scheduler = Scheduler(
+        runtime,
+        fire=lambda member: celery.send_task("router.fire", args=[member]),
+        ingest=lambda items: celery.send_task("router.ingest", args=[items]),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("scheduler: ticking every %ss", settings.scheduler_tick_s)
+    scheduler.run(stop)
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _private_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
+    if _redis_answers(settings.redis_url):
+        return None
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            f"error: nothing answers at REDIS_URL={settings.redis_url} "
+            "and redis-server is not on the PATH"
+        )
+    port = urlparse(settings.redis_url).port or 6379
+    data = Path("var/redis").resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    print(f"up: starting a private redis-server on 127.0.0.1:{port} (data in {data})", flush=True)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]
+    )
+    for _ in range(50):
+        if _redis_answers(settings.redis_url):
+            return process
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("error: the private redis-server did not start")
+
+
+def up(settings: Settings, host: str, port: int) -> None:
+    env: dict[str, Any] = dict(os.environ)
+    if not settings.api_tokens:
+        token = secrets.token_urlsafe(24)
+        env["ROUTER_API_TOKENS"] = token
+        print(f"up: ROUTER_API_TOKENS is not set; this run accepts the token {token}", flush=True)
+    private = _private_redis(settings)
+    me = [sys.executable, "-m", "router"]
+    children = [
+        subprocess.Popen([*me, "api", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([*me, "worker"], env=env),
+        subprocess.Popen([*me, "scheduler"], env=env),
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"up: api on http://{host}:{port} (docs at /docs), worker and scheduler running; "
+        "Ctrl-C stops all",
+        flush=True,
+    )
+    while not stop.is_set() and all(child.poll() is None for child in children):
+        stop.wait(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if private is not None:
+        private.terminate()
+        private.wait(timeout=10)
+    failed = [child.args for child in children if child.returncode not in (0, -15, None)]
+    if failed and not stop.is_set():
+        raise SystemExit(f"error: a process stopped: {failed}")

@@ -1,0 +1,78 @@
+"""The Celery app: one task per batch of events, one per due timer.
+
+Tasks are `acks_late`: a worker that dies mid-task leaves the message to be delivered
+again, and every send is guarded by its idempotency marker.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, bootsteps
+
+from router.runtime import Runtime
+
+log = logging.getLogger(__name__)
+HEARTBEATS = "ar:workers"
+HEARTBEAT_EVERY_S = 5.0
+
+
+def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
+    """`runtime` is called lazily, once per process, so the app can be made before fork."""
+    app = Celery("alert-router", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="alert-router",
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    holder: dict[str, Runtime] = {}
+
+    def current() -> Runtime:
+        if "runtime" not in holder:
+            holder["runtime"] = runtime()
+        return holder["runtime"]
+
+    @app.task(name="router.ingest")
+    def ingest(items: list[dict[str, Any]]) -> int:
+        rt = current()
+        outcomes = rt.engine.ingest(items, rt.clock.now())
+        return len(outcomes)
+
+    @app.task(name="router.fire")
+    def fire(member: str) -> str:
+        rt = current()
+        said = rt.engine.fire(member, rt.clock.now())
+        log.info("timer %s: %s", member, said)
+        return said
+
+    class Heartbeat(bootsteps.StartStopStep):
+        """Writes this worker's last sign of life for /readyz."""
+
+        requires = ("celery.worker.components:Timer",)
+
+        def start(self, worker: Any) -> None:
+            name = f"{socket.gethostname()}:{id(worker)}"
+
+            def beat() -> None:
+                rt = current()
+                rt.redis.zadd(HEARTBEATS, {name: rt.clock.now().timestamp()})
+
+            beat()
+            self.tref = worker.timer.call_repeatedly(HEARTBEAT_EVERY_S, beat)
+
+        def stop(self, worker: Any) -> None:
+            tref = getattr(self, "tref", None)
+            if tref is not None:
+                tref.cancel()
+
+    app.steps["worker"].add(Heartbeat)
+    return app
