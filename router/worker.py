@@ -21,7 +21,10 @@ HEARTBEAT_EVERY_S = 5.0
 
 
 def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
-    """`runtime` is called lazily, once per process, so the app can be made before fork."""
+    """`runtime` is called lazily, once per process, so the app can be made before fork.
+
+    Tasks are not `shared`: each app (a test makes several) keeps its own closures.
+    """
     app = Celery("alert-router", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
@@ -41,13 +44,13 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
             holder["runtime"] = runtime()
         return holder["runtime"]
 
-    @app.task(name="router.ingest")
+    @app.task(name="router.ingest", shared=False)
     def ingest(items: list[dict[str, Any]]) -> int:
         rt = current()
         outcomes = rt.engine.ingest(items, rt.clock.now())
         return len(outcomes)
 
-    @app.task(name="router.fire")
+    @app.task(name="router.fire", shared=False)
     def fire(member: str) -> str:
         rt = current()
         said = rt.engine.fire(member, rt.clock.now())

@@ -1,0 +1,173 @@
+"""A running router for tests: the real Redis, a real Celery worker (in a thread), the real
+API on a real HTTP server, the scheduler loop, and a clock the test moves."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import uvicorn
+from celery.contrib.testing.worker import start_worker
+
+from router.api.app import create_api
+from router.clock import FixedClock
+from router.runtime import Runtime, build_runtime
+from router.scheduler import Scheduler
+from router.settings import Settings
+from router.worker import create_celery
+
+TOKEN = "test-token-1"
+REDIS_DB = 13  # flushed before each test: never the default database 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or check}")
+
+
+def read_outbox(directory: Path) -> list[EmailMessage]:
+    if not directory.exists():
+        return []
+    found = []
+    for path in sorted(directory.glob("*.eml")):
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        found.append(parsed)
+    return found
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1: PagerDuty's client speaks only https."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+@dataclass
+class Stack:
+    runtime: Runtime
+    clock: FixedClock
+    url: str
+    outbox: Path
+    tls: ssl.SSLContext
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self.runtime.redis
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+            verify=self.tls,
+        )
+
+    def emails(self) -> list[EmailMessage]:
+        return read_outbox(self.outbox)
+
+    def recipients(self) -> list[str]:
+        return sorted(str(m["To"]) for m in self.emails())
+
+
+def settings_for(rules_dir: Path, outbox: Path, db: int = REDIS_DB, **extra: str) -> Settings:
+    values = {
+        "REDIS_URL": f"redis://127.0.0.1:6379/{db}",
+        "ROUTER_RULES_DIR": str(rules_dir),
+        "ROUTER_API_TOKENS": TOKEN,
+        "ROUTER_OUTBOX_DIR": str(outbox),
+        "ROUTER_SCHEDULER_TICK_S": "0.05",
+        "ROUTER_TIMER_LEASE_S": "5",
+        **extra,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def running_stack(rules_dir: Path, outbox: Path, start: datetime) -> Iterator[Stack]:
+    settings = settings_for(rules_dir, outbox)
+    clock = FixedClock(start)
+    runtime = build_runtime(settings, clock)
+    runtime.redis.flushdb()
+    celery = create_celery(lambda: runtime, settings.redis_url)
+
+    def send(name: str) -> Callable[[Any], Any]:
+        return lambda arg: celery.send_task(name, args=[arg])
+
+    app = create_api(runtime, send("router.ingest"))
+    port = free_port()
+    key, cert = self_signed(outbox.parent)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ssl_keyfile=str(key),
+            ssl_certfile=str(cert),
+        )
+    )
+    serving = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+    scheduler = Scheduler(runtime, fire=send("router.fire"), ingest=send("router.ingest"))
+    ticking = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        serving.start()
+        ticking.start()
+        wait_until(lambda: server.started, what="the API server")
+        try:
+            tls = ssl.create_default_context(cafile=str(cert))
+            yield Stack(runtime, clock, f"https://127.0.0.1:{port}", outbox, tls)
+        finally:
+            stop.set()
+            server.should_exit = True
+            ticking.join(10)
+            serving.join(10)
+    runtime.redis.flushdb()

@@ -1,0 +1,218 @@
+"""The running router end to end: real Redis, a real Celery worker, the real HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pagerduty
+import pytest
+
+from tests.stack import Stack, running_stack, wait_until
+from tests.support import copy_rules, pacific
+
+K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
+EMAIL = {
+    K: "kshama.kumar@example.com",
+    A: "aruna.sharma@example.com",
+    B: "biswa.rath@example.com",
+    D: "disha.kapoor@example.com",
+}
+PROFIT_AGGREGATE_KEY = "d53d678a93961d12cd4ca59a813f70aa"
+
+
+def _two_second_steps(data: dict[str, Any]) -> None:
+    for policy in data["escalation_policies"].values():
+        for step in policy["steps"]:
+            step["after"] = "2s"
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    return copy_rules(tmp_path / "rules", routing=_two_second_steps)
+
+
+@pytest.fixture
+def tuesday(rules_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    """Tue 2026-11-24 10:00 Pacific: business hours, Biswa Kalyan Rath on call."""
+    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
+        yield stack
+
+
+def _incidents(stack: Stack, status: str | None = None) -> list[dict[str, Any]]:
+    with stack.client() as client:
+        params = {"status": status} if status else {}
+        found: list[dict[str, Any]] = client.get("/v1/incidents", params=params).json()["incidents"]
+        return found
+
+
+def _timeline(stack: Stack, incident_id: str) -> list[dict[str, Any]]:
+    with stack.client() as client:
+        found: list[dict[str, Any]] = client.get(f"/v1/incidents/{incident_id}").json()["timeline"]
+        return found
+
+
+def test_pagerduty_client_trigger_pages_once_and_folds_the_rest(tuesday: Stack) -> None:
+    sender = pagerduty.EventsApiV2Client(
+        PROFIT_AGGREGATE_KEY, base_url=tuesday.url, verify=tuesday.tls
+    )
+    try:
+        _trigger_eleven_times(tuesday, sender)
+    finally:
+        sender.close()
+
+
+def _trigger_eleven_times(tuesday: Stack, sender: pagerduty.EventsApiV2Client) -> None:
+    key = sender.trigger(
+        "Aggregation failed: schema mismatch",
+        "airflow",
+        severity="critical",
+        custom_details={"type": "aggregation_error"},
+        dedup_key="agg-2026-11-24",
+    )
+    assert key == "agg-2026-11-24"
+    (first,) = wait_until(lambda: tuesday.emails(), what="the page")
+    assert first["To"] == EMAIL[K]  # P1 in business hours: the primary owner first
+    assert first["Subject"].startswith("[P1] Aggregate profit")
+    for n in range(10):
+        assert (
+            sender.trigger(
+                f"still failing ({n})", "airflow", severity="critical", dedup_key="agg-2026-11-24"
+            )
+            == "agg-2026-11-24"
+        )
+    (incident,) = _incidents(tuesday)
+    wait_until(
+        lambda: len([e for e in _timeline(tuesday, incident["id"]) if e["kind"] == "event"]) == 11,
+        what="11 events on the timeline",
+    )
+    assert incident["severity"] == "P1" and incident["type"] == "aggregation_error"
+    assert len(tuesday.emails()) == 1
+
+
+def test_escalation_runs_on_the_clock_until_acknowledged(tuesday: Stack) -> None:
+    with tuesday.client() as client:
+        accepted = client.post(
+            "/v1/events",
+            json={
+                "pipeline": "growth.aggregate",
+                "type": "permission_denied",
+                "summary": "Permission denied on growth warehouse",
+            },
+        )
+        assert accepted.status_code == 202, accepted.text
+    wait_until(lambda: tuesday.recipients() == [EMAIL[B]], what="the page to the primary")
+    tuesday.clock.advance(timedelta(seconds=1))
+    (incident,) = _incidents(tuesday)
+    assert tuesday.recipients() == [EMAIL[B]]  # 1 s in: the 2 s step has not run yet
+    tuesday.clock.advance(timedelta(seconds=1))
+    wait_until(
+        lambda: tuesday.recipients() == sorted([EMAIL[B], EMAIL[D]]),
+        what="the escalation to the secondary",
+    )
+    with tuesday.client() as client:
+        acked = client.post(f"/v1/incidents/{incident['id']}/acknowledge")
+    assert acked.status_code == 200 and acked.json()["incident"]["status"] == "acknowledged"
+    tuesday.clock.advance(timedelta(minutes=10))  # every later step is now due
+    wait_until(
+        lambda: not tuesday.redis.zcard("ar:timers") and not tuesday.redis.zcard("ar:leased"),
+        what="the remaining timers to be handled",
+    )
+    assert tuesday.recipients() == sorted([EMAIL[B], EMAIL[D]])
+    kinds = [e["kind"] for e in _timeline(tuesday, incident["id"])]
+    assert kinds.count("message") == 2 and "decision" in kinds
+    escalation = [m for m in tuesday.emails() if m["To"] == EMAIL[D]][0]
+    assert "Escalated" in escalation["Subject"] and B in escalation.get_content()
+
+
+def test_weekend_p3_waits_for_monday(rules_dir: Path, tmp_path: Path) -> None:
+    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-28 03:00")) as stack:
+        with stack.client() as client:
+            for key in ("slow-1", "slow-2"):
+                assert (
+                    client.post(
+                        "/v1/events",
+                        json={
+                            "pipeline": "growth.aggregate",
+                            "type": "slow_query",
+                            "dedup_key": key,
+                            "summary": "Growth query p95 40 s",
+                        },
+                    ).status_code
+                    == 202
+                )
+            wait_until(lambda: len(_incidents(stack)) == 2, what="two incidents")
+            resolved = next(i for i in _incidents(stack) if i["dedup_key"] == "slow-2")
+            assert client.post(f"/v1/incidents/{resolved['id']}/resolve").status_code == 200
+        stack.clock.advance(timedelta(hours=10))  # Saturday 13:00: still the weekend
+        wait_until(lambda: all(i["decision"] == "defer" for i in _incidents(stack)))
+        assert stack.emails() == []
+        stack.clock.set(pacific("2026-11-30 09:00"))  # Monday, business hours start
+        (page,) = wait_until(lambda: stack.emails(), what="the deferred page")
+        assert page["To"] == EMAIL[B]  # the owner of aggregate growth
+        assert "waited for business hours" in page["Subject"]
+        stack.clock.advance(timedelta(seconds=1))
+        assert len(stack.emails()) == 1  # the resolved one never pages
+
+
+def test_report_ready_emails_the_analysts_at_night(rules_dir: Path, tmp_path: Path) -> None:
+    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-25 03:00")) as stack:
+        with stack.client() as client:
+            assert (
+                client.post(
+                    "/v1/events",
+                    json={
+                        "pipeline": "engagement.aggregate",
+                        "type": "report_ready",
+                        "summary": "November engagement report",
+                        "details": {"data_date": "2026-11-24"},
+                        "links": [{"href": "https://reports.example.com/engagement/2026-11-24"}],
+                    },
+                ).status_code
+                == 202
+            )
+        (notice,) = wait_until(lambda: stack.emails(), timeout_s=5, what="the report-ready email")
+        assert notice["To"] == "analyst@example.com"
+        assert notice["Subject"] == "Aggregate engagement report ready for 2026-11-24"
+        assert "https://reports.example.com/engagement/2026-11-24" in notice.get_content()
+        assert _incidents(stack) == []
+
+
+def test_missed_unit_profit_deadline_pages_on_call(rules_dir: Path, tmp_path: Path) -> None:
+    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 18:59")) as stack:
+        stack.clock.advance(timedelta(seconds=30))
+        assert _incidents(stack) == []
+        stack.clock.set(pacific("2026-11-24 19:00:01"))
+        (page,) = wait_until(lambda: stack.emails(), what="the data_late page")
+        assert page["To"] == EMAIL[B]  # on call on 24 Nov; unit-level profit has no owner
+        stack.clock.advance(timedelta(seconds=1))  # more ticks raise nothing more
+        (incident,) = _incidents(stack)
+        assert incident["type"] == "data_late" and incident["category"] == "daily_data"
+        assert incident["dedup_key"] == "profit.unit/data_late/2026-11-24"
+        with stack.client() as client:
+            assert (
+                client.post(
+                    "/v1/events", json={"pipeline": "profit.unit", "type": "data_ready"}
+                ).status_code
+                == 202
+            )
+        wait_until(lambda: _incidents(stack, "resolved"), what="data_ready to resolve it")
+        assert len(_incidents(stack)) == 1
+
+
+def test_deadline_met_raises_nothing(rules_dir: Path, tmp_path: Path) -> None:
+    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 18:00")) as stack:
+        with stack.client() as client:
+            assert (
+                client.post(
+                    "/v1/events", json={"pipeline": "profit.unit", "type": "data_ready"}
+                ).status_code
+                == 202
+            )
+        wait_until(lambda: stack.redis.exists("ar:ready:profit.unit:2026-11-24"))
+        stack.clock.set(pacific("2026-11-24 19:30"))
+        stack.clock.advance(timedelta(seconds=1))
+        wait_until(lambda: stack.redis.zcard("ar:workers"), what="a worker heartbeat")
+        assert _incidents(stack) == [] and stack.emails() == []
