@@ -123,7 +123,7 @@ def test_escalation_runs_on_the_clock_until_acknowledged(tuesday: Stack) -> None
     assert tuesday.recipients() == sorted([EMAIL[B], EMAIL[D]])
     kinds = [e["kind"] for e in _timeline(tuesday, incident["id"])]
     assert kinds.count("message") == 2 and "decision" in kinds
-    escalation = [m for m in tuesday.emails() if m["To"] == EMAIL[D]][0]
+    escalation = next(m for m in tuesday.emails() if m["To"] == EMAIL[D])
     assert "Escalated" in escalation["Subject"] and B in escalation.get_content()
 
 
