@@ -3,6 +3,7 @@
 Keys (prefix `ar:`):
   incident:{id}        the incident, JSON
   open:{pipeline}      hash dedup key -> id of that pipeline's open incidents (WATCHed)
+  open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
   status:{status}      sorted set of ids by opening time, for listings
   timeline:{id}        list of JSON entries: events, decisions, messages, ack, resolve
   timers / leased      see router.timers
@@ -33,6 +34,10 @@ def _open_key(pipeline: str) -> str:
     return f"ar:open:{pipeline}"
 
 
+def _open_type_key(pipeline: str, event_type: str) -> str:
+    return f"ar:open:{pipeline}:{event_type}"
+
+
 def timeline_key(incident_id: str) -> str:
     return f"ar:timeline:{incident_id}"
 
@@ -53,8 +58,7 @@ class IncidentStore:
             with self.redis.pipeline() as pipe:
                 try:
                     pipe.watch(open_key)  # type: ignore[no-untyped-call]
-                    ids = pipe.hvals(open_key)
-                    book = {i.dedup_key: i for i in self._load(pipe, ids)}
+                    book = {i.dedup_key: i for i in self._load(pipe, self._relevant(pipe, event))}
                     outcome = apply_event(book, event, self.rules, now, new_id)
                     pipe.multi()
                     self._write(pipe, outcome, event, now, event_id)
@@ -62,6 +66,14 @@ class IncidentStore:
                     return outcome
                 except redis.WatchError:
                     continue
+
+    def _relevant(self, pipe: Any, event: Event) -> list[Any]:
+        """Ids of the open incidents this event can touch: its own key's, and for a
+        lifecycle event (data_ready) those of the types it resolves. Never the whole book."""
+        ids = [pipe.hget(_open_key(event.pipeline), event.dedup_key)]
+        for event_type in self.rules.routing.paging.resolves.get(event.type, []):
+            ids.extend(pipe.hvals(_open_type_key(event.pipeline, event_type)))
+        return [i for i in ids if i is not None]
 
     def _write(
         self, pipe: Any, outcome: Outcome, event: Event, now: datetime, event_id: str
@@ -98,11 +110,14 @@ class IncidentStore:
 
     def put(self, pipe: Any, incident: Incident) -> None:
         pipe.set(_incident_key(incident.id), incident.model_dump_json())
-        open_key = _open_key(incident.pipeline)
-        if incident.is_open:
-            pipe.hset(open_key, incident.dedup_key, incident.id)
-        else:
-            pipe.hdel(open_key, incident.dedup_key)
+        for index in (
+            _open_key(incident.pipeline),
+            _open_type_key(incident.pipeline, incident.type),
+        ):
+            if incident.is_open:
+                pipe.hset(index, incident.dedup_key, incident.id)
+            else:
+                pipe.hdel(index, incident.dedup_key)
         for status in STATUSES:
             if status != incident.status:
                 pipe.zrem(f"ar:status:{status}", incident.id)

@@ -97,6 +97,7 @@ class Stack:
     url: str
     outbox: Path
     tls: ssl.SSLContext
+    cert: Path
 
     @property
     def redis(self) -> redis.Redis:
@@ -164,7 +165,7 @@ def running_stack(rules_dir: Path, outbox: Path, start: datetime) -> Iterator[St
         wait_until(lambda: server.started, what="the API server")
         try:
             tls = ssl.create_default_context(cafile=str(cert))
-            yield Stack(runtime, clock, f"https://127.0.0.1:{port}", outbox, tls)
+            yield Stack(runtime, clock, f"https://127.0.0.1:{port}", outbox, tls, cert)
         finally:
             stop.set()
             server.should_exit = True
