@@ -1,0 +1,197 @@
+"""The router as separate processes, the way it runs in production."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+
+from router.clock import SystemClock
+from router.events import parse_event
+from router.rotation import shift_at
+from router.runtime import build_runtime
+from router.scheduler import Scheduler
+from router.worker import create_celery
+from tests.stack import TOKEN, free_port, read_outbox, settings_for, wait_until
+from tests.support import RULES_DIR
+
+ROOT = RULES_DIR.parent
+
+
+def _env(db: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:6379/{db}",
+        "ROUTER_API_TOKENS": TOKEN,
+        "ROUTER_RULES_DIR": str(RULES_DIR),
+        **extra,
+    }
+
+
+def _readme_event() -> dict[str, Any]:
+    """The example event the README posts with curl."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("-d '", readme.index("curl -X POST")) + 4
+    event: dict[str, Any] = json.loads(readme[start : readme.index("'", start)])
+    return event
+
+
+def test_router_up_serves_and_pages(tmp_path: Path) -> None:
+    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    outbox, port = tmp_path / "outbox", free_port()
+    env = _env(14, ROUTER_OUTBOX_DIR=str(outbox))
+    with (tmp_path / "up.log").open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "router", "up", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: _status(f"{url}/readyz") == 200, timeout_s=60, what="/readyz")
+            event = _readme_event()
+            answer = httpx.post(
+                f"{url}/v1/events", json=event, headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            assert answer.status_code == 202, answer.text
+            (page,) = wait_until(lambda: read_outbox(outbox), timeout_s=30, what="the page email")
+            rules = build_runtime(settings_for(RULES_DIR, outbox, db=14)).rules
+            on_call = shift_at(SystemClock().now(), rules)
+            assert page["To"] == on_call.email  # daily data pages the on-call engineer, any hour
+            assert page["Subject"].strip() == f"[P2] Unit-level profit: {event['summary']}"
+        finally:
+            up.send_signal(signal.SIGINT)
+            assert up.wait(30) == 0
+    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def silent_smtp() -> Iterator[tuple[int, threading.Event]]:
+    """Accepts connections and never greets: a worker sending through it is stuck."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    connected = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+            connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1], connected
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "router", "worker", "--concurrency", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_worker_killed_mid_send_pages_exactly_once(
+    tmp_path: Path, silent_smtp: tuple[int, threading.Event]
+) -> None:
+    db = 15
+    settings = settings_for(RULES_DIR, tmp_path / "outbox", db=db, ROUTER_TIMER_LEASE_S="3")
+    runtime = build_runtime(settings)
+    runtime.redis.flushdb()
+    celery = create_celery(lambda: runtime, settings.redis_url)
+    stop = threading.Event()
+    scheduler = Scheduler(
+        runtime,
+        fire=lambda m: celery.send_task("router.fire", args=[m]),
+        ingest=lambda items: celery.send_task("router.ingest", args=[items]),
+    )
+    ticking = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    ticking.start()
+    stuck_port, connected = silent_smtp
+    inbox = _Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    common = {
+        "ROUTER_EMAIL_BACKEND": "smtp",
+        "ROUTER_TIMER_LEASE_S": "3",
+        "ROUTER_SMTP_TIMEOUT_S": "60",
+    }
+    first = _worker(_env(db, ROUTER_SMTP_PORT=str(stuck_port), **common), tmp_path / "w1.log")
+    second = None
+    try:
+        now = runtime.clock.now()
+        event = parse_event(
+            {
+                "pipeline": "profit.unit",
+                "type": "job_failed",
+                "severity": "P1",
+                "summary": "Unit-level profit job failed",
+            },
+            runtime.rules,
+            now,
+        )
+        outcome = runtime.engine.apply(event, "evt-1", now)
+        incident = outcome.opened
+        assert incident is not None and outcome.decision.decision == "page"
+        assert connected.wait(30), "the first worker never tried to send"
+        os.killpg(first.pid, signal.SIGKILL)  # dies holding the due step
+        first.wait(10)
+        second = _worker(_env(db, ROUTER_SMTP_PORT=str(smtp.port), **common), tmp_path / "w2.log")
+        wait_until(lambda: inbox.messages, timeout_s=30, what="the page after the restart")
+        # Another lease period: a second delivery would have happened by now.
+        stop.wait(7)
+        assert len(inbox.messages) == 1
+        timeline = runtime.engine.store.timeline(incident.id)
+        assert [e["kind"] for e in timeline].count("message") == 1
+        to = shift_at(now, runtime.rules).email
+        assert f"To: {to}".encode() in inbox.messages[0]
+    finally:
+        stop.set()
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(20)
+        smtp.stop()
+        ticking.join(5)
+        runtime.redis.flushdb()
