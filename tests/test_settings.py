@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from router.settings import Settings, SettingsInvalid, load_settings
+from tests.support import RULES_DIR
+
+
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ROUTER_", "REDIS_URL"))}
+    return subprocess.run(
+        [sys.executable, "-m", "router", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        cwd=RULES_DIR.parent,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_bad_setting_stops_the_process_with_one_line() -> None:
+    done = _run("scheduler", ROUTER_SCHEDULER_TICK_S="soon")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "setting ROUTER_SCHEDULER_TICK_S:" in lines[0]
+
+
+def test_the_api_needs_a_token() -> None:
+    done = _run("api")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: ROUTER_API_TOKENS is empty: set at least one bearer token"
+    )
+
+
+def test_bad_rules_stop_a_service_at_start(tmp_path: object) -> None:
+    done = _run("worker", ROUTER_RULES_DIR="/nonexistent")
+    assert done.returncode == 2 and "not a directory of rules" in done.stderr
+
+
+def test_secrets_do_not_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTER_API_TOKENS", "alpha-secret, beta-secret")
+    monkeypatch.setenv("ROUTER_SECRET_KEY", "hmac-secret")
+    settings = load_settings()
+    assert [t.get_secret_value() for t in settings.api_tokens] == ["alpha-secret", "beta-secret"]
+    shown = f"{settings!r} {settings}"
+    assert "secret" not in shown.replace("secret_key", "")
+
+
+def test_invalid_settings_raise_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTER_EMAIL_BACKEND", "carrier-pigeon")
+    with pytest.raises(SettingsInvalid, match="setting ROUTER_EMAIL_BACKEND"):
+        load_settings()
+    assert Settings.model_fields["email_backend"].alias == "ROUTER_EMAIL_BACKEND"
