@@ -22,10 +22,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _nothing_written(stack: Stack) -> bool:
-    names = [k.decode() if isinstance(k, bytes) else k for k in stack.redis.keys("*")]
-    return not [n for n in names if not n.startswith(("ar:workers", "_kombu"))] and not (
-        stack.redis.llen("alert-router")
-    )
+    """No router state and no queued task (Celery's own bookkeeping keys aside)."""
+    state = [k for k in stack.redis.scan_iter("ar:*") if k != b"ar:workers"]
+    return not state and not stack.redis.llen("alert-router")
 
 
 @pytest.mark.parametrize(
@@ -83,20 +82,6 @@ def test_body_over_512_kb_is_413(stack: Stack) -> None:
         )
         assert streamed.status_code == 413
     assert _nothing_written(stack)
-
-
-def test_a_batch_is_one_task(stack: Stack) -> None:
-    batch = [{**GOOD, "dedup_key": f"slow-{n}"} for n in range(1000)]
-    with stack.client() as client:
-        answer = client.post("/v1/events", json=batch)
-    assert answer.status_code == 202
-    assert [e["dedup_key"] for e in answer.json()["events"]][:2] == ["slow-0", "slow-1"]
-    wait_until(
-        lambda: stack.redis.zcard("ar:status:triggered") == 1000,
-        timeout_s=60,
-        what="1,000 incidents",
-    )
-    stack.redis.flushdb()
 
 
 @pytest.mark.parametrize(

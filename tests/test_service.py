@@ -11,7 +11,7 @@ import pagerduty
 import pytest
 
 from tests.stack import Stack, running_stack, wait_until
-from tests.support import copy_rules, pacific
+from tests.support import RULES_DIR, copy_rules, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
 EMAIL = {
@@ -21,6 +21,7 @@ EMAIL = {
     D: "disha.kapoor@example.com",
 }
 PROFIT_AGGREGATE_KEY = "d53d678a93961d12cd4ca59a813f70aa"
+SLOW = {"pipeline": "growth.aggregate", "type": "slow_query", "summary": "slow"}
 
 
 def _two_second_steps(data: dict[str, Any]) -> None:
@@ -216,3 +217,20 @@ def test_deadline_met_raises_nothing(rules_dir: Path, tmp_path: Path) -> None:
         stack.clock.advance(timedelta(seconds=1))
         wait_until(lambda: stack.redis.zcard("ar:workers"), what="a worker heartbeat")
         assert _incidents(stack) == [] and stack.emails() == []
+
+
+def test_a_batch_of_1000_is_one_task(tmp_path: Path) -> None:
+    batch = [{**SLOW, "dedup_key": f"slow-{n}"} for n in range(1000)]
+    with running_stack(RULES_DIR, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
+        with stack.client() as client:
+            answer = client.post("/v1/events", json=batch)
+            assert answer.status_code == 202
+            # Queued as one Celery message in the broker's list, not 1,000.
+            assert stack.redis.llen("alert-router") <= 1
+        assert [e["dedup_key"] for e in answer.json()["events"]][:2] == ["slow-0", "slow-1"]
+        wait_until(
+            lambda: stack.redis.zcard("ar:status:triggered") == 1000,
+            timeout_s=60,
+            what="1,000 incidents",
+        )
+        wait_until(lambda: len(stack.emails()) == 1000, timeout_s=60, what="1,000 pages")
