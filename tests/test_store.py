@@ -1,0 +1,83 @@
+"""The Redis store and timers under concurrency, against the real Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from router.engine import new_id
+from router.events import parse_event
+from router.rules import Rules
+from router.store import IncidentStore
+from router.timers import Timer, claim_due, schedule_in
+from tests.support import pacific
+
+DB = 12
+NOW = pacific("2026-11-24 10:00")
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(f"redis://127.0.0.1:6379/{DB}")
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+def test_concurrent_triggers_with_one_key_make_one_incident(
+    client: redis.Redis, rules: Rules
+) -> None:
+    store = IncidentStore(client, rules)
+    event = parse_event({"pipeline": "profit.aggregate", "type": "aggregation_error"}, rules, NOW)
+    start = threading.Barrier(8)
+
+    def send(n: int) -> None:
+        start.wait()
+        for m in range(10):
+            store.fold(event, NOW, new_id(), f"e{n}-{m}")
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (incident,) = store.listing(None)
+    assert incident.events == 80
+    assert len(store.timeline(incident.id)) == 80 + 1  # 80 events and one decision
+
+
+def test_two_schedulers_never_claim_one_timer(client: redis.Redis) -> None:
+    pipe = client.pipeline()
+    for n in range(2000):
+        schedule_in(pipe, Timer(incident=f"i{n}", round=0, step=0), 100.0)
+    pipe.execute()
+    claimed: list[list[str]] = [[], []]
+    start = threading.Barrier(2)
+
+    def claim(slot: int) -> None:
+        start.wait()
+        while batch := claim_due(client, 200.0, lease_s=60, limit=50):
+            claimed[slot].extend(batch)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claimed[0]) + len(claimed[1]) == 2000
+    assert not set(claimed[0]) & set(claimed[1])
+    assert claimed[0] and claimed[1]  # both really ran
+
+
+def test_a_lease_that_runs_out_is_claimed_again(client: redis.Redis) -> None:
+    pipe = client.pipeline()
+    schedule_in(pipe, Timer(incident="i1", round=0, step=2), 100.0)
+    pipe.execute()
+    assert claim_due(client, 99.0, lease_s=10) == []  # not due yet
+    assert claim_due(client, 100.0, lease_s=10) == ["step:i1:0:2"]
+    assert claim_due(client, 105.0, lease_s=10) == []  # leased
+    assert claim_due(client, 110.0, lease_s=10) == ["step:i1:0:2"]  # its worker died
