@@ -199,14 +199,23 @@ def test_worker_killed_mid_send_pages_exactly_once(
 
 def test_router_up_starts_a_private_redis_when_none_answers(tmp_path: Path) -> None:
     redis_port, port = free_port(), free_port()
-    env = _env(0, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-               ROUTER_OUTBOX_DIR=str(tmp_path / "outbox"))
+    env = _env(
+        0, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", ROUTER_OUTBOX_DIR=str(tmp_path / "outbox")
+    )
     with (tmp_path / "up.log").open("wb") as log:
-        up = subprocess.Popen([sys.executable, "-m", "router", "up", "--port", str(port)],
-                              cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        up = subprocess.Popen(
+            [sys.executable, "-m", "router", "up", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            wait_until(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200,
-                       timeout_s=60, what="/readyz on the private Redis")
+            wait_until(
+                lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200,
+                timeout_s=60,
+                what="/readyz on the private Redis",
+            )
             assert redis.Redis(port=redis_port).config_get("appendonly")["appendonly"] == "yes"
         finally:
             up.send_signal(signal.SIGINT)
