@@ -17,6 +17,8 @@ from router.events import Action, Event, EventIn, to_event
 from router.incidents import Incident, Outcome
 from router.mail.compose import Composer
 from router.mail.delivery import Mailer
+from router.mail.message import OutgoingMessage
+from router.rotation import shift_at
 from router.rules import Rules
 from router.store import IncidentStore
 from router.timers import Timer, release
@@ -24,6 +26,13 @@ from router.times import iso_z
 
 log = logging.getLogger(__name__)
 _DAY_S = 86400
+_HANDOFF_FRESH = timedelta(hours=1)
+
+
+def _first_kind(incident: Incident) -> str:
+    if incident.decision == "defer":
+        return "deferred"
+    return "data_late" if incident.type == "data_late" else "page"
 
 
 def new_id() -> str:
@@ -55,20 +64,61 @@ class Engine:
         outcome = self.store.fold(event, now, new_id(), event_id)
         if outcome.decision.decision == "notify":
             self._notify(event, event_id, outcome, now)
+        for incident in outcome.changed:
+            if incident.status == "resolved":
+                self.announce_resolved(incident.id, now)
         return outcome
 
     def _notify(self, event: Event, event_id: str, outcome: Outcome, now: datetime) -> None:
         links = [link.href for link in event.links]
+        day = str(data_day(event, self.rules))
+        pipeline = self.rules.pipeline(event.pipeline)
         for recipient in outcome.decision.recipients:
-            message = self.composer.notice(
-                event_id,
-                event.pipeline,
-                event.summary,
-                links,
-                str(event.details.get("data_date") or data_day(event, self.rules)),
-                recipient,
+            message = self.composer.report_ready(
+                event_id, pipeline, event.summary, links, day, recipient
             )
             self.mailer.deliver(message, now)
+
+    def announce_resolved(self, incident_id: str, now: datetime) -> int:
+        """Tell everyone who was paged for a resolved incident; returns how many."""
+        incident = self.store.get(incident_id)
+        if incident is None or incident.status != "resolved":
+            return 0
+        paged: list[str] = []
+        for entry in self.store.timeline(incident_id):
+            if entry["kind"] == "message" and entry["to"] not in paged:
+                paged.append(entry["to"])
+        for name in paged:
+            message = self.composer.incident_message(
+                "resolved", incident, name, None, now, key=f"{incident.id}:resolved:{name}"
+            )
+            self._send_and_note(message, incident, name, now, round_no=None, step_no=None)
+        return len(paged)
+
+    def _send_and_note(
+        self,
+        message: OutgoingMessage,
+        incident: Incident,
+        name: str,
+        now: datetime,
+        round_no: int | None,
+        step_no: int | None,
+    ) -> str:
+        """Deliver once; what was sent or failed for good goes on the incident's timeline."""
+        result, detail = self.mailer.deliver(message, now)
+        if result in ("sent", "failed"):
+            self.store.note(
+                incident.id,
+                now,
+                "message" if result == "sent" else "message failed",
+                to=name,
+                email=message.to[0],
+                message=message.kind,
+                round=round_no,
+                step=step_no,
+                detail=detail,
+            )
+        return result
 
     # -- acknowledge / resolve from the API ----------------------------------------------
     def act(self, incident: Incident, action: Action, by: str, now: datetime) -> Outcome:
@@ -108,30 +158,38 @@ class Engine:
         step = plan[index]
         if now < incident.deliver_at + timedelta(seconds=step.after_s):
             return "early"  # leave the lease: it is claimed again when due
-        kind = "escalation" if index else ("deferred" if incident.decision == "defer" else "page")
-        earlier = [name for s in plan[:index] for name in s.notify]
+        kind = _first_kind(incident) if index == 0 else "escalation"
         busy = False
         for name in step.notify:
-            message = self.composer.incident_message(
-                kind, incident, name, step.round, step.step, earlier
-            )
-            result, detail = self.mailer.deliver(message, now)
+            key = f"{incident.id}:{step.round}:{step.step}:{name}"
+            message = self.composer.incident_message(kind, incident, name, index, now, key=key)
+            result = self._send_and_note(message, incident, name, now, step.round, step.step)
             busy = busy or result == "busy"
-            if result in ("sent", "failed"):
-                self.store.note(
-                    incident.id,
-                    now,
-                    "message" if result == "sent" else "message failed",
-                    to=name,
-                    email=message.to[0],
-                    message=kind,
-                    round=step.round,
-                    step=step.step,
-                    detail=detail,
-                )
         if not busy:
             release(self.redis, member)
         return "busy" if busy else f"sent {kind} to {', '.join(step.notify)}"
+
+    # -- on-call handoffs ---------------------------------------------------------------
+    def handoff_due(self, now: datetime) -> str | None:
+        """The start of a shift that began in the last hour and is not yet announced."""
+        shift = shift_at(now, self.rules)
+        if now - shift.start > _HANDOFF_FRESH:
+            return None
+        start = shift.start.isoformat()
+        if not self.redis.set(f"ar:handoff:{start}", iso_z(now), nx=True, ex=30 * _DAY_S):
+            return None
+        return start
+
+    def send_handoff(self, start_iso: str, now: datetime) -> list[str]:
+        """Email the incoming and the outgoing engineer of the shift starting then."""
+        start = datetime.fromisoformat(start_iso)
+        incoming = shift_at(start, self.rules)
+        outgoing = shift_at(start - timedelta(microseconds=1), self.rules)
+        if incoming.engineer == outgoing.engineer:
+            return []
+        for person in (incoming, outgoing):
+            self.mailer.deliver(self.composer.handoff(incoming, outgoing, person), now)
+        return [incoming.engineer, outgoing.engineer]
 
     # -- deadlines -------------------------------------------------------------------------
     def deadline_events(self, now: datetime) -> list[dict[str, Any]]:
@@ -144,11 +202,12 @@ class Engine:
             marker = f"ar:deadline:{due.pipeline}:{due.day}:{expects}"
             if not self.redis.set(marker, iso_z(now), nx=True, ex=3 * _DAY_S):
                 continue
-            local = self.composer.local(due.at)
+            pipeline = self.rules.pipeline(due.pipeline)
+            at = self.composer.local(due.at, "%H:%M %Z")
             event = EventIn(
                 pipeline=due.pipeline,
                 type=due.deadline.raises,
-                summary=f"{due.deadline.name}: no {expects} for {due.day} by {local}",
+                summary=f"{pipeline.name} data for {due.day} not ready by {at}",
                 dedup_key=f"{due.pipeline}/{due.deadline.raises}/{due.day}",
                 occurred_at=due.at,
                 source="alert-router deadline",

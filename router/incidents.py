@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.decide import Decision, DecisionKind, decide, no_action
 from router.escalation import PlannedStep
-from router.events import Event
+from router.events import Event, Link
 from router.rules import Rules
 from router.rules.routing import Severity
 from router.times import iso_z
@@ -39,6 +39,8 @@ class Incident(BaseModel):
     decision: DecisionKind
     deliver_at: datetime | None
     escalation: list[PlannedStep] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -137,6 +139,8 @@ def apply_event(
         decision=decision.decision,
         deliver_at=decision.deliver_at,
         escalation=decision.escalation,
+        details=event.details,
+        links=event.links,
     )
     return done(decision, opened, opened=opened)
 

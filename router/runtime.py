@@ -30,7 +30,13 @@ def build_runtime(
 ) -> Runtime:
     rules = load_rules(settings.rules_dir)
     client = redis.Redis.from_url(settings.redis_url)
-    composer = Composer(settings.templates_dir, rules, settings.public_url)
+    composer = Composer(
+        settings.templates_dir,
+        rules,
+        settings.public_url,
+        settings.secret_key.get_secret_value().encode(),
+        settings.link_ttl_s,
+    )
     mailer = Mailer(
         client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
     )

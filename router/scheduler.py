@@ -19,24 +19,24 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(
-        self,
-        runtime: Runtime,
-        fire: Callable[[str], Any],
-        ingest: Callable[[list[dict[str, Any]]], Any],
-    ) -> None:
-        self.runtime, self.fire, self.ingest = runtime, fire, ingest
+    def __init__(self, runtime: Runtime, send: Callable[[str, Any], Any]) -> None:
+        """`send(task name, argument)` queues a task for the workers."""
+        self.runtime, self.send = runtime, send
 
     def tick(self, now: datetime) -> int:
         """One pass; returns how many timers it handed out."""
         settings = self.runtime.settings
         members = claim_due(self.runtime.redis, now.timestamp(), settings.timer_lease_s)
         for member in members:
-            self.fire(member)
-        items = self.runtime.engine.deadline_events(now)
+            self.send("router.fire", member)
+        engine = self.runtime.engine
+        items = engine.deadline_events(now)
         if items:
-            self.ingest(items)
+            self.send("router.ingest", items)
             log.info("deadline missed: %d event(s) raised", len(items))
+        handoff = engine.handoff_due(now)
+        if handoff is not None:
+            self.send("router.handoff", handoff)
         return len(members)
 
     def run(self, stop: threading.Event) -> None:

@@ -39,7 +39,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
         raise SystemExit("error: ROUTER_API_TOKENS is empty: set at least one bearer token")
     runtime = build_runtime(settings)
     celery = _celery_for(runtime)
-    app = create_api(runtime, lambda items: celery.send_task("router.ingest", args=[items]))
+    app = create_api(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
@@ -59,11 +59,7 @@ def run_worker(settings: Settings, concurrency: int) -> None:
 def run_scheduler(settings: Settings) -> None:
     runtime = build_runtime(settings)
     celery = _celery_for(runtime)
-    scheduler = Scheduler(
-        runtime,
-        fire=lambda member: celery.send_task("router.fire", args=[member]),
-        ingest=lambda items: celery.send_task("router.ingest", args=[items]),
-    )
+    scheduler = Scheduler(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(default="http://127.0.0.1:8080", alias="ROUTER_PUBLIC_URL")
     secret_key: SecretStr = Field(default=SecretStr(""), alias="ROUTER_SECRET_KEY")
-    email_backend: Literal["outbox", "console", "smtp"] = Field(
+    email_backend: Literal["outbox", "console", "smtp", "sendgrid"] = Field(
         default="outbox", alias="ROUTER_EMAIL_BACKEND"
     )
     outbox_dir: Path = Field(default=Path("var/outbox"), alias="ROUTER_OUTBOX_DIR")
@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     smtp_host: str = Field(default="127.0.0.1", alias="ROUTER_SMTP_HOST")
     smtp_port: int = Field(default=25, alias="ROUTER_SMTP_PORT")
     smtp_timeout_s: float = Field(default=30.0, gt=0, alias="ROUTER_SMTP_TIMEOUT_S")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        default="none", alias="ROUTER_SMTP_SECURITY"
+    )
+    smtp_username: str = Field(default="", alias="ROUTER_SMTP_USERNAME")
+    smtp_password: SecretStr = Field(default=SecretStr(""), alias="ROUTER_SMTP_PASSWORD")
+    sendgrid_api_key: SecretStr = Field(default=SecretStr(""), alias="SENDGRID_API_KEY")
+    sendgrid_host: str = Field(default="https://api.sendgrid.com", alias="ROUTER_SENDGRID_HOST")
+    sendgrid_timeout_s: float = Field(default=10.0, gt=0, alias="ROUTER_SENDGRID_TIMEOUT_S")
+    sendgrid_sandbox: bool = Field(default=False, alias="ROUTER_SENDGRID_SANDBOX")
+    sendgrid_max_attempts: int = Field(default=5, ge=1, alias="ROUTER_SENDGRID_MAX_ATTEMPTS")
+    sendgrid_backoff_s: float = Field(default=1.0, gt=0, alias="ROUTER_SENDGRID_BACKOFF_S")
+    link_ttl_s: int = Field(default=7 * 86400, gt=0, alias="ROUTER_LINK_TTL_S")
     scheduler_tick_s: float = Field(default=1.0, gt=0, alias="ROUTER_SCHEDULER_TICK_S")
     timer_lease_s: float = Field(default=60.0, gt=0, alias="ROUTER_TIMER_LEASE_S")
 
@@ -47,8 +59,11 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         name = ".".join(str(part) for part in first["loc"])
         raise SettingsInvalid(f"setting {name}: {first['msg']}") from None
+    if settings.email_backend == "sendgrid" and not settings.sendgrid_api_key.get_secret_value():
+        raise SettingsInvalid("setting SENDGRID_API_KEY: required by ROUTER_EMAIL_BACKEND=sendgrid")
+    return settings

@@ -1,4 +1,4 @@
-"""The Celery app: one task per batch of events, one per due timer.
+"""The Celery app: one task per batch of events, one per due timer, and the notices.
 
 Tasks are `acks_late`: a worker that dies mid-task leaves the message to be delivered
 again, and every send is guarded by its idempotency marker.
@@ -56,6 +56,17 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
         said = rt.engine.fire(member, rt.clock.now())
         log.info("timer %s: %s", member, said)
         return said
+
+    @app.task(name="router.resolved", shared=False)
+    def resolved(incident_id: str) -> int:
+        rt = current()
+        sent: int = rt.engine.announce_resolved(incident_id, rt.clock.now())
+        return sent
+
+    @app.task(name="router.handoff", shared=False)
+    def handoff(start_iso: str) -> list[str]:
+        rt = current()
+        return rt.engine.send_handoff(start_iso, rt.clock.now())
 
     class Heartbeat(bootsteps.StartStopStep):
         """Writes this worker's last sign of life for /readyz."""

@@ -90,6 +90,20 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return key, cert
 
 
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None, "no text/plain part"
+    text: str = part.get_content()
+    return text
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None, "no text/html part"
+    html: str = part.get_content()
+    return html
+
+
 @dataclass
 class Stack:
     runtime: Runtime
@@ -126,6 +140,7 @@ def settings_for(rules_dir: Path, outbox: Path, db: int = REDIS_DB, **extra: str
         "ROUTER_OUTBOX_DIR": str(outbox),
         "ROUTER_SCHEDULER_TICK_S": "0.05",
         "ROUTER_TIMER_LEASE_S": "5",
+        "ROUTER_SECRET_KEY": "test-secret-key",
         **extra,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -139,10 +154,10 @@ def running_stack(rules_dir: Path, outbox: Path, start: datetime) -> Iterator[St
     runtime.redis.flushdb()
     celery = create_celery(lambda: runtime, settings.redis_url)
 
-    def send(name: str) -> Callable[[Any], Any]:
-        return lambda arg: celery.send_task(name, args=[arg])
+    def send(name: str, arg: Any) -> Any:
+        return celery.send_task(name, args=[arg])
 
-    app = create_api(runtime, send("router.ingest"))
+    app = create_api(runtime, send)
     port = free_port()
     key, cert = self_signed(outbox.parent)
     server = uvicorn.Server(
@@ -157,7 +172,7 @@ def running_stack(rules_dir: Path, outbox: Path, start: datetime) -> Iterator[St
     )
     serving = threading.Thread(target=server.run, daemon=True)
     stop = threading.Event()
-    scheduler = Scheduler(runtime, fire=send("router.fire"), ingest=send("router.ingest"))
+    scheduler = Scheduler(runtime, send)
     ticking = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         serving.start()

@@ -141,11 +141,7 @@ def test_worker_killed_mid_send_pages_exactly_once(
     runtime.redis.flushdb()
     celery = create_celery(lambda: runtime, settings.redis_url)
     stop = threading.Event()
-    scheduler = Scheduler(
-        runtime,
-        fire=lambda m: celery.send_task("router.fire", args=[m]),
-        ingest=lambda items: celery.send_task("router.ingest", args=[items]),
-    )
+    scheduler = Scheduler(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
     ticking = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     ticking.start()
     stuck_port, connected = silent_smtp

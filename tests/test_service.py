@@ -10,7 +10,7 @@ from typing import Any
 import pagerduty
 import pytest
 
-from tests.stack import Stack, running_stack, wait_until
+from tests.stack import Stack, running_stack, text_of, wait_until
 from tests.support import RULES_DIR, copy_rules, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
@@ -125,7 +125,8 @@ def test_escalation_runs_on_the_clock_until_acknowledged(tuesday: Stack) -> None
     kinds = [e["kind"] for e in _timeline(tuesday, incident["id"])]
     assert kinds.count("message") == 2 and "decision" in kinds
     escalation = next(m for m in tuesday.emails() if m["To"] == EMAIL[D])
-    assert "Escalated" in escalation["Subject"] and B in escalation.get_content()
+    assert escalation["Subject"] == tuesday.emails()[0]["Subject"]  # one thread
+    assert f"escalated to you: {B} did not acknowledge in time" in text_of(escalation)
 
 
 def test_weekend_p3_waits_for_monday(rules_dir: Path, tmp_path: Path) -> None:
@@ -153,7 +154,9 @@ def test_weekend_p3_waits_for_monday(rules_dir: Path, tmp_path: Path) -> None:
         stack.clock.set(pacific("2026-11-30 09:00"))  # Monday, business hours start
         (page,) = wait_until(lambda: stack.emails(), what="the deferred page")
         assert page["To"] == EMAIL[B]  # the owner of aggregate growth
-        assert "waited for business hours" in page["Subject"]
+        said = text_of(page)
+        assert "this came in at Sat 2026-11-28 03:00 PST, during the weekend" in said
+        assert "It waited for business hours" in said
         stack.clock.advance(timedelta(seconds=1))
         assert len(stack.emails()) == 1  # the resolved one never pages
 
@@ -177,7 +180,7 @@ def test_report_ready_emails_the_analysts_at_night(rules_dir: Path, tmp_path: Pa
         (notice,) = wait_until(lambda: stack.emails(), timeout_s=5, what="the report-ready email")
         assert notice["To"] == "analyst@example.com"
         assert notice["Subject"] == "Aggregate engagement report ready for 2026-11-24"
-        assert "https://reports.example.com/engagement/2026-11-24" in notice.get_content()
+        assert "https://reports.example.com/engagement/2026-11-24" in text_of(notice)
         assert _incidents(stack) == []
 
 

@@ -1,4 +1,4 @@
-"""The FastAPI application, built from a runtime and a way to queue a batch."""
+"""The FastAPI application, built from a runtime and a way to queue tasks."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from router.api import alertmanager, events, incidents, pagerduty
+from router.api import alertmanager, email_links, events, incidents, pagerduty
 from router.api.limits import BodyLimit
 from router.runtime import Runtime
 
 MAX_BODY_BYTES = 512 * 1024
 
 
-def create_api(runtime: Runtime, enqueue: Callable[[list[dict[str, Any]]], Any]) -> FastAPI:
+def create_api(runtime: Runtime, send: Callable[[str, Any], Any]) -> FastAPI:
+    """`send(task name, argument)` queues a task for the workers."""
     app = FastAPI(title="alert-router", version="0.1.0")
     app.state.runtime = runtime
-    app.state.enqueue = enqueue
-    for module in (events, pagerduty, alertmanager, incidents):
+    app.state.send = send
+    for module in (events, pagerduty, alertmanager, incidents, email_links):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)

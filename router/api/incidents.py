@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from router.api.auth import require_token
 from router.incidents import Incident
+from router.links import LinkAction
 from router.rotation import Shift, shifts_between
 from router.times import iso_z
 from router.worker import HEARTBEATS
@@ -46,15 +47,26 @@ def get_incident(request: Request, incident_id: str) -> dict[str, Any]:
     return {"incident": _view(incident), "timeline": timeline}
 
 
-def _act(request: Request, incident_id: str, action: Literal["acknowledge", "resolve"]) -> Any:
-    runtime = request.app.state.runtime
-    incident = _incident(request, incident_id)
-    if incident.status == "resolved" or (
+def already_done(incident: Incident, action: LinkAction) -> bool:
+    return incident.status == "resolved" or (
         action == "acknowledge" and incident.status == "acknowledged"
-    ):
+    )
+
+
+def perform(request: Request, incident: Incident, action: LinkAction, by: str) -> Incident:
+    """Acknowledge or resolve now (escalation stops at once); the resolved notice is queued."""
+    runtime = request.app.state.runtime
+    runtime.engine.act(incident, action, by, runtime.clock.now())
+    if action == "resolve":
+        request.app.state.send("router.resolved", incident.id)
+    return _incident(request, incident.id)
+
+
+def _act(request: Request, incident_id: str, action: LinkAction) -> Any:
+    incident = _incident(request, incident_id)
+    if already_done(incident, action):
         return JSONResponse({"incident": _view(incident), "changed": False})
-    runtime.engine.act(incident, action, "api", runtime.clock.now())
-    return {"incident": _view(_incident(request, incident_id)), "changed": True}
+    return {"incident": _view(perform(request, incident, action, "api")), "changed": True}
 
 
 @router.post("/v1/incidents/{incident_id}/acknowledge", dependencies=[Depends(require_token)])

@@ -45,5 +45,5 @@ def enqueue(request: Request, raw: list[EventIn], events: list[Event]) -> list[d
         }
         for item, event in zip(raw, events, strict=True)
     ]
-    request.app.state.enqueue(items)
+    request.app.state.send("router.ingest", items)
     return items

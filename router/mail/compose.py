@@ -1,88 +1,167 @@
-"""Messages from templates: `templates/email/{kind}.txt`, first line `Subject: ...`."""
+"""Messages from templates: `templates/email/{kind}.html` and `{kind}.txt`.
+
+The text template's first line is `Subject: ...`. HTML is autoescaped; both parts get the
+same context. Incident messages carry signed Acknowledge and Resolve links for their
+recipient.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from router.calendar import quiet_reason
 from router.incidents import Incident
+from router.links import LinkAction, LinkClaim, sign
 from router.mail.message import OutgoingMessage
+from router.rotation import Shift
 from router.rules import Rules
+from router.rules.pipelines import Pipeline
+
+KINDS = ("page", "escalation", "deferred", "data_late", "resolved", "report_ready", "handoff")
+PURPOSE = {"investors": "reported to investors", "experiments": "needed for experiments"}
 
 
 class Composer:
-    def __init__(self, templates_dir: Path, rules: Rules, public_url: str) -> None:
+    def __init__(
+        self, templates_dir: Path, rules: Rules, public_url: str, secret: bytes, link_ttl_s: int
+    ) -> None:
         self.rules, self.public_url = rules, public_url.rstrip("/")
+        self.secret, self.link_ttl_s = secret, link_ttl_s
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir),
             undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # plain-text parts; HTML parts are autoescaped separately
+            autoescape=jinja2.select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
 
-    def render(self, kind: str, **context: Any) -> tuple[str, str]:
-        rendered = self.env.get_template(f"{kind}.txt").render(**context)
-        first, _, body = rendered.partition("\n")
+    # -- rendering ---------------------------------------------------------------------
+    def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
+        """(subject, text, html)."""
+        text = self.env.get_template(f"{kind}.txt").render(**context)
+        first, _, body = text.partition("\n")
         if not first.startswith("Subject: "):
             raise ValueError(f"template {kind}.txt must start with a 'Subject: ' line")
-        return first.removeprefix("Subject: ").strip(), body.lstrip("\n")
+        subject = " ".join(first.removeprefix("Subject: ").split())
+        html = self.env.get_template(f"{kind}.html").render(subject=subject, **context)
+        return subject, body.lstrip("\n"), html
 
-    def local(self, moment: datetime | None) -> str:
-        if moment is None:
-            return "-"
-        return moment.astimezone(self.rules.team.zone).strftime("%a %Y-%m-%d %H:%M %Z")
+    def local(self, moment: datetime | None, fmt: str = "%a %Y-%m-%d %H:%M %Z") -> str:
+        return "-" if moment is None else moment.astimezone(self.rules.team.zone).strftime(fmt)
+
+    def link(self, incident: Incident, recipient: str, action: LinkAction, now: datetime) -> str:
+        claim = LinkClaim(
+            incident=incident.id,
+            recipient=recipient,
+            action=action,
+            expires_ts=int(now.timestamp()) + self.link_ttl_s,
+        )
+        return f"{self.public_url}/email/{action}?token={sign(claim, self.secret)}"
+
+    # -- incident messages ---------------------------------------------------------------
+    def incident_context(
+        self, incident: Incident, recipient: str, index: int | None, now: datetime
+    ) -> dict[str, Any]:
+        pipeline = self.rules.pipeline(incident.pipeline)
+        plan = incident.escalation
+        earlier: list[str] = []
+        for step in plan[: index or 0]:
+            earlier.extend(name for name in step.notify if name not in earlier)
+        following = plan[index + 1] if index is not None and index + 1 < len(plan) else None
+        next_step = None
+        if following is not None and incident.deliver_at is not None:
+            at = incident.deliver_at + timedelta(seconds=following.after_s)
+            next_step = {"names": ", ".join(following.notify), "at": self.local(at, "%a %H:%M %Z")}
+        deadline = pipeline.deadlines[0] if pipeline.deadlines else None
+        return {
+            "incident": incident,
+            "pipeline": pipeline,
+            "purpose": PURPOSE[pipeline.purpose],
+            "summary": incident.summary or incident.type.replace("_", " "),
+            "recipient": recipient,
+            "opened_local": self.local(incident.opened_at),
+            "opened_utc": incident.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "runbook": pipeline.runbook.get(incident.type),
+            "earlier": earlier,
+            "next_step": next_step,
+            "quiet": quiet_reason(incident.opened_at, self.rules.team),
+            "data_date": incident.details.get("data_date"),
+            "deadline": deadline.at.strftime("%H:%M") if deadline else None,
+            "ack_url": self.link(incident, recipient, "acknowledge", now),
+            "resolve_url": self.link(incident, recipient, "resolve", now),
+            "incident_url": f"{self.public_url}/v1/incidents/{incident.id}",
+            "resolved_at": self.local(incident.resolved_at),
+        }
 
     def incident_message(
         self,
         kind: str,
         incident: Incident,
         recipient: str,
-        round_no: int,
-        step_no: int,
-        earlier: list[str],
+        index: int | None,
+        now: datetime,
+        key: str,
     ) -> OutgoingMessage:
-        pipeline = self.rules.pipeline(incident.pipeline)
         person = self.rules.team.engineer(recipient)
-        subject, text = self.render(
-            kind,
-            incident=incident,
-            pipeline=pipeline,
-            recipient=person,
-            earlier=earlier,
-            runbook=pipeline.runbook.get(incident.type),
-            opened_local=self.local(incident.opened_at),
-            opened_utc=incident.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
-            url=f"{self.public_url}/v1/incidents/{incident.id}",
-        )
+        context = self.incident_context(incident, recipient, index, now)
+        subject, text, html = self.render(kind, context)
         return OutgoingMessage(
-            idempotency_key=f"{incident.id}:{round_no}:{step_no}:{recipient}",
+            idempotency_key=key,
             kind=kind,
             to=[str(person.email)],
             subject=subject,
             text=text,
+            html=html,
             thread=incident.id,
         )
 
-    def notice(
+    # -- notices ---------------------------------------------------------------------------
+    def report_ready(
         self,
         event_id: str,
-        pipeline_id: str,
+        pipeline: Pipeline,
         summary: str,
         links: list[str],
         data_date: str,
         recipient: str,
     ) -> OutgoingMessage:
-        pipeline = self.rules.pipeline(pipeline_id)
-        subject, text = self.render(
-            "report_ready", pipeline=pipeline, summary=summary, links=links, data_date=data_date
-        )
+        context = {
+            "pipeline": pipeline,
+            "purpose": PURPOSE[pipeline.purpose],
+            "summary": summary,
+            "links": links,
+            "data_date": data_date,
+        }
+        subject, text, html = self.render("report_ready", context)
         return OutgoingMessage(
             idempotency_key=f"notice:{event_id}:{recipient}",
             kind="report_ready",
             to=[recipient],
             subject=subject,
             text=text,
+            html=html,
+        )
+
+    def handoff(self, incoming: Shift, outgoing: Shift, recipient: Shift) -> OutgoingMessage:
+        context = {
+            "incoming": incoming,
+            "outgoing": outgoing,
+            "is_incoming": recipient is incoming,
+            "recipient": recipient.engineer,
+            "start": self.local(incoming.start),
+            "end": self.local(incoming.end),
+            "holiday_period": incoming.holiday_period,
+        }
+        subject, text, html = self.render("handoff", context)
+        return OutgoingMessage(
+            idempotency_key=f"handoff:{incoming.start.isoformat()}:{recipient.engineer}",
+            kind="handoff",
+            to=[recipient.email],
+            subject=subject,
+            text=text,
+            html=html,
         )

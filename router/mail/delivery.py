@@ -36,7 +36,7 @@ class Mailer:
             state = self.redis.get(marker)
             return ("already sent", "") if state in (b"sent", b"failed") else ("busy", "")
         try:
-            self.backend.send(message.to_email(self.sender, now), message.file_stem())
+            self.backend.send(message, self.sender, now)
         except DeliveryFailed as error:
             if not error.permanent:
                 self.redis.delete(marker)

@@ -1,4 +1,4 @@
-"""A message ready to send, and its RFC 5322 form."""
+"""A message ready to send, and its RFC 5322 form (multipart: plain text and HTML)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict
 from router.times import require_aware
 
 
+def _message_id(seed: str) -> str:
+    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@alert-router>"
+
+
 class OutgoingMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -21,24 +25,30 @@ class OutgoingMessage(BaseModel):
     to: list[str]
     subject: str
     text: str
+    html: str
     thread: str | None = None
-    """Messages about one incident share a thread: same References header."""
+    """Messages about one incident share a thread: the same In-Reply-To and References."""
 
     def file_stem(self) -> str:
         return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:32]
+
+    def thread_headers(self) -> dict[str, str]:
+        if not self.thread:
+            return {}
+        root = _message_id(f"thread:{self.thread}")
+        return {"In-Reply-To": root, "References": root}
 
     def to_email(self, sender: str, sent_at: datetime) -> EmailMessage:
         message = EmailMessage()
         message["From"] = sender
         message["To"] = ", ".join(self.to)
         message["Subject"] = self.subject
-        message["Message-ID"] = f"<{self.file_stem()}@alert-router>"
         message["Date"] = format_datetime(require_aware(sent_at))
-        if self.thread:
-            root = f"<{hashlib.sha256(self.thread.encode()).hexdigest()[:32]}@alert-router>"
-            message["In-Reply-To"] = root
-            message["References"] = root
+        message["Message-ID"] = _message_id(self.idempotency_key)
+        for name, value in self.thread_headers().items():
+            message[name] = value
         message["X-Alert-Router-Kind"] = self.kind
         message["X-Alert-Router-Idempotency-Key"] = self.idempotency_key
         message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
         return message
