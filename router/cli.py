@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from router.mail.compose import KINDS, Composer
+from router.mail.samples import sample
 from router.rotation import Shift, shift_at, shifts_between
 from router.rules import Rules
 from router.rules.load import RulesInvalid, load_rules
@@ -222,3 +225,57 @@ def up(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     from router import serve
 
     serve.up(settings, host, port)
+
+
+def _composer(settings: Settings, rules: Rules) -> Composer:
+    secret = settings.secret_key.get_secret_value() or "preview-only"
+    return Composer(
+        settings.templates_dir, rules, settings.public_url, secret.encode(), settings.link_ttl_s
+    )
+
+
+KindArgument = Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}")]
+
+
+@app.command()
+def preview(
+    kind: KindArgument,
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write")] = None,
+) -> None:
+    """Render a message with realistic data: HTML to a file, the text part to stdout."""
+    settings = _settings()
+    rules = _load(settings.rules_dir)
+    try:
+        message = sample(kind, _composer(settings, rules), rules)
+    except ValueError as error:
+        _fail(str(error))
+    target = out or Path("var/preview") / f"{kind}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(message.html, encoding="utf-8")
+    sys.stdout.write(f"Subject: {message.subject}\nTo: {', '.join(message.to)}\n\n{message.text}")
+    err.print(f"HTML written to {target}")
+
+
+@app.command("send-test")
+def send_test(
+    to: Annotated[str, typer.Option("--to", help="Address to send to")],
+    kind: Annotated[str, typer.Option("--kind", help="Message kind")] = "page",
+) -> None:
+    """Send one sample message through the configured email backend."""
+    from router.mail.backends import DeliveryFailed, backend_from
+
+    settings = _settings()
+    rules = _load(settings.rules_dir)
+    try:
+        message = sample(kind, _composer(settings, rules), rules)
+    except ValueError as error:
+        _fail(str(error))
+    message = message.model_copy(
+        update={"to": [to], "idempotency_key": f"send-test:{uuid.uuid4().hex}"}
+    )
+    backend = backend_from(settings)
+    try:
+        backend.send(message, settings.email_from, datetime.now(UTC))
+    except DeliveryFailed as error:
+        _fail(f"{backend.name}: {error}", 1)
+    out.print(f"sent a {kind} message to {to} through {backend.name}")
