@@ -1,0 +1,94 @@
+"""Real servers for the email backends: an SMTP server (aiosmtpd) and a stand-in for
+SendGrid's HTTP API (the one thing that cannot be reached from here)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class SmtpInbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.original_content or envelope.content)
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server(port: int, **options: Any) -> Iterator[SmtpInbox]:
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@dataclass
+class FakeSendGrid:
+    """Answers POST /v3/mail/send from a script of (status, headers); 202 when it runs out."""
+
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+        with self.lock:
+            self.requests.append(body)
+            self.headers.append(headers)
+            return self.script.pop(0) if self.script else (202, {})
+
+    @property
+    def delivered(self) -> list[dict[str, Any]]:
+        """Requests that SendGrid would have accepted (one per delivery)."""
+        return [r for r, s in zip(self.requests, self.statuses, strict=True) if s == 202]
+
+    statuses: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def sendgrid_server() -> Iterator[tuple[FakeSendGrid, str]]:
+    fake = FakeSendGrid()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            status, extra = fake.answer(body, dict(self.headers))
+            fake.statuses.append(status)
+            payload = (
+                b""
+                if status == 202
+                else json.dumps({"errors": [{"message": f"status {status}"}]}).encode()
+            )
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,207 @@
+"""One contract for every email backend, each against a real receiving end."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from router.mail.backends import DeliveryFailed, EmailBackend
+from router.mail.backends.console import ConsoleBackend
+from router.mail.backends.outbox import OutboxBackend
+from router.mail.backends.sendgrid import SendGridBackend
+from router.mail.backends.smtp import SmtpBackend
+from router.mail.message import OutgoingMessage
+from tests.mailservers import sendgrid_server, smtp_server
+from tests.stack import free_port, read_outbox, self_signed
+
+SENDER = "alert-router@example.com"
+NOW = datetime(2026, 11, 26, 11, 10, tzinfo=UTC)
+MESSAGE = OutgoingMessage(
+    idempotency_key="inc1:0:0:Kshama Kumar",
+    kind="page",
+    to=["kshama.kumar@example.com"],
+    subject="[P1] Aggregate profit: unit-level profit missing — 2026-11-25",
+    text="Kshama Kumar, you are paged. Résumé: use the weekly average.\n",
+    html="<p>Kshama Kumar, you are <b>paged</b>. Résumé: use the weekly average.</p>",
+    thread="inc1",
+)
+
+
+@dataclass
+class Received:
+    subject: str
+    to: list[str]
+    text: str
+    html: str
+    idempotency_key: str
+
+
+def _from_email(parsed: EmailMessage) -> Received:
+    text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert text is not None and html is not None
+    return Received(
+        str(parsed["Subject"]),
+        [str(parsed["To"])],
+        text.get_content(),
+        html.get_content(),
+        str(parsed["X-Alert-Router-Idempotency-Key"]),
+    )
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+Pair = tuple[EmailBackend, Callable[[], list[Received]]]
+
+
+@pytest.fixture(params=["outbox", "console", "smtp", "sendgrid"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    kind = request.param
+    if kind == "outbox":
+        yield (
+            OutboxBackend(tmp_path / "out"),
+            lambda: [_from_email(m) for m in read_outbox(tmp_path / "out")],
+        )
+    elif kind == "console":
+        stream = io.StringIO()
+
+        def printed() -> list[Received]:
+            chunks = stream.getvalue().split("--- email ")[1:]
+            return [_from_email(_parse(c.split("\n", 1)[1].encode())) for c in chunks]
+
+        yield ConsoleBackend(stream), printed
+    elif kind == "smtp":
+        port = free_port()
+        with smtp_server(port) as inbox:
+            yield (
+                SmtpBackend("127.0.0.1", port, timeout_s=10),
+                lambda: [_from_email(_parse(raw)) for raw in inbox.messages],
+            )
+    else:
+        with sendgrid_server() as (fake, url):
+
+            def posted() -> list[Received]:
+                return [
+                    Received(
+                        r["subject"],
+                        [t["email"] for t in r["personalizations"][0]["to"]],
+                        r["content"][0]["value"],
+                        r["content"][1]["value"],
+                        r["custom_args"]["idempotency_key"],
+                    )
+                    for r in fake.delivered
+                ]
+
+            yield SendGridBackend("SG.test", host=url, backoff_s=0.01), posted
+
+
+def test_contract_one_send_is_one_message(backend: Pair) -> None:
+    sender, received = backend
+    sender.send(MESSAGE, SENDER, NOW)
+    (got,) = received()
+    assert got.subject == MESSAGE.subject
+    assert got.to == MESSAGE.to
+    assert got.text.strip() == MESSAGE.text.strip()
+    assert got.html.strip() == MESSAGE.html
+    assert got.idempotency_key == MESSAGE.idempotency_key
+
+
+def test_smtp_starttls_with_a_real_server(tmp_path: Path) -> None:
+    import ssl
+
+    key, cert = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    port = free_port()
+    with smtp_server(port, tls_context=server_tls, require_starttls=True) as inbox:
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        SmtpBackend("127.0.0.1", port, security="starttls", tls=client_tls).send(
+            MESSAGE, SENDER, NOW
+        )
+        plain = SmtpBackend("127.0.0.1", port, security="none")
+        with pytest.raises(DeliveryFailed) as refused:  # the server insists on STARTTLS
+            plain.send(MESSAGE, SENDER, NOW)
+    assert refused.value.permanent
+    (raw,) = inbox.messages
+    assert _from_email(_parse(raw)).subject == MESSAGE.subject
+
+
+# -- SendGrid's behaviour on errors ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "requests"),
+    [
+        ([], 1),
+        ([(429, {"X-RateLimit-Reset": "NOW+2"})], 2),
+        ([(500, {}), (500, {})], 3),
+        ([(503, {}), (502, {}), (504, {})], 4),
+    ],
+)
+def test_sendgrid_retries_until_one_delivery(
+    script: list[tuple[int, dict[str, str]]], requests: int
+) -> None:
+    with sendgrid_server() as (fake, url):
+        fake.script = [
+            (s, {k: v.replace("NOW+2", str(int(time.time()) + 2)) for k, v in h.items()})
+            for s, h in script
+        ]
+        started = time.monotonic()
+        SendGridBackend("SG.test", host=url, backoff_s=0.01).send(MESSAGE, SENDER, NOW)
+        waited_s = time.monotonic() - started
+    assert len(fake.requests) == requests
+    assert len(fake.delivered) == 1
+    if script and script[0][0] == 429:
+        assert waited_s >= 0.9  # it waited for X-RateLimit-Reset, not the 10 ms backoff
+    body = fake.delivered[0]
+    assert body["custom_args"]["idempotency_key"] == "inc1:0:0:Kshama Kumar"
+    assert body["categories"] == ["alert-router", "page"]
+    assert body["headers"]["References"] == MESSAGE.thread_headers()["References"]
+    assert fake.headers[0]["Authorization"] == "Bearer SG.test"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 413])
+def test_sendgrid_does_not_retry_what_will_never_work(status: int) -> None:
+    with sendgrid_server() as (fake, url):
+        fake.script = [(status, {})]
+        with pytest.raises(DeliveryFailed) as failed:
+            SendGridBackend("SG.test", host=url, backoff_s=0.01).send(MESSAGE, SENDER, NOW)
+    assert failed.value.permanent and f"SendGrid {status}" in str(failed.value)
+    assert len(fake.requests) == 1
+
+
+def test_sendgrid_gives_up_for_now_after_max_attempts() -> None:
+    with sendgrid_server() as (fake, url):
+        fake.script = [(500, {})] * 3
+        backend = SendGridBackend("SG.test", host=url, backoff_s=0.01, max_attempts=3)
+        with pytest.raises(DeliveryFailed) as failed:
+            backend.send(MESSAGE, SENDER, NOW)
+    assert not failed.value.permanent and len(fake.requests) == 3
+
+
+def test_sendgrid_network_errors_are_retried() -> None:
+    port = free_port()  # nothing listens here
+    backend = SendGridBackend(
+        "SG.test", host=f"http://127.0.0.1:{port}", backoff_s=0.01, max_attempts=2, timeout_s=2
+    )
+    with pytest.raises(DeliveryFailed) as failed:
+        backend.send(MESSAGE, SENDER, NOW)
+    assert not failed.value.permanent and "network" in str(failed.value)
+
+
+def test_sendgrid_sandbox_mode() -> None:
+    with sendgrid_server() as (fake, url):
+        SendGridBackend("SG.test", host=url, sandbox=True).send(MESSAGE, SENDER, NOW)
+    assert fake.requests[0]["mail_settings"] == {"sandbox_mode": {"enable": True}}
