@@ -25,6 +25,7 @@ from celery.contrib.testing.worker import start_worker
 
 from router.api.app import create_api
 from router.clock import FixedClock
+from router.mail.backends import EmailBackend
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
 from router.settings import Settings
@@ -147,10 +148,12 @@ def settings_for(rules_dir: Path, outbox: Path, db: int = REDIS_DB, **extra: str
 
 
 @contextmanager
-def running_stack(rules_dir: Path, outbox: Path, start: datetime) -> Iterator[Stack]:
+def running_stack(
+    rules_dir: Path, outbox: Path, start: datetime, backend: EmailBackend | None = None
+) -> Iterator[Stack]:
     settings = settings_for(rules_dir, outbox)
     clock = FixedClock(start)
-    runtime = build_runtime(settings, clock)
+    runtime = build_runtime(settings, clock, backend)
     runtime.redis.flushdb()
     celery = create_celery(lambda: runtime, settings.redis_url)
 
