@@ -5,6 +5,7 @@ Each entry point takes `now` from its caller: the task reads the clock once.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from router.mail.message import OutgoingMessage
 from router.rotation import shift_at
 from router.rules import Rules
 from router.store import IncidentStore
-from router.timers import Timer, release
+from router.timers import Timer, release, schedule_in
 from router.times import iso_z
 
 log = logging.getLogger(__name__)
@@ -49,19 +50,25 @@ class Engine:
 
     # -- events ------------------------------------------------------------------------
     def ingest(self, items: list[dict[str, Any]], now: datetime) -> list[Outcome]:
-        """Items are {"event_id", "received_at", "event"} as the API queued them."""
+        """Items are {"event_id", "received_at", "event"} as the API queued them.
+
+        Safe to run again after a failure: events already folded are skipped."""
         outcomes = []
         for item in items:
             received_at = datetime.fromisoformat(item["received_at"])
             event = to_event(EventIn.model_validate(item["event"]), self.rules, received_at)
-            outcomes.append(self.apply(event, item["event_id"], now))
+            outcome = self.apply(event, item["event_id"], now)
+            if outcome is not None:
+                outcomes.append(outcome)
         return outcomes
 
-    def apply(self, event: Event, event_id: str, now: datetime) -> Outcome:
+    def apply(self, event: Event, event_id: str, now: datetime) -> Outcome | None:
         if event.type in self.rules.routing.paging.resolves:
             day = data_day(event, self.rules)
             self.redis.set(f"ar:ready:{event.pipeline}:{day}", event_id, ex=3 * _DAY_S)
         outcome = self.store.fold(event, now, new_id(), event_id)
+        if outcome is None:
+            return None
         if outcome.decision.decision == "notify":
             self._notify(event, event_id, outcome, now)
         for incident in outcome.changed:
@@ -77,7 +84,7 @@ class Engine:
             message = self.composer.report_ready(
                 event_id, pipeline, event.summary, links, day, recipient
             )
-            self.mailer.deliver(message, now)
+            self.queue_message(message, now)
 
     def announce_resolved(self, incident_id: str, now: datetime) -> int:
         """Tell everyone who was paged for a resolved incident; returns how many."""
@@ -92,8 +99,42 @@ class Engine:
             message = self.composer.incident_message(
                 "resolved", incident, name, None, now, key=f"{incident.id}:resolved:{name}"
             )
-            self._send_and_note(message, incident, name, now, round_no=None, step_no=None)
+            self.queue_message(message, now, incident_id=incident.id, recipient=name)
         return len(paged)
+
+    def queue_message(
+        self,
+        message: OutgoingMessage,
+        now: datetime,
+        incident_id: str | None = None,
+        recipient: str | None = None,
+    ) -> None:
+        """Keep a notice in Redis with a timer due now: a worker sends it, and retries it
+        after a transient failure, like an escalation step."""
+        stem = message.file_stem()
+        stored = {"message": message.model_dump(), "incident": incident_id, "to": recipient}
+        with self.redis.pipeline() as pipe:
+            pipe.set(f"ar:message:{stem}", json.dumps(stored), ex=7 * _DAY_S)
+            schedule_in(pipe, Timer(kind="msg", incident=stem, round=0, step=0), now.timestamp())
+            pipe.execute()
+
+    def _fire_message(self, member: str, stem: str, now: datetime) -> str:
+        raw = self.redis.get(f"ar:message:{stem}")
+        if raw is None:
+            release(self.redis, member)
+            return "stale: no such message"
+        stored = json.loads(raw)
+        message = OutgoingMessage.model_validate(stored["message"])
+        incident = self.store.get(stored["incident"]) if stored["incident"] else None
+        if incident is not None:
+            result = self._send_and_note(message, incident, stored["to"], now, None, None)
+        else:
+            result, _ = self.mailer.deliver(message, now)
+        if result == "busy":
+            return "busy"
+        release(self.redis, member)
+        self.redis.delete(f"ar:message:{stem}")
+        return f"{result}: {message.kind} to {', '.join(message.to)}"
 
     def _send_and_note(
         self,
@@ -121,7 +162,7 @@ class Engine:
         return result
 
     # -- acknowledge / resolve from the API ----------------------------------------------
-    def act(self, incident: Incident, action: Action, by: str, now: datetime) -> Outcome:
+    def act(self, incident: Incident, action: Action, by: str, now: datetime) -> Outcome | None:
         event = Event(
             pipeline=incident.pipeline,
             type=incident.type,
@@ -140,6 +181,8 @@ class Engine:
     def fire(self, member: str, now: datetime) -> str:
         """Send one escalation step; returns what happened, for logs and tests."""
         timer = Timer.parse(member)
+        if timer.kind == "msg":
+            return self._fire_message(member, timer.incident, now)
         incident = self.store.get(timer.incident)
         if incident is None or incident.deliver_at is None:
             release(self.redis, member)
@@ -188,7 +231,7 @@ class Engine:
         if incoming.engineer == outgoing.engineer:
             return []
         for person in (incoming, outgoing):
-            self.mailer.deliver(self.composer.handoff(incoming, outgoing, person), now)
+            self.queue_message(self.composer.handoff(incoming, outgoing, person), now)
         return [incoming.engineer, outgoing.engineer]
 
     # -- deadlines -------------------------------------------------------------------------

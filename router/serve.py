@@ -30,6 +30,14 @@ def _celery_for(runtime: Runtime) -> Celery:
     return create_celery(lambda: runtime, runtime.settings.redis_url)
 
 
+def _require_secret(settings: Settings) -> None:
+    if len(settings.secret_key.get_secret_value()) < 16:
+        raise SystemExit(
+            "error: ROUTER_SECRET_KEY must be at least 16 characters: it signs "
+            "the acknowledge links in emails"
+        )
+
+
 def serve_api(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
@@ -37,6 +45,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
 
     if not settings.api_tokens:
         raise SystemExit("error: ROUTER_API_TOKENS is empty: set at least one bearer token")
+    _require_secret(settings)
     runtime = build_runtime(settings)
     celery = _celery_for(runtime)
     app = create_api(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
@@ -44,6 +53,7 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:
+    _require_secret(settings)
     celery = create_celery(lambda: build_runtime(settings), settings.redis_url)
     celery.worker_main(
         [
@@ -116,6 +126,12 @@ def up(settings: Settings, host: str, port: int) -> None:
         token = secrets.token_urlsafe(24)
         env["ROUTER_API_TOKENS"] = token
         print(f"up: ROUTER_API_TOKENS is not set; this run accepts the token {token}", flush=True)
+    if not settings.secret_key.get_secret_value():
+        env["ROUTER_SECRET_KEY"] = secrets.token_urlsafe(32)
+        print(
+            "up: ROUTER_SECRET_KEY is not set; email links of this run stop working when it ends",
+            flush=True,
+        )
     private = _private_redis(settings)
     me = [sys.executable, "-m", "router"]
     children = [

@@ -6,6 +6,7 @@ Keys (prefix `ar:`):
   open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
   status:{status}      sorted set of ids by opening time, for listings
   timeline:{id}        list of JSON entries: events, decisions, messages, ack, resolve
+  seen:{event_id}      set with the fold: a retried batch folds no event twice
   timers / leased      see router.timers
 """
 
@@ -24,6 +25,7 @@ from router.timers import Timer, schedule_in
 from router.times import iso_z
 
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
+_SEEN_S = 7 * 86400  # longer than any task retry
 
 
 def _incident_key(incident_id: str) -> str:
@@ -51,17 +53,22 @@ class IncidentStore:
         self.redis = client
         self.rules = rules
 
-    def fold(self, event: Event, now: datetime, new_id: str, event_id: str) -> Outcome:
-        """Apply one event atomically: concurrent events of one pipeline retry, never race."""
-        open_key = _open_key(event.pipeline)
+    def fold(self, event: Event, now: datetime, new_id: str, event_id: str) -> Outcome | None:
+        """Apply one event atomically: concurrent events of one pipeline retry, never race.
+
+        None when this event id was folded before (a retried task), so nothing is twice."""
+        open_key, seen_key = _open_key(event.pipeline), f"ar:seen:{event_id}"
         while True:
             with self.redis.pipeline() as pipe:
                 try:
-                    pipe.watch(open_key)  # type: ignore[no-untyped-call]
+                    pipe.watch(open_key, seen_key)  # type: ignore[no-untyped-call]
+                    if pipe.exists(seen_key):
+                        return None
                     book = {i.dedup_key: i for i in self._load(pipe, self._relevant(pipe, event))}
                     outcome = apply_event(book, event, self.rules, now, new_id)
                     pipe.multi()
                     self._write(pipe, outcome, event, now, event_id)
+                    pipe.set(seen_key, 1, ex=_SEEN_S)
                     pipe.execute()
                     return outcome
                 except redis.WatchError:

@@ -44,7 +44,15 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
             holder["runtime"] = runtime()
         return holder["runtime"]
 
-    @app.task(name="router.ingest", shared=False)
+    # A failed batch is retried whole: events already folded are skipped (router.store).
+    @app.task(
+        name="router.ingest",
+        shared=False,
+        autoretry_for=(Exception,),
+        retry_backoff=True,
+        retry_backoff_max=600,
+        max_retries=50,
+    )
     def ingest(items: list[dict[str, Any]]) -> int:
         rt = current()
         outcomes = rt.engine.ingest(items, rt.clock.now())

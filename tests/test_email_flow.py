@@ -163,3 +163,34 @@ def _timeline_has(stack: Stack, kind: str) -> list[dict[str, Any]] | None:
             "timeline"
         ]
         return timeline if any(e["kind"] == kind for e in timeline) else None
+
+
+def test_a_notice_that_fails_for_now_is_sent_later(rules_dir: Path, tmp_path: Path) -> None:
+    with sendgrid_server() as (fake, url):
+        fake.script = [(503, {})]  # SendGrid is down for the first try
+        backend = SendGridBackend("SG.test", host=url, backoff_s=0.01, max_attempts=1)
+        with running_stack(
+            rules_dir, tmp_path / "outbox", pacific("2026-11-25 03:00"), backend
+        ) as stack:
+            with stack.client() as client:
+                assert (
+                    client.post(
+                        "/v1/events",
+                        json={
+                            "pipeline": "engagement.aggregate",
+                            "type": "report_ready",
+                            "summary": "November engagement",
+                        },
+                    ).status_code
+                    == 202
+                )
+            wait_until(lambda: fake.requests, what="the first attempt")
+            assert fake.delivered == []
+            stack.clock.advance(timedelta(seconds=6))  # past the 5 s lease of the failed try
+            wait_until(lambda: fake.delivered, what="the retry")
+            stack.clock.advance(timedelta(seconds=6))
+            wait_until(lambda: not stack.redis.zcard("ar:leased"), what="the lease released")
+            assert len(fake.delivered) == 1
+            assert fake.delivered[0]["personalizations"][0]["to"] == [
+                {"email": "analyst@example.com"}
+            ]

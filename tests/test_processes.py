@@ -36,6 +36,7 @@ def _env(db: int, **extra: str) -> dict[str, str]:
         "REDIS_URL": f"redis://127.0.0.1:6379/{db}",
         "ROUTER_API_TOKENS": TOKEN,
         "ROUTER_RULES_DIR": str(RULES_DIR),
+        "ROUTER_SECRET_KEY": "process-test-secret-key",
         **extra,
     }
 
@@ -168,6 +169,7 @@ def test_worker_killed_mid_send_pages_exactly_once(
             now,
         )
         outcome = runtime.engine.apply(event, "evt-1", now)
+        assert outcome is not None
         incident = outcome.opened
         assert incident is not None and outcome.decision.decision == "page"
         assert connected.wait(30), "the first worker never tried to send"

@@ -38,6 +38,12 @@ def test_the_api_needs_a_token() -> None:
     )
 
 
+def test_the_worker_needs_a_secret_key() -> None:
+    done = _run("worker", ROUTER_SECRET_KEY="short")
+    assert done.returncode != 0
+    assert "ROUTER_SECRET_KEY must be at least 16 characters" in done.stderr
+
+
 def test_bad_rules_stop_a_service_at_start(tmp_path: object) -> None:
     done = _run("worker", ROUTER_RULES_DIR="/nonexistent")
     assert done.returncode == 2 and "not a directory of rules" in done.stderr

@@ -81,3 +81,14 @@ def test_a_lease_that_runs_out_is_claimed_again(client: redis.Redis) -> None:
     assert claim_due(client, 100.0, lease_s=10) == ["step:i1:0:2"]
     assert claim_due(client, 105.0, lease_s=10) == []  # leased
     assert claim_due(client, 110.0, lease_s=10) == ["step:i1:0:2"]  # its worker died
+
+
+def test_a_retried_batch_folds_no_event_twice(client: redis.Redis, rules: Rules) -> None:
+    store = IncidentStore(client, rules)
+    event = parse_event({"pipeline": "profit.aggregate", "type": "aggregation_error"}, rules, NOW)
+    first = store.fold(event, NOW, new_id(), "evt-1")
+    again = store.fold(event, NOW, new_id(), "evt-1")  # the same event, redelivered
+    later = store.fold(event, NOW, new_id(), "evt-2")
+    assert first is not None and again is None and later is not None
+    (incident,) = store.listing(None)
+    assert incident.events == 2
