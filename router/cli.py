@@ -16,14 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 from router.mail.compose import KINDS, Composer
+from router.mail.message import OutgoingMessage
 from router.mail.samples import sample
-from router.rotation import Shift, shift_at, shifts_between
+from router.rotation import Shift, shift_at, shift_json, shifts_between
 from router.rules import Rules
 from router.rules.load import RulesInvalid, load_rules
 from router.settings import Settings, SettingsInvalid, load_settings
 from router.simulate import simulate
 from router.summary import rules_summary
-from router.times import iso_z, local_day_span, parse_instant
+from router.times import local_day_span, parse_instant
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 out = Console(highlight=False)
@@ -121,25 +122,15 @@ def oncall(
             _fail("--to is before --from")
         shifts = shifts_between(*local_day_span(first, last, rules.team.zone), rules)
         if as_json:
-            sys.stdout.write(json.dumps([_shift_json(s) for s in shifts], indent=2) + "\n")
+            sys.stdout.write(json.dumps([shift_json(s) for s in shifts], indent=2) + "\n")
         else:
             out.print(_shift_table(shifts, rules, f"On call {first} to {last}"))
         return
     shift = shift_at(_instant(at, rules, "--at"), rules)
     if as_json:
-        sys.stdout.write(json.dumps(_shift_json(shift), indent=2) + "\n")
+        sys.stdout.write(json.dumps(shift_json(shift), indent=2) + "\n")
     else:
         out.print(_shift_table([shift], rules, "On call"))
-
-
-def _shift_json(shift: Shift) -> dict[str, object]:
-    return {
-        "name": shift.engineer,
-        "email": shift.email,
-        "shift_start": iso_z(shift.start),
-        "shift_end": iso_z(shift.end),
-        "holiday_period": shift.holiday_period is not None,
-    }
 
 
 def _shift_table(shifts: list[Shift], rules: Rules, title: str) -> Table:
@@ -227,11 +218,16 @@ def up(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     serve.up(settings, host, port)
 
 
-def _composer(settings: Settings, rules: Rules) -> Composer:
+def _sample(settings: Settings, kind: str) -> OutgoingMessage:
+    rules = _load(settings.rules_dir)
     secret = settings.secret_key.get_secret_value() or "preview-only"
-    return Composer(
+    composer = Composer(
         settings.templates_dir, rules, settings.public_url, secret.encode(), settings.link_ttl_s
     )
+    try:
+        return sample(kind, composer, rules)
+    except ValueError as error:
+        _fail(str(error))
 
 
 KindArgument = Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}")]
@@ -243,12 +239,7 @@ def preview(
     out: Annotated[Path | None, typer.Option("--out", help="HTML file to write")] = None,
 ) -> None:
     """Render a message with realistic data: HTML to a file, the text part to stdout."""
-    settings = _settings()
-    rules = _load(settings.rules_dir)
-    try:
-        message = sample(kind, _composer(settings, rules), rules)
-    except ValueError as error:
-        _fail(str(error))
+    message = _sample(_settings(), kind)
     target = out or Path("var/preview") / f"{kind}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(message.html, encoding="utf-8")
@@ -265,12 +256,7 @@ def send_test(
     from router.mail.backends import DeliveryFailed, backend_from
 
     settings = _settings()
-    rules = _load(settings.rules_dir)
-    try:
-        message = sample(kind, _composer(settings, rules), rules)
-    except ValueError as error:
-        _fail(str(error))
-    message = message.model_copy(
+    message = _sample(settings, kind).model_copy(
         update={"to": [to], "idempotency_key": f"send-test:{uuid.uuid4().hex}"}
     )
     backend = backend_from(settings)

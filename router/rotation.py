@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from router.rules import Rules
 from router.rules.oncall import HolidayPeriod
 from router.rules.team import Engineer
-from router.times import local_day_span, require_aware, wall_clock
+from router.times import iso_z, local_day_span, require_aware, wall_clock
 
 _TICK = timedelta(microseconds=1)
 
@@ -38,6 +38,17 @@ class Shift(BaseModel):
 
     def covers(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
+
+
+def shift_json(shift: Shift) -> dict[str, object]:
+    """The shift as `router oncall --json` and GET /v1/oncall show it."""
+    return {
+        "name": shift.engineer,
+        "email": shift.email,
+        "shift_start": iso_z(shift.start),
+        "shift_end": iso_z(shift.end),
+        "holiday_period": shift.holiday_period is not None,
+    }
 
 
 def available_during(person: Engineer, start: datetime, end: datetime, rules: Rules) -> bool:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from router.mail.backends.sendgrid import SendGridBackend
 from tests.mailservers import sendgrid_server
 from tests.stack import Stack, html_of, running_stack, text_of, wait_until
-from tests.support import copy_rules, pacific
+from tests.support import pacific
 
 B, D = "biswa.rath@example.com", "disha.kapoor@example.com"
 PERMISSION = {
@@ -22,23 +20,6 @@ PERMISSION = {
     "type": "permission_denied",
     "summary": "Permission denied on the growth warehouse",
 }
-
-
-def _two_second_steps(data: dict[str, Any]) -> None:
-    for policy in data["escalation_policies"].values():
-        for step in policy["steps"]:
-            step["after"] = "2s"
-
-
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    return copy_rules(tmp_path / "rules", routing=_two_second_steps)
-
-
-@pytest.fixture
-def tuesday(rules_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
-        yield stack
 
 
 def _only_incident(stack: Stack) -> dict[str, Any]:

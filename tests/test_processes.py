@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,9 @@ def _readme_event() -> dict[str, Any]:
     return event
 
 
-def test_router_up_serves_and_pages(tmp_path: Path) -> None:
-    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
-    outbox, port = tmp_path / "outbox", free_port()
-    env = _env(14, ROUTER_OUTBOX_DIR=str(outbox))
+@contextmanager
+def router_up(tmp_path: Path, port: int, env: dict[str, str]) -> Iterator[str]:
+    """`router up` as a user starts it; Ctrl-C at the end must stop everything cleanly."""
     with (tmp_path / "up.log").open("wb") as log:
         up = subprocess.Popen(
             [sys.executable, "-m", "router", "up", "--port", str(port)],
@@ -61,22 +61,29 @@ def test_router_up_serves_and_pages(tmp_path: Path) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        url = f"http://127.0.0.1:{port}"
         try:
-            url = f"http://127.0.0.1:{port}"
             wait_until(lambda: _status(f"{url}/readyz") == 200, timeout_s=60, what="/readyz")
-            event = _readme_event()
-            answer = httpx.post(
-                f"{url}/v1/events", json=event, headers={"Authorization": f"Bearer {TOKEN}"}
-            )
-            assert answer.status_code == 202, answer.text
-            (page,) = wait_until(lambda: read_outbox(outbox), timeout_s=30, what="the page email")
-            rules = build_runtime(settings_for(RULES_DIR, outbox, db=14)).rules
-            on_call = shift_at(SystemClock().now(), rules)
-            assert page["To"] == on_call.email  # daily data pages the on-call engineer, any hour
-            assert page["Subject"].strip() == f"[P2] Unit-level profit: {event['summary']}"
+            yield url
         finally:
             up.send_signal(signal.SIGINT)
             assert up.wait(30) == 0
+
+
+def test_router_up_serves_and_pages(tmp_path: Path) -> None:
+    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    outbox, port = tmp_path / "outbox", free_port()
+    with router_up(tmp_path, port, _env(14, ROUTER_OUTBOX_DIR=str(outbox))) as url:
+        event = _readme_event()
+        answer = httpx.post(
+            f"{url}/v1/events", json=event, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert answer.status_code == 202, answer.text
+        (page,) = wait_until(lambda: read_outbox(outbox), timeout_s=30, what="the page email")
+        rules = build_runtime(settings_for(RULES_DIR, outbox, db=14)).rules
+        on_call = shift_at(SystemClock().now(), rules)
+        assert page["To"] == on_call.email  # daily data pages the on-call engineer, any hour
+        assert page["Subject"].strip() == f"[P2] Unit-level profit: {event['summary']}"
     redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
 
 
@@ -200,24 +207,10 @@ def test_router_up_starts_a_private_redis_when_none_answers(tmp_path: Path) -> N
     env = _env(
         0, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", ROUTER_OUTBOX_DIR=str(tmp_path / "outbox")
     )
-    with (tmp_path / "up.log").open("wb") as log:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "router", "up", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(
-                lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200,
-                timeout_s=60,
-                what="/readyz on the private Redis",
-            )
-            assert redis.Redis(port=redis_port).config_get("appendonly")["appendonly"] == "yes"
-        finally:
-            up.send_signal(signal.SIGINT)
-            assert up.wait(30) == 0
+    with router_up(tmp_path, port, env):
+        client = redis.Redis(port=redis_port)
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        client.close()
     said = (tmp_path / "up.log").read_text(encoding="utf-8")
     assert f"starting a private redis-server on 127.0.0.1:{redis_port}" in said
     assert (tmp_path / "var" / "redis").is_dir()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pagerduty
-import pytest
 
 from tests.stack import Stack, running_stack, text_of, wait_until
-from tests.support import RULES_DIR, copy_rules, pacific
+from tests.support import RULES_DIR, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
 EMAIL = {
@@ -22,24 +20,6 @@ EMAIL = {
 }
 PROFIT_AGGREGATE_KEY = "d53d678a93961d12cd4ca59a813f70aa"
 SLOW = {"pipeline": "growth.aggregate", "type": "slow_query", "summary": "slow"}
-
-
-def _two_second_steps(data: dict[str, Any]) -> None:
-    for policy in data["escalation_policies"].values():
-        for step in policy["steps"]:
-            step["after"] = "2s"
-
-
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    return copy_rules(tmp_path / "rules", routing=_two_second_steps)
-
-
-@pytest.fixture
-def tuesday(rules_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    """Tue 2026-11-24 10:00 Pacific: business hours, Biswa Kalyan Rath on call."""
-    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
-        yield stack
 
 
 def _incidents(stack: Stack, status: str | None = None) -> list[dict[str, Any]]:

@@ -67,21 +67,27 @@ def _done_page(request: Request, incident: Incident) -> HTMLResponse:
     )
 
 
-def _incident(request: Request, claim: LinkClaim) -> Incident | None:
-    found: Incident | None = request.app.state.runtime.engine.store.get(claim.incident)
-    return found
-
-
-@router.get("/email/{action}", response_class=HTMLResponse)
-def confirm(request: Request, action: LinkAction, token: str = "") -> HTMLResponse:
+def _open(
+    request: Request, action: LinkAction, token: str
+) -> tuple[LinkClaim, Incident] | HTMLResponse:
+    """The link's claim and its incident, or the page to show instead."""
     claim = _claim(request, action, token)
     if isinstance(claim, HTMLResponse):
         return claim
-    incident = _incident(request, claim)
+    incident: Incident | None = request.app.state.runtime.engine.store.get(claim.incident)
     if incident is None:
         return _page("No such incident", "<p>It may have been removed.</p>", 404)
     if already_done(incident, action):
         return _done_page(request, incident)
+    return claim, incident
+
+
+@router.get("/email/{action}", response_class=HTMLResponse)
+def confirm(request: Request, action: LinkAction, token: str = "") -> HTMLResponse:
+    opened = _open(request, action, token)
+    if isinstance(opened, HTMLResponse):
+        return opened
+    _, incident = opened
     return _page(
         f"{VERB[action]} this incident?",
         f"<p>{escape(incident.summary or incident.type)} ({incident.severity}, "
@@ -94,14 +100,10 @@ def confirm(request: Request, action: LinkAction, token: str = "") -> HTMLRespon
 
 @router.post("/email/{action}", response_class=HTMLResponse)
 def act(request: Request, action: LinkAction, token: str = Form("")) -> HTMLResponse:
-    claim = _claim(request, action, token)
-    if isinstance(claim, HTMLResponse):
-        return claim
-    incident = _incident(request, claim)
-    if incident is None:
-        return _page("No such incident", "<p>It may have been removed.</p>", 404)
-    if already_done(incident, action):
-        return _done_page(request, incident)
+    opened = _open(request, action, token)
+    if isinstance(opened, HTMLResponse):
+        return opened
+    claim, incident = opened
     done = perform(request, incident, action, f"{claim.recipient} (email link)")
     return _page(
         f"{done.status.capitalize()}",

@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from router.api.auth import require_token
 from router.incidents import Incident
 from router.links import LinkAction
-from router.rotation import Shift, shifts_between
-from router.times import iso_z
+from router.rotation import shift_json, shifts_between
 from router.worker import HEARTBEATS
 
 router = APIRouter()
@@ -79,22 +78,12 @@ def resolve(request: Request, incident_id: str) -> Any:
     return _act(request, incident_id, "resolve")
 
 
-def _shift(shift: Shift) -> dict[str, Any]:
-    return {
-        "name": shift.engineer,
-        "email": shift.email,
-        "shift_start": iso_z(shift.start),
-        "shift_end": iso_z(shift.end),
-        "holiday_period": shift.holiday_period is not None,
-    }
-
-
 @router.get("/v1/oncall")
 def oncall(request: Request, days: int = 14) -> dict[str, Any]:
     runtime = request.app.state.runtime
     now = runtime.clock.now()
     shifts = shifts_between(now, now + timedelta(days=max(1, min(days, 90))), runtime.rules)
-    return {"now": _shift(shifts[0]), "next": [_shift(s) for s in shifts[1:]]}
+    return {"now": shift_json(shifts[0]), "next": [shift_json(s) for s in shifts[1:]]}
 
 
 @router.get("/healthz")
