@@ -57,7 +57,7 @@ def _load(option: Path | None, exit_code: int = 2) -> Rules:
 
 def _instant(text: str | None, rules: Rules, option: str) -> datetime:
     if text is None:
-        return datetime.now(UTC)  # the CLI is the edge: the one place the clock is read
+        return datetime.now(UTC)  # the CLI is the edge: it reads the clock, the core never does
     try:
         return parse_instant(text, rules.team.zone)
     except ValueError:

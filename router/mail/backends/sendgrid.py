@@ -89,6 +89,7 @@ class SendGridBackend:
     def _wait_for(self, error: HTTPError, attempt: int) -> float:
         reset = str((error.headers or {}).get("X-RateLimit-Reset", ""))
         try:
+            # The header is an epoch second of SendGrid's clock: compared with the real one.
             return float(min(self.max_wait_s, max(0.0, float(reset) - time.time())))
         except ValueError:
             return self._backoff(attempt)
