@@ -126,6 +126,14 @@ class Stack:
             verify=self.tls,
         )
 
+    def send_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """POST one native event the way a pipeline does; it must be accepted."""
+        with self.client() as client:
+            answer = client.post("/v1/events", json=event)
+        assert answer.status_code == 202, answer.text
+        accepted: dict[str, Any] = answer.json()
+        return accepted
+
     def emails(self) -> list[EmailMessage]:
         return read_outbox(self.outbox)
 

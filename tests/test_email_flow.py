@@ -35,8 +35,7 @@ def _link(text: str, action: str) -> str:
 
 
 def test_acknowledge_from_the_email(tuesday: Stack) -> None:
-    with tuesday.client() as client:
-        assert client.post("/v1/events", json=PERMISSION).status_code == 202
+    tuesday.send_event(PERMISSION)
     (page,) = wait_until(lambda: tuesday.emails(), what="the page")
     link = _link(text_of(page), "acknowledge")
     assert link in html_of(page).replace("&amp;", "&")
@@ -63,8 +62,7 @@ def test_acknowledge_from_the_email(tuesday: Stack) -> None:
 
 
 def test_tampered_and_expired_links_are_refused(tuesday: Stack) -> None:
-    with tuesday.client() as client:
-        assert client.post("/v1/events", json=PERMISSION).status_code == 202
+    tuesday.send_event(PERMISSION)
     (page,) = wait_until(lambda: tuesday.emails(), what="the page")
     token = _link(text_of(page), "acknowledge").split("token=")[1]
     tampered = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
@@ -122,8 +120,7 @@ def test_a_sendgrid_400_is_recorded_and_escalation_goes_on(rules_dir: Path, tmp_
         with running_stack(
             rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00"), backend
         ) as stack:
-            with stack.client() as client:
-                assert client.post("/v1/events", json=PERMISSION).status_code == 202
+            stack.send_event(PERMISSION)
             incident = wait_until(
                 lambda: _timeline_has(stack, "message failed"), what="the failure on the timeline"
             )
@@ -153,18 +150,13 @@ def test_a_notice_that_fails_for_now_is_sent_later(rules_dir: Path, tmp_path: Pa
         with running_stack(
             rules_dir, tmp_path / "outbox", pacific("2026-11-25 03:00"), backend
         ) as stack:
-            with stack.client() as client:
-                assert (
-                    client.post(
-                        "/v1/events",
-                        json={
-                            "pipeline": "engagement.aggregate",
-                            "type": "report_ready",
-                            "summary": "November engagement",
-                        },
-                    ).status_code
-                    == 202
-                )
+            stack.send_event(
+                {
+                    "pipeline": "engagement.aggregate",
+                    "type": "report_ready",
+                    "summary": "November engagement",
+                }
+            )
             wait_until(lambda: fake.requests, what="the first attempt")
             assert fake.delivered == []
             stack.clock.advance(timedelta(seconds=6))  # past the 5 s lease of the failed try

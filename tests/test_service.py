@@ -143,20 +143,15 @@ def test_weekend_p3_waits_for_monday(rules_dir: Path, tmp_path: Path) -> None:
 
 def test_report_ready_emails_the_analysts_at_night(rules_dir: Path, tmp_path: Path) -> None:
     with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-25 03:00")) as stack:
-        with stack.client() as client:
-            assert (
-                client.post(
-                    "/v1/events",
-                    json={
-                        "pipeline": "engagement.aggregate",
-                        "type": "report_ready",
-                        "summary": "November engagement report",
-                        "details": {"data_date": "2026-11-24"},
-                        "links": [{"href": "https://reports.example.com/engagement/2026-11-24"}],
-                    },
-                ).status_code
-                == 202
-            )
+        stack.send_event(
+            {
+                "pipeline": "engagement.aggregate",
+                "type": "report_ready",
+                "summary": "November engagement report",
+                "details": {"data_date": "2026-11-24"},
+                "links": [{"href": "https://reports.example.com/engagement/2026-11-24"}],
+            }
+        )
         (notice,) = wait_until(lambda: stack.emails(), timeout_s=5, what="the report-ready email")
         assert notice["To"] == "analyst@example.com"
         assert notice["Subject"] == "Aggregate engagement report ready for 2026-11-24"
@@ -175,26 +170,14 @@ def test_missed_unit_profit_deadline_pages_on_call(rules_dir: Path, tmp_path: Pa
         (incident,) = _incidents(stack)
         assert incident["type"] == "data_late" and incident["category"] == "daily_data"
         assert incident["dedup_key"] == "profit.unit/data_late/2026-11-24"
-        with stack.client() as client:
-            assert (
-                client.post(
-                    "/v1/events", json={"pipeline": "profit.unit", "type": "data_ready"}
-                ).status_code
-                == 202
-            )
+        stack.send_event({"pipeline": "profit.unit", "type": "data_ready"})
         wait_until(lambda: _incidents(stack, "resolved"), what="data_ready to resolve it")
         assert len(_incidents(stack)) == 1
 
 
 def test_deadline_met_raises_nothing(rules_dir: Path, tmp_path: Path) -> None:
     with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 18:00")) as stack:
-        with stack.client() as client:
-            assert (
-                client.post(
-                    "/v1/events", json={"pipeline": "profit.unit", "type": "data_ready"}
-                ).status_code
-                == 202
-            )
+        stack.send_event({"pipeline": "profit.unit", "type": "data_ready"})
         wait_until(lambda: stack.redis.exists("ar:ready:profit.unit:2026-11-24"))
         stack.clock.set(pacific("2026-11-24 19:30"))
         stack.clock.advance(timedelta(seconds=1))
