@@ -264,4 +264,40 @@ def send_test(
         backend.send(message, settings.email_from, datetime.now(UTC))
     except DeliveryFailed as error:
         _fail(f"{backend.name}: {error}", 1)
+    except Exception as error:  # network: refused, timed out, TLS; one line, no traceback
+        _fail(f"{backend.name}: could not send: {type(error).__name__}: {error}", 1)
     out.print(f"sent a {kind} message to {to} through {backend.name}")
+
+
+@app.command()
+def keygen() -> None:
+    """Print a fresh random routing key for ROUTER_ROUTING_KEYS (name=key)."""
+    import secrets
+
+    out.print(secrets.token_hex(16))
+
+
+@app.command("dead-letters")
+def dead_letters_command(
+    action: Annotated[str, typer.Argument(help="list or retry")] = "list",
+) -> None:
+    """List the events whose fold kept failing, or queue them all again (retry)."""
+    import redis
+
+    from router import deadletters
+    from router.worker import celery_sender, create_celery
+
+    if action not in ("list", "retry"):
+        _fail(f"dead-letters: unknown action {action!r}: use list or retry")
+    settings = _settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        if action == "list":
+            for letter in deadletters.listing(client):
+                sys.stdout.write(letter.model_dump_json() + "\n")
+            return
+        celery = create_celery(lambda: _fail("no runtime here"), settings.redis_url)
+        count = deadletters.retry_all(client, celery_sender(celery))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+    out.print(f"queued {count} dead letter(s) again")

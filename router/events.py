@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from router.rules import Rules
 from router.rules.routing import Severity
@@ -25,11 +26,33 @@ class EventInvalid(ValueError):
     """Names the field that is wrong and what is wrong with it."""
 
 
+# Instants outside these bounds are refused: nothing real happens then, and the time
+# arithmetic of decisions (zones, + 15 minutes) must never overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def is_web_url(href: str) -> bool:
+    parts = urlsplit(href)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 class Link(BaseModel):
+    """A link an event carries into emails: http or https only."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    href: str = Field(min_length=1)
-    text: str = ""
+    href: str = Field(min_length=1, max_length=2048)
+    text: str = Field(default="", max_length=255)
+
+    @field_validator("href")
+    @classmethod
+    def _web_only(cls, href: str) -> str:
+        if not is_web_url(href):
+            raise ValueError("must be an http or https URL with a host")
+        if any(ch in href for ch in "\r\n\t "):
+            raise ValueError("must not contain spaces or line breaks")
+        return href
 
 
 class EventIn(BaseModel):
@@ -88,6 +111,12 @@ def to_event(raw: EventIn, rules: Rules, now: datetime) -> Event:
     if occurred_at.tzinfo is None:
         zone = ZoneInfo(pipeline.source_timezone) if pipeline.source_timezone else rules.team.zone
         occurred_at = occurred_at.replace(tzinfo=zone)
+    try:
+        occurred_at = occurred_at.astimezone(UTC)
+    except OverflowError:
+        raise EventInvalid("occurred_at: out of range") from None
+    if not EARLIEST <= occurred_at < LATEST:
+        raise EventInvalid("occurred_at: must be between 1970 and 2200")
     return Event(
         pipeline=raw.pipeline,
         type=raw.type,
@@ -95,7 +124,7 @@ def to_event(raw: EventIn, rules: Rules, now: datetime) -> Event:
         severity=raw.severity,
         action=raw.action,
         dedup_key=raw.dedup_key or default_dedup_key(raw.pipeline, raw.type),
-        occurred_at=occurred_at.astimezone(UTC),
+        occurred_at=occurred_at,
         source=raw.source,
         details=raw.details,
         links=raw.links,

@@ -8,6 +8,7 @@ import redis
 
 from router.clock import Clock, SystemClock
 from router.engine import Engine
+from router.folding import Fault, no_fault
 from router.mail.backends import EmailBackend, backend_from
 from router.mail.compose import Composer
 from router.mail.delivery import Mailer
@@ -26,8 +27,12 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, clock: Clock | None = None, backend: EmailBackend | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    backend: EmailBackend | None = None,
+    fault: Fault = no_fault,
 ) -> Runtime:
+    """`fault` is a test hook called where a crash once lost work (router.folding)."""
     rules = load_rules(settings.rules_dir)
     client = redis.Redis.from_url(settings.redis_url)
     composer = Composer(
@@ -40,5 +45,5 @@ def build_runtime(
     mailer = Mailer(
         client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
     )
-    engine = Engine(rules, client, composer, mailer)
+    engine = Engine.build(rules, client, composer, mailer, settings.retry_backoff_s, fault)
     return Runtime(settings, rules, client, engine, clock or SystemClock())

@@ -1,26 +1,27 @@
-"""The timer loop: hands due escalation steps and missed deadlines to the workers.
+"""The timer loop: hands due timers to the workers, raises missed deadlines, announces
+shift changes.
 
-Safe to run more than once at a time: timers are claimed atomically (router.timers) and
-each deadline is raised under a SET NX marker.
+Safe to run more than once at a time: timers are claimed atomically (router.timers), and
+deadlines and handoffs are written once, with their markers (router.watchers). A timer
+claimed while the broker is unreachable stays leased and is claimed again when its
+lease runs out.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from router.runtime import Runtime
+from router.tasks import FIRE, URGENT_QUEUE, Send
 from router.timers import claim_due
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, runtime: Runtime, send: Callable[[str, Any], Any]) -> None:
-        """`send(task name, argument)` queues a task for the workers."""
+    def __init__(self, runtime: Runtime, send: Send) -> None:
         self.runtime, self.send = runtime, send
 
     def tick(self, now: datetime) -> int:
@@ -28,15 +29,12 @@ class Scheduler:
         settings = self.runtime.settings
         members = claim_due(self.runtime.redis, now.timestamp(), settings.timer_lease_s)
         for member in members:
-            self.send("router.fire", member)
-        engine = self.runtime.engine
-        items = engine.deadline_events(now)
-        if items:
-            self.send("router.ingest", items)
-            log.info("deadline missed: %d event(s) raised", len(items))
-        handoff = engine.handoff_due(now)
-        if handoff is not None:
-            self.send("router.handoff", handoff)
+            self.send(FIRE, member, URGENT_QUEUE)
+        watchers = self.runtime.engine.watchers
+        if raised := watchers.raise_deadlines(now):
+            log.info("deadline missed: %d data_late event(s) raised", raised)
+        if told := watchers.announce_handoff(now):
+            log.info("shift change: told %s", ", ".join(told))
         return len(members)
 
     def run(self, stop: threading.Event) -> None:

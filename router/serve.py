@@ -18,16 +18,39 @@ from urllib.parse import urlparse
 import redis
 from celery import Celery
 
+from router.api.incidents import persistence_warning
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
 from router.settings import Settings
-from router.worker import create_celery
+from router.tasks import QUEUES
+from router.worker import celery_sender, create_celery
 
 log = logging.getLogger("router")
 
 
 def _celery_for(runtime: Runtime) -> Celery:
-    return create_celery(lambda: runtime, runtime.settings.redis_url)
+    settings = runtime.settings
+    return create_celery(lambda: runtime, settings.redis_url, settings.redeliver_after_s)
+
+
+def _warn_if_not_persistent(runtime: Runtime) -> None:
+    try:
+        warning = persistence_warning(runtime.redis)
+    except redis.RedisError as error:
+        log.warning("could not read Redis's persistence settings: %s", error)
+        return
+    if warning:
+        log.warning("%s; turn on appendonly yes", warning)
+
+
+def _check_routing_keys(runtime: Runtime) -> None:
+    known = {integration.name for integration in runtime.rules.routing.integrations}
+    unknown = sorted(set(runtime.settings.routing_keys) - known)
+    if unknown:
+        raise SystemExit(
+            f"error: ROUTER_ROUTING_KEYS names {', '.join(unknown)}, not an integration "
+            f"in rules/routing.yaml (known: {', '.join(sorted(known))})"
+        )
 
 
 def _require_secret(settings: Settings) -> None:
@@ -47,19 +70,25 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
         raise SystemExit("error: ROUTER_API_TOKENS is empty: set at least one bearer token")
     _require_secret(settings)
     runtime = build_runtime(settings)
-    celery = _celery_for(runtime)
-    app = create_api(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    _check_routing_keys(runtime)
+    _warn_if_not_persistent(runtime)
+    app = create_api(runtime, celery_sender(_celery_for(runtime)))
+    # uvicorn's access log would print whole query strings (email-link tokens):
+    # router.api.middleware logs each request without them.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:
     _require_secret(settings)
-    celery = create_celery(lambda: build_runtime(settings), settings.redis_url)
+    celery = create_celery(
+        lambda: build_runtime(settings), settings.redis_url, settings.redeliver_after_s
+    )
     celery.worker_main(
         [
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
+            f"--queues={','.join(QUEUES)}",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -68,8 +97,8 @@ def run_worker(settings: Settings, concurrency: int) -> None:
 
 def run_scheduler(settings: Settings) -> None:
     runtime = build_runtime(settings)
-    celery = _celery_for(runtime)
-    scheduler = Scheduler(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
+    _warn_if_not_persistent(runtime)
+    scheduler = Scheduler(runtime, celery_sender(_celery_for(runtime)))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default=_REPO / "templates" / "email", alias="ROUTER_TEMPLATES_DIR")
     smtp_host: str = Field(default="127.0.0.1", alias="ROUTER_SMTP_HOST")
     smtp_port: int = Field(default=25, alias="ROUTER_SMTP_PORT")
-    smtp_timeout_s: float = Field(default=30.0, gt=0, alias="ROUTER_SMTP_TIMEOUT_S")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, alias="ROUTER_SMTP_TIMEOUT_S")
     smtp_security: Literal["none", "starttls", "ssl"] = Field(
         default="none", alias="ROUTER_SMTP_SECURITY"
     )
@@ -43,11 +43,19 @@ class Settings(BaseSettings):
     sendgrid_host: str = Field(default="https://api.sendgrid.com", alias="ROUTER_SENDGRID_HOST")
     sendgrid_timeout_s: float = Field(default=10.0, gt=0, alias="ROUTER_SENDGRID_TIMEOUT_S")
     sendgrid_sandbox: bool = Field(default=False, alias="ROUTER_SENDGRID_SANDBOX")
-    sendgrid_max_attempts: int = Field(default=5, ge=1, alias="ROUTER_SENDGRID_MAX_ATTEMPTS")
-    sendgrid_backoff_s: float = Field(default=1.0, gt=0, alias="ROUTER_SENDGRID_BACKOFF_S")
+    retry_backoff_s: float = Field(default=5.0, gt=0, alias="ROUTER_RETRY_BACKOFF_S")
     link_ttl_s: int = Field(default=7 * 86400, gt=0, alias="ROUTER_LINK_TTL_S")
     scheduler_tick_s: float = Field(default=1.0, gt=0, alias="ROUTER_SCHEDULER_TICK_S")
     timer_lease_s: float = Field(default=60.0, gt=0, alias="ROUTER_TIMER_LEASE_S")
+    redeliver_after_s: int = Field(default=30, ge=5, alias="ROUTER_REDELIVER_AFTER_S")
+    routing_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict, alias="ROUTER_ROUTING_KEYS"
+    )
+    link_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="ROUTER_LINK_HOSTS"
+    )
+    rate_limit_per_min: int = Field(default=0, ge=0, alias="ROUTER_RATE_LIMIT_PER_MIN")
+    api_docs: bool = Field(default=True, alias="ROUTER_API_DOCS")
 
     @field_validator("api_tokens", mode="before")
     @classmethod
@@ -55,6 +63,31 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [token.strip() for token in value.split(",") if token.strip()]
         return value
+
+    @field_validator("link_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("routing_keys", mode="before")
+    @classmethod
+    def _split_routing_keys(cls, value: object) -> object:
+        """`name=key,name=key`: each integration of rules/routing.yaml and its secret key."""
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            name, equals, key = part.partition("=")
+            if not equals or not name.strip():
+                raise ValueError(f"{part[:20]!r}...: write integration=key")
+            if len(key.strip()) < 32:
+                raise ValueError(
+                    f"{name.strip()}: a routing key needs 32+ characters (router keygen makes one)"
+                )
+            pairs[name.strip()] = key.strip()
+        return pairs
 
 
 def load_settings() -> Settings:
@@ -66,4 +99,12 @@ def load_settings() -> Settings:
         raise SettingsInvalid(f"setting {name}: {first['msg']}") from None
     if settings.email_backend == "sendgrid" and not settings.sendgrid_api_key.get_secret_value():
         raise SettingsInvalid("setting SENDGRID_API_KEY: required by ROUTER_EMAIL_BACKEND=sendgrid")
+    attempt_s = {"smtp": settings.smtp_timeout_s, "sendgrid": settings.sendgrid_timeout_s}
+    longest_s = attempt_s.get(settings.email_backend, 0.0)
+    if settings.timer_lease_s < 2 * longest_s:
+        raise SettingsInvalid(
+            f"setting ROUTER_TIMER_LEASE_S: {settings.timer_lease_s:g} s is too short for one "
+            f"{settings.email_backend} attempt (timeout {longest_s:g} s); use at least "
+            f"{2 * longest_s:g} s so no send outlives its lease"
+        )
     return settings

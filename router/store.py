@@ -1,23 +1,23 @@
 """Incidents in Redis: the fold of an event is one optimistic transaction per pipeline.
 
-Keys (prefix `ar:`):
-  incident:{id}        the incident, JSON
-  open:{pipeline}      hash dedup key -> id of that pipeline's open incidents (WATCHed)
-  open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
-  status:{status}      sorted set of ids by opening time, for listings
-  timeline:{id}        list of JSON entries: events, decisions, messages, ack, resolve
-  seen:{event_id}      set with the fold: a retried batch folds no event twice
-  timers / leased      see router.timers
+Everything the fold causes (the incident, its timeline, its escalation timers, the
+resolved-notice timer, the caller's `effects` such as report-ready notices, and the
+`seen` marker that stops a retry) is written in that one MULTI/EXEC. Key layout:
+router.keys.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import redis
 
+from router import keys
 from router.events import Event
 from router.incidents import Incident, Outcome, Status, apply_event
 from router.rules import Rules
@@ -25,23 +25,19 @@ from router.timers import Timer, schedule_in
 from router.times import iso_z
 
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
-_SEEN_S = 7 * 86400  # longer than any task retry
+_SEEN_S = 7 * 86400  # longer than any redelivery
+MAX_FOLD_TRIES = 50  # conflicts on one pipeline before the fold gives up
+
+Effects = Callable[[Any, Outcome], None]
+"""Writes more on the fold's MULTI pipeline, given what the fold did."""
 
 
-def _incident_key(incident_id: str) -> str:
-    return f"ar:incident:{incident_id}"
-
-
-def _open_key(pipeline: str) -> str:
-    return f"ar:open:{pipeline}"
-
-
-def _open_type_key(pipeline: str, event_type: str) -> str:
-    return f"ar:open:{pipeline}:{event_type}"
+class FoldConflict(Exception):
+    """Other workers kept changing the pipeline's incidents; the task retries later."""
 
 
 def timeline_key(incident_id: str) -> str:
-    return f"ar:timeline:{incident_id}"
+    return keys.timeline(incident_id)
 
 
 def entry(now: datetime, kind: str, **fields: Any) -> str:
@@ -53,12 +49,20 @@ class IncidentStore:
         self.redis = client
         self.rules = rules
 
-    def fold(self, event: Event, now: datetime, new_id: str, event_id: str) -> Outcome | None:
+    def fold(
+        self,
+        event: Event,
+        now: datetime,
+        new_id: str,
+        event_id: str,
+        effects: Effects | None = None,
+    ) -> Outcome | None:
         """Apply one event atomically: concurrent events of one pipeline retry, never race.
 
-        None when this event id was folded before (a retried task), so nothing is twice."""
-        open_key, seen_key = _open_key(event.pipeline), f"ar:seen:{event_id}"
-        while True:
+        None when this event id was folded before (a retried task), so nothing is twice.
+        Conflicts are retried with a short random back-off, MAX_FOLD_TRIES times at most."""
+        open_key, seen_key = keys.open_index(event.pipeline), keys.seen(event_id)
+        for attempt in range(MAX_FOLD_TRIES):
             with self.redis.pipeline() as pipe:
                 try:
                     pipe.watch(open_key, seen_key)  # type: ignore[no-untyped-call]
@@ -68,18 +72,21 @@ class IncidentStore:
                     outcome = apply_event(book, event, self.rules, now, new_id)
                     pipe.multi()
                     self._write(pipe, outcome, event, now, event_id)
+                    if effects is not None:
+                        effects(pipe, outcome)
                     pipe.set(seen_key, 1, ex=_SEEN_S)
                     pipe.execute()
                     return outcome
                 except redis.WatchError:
-                    continue
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+        raise FoldConflict(f"{event.pipeline}: {MAX_FOLD_TRIES} conflicting folds in a row")
 
     def _relevant(self, pipe: Any, event: Event) -> list[Any]:
         """Ids of the open incidents this event can touch: its own key's, and for a
         lifecycle event (data_ready) those of the types it resolves. Never the whole book."""
-        ids = [pipe.hget(_open_key(event.pipeline), event.dedup_key)]
+        ids = [pipe.hget(keys.open_index(event.pipeline), event.dedup_key)]
         for event_type in self.rules.routing.paging.resolves.get(event.type, []):
-            ids.extend(pipe.hvals(_open_type_key(event.pipeline, event_type)))
+            ids.extend(pipe.hvals(keys.open_by_type(event.pipeline, event_type)))
         return [i for i in ids if i is not None]
 
     def _write(
@@ -109,6 +116,9 @@ class IncidentStore:
                         reason=outcome.decision.reason,
                     ),
                 )
+            if incident.status == "resolved":  # everyone paged is told, from the outbox
+                notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
+                schedule_in(pipe, notice, now.timestamp())
         opened = outcome.opened
         if opened is not None and opened.deliver_at is not None:
             for step in opened.escalation:
@@ -116,10 +126,10 @@ class IncidentStore:
                 schedule_in(pipe, timer, opened.deliver_at.timestamp() + step.after_s)
 
     def put(self, pipe: Any, incident: Incident) -> None:
-        pipe.set(_incident_key(incident.id), incident.model_dump_json())
+        pipe.set(keys.incident(incident.id), incident.model_dump_json())
         for index in (
-            _open_key(incident.pipeline),
-            _open_type_key(incident.pipeline, incident.type),
+            keys.open_index(incident.pipeline),
+            keys.open_by_type(incident.pipeline, incident.type),
         ):
             if incident.is_open:
                 pipe.hset(index, incident.dedup_key, incident.id)
@@ -127,18 +137,18 @@ class IncidentStore:
                 pipe.hdel(index, incident.dedup_key)
         for status in STATUSES:
             if status != incident.status:
-                pipe.zrem(f"ar:status:{status}", incident.id)
-        pipe.zadd(f"ar:status:{incident.status}", {incident.id: incident.opened_at.timestamp()})
+                pipe.zrem(keys.status(status), incident.id)
+        pipe.zadd(keys.status(incident.status), {incident.id: incident.opened_at.timestamp()})
 
     def _load(self, client: Any, ids: list[Any]) -> list[Incident]:
         if not ids:
             return []
         names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
-        raw = client.mget([_incident_key(name) for name in names])
+        raw = client.mget([keys.incident(name) for name in names])
         return [Incident.model_validate_json(item) for item in raw if item is not None]
 
     def get(self, incident_id: str) -> Incident | None:
-        raw = self.redis.get(_incident_key(incident_id))
+        raw = self.redis.get(keys.incident(incident_id))
         return Incident.model_validate_json(raw) if raw is not None else None
 
     def timeline(self, incident_id: str) -> list[dict[str, Any]]:
@@ -151,6 +161,6 @@ class IncidentStore:
         statuses = [status] if status else list(STATUSES)
         ids: list[Any] = []
         for name in statuses:
-            ids.extend(self.redis.zrevrange(f"ar:status:{name}", 0, limit - 1))
+            ids.extend(self.redis.zrevrange(keys.status(name), 0, limit - 1))
         incidents = self._load(self.redis, ids)
         return sorted(incidents, key=lambda i: i.opened_at, reverse=True)[:limit]

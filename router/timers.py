@@ -10,13 +10,15 @@ one timer; a worker removes the lease when the timer is handled. A lease that ex
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
 
-TIMERS = "ar:timers"
-LEASED = "ar:leased"
+from router.keys import ATTEMPTS, LEASED, TIMERS
+
+TimerKind = Literal["step", "msg", "resolved"]
+MAX_BACKOFF_S = 300.0
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
@@ -34,14 +36,16 @@ return due
 
 
 class Timer(BaseModel):
-    """An escalation step of an incident (`kind` "step") due at some instant."""
+    """Work due at some instant: an escalation step of an incident ("step"), a stored
+    notice ("msg", `incident` is the message's stem), or the resolved notices of an
+    incident ("resolved")."""
 
     model_config = ConfigDict(frozen=True)
 
     incident: str
     round: int
     step: int
-    kind: str = "step"
+    kind: TimerKind = "step"
 
     def member(self) -> str:
         return f"{self.kind}:{self.incident}:{self.round}:{self.step}"
@@ -49,7 +53,9 @@ class Timer(BaseModel):
     @classmethod
     def parse(cls, member: str) -> Timer:
         kind, incident, round_no, step = member.split(":")
-        return cls(incident=incident, round=int(round_no), step=int(step), kind=kind)
+        return cls.model_validate(
+            {"incident": incident, "round": int(round_no), "step": int(step), "kind": kind}
+        )
 
 
 def schedule_in(pipe: Any, timer: Timer, due_ts: float) -> None:
@@ -62,4 +68,21 @@ def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 5
 
 
 def release(client: redis.Redis, member: str) -> None:
-    client.zrem(LEASED, member)
+    with client.pipeline() as pipe:
+        pipe.zrem(LEASED, member)
+        pipe.hdel(ATTEMPTS, member)
+        pipe.execute()
+
+
+def retry_later(
+    client: redis.Redis, member: str, now_ts: float, first_s: float, at_least_s: float = 0.0
+) -> float:
+    """After a transient failure: due again after a doubling back-off (first_s, 2x, 4x, ...
+    up to MAX_BACKOFF_S, never less than `at_least_s`); returns the wait."""
+    failures = int(client.hincrby(ATTEMPTS, member, 1))
+    wait_s: float = max(at_least_s, min(MAX_BACKOFF_S, first_s * 2 ** (failures - 1)))
+    with client.pipeline() as pipe:  # MULTI: the timer is always in one of the two sets
+        pipe.zrem(LEASED, member)
+        pipe.zadd(TIMERS, {member: now_ts + wait_s})
+        pipe.execute()
+    return wait_s

@@ -1,7 +1,12 @@
-"""The Celery app: one task per batch of events, one per due timer, and the notices.
+"""The Celery app: one task per batch of events, one per due timer.
 
-Tasks are `acks_late`: a worker that dies mid-task leaves the message to be delivered
-again, and every send is guarded by its idempotency marker.
+Tasks are `acks_late`: a worker that dies mid-task leaves its message unacknowledged,
+and the broker hands it out again after `ROUTER_REDELIVER_AFTER_S` (kombu's Redis
+`visibility_timeout`, swept every 2 s); a pool child that dies is requeued at once. Every
+task is short (a bounded batch, or one send attempt per recipient), folds are skipped
+when seen before, and every send is guarded by its idempotency marker, so a task run
+twice does nothing twice. A Redis error inside a task requeues it (or, with Redis gone,
+leaves it unacknowledged): an accepted event is never dropped.
 """
 
 from __future__ import annotations
@@ -11,16 +16,24 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery, bootsteps
+from celery.exceptions import Reject
+from kombu.entity import Queue
 
+from router import keys
 from router.runtime import Runtime
+from router.tasks import FIRE, INGEST, INGEST_QUEUE, QUEUES, QueuedEvent, Send
 
 log = logging.getLogger(__name__)
-HEARTBEATS = "ar:workers"
+HEARTBEATS = keys.HEARTBEATS
 HEARTBEAT_EVERY_S = 5.0
+RESTORE_SWEEP_S = 2
 
 
-def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
+def create_celery(
+    runtime: Callable[[], Runtime], broker_url: str, redeliver_after_s: int = 30
+) -> Celery:
     """`runtime` is called lazily, once per process, so the app can be made before fork.
 
     Tasks are not `shared`: each app (a test makes several) keeps its own closures.
@@ -31,8 +44,16 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="alert-router",
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=INGEST_QUEUE,
+        broker_transport_options={
+            "visibility_timeout": redeliver_after_s,
+            "unacked_restore_interval": RESTORE_SWEEP_S,
+            "unacked_restore_throttle": 1,
+            "queue_order_strategy": "priority",  # router.urgent first, always
+        },
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a Redis restart must not end the worker
         worker_hijack_root_logger=False,
         task_serializer="json",
         accept_content=["json"],
@@ -44,37 +65,31 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
             holder["runtime"] = runtime()
         return holder["runtime"]
 
-    # A failed batch is retried whole: events already folded are skipped (router.store).
-    @app.task(
-        name="router.ingest",
-        shared=False,
-        autoretry_for=(Exception,),
-        retry_backoff=True,
-        retry_backoff_max=600,
-        max_retries=50,
-    )
+    @app.task(name=INGEST, shared=False)
     def ingest(items: list[dict[str, Any]]) -> int:
         rt = current()
-        outcomes = rt.engine.ingest(items, rt.clock.now())
-        return len(outcomes)
+        batch = [QueuedEvent.model_validate(item) for item in items]
+        try:
+            report = rt.engine.intake.ingest(batch, rt.clock.now())
+        except redis.RedisError as error:
+            log.warning("ingest: Redis error, the batch goes back to the queue: %s", error)
+            raise Reject(str(error), requeue=True) from None
+        if report.failed:
+            # The events after a failing one are folded already; only the failing ones
+            # remain, skipped past `seen` markers, until they fold or become dead letters.
+            raise Reject(f"{report.failed} event(s) failed to fold", requeue=True)
+        return report.folded
 
-    @app.task(name="router.fire", shared=False)
+    @app.task(name=FIRE, shared=False)
     def fire(member: str) -> str:
         rt = current()
-        said = rt.engine.fire(member, rt.clock.now())
-        log.info("timer %s: %s", member, said)
-        return said
-
-    @app.task(name="router.resolved", shared=False)
-    def resolved(incident_id: str) -> int:
-        rt = current()
-        sent: int = rt.engine.announce_resolved(incident_id, rt.clock.now())
-        return sent
-
-    @app.task(name="router.handoff", shared=False)
-    def handoff(start_iso: str) -> list[str]:
-        rt = current()
-        return rt.engine.send_handoff(start_iso, rt.clock.now())
+        try:
+            fired = rt.engine.firing.fire(member, rt.clock.now())
+        except redis.RedisError as error:
+            log.warning("timer %s: Redis error, back to the queue: %s", member, error)
+            raise Reject(str(error), requeue=True) from None
+        log.info("timer %s: %s", member, fired)
+        return str(fired)
 
     class Heartbeat(bootsteps.StartStopStep):
         """Writes this worker's last sign of life for /readyz."""
@@ -86,7 +101,10 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
 
             def beat() -> None:
                 rt = current()
-                rt.redis.zadd(HEARTBEATS, {name: rt.clock.now().timestamp()})
+                try:
+                    rt.redis.zadd(HEARTBEATS, {name: rt.clock.now().timestamp()})
+                except redis.RedisError:
+                    log.warning("heartbeat: Redis unreachable")
 
             beat()
             self.tref = worker.timer.call_repeatedly(HEARTBEAT_EVERY_S, beat)
@@ -98,3 +116,12 @@ def create_celery(runtime: Callable[[], Runtime], broker_url: str) -> Celery:
 
     app.steps["worker"].add(Heartbeat)
     return app
+
+
+def celery_sender(app: Celery) -> Send:
+    """The `Send` every process uses: one publish through the app's producer pool."""
+
+    def send(task: str, argument: Any, queue: str) -> object:
+        return app.send_task(task, args=[argument], queue=queue)
+
+    return send

@@ -25,14 +25,19 @@ from celery.contrib.testing.worker import start_worker
 
 from router.api.app import create_api
 from router.clock import FixedClock
+from router.folding import Fault, no_fault
+from router.keys import LEASED
 from router.mail.backends import EmailBackend
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
 from router.settings import Settings
-from router.worker import create_celery
+from router.tasks import QUEUES
+from router.worker import celery_sender, create_celery
+from tests.redis_server import session_redis
 
 TOKEN = "test-token-1"
-REDIS_DB = 13  # flushed before each test: never the default database 0
+REDIS_DB = 0  # of the session's own redis-server, flushed before each test
+PROFIT_AGGREGATE_KEY = "test-routing-key-profit-aggregate-0001"
 
 
 def free_port() -> int:
@@ -113,6 +118,7 @@ class Stack:
     outbox: Path
     tls: ssl.SSLContext
     cert: Path
+    scheduler: Scheduler
 
     @property
     def redis(self) -> redis.Redis:
@@ -134,6 +140,23 @@ class Stack:
         accepted: dict[str, Any] = answer.json()
         return accepted
 
+    def settle(self, timeout_s: float = 20.0) -> None:
+        """Drive the scheduler's tick at the current clock and wait until the worker has
+        nothing queued or in hand, until a tick hands out nothing more: after this, an
+        assertion that nothing happened means nothing will."""
+
+        def idle() -> bool:
+            queued = sum(self.redis.llen(queue) for queue in QUEUES)
+            return queued == 0 and not self.redis.hlen("unacked") and not self.redis.zcard(LEASED)
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            wait_until(idle, timeout_s=timeout_s, what="the worker to drain")
+            if self.scheduler.tick(self.clock.now()) == 0:
+                wait_until(idle, timeout_s=timeout_s, what="the worker to drain")
+                return
+        raise AssertionError("the scheduler kept handing out timers")
+
     def emails(self) -> list[EmailMessage]:
         return read_outbox(self.outbox)
 
@@ -143,7 +166,8 @@ class Stack:
 
 def settings_for(rules_dir: Path, outbox: Path, db: int = REDIS_DB, **extra: str) -> Settings:
     values = {
-        "REDIS_URL": f"redis://127.0.0.1:6379/{db}",
+        "REDIS_URL": session_redis().url(db),
+        "ROUTER_ROUTING_KEYS": f"profit-aggregate={PROFIT_AGGREGATE_KEY}",
         "ROUTER_RULES_DIR": str(rules_dir),
         "ROUTER_API_TOKENS": TOKEN,
         "ROUTER_OUTBOX_DIR": str(outbox),
@@ -157,17 +181,18 @@ def settings_for(rules_dir: Path, outbox: Path, db: int = REDIS_DB, **extra: str
 
 @contextmanager
 def running_stack(
-    rules_dir: Path, outbox: Path, start: datetime, backend: EmailBackend | None = None
+    rules_dir: Path,
+    outbox: Path,
+    start: datetime,
+    backend: EmailBackend | None = None,
+    fault: Fault = no_fault,
 ) -> Iterator[Stack]:
     settings = settings_for(rules_dir, outbox)
     clock = FixedClock(start)
-    runtime = build_runtime(settings, clock, backend)
+    runtime = build_runtime(settings, clock, backend, fault)
     runtime.redis.flushdb()
     celery = create_celery(lambda: runtime, settings.redis_url)
-
-    def send(name: str, arg: Any) -> Any:
-        return celery.send_task(name, args=[arg])
-
+    send = celery_sender(celery)
     app = create_api(runtime, send)
     port = free_port()
     key, cert = self_signed(outbox.parent)
@@ -191,7 +216,7 @@ def running_stack(
         wait_until(lambda: server.started, what="the API server")
         try:
             tls = ssl.create_default_context(cafile=str(cert))
-            yield Stack(runtime, clock, f"https://127.0.0.1:{port}", outbox, tls, cert)
+            yield Stack(runtime, clock, f"https://127.0.0.1:{port}", outbox, tls, cert, scheduler)
         finally:
             stop.set()
             server.should_exit = True

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from router.tasks import QUEUES
 from tests.stack import Stack, running_stack, wait_until
 from tests.support import RULES_DIR, pacific
 
@@ -24,7 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _nothing_written(stack: Stack) -> bool:
     """No router state and no queued task (Celery's own bookkeeping keys aside)."""
     state = [k for k in stack.redis.scan_iter("ar:*") if k != b"ar:workers"]
-    return not state and not stack.redis.llen("alert-router")
+    return not state and not any(stack.redis.llen(queue) for queue in QUEUES)
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,13 @@ from aiosmtpd.controller import Controller
 
 from router.clock import SystemClock
 from router.events import parse_event
+from router.keys import LEASED, TIMERS
 from router.rotation import shift_at
 from router.runtime import build_runtime
 from router.scheduler import Scheduler
-from router.worker import create_celery
+from router.tasks import URGENT_QUEUE
+from router.worker import celery_sender, create_celery
+from tests.redis_server import session_redis
 from tests.stack import TOKEN, free_port, read_outbox, settings_for, wait_until
 from tests.support import RULES_DIR
 
@@ -34,7 +37,7 @@ ROOT = RULES_DIR.parent
 def _env(db: int, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "REDIS_URL": f"redis://127.0.0.1:6379/{db}",
+        "REDIS_URL": session_redis().url(db),
         "ROUTER_API_TOKENS": TOKEN,
         "ROUTER_RULES_DIR": str(RULES_DIR),
         "ROUTER_SECRET_KEY": "process-test-secret-key",
@@ -71,7 +74,7 @@ def router_up(tmp_path: Path, port: int, env: dict[str, str]) -> Iterator[str]:
 
 
 def test_router_up_serves_and_pages(tmp_path: Path) -> None:
-    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    session_redis().client(14).flushdb()
     outbox, port = tmp_path / "outbox", free_port()
     with router_up(tmp_path, port, _env(14, ROUTER_OUTBOX_DIR=str(outbox))) as url:
         event = _readme_event()
@@ -84,7 +87,7 @@ def test_router_up_serves_and_pages(tmp_path: Path) -> None:
         on_call = shift_at(SystemClock().now(), rules)
         assert page["To"] == on_call.email  # daily data pages the on-call engineer, any hour
         assert page["Subject"].strip() == f"[P2] Unit-level profit: {event['summary']}"
-    redis.Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    session_redis().client(14).flushdb()
 
 
 def _status(url: str) -> int:
@@ -144,12 +147,18 @@ def test_worker_killed_mid_send_pages_exactly_once(
     tmp_path: Path, silent_smtp: tuple[int, threading.Event]
 ) -> None:
     db = 15
-    settings = settings_for(RULES_DIR, tmp_path / "outbox", db=db, ROUTER_TIMER_LEASE_S="3")
+    settings = settings_for(
+        RULES_DIR,
+        tmp_path / "outbox",
+        db=db,
+        ROUTER_TIMER_LEASE_S="3",
+        ROUTER_RETRY_BACKOFF_S="0.2",
+    )
     runtime = build_runtime(settings)
     runtime.redis.flushdb()
     celery = create_celery(lambda: runtime, settings.redis_url)
     stop = threading.Event()
-    scheduler = Scheduler(runtime, lambda name, arg: celery.send_task(name, args=[arg]))
+    scheduler = Scheduler(runtime, celery_sender(celery))
     ticking = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     ticking.start()
     stuck_port, connected = silent_smtp
@@ -159,7 +168,7 @@ def test_worker_killed_mid_send_pages_exactly_once(
     common = {
         "ROUTER_EMAIL_BACKEND": "smtp",
         "ROUTER_TIMER_LEASE_S": "3",
-        "ROUTER_SMTP_TIMEOUT_S": "60",
+        "ROUTER_SMTP_TIMEOUT_S": "1.5",
     }
     first = _worker(_env(db, ROUTER_SMTP_PORT=str(stuck_port), **common), tmp_path / "w1.log")
     second = None
@@ -175,7 +184,7 @@ def test_worker_killed_mid_send_pages_exactly_once(
             runtime.rules,
             now,
         )
-        outcome = runtime.engine.apply(event, "evt-1", now)
+        outcome = runtime.engine.intake.apply(event, "evt-1", now)
         assert outcome is not None
         incident = outcome.opened
         assert incident is not None and outcome.decision.decision == "page"
@@ -184,8 +193,18 @@ def test_worker_killed_mid_send_pages_exactly_once(
         first.wait(10)
         second = _worker(_env(db, ROUTER_SMTP_PORT=str(smtp.port), **common), tmp_path / "w2.log")
         wait_until(lambda: inbox.messages, timeout_s=30, what="the page after the restart")
-        # Another lease period: a second delivery would have happened by now.
-        stop.wait(7)
+        first_step = f"step:{incident.id}:0:0"
+
+        def step_done() -> bool:  # released by the worker that sent it: nothing more to do
+            client = runtime.redis
+            return (
+                client.zscore(LEASED, first_step) is None
+                and client.zscore(TIMERS, first_step) is None
+                and not client.llen(URGENT_QUEUE)
+                and not client.hlen("unacked")
+            )
+
+        wait_until(step_done, timeout_s=30, what="the first step to be released")
         assert len(inbox.messages) == 1
         timeline = runtime.engine.store.timeline(incident.id)
         assert [e["kind"] for e in timeline].count("message") == 1

@@ -8,7 +8,8 @@ from typing import Any
 
 import pagerduty
 
-from tests.stack import Stack, running_stack, text_of, wait_until
+from router.tasks import INGEST_QUEUE
+from tests.stack import PROFIT_AGGREGATE_KEY, Stack, running_stack, text_of, wait_until
 from tests.support import RULES_DIR, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
@@ -18,7 +19,6 @@ EMAIL = {
     B: "biswa.rath@example.com",
     D: "disha.kapoor@example.com",
 }
-PROFIT_AGGREGATE_KEY = "d53d678a93961d12cd4ca59a813f70aa"
 SLOW = {"pipeline": "growth.aggregate", "type": "slow_query", "summary": "slow"}
 
 
@@ -192,7 +192,7 @@ def test_a_batch_of_1000_is_one_task(tmp_path: Path) -> None:
             answer = client.post("/v1/events", json=batch)
             assert answer.status_code == 202
             # Queued as one Celery message in the broker's list, not 1,000.
-            assert stack.redis.llen("alert-router") <= 1
+            assert stack.redis.llen(INGEST_QUEUE) <= 1
         assert [e["dedup_key"] for e in answer.json()["events"]][:2] == ["slow-0", "slow-1"]
         wait_until(
             lambda: stack.redis.zcard("ar:status:triggered") == 1000,

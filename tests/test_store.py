@@ -13,6 +13,7 @@ from router.events import parse_event
 from router.rules import Rules
 from router.store import IncidentStore
 from router.timers import Timer, claim_due, schedule_in
+from tests.redis_server import session_redis
 from tests.support import pacific
 
 DB = 12
@@ -21,7 +22,7 @@ NOW = pacific("2026-11-24 10:00")
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(f"redis://127.0.0.1:6379/{DB}")
+    connection = session_redis().client(DB)
     connection.flushdb()
     yield connection
     connection.flushdb()

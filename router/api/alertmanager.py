@@ -10,14 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from router.api.auth import require_token
+from router.api.body import read_json
+from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import check, enqueue, invalid
 from router.api.pagerduty import SEVERITY
-from router.events import EventIn, Link
+from router.events import EventIn, Link, is_web_url
 
 router = APIRouter()
 
@@ -56,13 +58,17 @@ def to_native(alert: AmAlert) -> EventIn:
             "occurred_at": alert.startsAt if alert.status == "firing" else None,
             "source": "alertmanager",
             "details": details,
-            "links": [Link(href=alert.generatorURL)] if alert.generatorURL else [],
+            "links": [Link(href=url)] if (url := alert.generatorURL) and is_web_url(url) else [],
         }
     )
 
 
 @router.post("/v1/alertmanager", status_code=202, dependencies=[Depends(require_token)])
-def alertmanager(request: Request, body: Any = Body(...)) -> Any:  # noqa: B008
+def alertmanager(
+    runtime: RuntimeDep,
+    send: SendDep,
+    body: Any = Depends(read_json),  # noqa: B008
+) -> Any:
     try:
         notification = AmNotification.model_validate(body)
         raw = [to_native(alert) for alert in notification.alerts]
@@ -71,8 +77,8 @@ def alertmanager(request: Request, body: Any = Body(...)) -> Any:  # noqa: B008
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
         ]
         return invalid("Alertmanager notification is invalid", errors)
-    events, errors = check(request, raw)
+    events, errors = check(runtime, raw)
     if errors:
         return invalid("Alertmanager notification is invalid", errors)
-    queued = enqueue(request, raw, events)
+    queued = enqueue(runtime, send, raw, events)
     return JSONResponse({"status": "accepted", "events": len(queued)}, status_code=202)

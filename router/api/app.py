@@ -2,42 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
-from router.api import alertmanager, email_links, events, incidents, pagerduty
+from router.api import alertmanager, email_links, errors, events, incidents, pagerduty
 from router.api.limits import BodyLimit
+from router.api.middleware import Protections
+from router.api.schema import describe_bodies
 from router.runtime import Runtime
+from router.tasks import Send
 
 MAX_BODY_BYTES = 512 * 1024
 
 
-def create_api(runtime: Runtime, send: Callable[[str, Any], Any]) -> FastAPI:
-    """`send(task name, argument)` queues a task for the workers."""
-    app = FastAPI(title="alert-router", version="0.1.0")
+def create_api(runtime: Runtime, send: Send) -> FastAPI:
+    """`send(task, argument, queue)` queues a task for the workers."""
+    app = FastAPI(title="alert-router", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     app.state.send = send
     for module in (events, pagerduty, alertmanager, incidents, email_links):
         app.include_router(module.router)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        said = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
-        return JSONResponse(
-            {"status": "invalid request", "message": "; ".join(said), "errors": said}, 400
-        )
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"status": "error", "message": error.detail},
-            error.status_code,
-            headers=error.headers,
-        )
-
+    if runtime.settings.api_docs:
+        _offline_docs(app)
+    errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(Protections)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_bodies(FastAPI.openapi(app), runtime.rules)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI from the `swagger-ui-bundle` package: no CDN, works offline."""
+    import swagger_ui_bundle
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), "assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="alert-router API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )

@@ -104,7 +104,7 @@ def act(request: Request, action: LinkAction, token: str = Form("")) -> HTMLResp
     if isinstance(opened, HTMLResponse):
         return opened
     claim, incident = opened
-    done = perform(request, incident, action, f"{claim.recipient} (email link)")
+    done = perform(request.app.state.runtime, incident, action, f"{claim.recipient} (email link)")
     return _page(
         f"{done.status.capitalize()}",
         f"<p>{escape(done.summary or done.type)} is {done.status}. "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from router.api.auth import require_token
+from router.api.body import read_json
+from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import check, enqueue, invalid
 from router.events import EventIn
 
@@ -28,12 +30,12 @@ def _describe(error: ValidationError, batch: bool) -> list[str]:
     return said
 
 
-@router.post(
-    "/v1/events",
-    status_code=202,
-    dependencies=[Depends(require_token)],
-)
-def post_events(request: Request, body: Any = Body(...)) -> Any:  # noqa: B008
+@router.post("/v1/events", status_code=202, dependencies=[Depends(require_token)])
+def post_events(
+    runtime: RuntimeDep,
+    send: SendDep,
+    body: Any = Depends(read_json),  # noqa: B008
+) -> Any:
     batch = isinstance(body, list)
     items = body if batch else [body]
     if not items or len(items) > MAX_BATCH:
@@ -42,16 +44,14 @@ def post_events(request: Request, body: Any = Body(...)) -> Any:  # noqa: B008
         raw = _BATCH.validate_python(items)
     except ValidationError as error:
         return invalid("Event object is invalid", _describe(error, batch))
-    events, errors = check(request, raw)
+    events, errors = check(runtime, raw)
     if errors:
         return invalid("Event object is invalid", errors)
-    queued = enqueue(request, raw, events)
+    queued = enqueue(runtime, send, raw, events)
     return JSONResponse(
         {
             "status": "accepted",
-            "events": [
-                {"event_id": q["event_id"], "dedup_key": q["event"]["dedup_key"]} for q in queued
-            ],
+            "events": [{"event_id": q.event_id, "dedup_key": q.event["dedup_key"]} for q in queued],
         },
         status_code=202,
     )

@@ -1,48 +1,57 @@
-"""Incidents, their timelines, acknowledge/resolve, who is on call, health."""
+"""Incidents, their timelines, acknowledge/resolve, who is on call, dead letters, health."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+import redis
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
+from router import deadletters, keys
 from router.api.auth import require_token
+from router.api.deps import RuntimeDep
 from router.incidents import Incident
 from router.links import LinkAction
 from router.rotation import shift_json, shifts_between
-from router.worker import HEARTBEATS
+from router.runtime import Runtime
 
+log = logging.getLogger(__name__)
 router = APIRouter()
+authorized = APIRouter(dependencies=[Depends(require_token)])
 HEARTBEAT_FRESH_S = 30
+Listed = Literal["triggered", "open", "acknowledged", "resolved"]
 
 
-def _incident(request: Request, incident_id: str) -> Incident:
-    found = request.app.state.runtime.engine.store.get(incident_id)
+def find_incident(runtime: Runtime, incident_id: str) -> Incident:
+    found = runtime.engine.store.get(incident_id)
     if found is None:
         raise HTTPException(404, f"no incident {incident_id}")
-    result: Incident = found
-    return result
+    return found
 
 
 def _view(incident: Incident) -> dict[str, Any]:
     return incident.model_dump(mode="json")
 
 
-@router.get("/v1/incidents")
-def list_incidents(
-    request: Request, status: Literal["triggered", "open", "acknowledged", "resolved"] | None = None
-) -> dict[str, Any]:
-    store = request.app.state.runtime.engine.store
-    wanted = "triggered" if status == "open" else status
-    return {"incidents": [_view(i) for i in store.listing(wanted)]}
+@authorized.get("/v1/incidents")
+def list_incidents(runtime: RuntimeDep, status: Listed | None = None) -> dict[str, Any]:
+    """`open` is triggered or acknowledged, as in PagerDuty."""
+    store = runtime.engine.store
+    if status == "open":
+        found = store.listing("triggered") + store.listing("acknowledged")
+        found.sort(key=lambda i: i.opened_at, reverse=True)
+    else:
+        found = store.listing(status)
+    return {"incidents": [_view(i) for i in found]}
 
 
-@router.get("/v1/incidents/{incident_id}")
-def get_incident(request: Request, incident_id: str) -> dict[str, Any]:
-    incident = _incident(request, incident_id)
-    timeline = request.app.state.runtime.engine.store.timeline(incident_id)
+@authorized.get("/v1/incidents/{incident_id}")
+def get_incident(runtime: RuntimeDep, incident_id: str) -> dict[str, Any]:
+    incident = find_incident(runtime, incident_id)
+    timeline = runtime.engine.store.timeline(incident_id)
     return {"incident": _view(incident), "timeline": timeline}
 
 
@@ -52,38 +61,43 @@ def already_done(incident: Incident, action: LinkAction) -> bool:
     )
 
 
-def perform(request: Request, incident: Incident, action: LinkAction, by: str) -> Incident:
-    """Acknowledge or resolve now (escalation stops at once); the resolved notice is queued."""
-    runtime = request.app.state.runtime
-    runtime.engine.act(incident, action, by, runtime.clock.now())
-    if action == "resolve":
-        request.app.state.send("router.resolved", incident.id)
-    return _incident(request, incident.id)
+def perform(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Incident:
+    """Acknowledge or resolve now: escalation stops at once, and the resolved notices are
+    written with the resolve itself (router.store)."""
+    runtime.engine.intake.act(incident, action, by, runtime.clock.now())
+    return find_incident(runtime, incident.id)
 
 
-def _act(request: Request, incident_id: str, action: LinkAction) -> Any:
-    incident = _incident(request, incident_id)
+def _act(runtime: Runtime, incident_id: str, action: LinkAction) -> Any:
+    incident = find_incident(runtime, incident_id)
     if already_done(incident, action):
         return JSONResponse({"incident": _view(incident), "changed": False})
-    return {"incident": _view(perform(request, incident, action, "api")), "changed": True}
+    return {"incident": _view(perform(runtime, incident, action, "api")), "changed": True}
 
 
-@router.post("/v1/incidents/{incident_id}/acknowledge", dependencies=[Depends(require_token)])
-def acknowledge(request: Request, incident_id: str) -> Any:
-    return _act(request, incident_id, "acknowledge")
+@authorized.post("/v1/incidents/{incident_id}/acknowledge")
+def acknowledge(runtime: RuntimeDep, incident_id: str) -> Any:
+    return _act(runtime, incident_id, "acknowledge")
 
 
-@router.post("/v1/incidents/{incident_id}/resolve", dependencies=[Depends(require_token)])
-def resolve(request: Request, incident_id: str) -> Any:
-    return _act(request, incident_id, "resolve")
+@authorized.post("/v1/incidents/{incident_id}/resolve")
+def resolve(runtime: RuntimeDep, incident_id: str) -> Any:
+    return _act(runtime, incident_id, "resolve")
 
 
-@router.get("/v1/oncall")
-def oncall(request: Request, days: int = 14) -> dict[str, Any]:
-    runtime = request.app.state.runtime
+@authorized.get("/v1/oncall")
+def oncall(runtime: RuntimeDep, days: int = 14) -> dict[str, Any]:
     now = runtime.clock.now()
     shifts = shifts_between(now, now + timedelta(days=max(1, min(days, 90))), runtime.rules)
     return {"now": shift_json(shifts[0]), "next": [shift_json(s) for s in shifts[1:]]}
+
+
+@authorized.get("/v1/dead-letters")
+def dead_letters(runtime: RuntimeDep) -> dict[str, Any]:
+    """Events whose fold failed MAX_FOLD_FAILURES times; `router dead-letters retry`
+    queues them again."""
+    letters = deadletters.listing(runtime.redis)
+    return {"dead_letters": [letter.model_dump() for letter in letters]}
 
 
 @router.get("/healthz")
@@ -91,15 +105,31 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def persistence_warning(client: redis.Redis) -> str | None:
+    """Redis keeps incidents, timers and queued events: say so when a restart loses them."""
+    config = client.config_get("appendonly")
+    config.update(client.config_get("save"))
+    if config.get("appendonly") == "yes" or config.get("save"):
+        return None
+    return "Redis does not persist (appendonly no, no save policy): a restart loses state"
+
+
 @router.get("/readyz")
-def readyz(request: Request) -> Any:
-    runtime = request.app.state.runtime
+def readyz(runtime: RuntimeDep) -> Any:
     try:
         runtime.redis.ping()
-        newest = runtime.redis.zrevrange(HEARTBEATS, 0, 0, withscores=True)
-    except Exception as error:  # any Redis failure means not ready
+        newest = runtime.redis.zrevrange(keys.HEARTBEATS, 0, 0, withscores=True)
+        warning = persistence_warning(runtime.redis)
+    except redis.RedisError as error:  # any Redis failure means not ready
         return JSONResponse({"status": "not ready", "redis": str(error)}, status_code=503)
-    age_s = runtime.clock.now().timestamp() - newest[0][1] if newest else None
+    age_s = runtime.clock.now().timestamp() - float(newest[0][1]) if newest else None
     if age_s is None or age_s > HEARTBEAT_FRESH_S:
         return JSONResponse({"status": "not ready", "worker": "no recent heartbeat"}, 503)
-    return {"status": "ready", "redis": "ok", "worker_heartbeat_age_s": round(age_s, 1)}
+    said: dict[str, Any] = {"status": "ready", "redis": "ok"}
+    said["worker_heartbeat_age_s"] = round(age_s, 1)
+    if warning:
+        said["warnings"] = [warning]
+    return said
+
+
+router.include_router(authorized)

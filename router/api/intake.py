@@ -1,14 +1,17 @@
-"""Shared by every ingestion endpoint: check events against the rules, queue them as one task."""
+"""Shared by every ingestion endpoint: check events against the rules, queue them as one
+task: on the urgent queue when the batch carries a P1, so it never waits behind a storm."""
 
 from __future__ import annotations
 
-from typing import Any
+from urllib.parse import urlsplit
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from router.classify import classify
 from router.engine import new_id
 from router.events import Event, EventIn, EventInvalid, to_event
+from router.runtime import Runtime
+from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, QueuedEvent, Send
 from router.times import iso_z
 
 
@@ -18,32 +21,52 @@ def invalid(message: str, errors: list[str], status_code: int = 400) -> JSONResp
     )
 
 
-def check(request: Request, raw: list[EventIn]) -> tuple[list[Event], list[str]]:
+def _link_problem(event: Event, hosts: list[str]) -> str | None:
+    """Links reach emails: an allow-list of hosts, when one is set (schemes are checked
+    by the model)."""
+    for n, link in enumerate(event.links):
+        host = (urlsplit(link.href).hostname or "").lower()
+        if hosts and host not in hosts:
+            return f"links.{n}.href: host {host!r} is not in ROUTER_LINK_HOSTS"
+    return None
+
+
+def check(runtime: Runtime, raw: list[EventIn]) -> tuple[list[Event], list[str]]:
     """Every event checked before anything is queued: a bad one rejects the whole request."""
-    runtime = request.app.state.runtime
     now = runtime.clock.now()
     events, errors = [], []
     for index, item in enumerate(raw):
+        prefix = f"[{index}] " if len(raw) > 1 else ""
         try:
-            events.append(to_event(item, runtime.rules, now))
+            event = to_event(item, runtime.rules, now)
         except EventInvalid as error:
-            errors.append(f"[{index}] {error}" if len(raw) > 1 else str(error))
+            errors.append(f"{prefix}{error}")
+            continue
+        problem = _link_problem(event, runtime.settings.link_hosts)
+        if problem:
+            errors.append(f"{prefix}{problem}")
+        events.append(event)
     return events, errors
 
 
-def enqueue(request: Request, raw: list[EventIn], events: list[Event]) -> list[dict[str, Any]]:
+def enqueue(
+    runtime: Runtime, send: Send, raw: list[EventIn], events: list[Event]
+) -> list[QueuedEvent]:
     """One task for the whole batch; the items keep the event as sent (naive times too)."""
-    runtime = request.app.state.runtime
     received_at = iso_z(runtime.clock.now())
     items = [
-        {
-            "event_id": new_id(),
-            "received_at": received_at,
-            "event": item.model_copy(update={"dedup_key": event.dedup_key}).model_dump(
+        QueuedEvent(
+            event_id=new_id(),
+            received_at=received_at,
+            event=item.model_copy(update={"dedup_key": event.dedup_key}).model_dump(
                 mode="json", exclude_none=True
             ),
-        }
+        )
         for item, event in zip(raw, events, strict=True)
     ]
-    request.app.state.send("router.ingest", items)
+    urgent = any(
+        event.action == "trigger" and classify(event, runtime.rules).severity == "P1"
+        for event in events
+    )
+    send(INGEST, [item.model_dump() for item in items], URGENT_QUEUE if urgent else INGEST_QUEUE)
     return items

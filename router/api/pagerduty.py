@@ -12,13 +12,16 @@ import hmac
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from router.api.body import read_json
+from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import check, enqueue, invalid
 from router.engine import new_id
 from router.events import EventIn, Link
+from router.runtime import Runtime
 
 router = APIRouter()
 SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
@@ -61,11 +64,18 @@ class PdEvent(BaseModel):
         return self
 
 
-def _pipeline_for(request: Request, routing_key: str) -> str | None:
-    for integration in request.app.state.runtime.rules.routing.integrations:
-        if hmac.compare_digest(integration.routing_key.encode(), routing_key.encode()):
-            return str(integration.pipeline)
-    return None
+def _pipeline_for(runtime: Runtime, routing_key: str) -> str | None:
+    """Keys come from ROUTER_ROUTING_KEYS (never from the repo); all compared, in
+    constant time."""
+    found = None
+    keys = runtime.settings.routing_keys
+    for integration in runtime.rules.routing.integrations:
+        key = keys.get(integration.name)
+        if key is not None and hmac.compare_digest(
+            key.get_secret_value().encode(), routing_key.encode()
+        ):
+            found = str(integration.pipeline)
+    return found
 
 
 def to_native(pd: PdEvent, pipeline: str) -> EventIn:
@@ -89,26 +99,39 @@ def to_native(pd: PdEvent, pipeline: str) -> EventIn:
 
 
 @router.post("/v2/enqueue", status_code=202)
-def enqueue_v2(request: Request, body: Any = Body(...)) -> Any:  # noqa: B008
+def enqueue_v2(
+    runtime: RuntimeDep,
+    send: SendDep,
+    body: Any = Depends(read_json),  # noqa: B008
+) -> Any:
     try:
         pd = PdEvent.model_validate(body)
     except ValidationError as error:
         return invalid("Event object is invalid", [_pd_error(e) for e in error.errors()])
-    pipeline = _pipeline_for(request, pd.routing_key)
+    pipeline = _pipeline_for(runtime, pd.routing_key)
     if pipeline is None:
         return invalid("Invalid routing key", ["routing_key: no integration has this key"], 401)
-    raw = [to_native(pd, pipeline)]
-    events, errors = check(request, raw)
+    try:
+        raw = [to_native(pd, pipeline)]
+    except ValidationError as error:  # e.g. a `class` too long to be an event type
+        said = [_pd_error(e, native=True) for e in error.errors()]
+        return invalid("Event object is invalid", said)
+    events, errors = check(runtime, raw)
     if errors:
         return invalid("Event object is invalid", errors)
-    enqueue(request, raw, events)
+    enqueue(runtime, send, raw, events)
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": events[0].dedup_key},
         status_code=202,
     )
 
 
-def _pd_error(item: Any) -> str:
+_NATIVE_TO_PD = {"type": "payload.class", "summary": "payload.summary", "source": "payload.source"}
+
+
+def _pd_error(item: Any, native: bool = False) -> str:
     field = ".".join(str(part) for part in item["loc"])
+    if native:  # name the PagerDuty field the native one came from
+        field = _NATIVE_TO_PD.get(field, field)
     message = str(item["msg"]).removeprefix("Value error, ")
     return f"'{field}' {message}" if field else message

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from router.calendar import quiet_reason
+from router.events import is_web_url
 from router.incidents import Incident
 from router.links import LinkAction, LinkClaim, sign
 from router.mail.message import OutgoingMessage
@@ -133,7 +134,7 @@ class Composer:
             "pipeline": pipeline,
             "purpose": PURPOSE[pipeline.purpose],
             "summary": summary,
-            "links": links,
+            "links": [href for href in links if is_web_url(href)],  # never javascript: etc.
             "data_date": data_date,
         }
         subject, text, html = self.render("report_ready", context)

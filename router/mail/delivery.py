@@ -2,24 +2,35 @@
 
 `ar:sent:{key}` is "sending" (with a lease) while a worker sends, "sent" after. A worker
 that finds "sending" leaves the message to the lease holder; if that worker died, the
-lease runs out and the next attempt sends it.
+lease runs out and the next attempt sends it. One call is one attempt: a transient
+failure comes back as "retry" and the caller's timer tries again after a back-off, so no
+task outlives the lease (settings check the lease is longer than one attempt can take).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import redis
 
+from router import keys
 from router.mail.backends import DeliveryFailed, EmailBackend
 from router.mail.message import OutgoingMessage
 
 log = logging.getLogger(__name__)
 
-Result = Literal["sent", "already sent", "busy", "failed"]
+Result = Literal["sent", "already sent", "busy", "failed", "retry"]
 _KEEP_S = 30 * 86400
+
+
+@dataclass(frozen=True)
+class Delivery:
+    result: Result
+    detail: str = ""
+    retry_after_s: float = 0.0  # what the service asked for (SendGrid's 429)
 
 
 class Mailer:
@@ -29,23 +40,26 @@ class Mailer:
         self.redis, self.backend, self.sender = client, backend, sender
         self.lease_ms = int(lease_s * 1000)
 
-    def deliver(self, message: OutgoingMessage, now: datetime) -> tuple[Result, str]:
-        """(result, detail): "failed" is permanent and recorded by the caller."""
-        marker = f"ar:sent:{message.idempotency_key}"
+    def deliver(self, message: OutgoingMessage, now: datetime) -> Delivery:
+        """One attempt. "failed" is permanent and recorded by the caller; Redis errors
+        propagate (the task is redelivered)."""
+        marker = keys.sent(message.idempotency_key)
         if not self.redis.set(marker, "sending", nx=True, px=self.lease_ms):
             state = self.redis.get(marker)
-            return ("already sent", "") if state in (b"sent", b"failed") else ("busy", "")
+            return Delivery("already sent") if state in (b"sent", b"failed") else Delivery("busy")
         try:
             self.backend.send(message, self.sender, now)
         except DeliveryFailed as error:
-            if not error.permanent:
-                self.redis.delete(marker)
-                raise
-            self.redis.set(marker, "failed", ex=_KEEP_S)
-            log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
-            return "failed", str(error)
-        except Exception:
-            self.redis.delete(marker)  # transient: let the retry send it
-            raise
+            if error.permanent:
+                self.redis.set(marker, "failed", ex=_KEEP_S)
+                log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
+                return Delivery("failed", str(error))
+            self.redis.delete(marker)
+            log.warning("email %s to %s: %s; will retry", message.kind, message.to, error)
+            return Delivery("retry", str(error), error.retry_after_s)
+        except Exception as error:  # the backend's own network errors: transient
+            self.redis.delete(marker)
+            log.warning("email %s to %s: %r; will retry", message.kind, message.to, error)
+            return Delivery("retry", repr(error))
         self.redis.set(marker, "sent", ex=_KEEP_S)
-        return "sent", ""
+        return Delivery("sent")

@@ -125,13 +125,13 @@ def _cross_checks(
             yield RuleIssue(
                 rf, f"{at}.escalation", f"unknown escalation policy {rule.escalation!r}"
             )
-    keys_seen: set[str] = set()
+    names_seen: set[str] = set()
     for index, integration in enumerate(routing.integrations):
         at = f"integrations[{index}]"
         yield from unknown([integration.pipeline], seen, rf, f"{at}.pipeline", "pipeline")
-        if integration.routing_key in keys_seen:
-            yield RuleIssue(rf, f"{at}.routing_key", "routing key used twice")
-        keys_seen.add(integration.routing_key)
+        if integration.name in names_seen:
+            yield RuleIssue(rf, f"{at}.name", "integration name used twice")
+        names_seen.add(integration.name)
     for key in ("business_hours_policy", "off_hours_policy", "unowned_policy"):
         name = getattr(routing.paging, key)
         if name not in policies:

@@ -91,10 +91,10 @@ class Paging(Strict):
 
 
 class Integration(Strict):
-    """A PagerDuty-style integration: its routing key names the pipeline of its events."""
+    """A PagerDuty-style integration: its events go to `pipeline`. Its secret routing key
+    is never in the rules: it comes from ROUTER_ROUTING_KEYS (`name=key`)."""
 
-    name: str
-    routing_key: str = Field(min_length=16, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     pipeline: str
 
 

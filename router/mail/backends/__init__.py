@@ -30,7 +30,5 @@ def backend_from(settings: Settings) -> EmailBackend:
             host=settings.sendgrid_host,
             timeout_s=settings.sendgrid_timeout_s,
             sandbox=settings.sendgrid_sandbox,
-            max_attempts=settings.sendgrid_max_attempts,
-            backoff_s=settings.sendgrid_backoff_s,
         )
     return OutboxBackend(settings.outbox_dir)

@@ -1,7 +1,7 @@
 """SendGrid's v3 mail API through the `sendgrid` package.
 
-429 waits until `X-RateLimit-Reset` (capped); 5xx and network errors back off
-exponentially; both are retried up to `max_attempts`, then left to the task's retry.
+One request per call. 429 (with `X-RateLimit-Reset`), 5xx and network errors are
+transient: the caller's timer tries again after a back-off, at least until the reset.
 400/401/403/413 and other 4xx are not retried: the failure is permanent and recorded.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,15 +32,11 @@ class SendGridBackend:
         host: str = GLOBAL_HOST,
         timeout_s: float = 10.0,
         sandbox: bool = False,
-        max_attempts: int = 5,
-        backoff_s: float = 1.0,
-        max_wait_s: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        max_wait_s: float = 300.0,
     ) -> None:
         self.api = SendGridAPIClient(api_key=api_key, host=host)
         self.api.client.timeout = timeout_s
-        self.sandbox, self.max_attempts = sandbox, max_attempts
-        self.backoff_s, self.max_wait_s, self.sleep = backoff_s, max_wait_s, sleep
+        self.sandbox, self.max_wait_s = sandbox, max_wait_s
 
     def body(self, message: OutgoingMessage, sender: str) -> dict[str, Any]:
         custom_args = {"idempotency_key": message.idempotency_key, "kind": message.kind}
@@ -62,37 +57,25 @@ class SendGridBackend:
         return body
 
     def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None:
-        body = self.body(message, sender)
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                self.api.send(body)
-                return
-            except HTTPError as error:
-                status = int(error.status_code)
-                said = _excerpt(error.body)
-                if status != 429 and status < 500:
-                    raise DeliveryFailed(f"SendGrid {status}: {said}", permanent=True) from None
-                wait_s = self._wait_for(error, attempt) if status == 429 else self._backoff(attempt)
-                problem = f"SendGrid {status}: {said}"
-            except OSError as error:  # refused, reset, DNS, timeout (URLError is an OSError)
-                wait_s, problem = self._backoff(attempt), f"network: {error}"
-            if attempt == self.max_attempts:
-                raise DeliveryFailed(f"{problem} after {attempt} attempts", permanent=False)
-            log.warning(
-                "sendgrid attempt %d failed (%s); retrying in %.1fs", attempt, problem, wait_s
-            )
-            self.sleep(wait_s)
+        try:
+            self.api.send(self.body(message, sender))
+        except HTTPError as error:
+            status = int(error.status_code)
+            said = f"SendGrid {status}: {_excerpt(error.body)}"
+            if status != 429 and status < 500:
+                raise DeliveryFailed(said, permanent=True) from None
+            wait_s = self._reset_wait(error) if status == 429 else 0.0
+            raise DeliveryFailed(said, permanent=False, retry_after_s=wait_s) from None
+        except OSError as error:  # refused, reset, DNS, timeout (URLError is an OSError)
+            raise DeliveryFailed(f"network: {error}", permanent=False) from None
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.max_wait_s, self.backoff_s * 2 ** (attempt - 1)))
-
-    def _wait_for(self, error: HTTPError, attempt: int) -> float:
+    def _reset_wait(self, error: HTTPError) -> float:
         reset = str((error.headers or {}).get("X-RateLimit-Reset", ""))
         try:
             # The header is an epoch second of SendGrid's clock: compared with the real one.
             return float(min(self.max_wait_s, max(0.0, float(reset) - time.time())))
         except ValueError:
-            return self._backoff(attempt)
+            return 0.0
 
 
 def _excerpt(body: object) -> str:

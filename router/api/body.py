@@ -1,0 +1,46 @@
+"""Request bodies read by hand, so every bad body is a 400 naming what is wrong: strict
+UTF-8, no NaN or Infinity, nesting bounded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+MAX_DEPTH = 32
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """True when `value` nests deeper than `limit` (iterative: no recursion to blow)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise HTTPException(400, f"body: not UTF-8 (byte {error.start})") from None
+    try:
+        body = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:
+        raise HTTPException(400, f"body: {error}") from None
+    if _depth(body, MAX_DEPTH):
+        raise HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels")
+    return body

@@ -1,0 +1,51 @@
+"""Every error is JSON: validation (400), HTTP errors (401, 404, 405, 413, 429),
+Redis or the broker unreachable (503 with Retry-After), anything else (500, logged with
+the request id)."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger("router.api")
+RETRY_AFTER_S = 5
+
+
+def error_body(status: str, message: str, errors: list[str] | None = None) -> dict[str, object]:
+    return {"status": status, "message": message, "errors": errors or [message]}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        said = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+        return JSONResponse(error_body("invalid request", "; ".join(said), said), 400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return JSONResponse(
+            error_body("error", str(error.detail)), error.status_code, headers=error.headers
+        )
+
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        log.warning("request %s: store unavailable: %s", request.state.request_id, error)
+        return JSONResponse(
+            error_body("unavailable", "the router's store is unreachable; try again shortly"),
+            503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    app.add_exception_handler(redis.RedisError, unavailable)
+    app.add_exception_handler(OperationalError, unavailable)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", "-")
+        log.exception("request %s failed", request_id)
+        return JSONResponse(error_body("error", f"internal error (request id {request_id})"), 500)

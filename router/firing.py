@@ -1,0 +1,152 @@
+"""Due timers into messages: escalation steps, stored notices, resolved notices.
+
+A fired timer re-reads its incident (acknowledged, resolved or stale sends nothing),
+makes one delivery attempt per recipient, and then releases the timer, leaves it to the
+worker already sending ("busy"), or puts it back after a back-off ("retry").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+
+from router import keys, outbox
+from router.incidents import Incident
+from router.mail.compose import Composer
+from router.mail.delivery import Delivery, Mailer
+from router.mail.message import OutgoingMessage
+from router.store import IncidentStore
+from router.tasks import FireResult
+from router.timers import Timer, release, retry_later
+
+
+@dataclass(frozen=True)
+class Fired:
+    result: FireResult
+    said: str
+
+    def __str__(self) -> str:
+        return f"{self.result}: {self.said}" if self.said else self.result
+
+
+def _first_kind(incident: Incident) -> str:
+    if incident.decision == "defer":
+        return "deferred"
+    return "data_late" if incident.type == "data_late" else "page"
+
+
+class Firing:
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: IncidentStore,
+        composer: Composer,
+        mailer: Mailer,
+        retry_backoff_s: float,
+    ) -> None:
+        self.redis, self.store, self.composer, self.mailer = client, store, composer, mailer
+        self.retry_backoff_s = retry_backoff_s
+
+    def fire(self, member: str, now: datetime) -> Fired:
+        timer = Timer.parse(member)
+        if timer.kind == "msg":
+            return self._message(member, timer.incident, now)
+        incident = self.store.get(timer.incident)
+        if incident is None:
+            release(self.redis, member)
+            return Fired("stale", "no such incident")
+        if timer.kind == "resolved":
+            return self._resolved(member, incident, now)
+        return self._step(member, timer, incident, now)
+
+    def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
+        if incident.status != "triggered" or incident.deliver_at is None:
+            release(self.redis, member)
+            return Fired("nothing", f"incident {incident.status}")
+        plan = incident.escalation
+        index = next(
+            (n for n, s in enumerate(plan) if (s.round, s.step) == (timer.round, timer.step)),
+            None,
+        )
+        if index is None:
+            release(self.redis, member)
+            return Fired("stale", "step not in plan")
+        step = plan[index]
+        if now < incident.deliver_at + timedelta(seconds=step.after_s):
+            return Fired("early", "")  # leave the lease: it is claimed again when due
+        kind = _first_kind(incident) if index == 0 else "escalation"
+        deliveries = []
+        for name in step.notify:
+            key = f"{incident.id}:{step.round}:{step.step}:{name}"
+            message = self.composer.incident_message(kind, incident, name, index, now, key=key)
+            deliveries.append(
+                self._send_and_note(message, incident, name, now, step.round, step.step)
+            )
+        return self._settle(member, deliveries, now, f"{kind} to {', '.join(step.notify)}")
+
+    def _resolved(self, member: str, incident: Incident, now: datetime) -> Fired:
+        """Tell everyone who was paged for the incident that it is resolved."""
+        paged: list[str] = []
+        for entry in self.store.timeline(incident.id):
+            if entry["kind"] == "message" and entry["to"] not in paged:
+                paged.append(entry["to"])
+        deliveries = []
+        for name in paged:
+            key = f"{incident.id}:resolved:{name}"
+            message = self.composer.incident_message("resolved", incident, name, None, now, key=key)
+            deliveries.append(self._send_and_note(message, incident, name, now, None, None))
+        return self._settle(member, deliveries, now, f"resolved to {', '.join(paged) or 'nobody'}")
+
+    def _message(self, member: str, stem: str, now: datetime) -> Fired:
+        stored = outbox.get(self.redis, stem)
+        if stored is None:
+            release(self.redis, member)
+            return Fired("stale", "no such message")
+        incident = self.store.get(stored.incident) if stored.incident else None
+        if incident is not None and stored.to is not None:
+            delivery = self._send_and_note(stored.message, incident, stored.to, now, None, None)
+        else:
+            delivery = self.mailer.deliver(stored.message, now)
+        said = f"{stored.message.kind} to {', '.join(stored.message.to)}"
+        fired = self._settle(member, [delivery], now, said)
+        if fired.result in ("sent", "failed"):
+            self.redis.delete(keys.message(stem))
+        return fired
+
+    def _settle(self, member: str, deliveries: list[Delivery], now: datetime, said: str) -> Fired:
+        results = {d.result for d in deliveries}
+        if "retry" in results:
+            asked_s = max(d.retry_after_s for d in deliveries)
+            wait_s = retry_later(self.redis, member, now.timestamp(), self.retry_backoff_s, asked_s)
+            return Fired("retry", f"{said}; again in {wait_s:g} s")
+        if "busy" in results:
+            return Fired("busy", said)  # another worker holds the send: its lease decides
+        release(self.redis, member)
+        return Fired("failed" if results == {"failed"} else "sent", said)
+
+    def _send_and_note(
+        self,
+        message: OutgoingMessage,
+        incident: Incident,
+        name: str,
+        now: datetime,
+        round_no: int | None,
+        step_no: int | None,
+    ) -> Delivery:
+        """One attempt; what was sent or failed for good goes on the incident's timeline."""
+        delivery = self.mailer.deliver(message, now)
+        if delivery.result in ("sent", "failed"):
+            self.store.note(
+                incident.id,
+                now,
+                "message" if delivery.result == "sent" else "message failed",
+                to=name,
+                email=message.to[0],
+                message=message.kind,
+                round=round_no,
+                step=step_no,
+                detail=delivery.detail,
+            )
+        return delivery

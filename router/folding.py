@@ -1,0 +1,125 @@
+"""Events into incidents: a batch from the queue, one event, or an action from the API.
+
+Every fold and what it causes (timers, notices, the data_ready marker) is one
+transaction (router.store); `fault` is a test hook called at the instants a crash
+used to lose work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from router import keys, outbox
+from router.deadletters import record_failure
+from router.deadlines import data_day
+from router.events import Action, Event, EventIn, to_event
+from router.incidents import Incident, Outcome
+from router.mail.compose import Composer
+from router.rules import Rules
+from router.store import IncidentStore
+from router.tasks import QueuedEvent
+
+log = logging.getLogger(__name__)
+_READY_KEEP_S = 3 * 86400
+
+Fault = Callable[[str], None]
+
+
+def no_fault(point: str) -> None:
+    """Production: nothing happens at a fault point."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    folded: int = 0
+    skipped: int = 0  # folded before (a redelivered task) or dropped by the fold
+    failed: int = 0  # to try again: the task is requeued
+    dead: int = 0  # moved to the dead letters
+
+
+class Intake:
+    def __init__(
+        self,
+        rules: Rules,
+        client: redis.Redis,
+        store: IncidentStore,
+        composer: Composer,
+        new_id: Callable[[], str],
+        fault: Fault = no_fault,
+    ) -> None:
+        self.rules, self.redis, self.store = rules, client, store
+        self.composer, self.new_id, self.fault = composer, new_id, fault
+
+    def ingest(self, items: list[QueuedEvent], now: datetime) -> IngestReport:
+        """Fold a queued batch. Safe to run again: events folded before are skipped.
+        A Redis error propagates (the task is redelivered); any other error is the
+        event's own and is counted towards the dead letters, and the batch goes on."""
+        folded = skipped = failed = dead = 0
+        for item in items:
+            try:
+                received_at = datetime.fromisoformat(item.received_at)
+                event = to_event(EventIn.model_validate(item.event), self.rules, received_at)
+                outcome = self.apply(event, item.event_id, now)
+            except redis.RedisError:
+                raise
+            except Exception as error:
+                log.exception("event %s failed to fold", item.event_id)
+                if record_failure(self.redis, item, f"{type(error).__name__}: {error}", now):
+                    dead += 1
+                else:
+                    failed += 1
+                continue
+            folded, skipped = (folded + 1, skipped) if outcome else (folded, skipped + 1)
+        return IngestReport(folded, skipped, failed, dead)
+
+    def apply(self, event: Event, event_id: str, now: datetime) -> Outcome | None:
+        outcome = self.store.fold(
+            event, now, self.new_id(), event_id, self._effects(event, event_id, now)
+        )
+        self.fault("folded")
+        return outcome
+
+    def _effects(
+        self, event: Event, event_id: str, now: datetime
+    ) -> Callable[[Any, Outcome], None]:
+        """What the fold writes besides incidents: written in its transaction."""
+
+        def write(pipe: Any, outcome: Outcome) -> None:
+            if event.type in self.rules.routing.paging.resolves:
+                ready = keys.ready(event.pipeline, data_day(event, self.rules))
+                pipe.set(ready, event_id, ex=_READY_KEEP_S)
+            if outcome.decision.decision == "notify":
+                links = [link.href for link in event.links]
+                day = str(data_day(event, self.rules))
+                pipeline = self.rules.pipeline(event.pipeline)
+                for recipient in outcome.decision.recipients:
+                    message = self.composer.report_ready(
+                        event_id, pipeline, event.summary, links, day, recipient
+                    )
+                    outbox.put(pipe, message, now)
+
+        return write
+
+    def act(self, incident: Incident, action: Action, by: str, now: datetime) -> Outcome | None:
+        """Acknowledge or resolve from the API or an email link."""
+        event = Event(
+            pipeline=incident.pipeline,
+            type=incident.type,
+            summary="",
+            severity=None,
+            action=action,
+            dedup_key=incident.dedup_key,
+            occurred_at=now,
+            source=by,
+            details={},
+            links=[],
+        )
+        outcome = self.store.fold(event, now, self.new_id(), f"api-{self.new_id()}")
+        self.fault("acted")
+        return outcome

@@ -1,0 +1,72 @@
+"""The Redis key layout: every key the router writes is named here (prefix `ar:`).
+
+incident:{id}           the incident, JSON
+open:{pipeline}         hash dedup key -> id of the pipeline's open incidents (WATCHed)
+open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
+status:{status}         sorted set of ids by opening time, for listings
+timeline:{id}           list of JSON entries: events, decisions, messages, ack, resolve
+seen:{event_id}         written with the fold: a retried batch folds no event twice
+ready:{pipeline}:{day}  a data_ready arrived for that day (deadlines look here)
+timers, leased          due work and work in progress (router.timers)
+attempts                hash timer member -> failed send attempts, for the back-off
+message:{stem}          a notice waiting in the outbox (router.outbox)
+sent:{key}              a message's delivery marker (router.mail.delivery)
+handoff:{start}         a shift change already announced
+fold-failures           hash event id -> failed folds; at the limit, a dead letter
+dead-letters            list of events whose fold kept failing, with the error
+workers                 sorted set of worker heartbeats
+ratelimit:{token}:{window}  requests counted for the per-token rate limit
+"""
+
+from __future__ import annotations
+
+TIMERS = "ar:timers"
+LEASED = "ar:leased"
+ATTEMPTS = "ar:attempts"
+HEARTBEATS = "ar:workers"
+FOLD_FAILURES = "ar:fold-failures"
+DEAD_LETTERS = "ar:dead-letters"
+
+
+def incident(incident_id: str) -> str:
+    return f"ar:incident:{incident_id}"
+
+
+def open_index(pipeline: str) -> str:
+    return f"ar:open:{pipeline}"
+
+
+def open_by_type(pipeline: str, event_type: str) -> str:
+    return f"ar:open:{pipeline}:{event_type}"
+
+
+def status(name: str) -> str:
+    return f"ar:status:{name}"
+
+
+def timeline(incident_id: str) -> str:
+    return f"ar:timeline:{incident_id}"
+
+
+def seen(event_id: str) -> str:
+    return f"ar:seen:{event_id}"
+
+
+def ready(pipeline: str, day: object) -> str:
+    return f"ar:ready:{pipeline}:{day}"
+
+
+def message(stem: str) -> str:
+    return f"ar:message:{stem}"
+
+
+def sent(idempotency_key: str) -> str:
+    return f"ar:sent:{idempotency_key}"
+
+
+def handoff(start_iso: str) -> str:
+    return f"ar:handoff:{start_iso}"
+
+
+def ratelimit(token_id: str, window: int) -> str:
+    return f"ar:ratelimit:{token_id}:{window}"

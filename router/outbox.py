@@ -1,0 +1,70 @@
+"""Notices waiting to be sent, kept in Redis with a timer due now.
+
+A notice is written in the same transaction as whatever caused it (a fold, a shift
+change): if the process dies right after, the notice is still there, and the scheduler
+hands its timer to a worker like an escalation step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from router import keys
+from router.mail.message import OutgoingMessage
+from router.timers import Timer, schedule_in
+
+KEEP_S = 7 * 86400
+
+
+class StoredMessage(BaseModel):
+    """A notice in the outbox; `incident` and `to` put it on that incident's timeline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: OutgoingMessage
+    incident: str | None = None
+    to: str | None = None
+
+
+def put(
+    pipe: Any,
+    message: OutgoingMessage,
+    now: datetime,
+    incident_id: str | None = None,
+    recipient: str | None = None,
+) -> None:
+    """Queue the writes on `pipe` (inside the caller's MULTI)."""
+    stored = StoredMessage(message=message, incident=incident_id, to=recipient)
+    stem = message.file_stem()
+    pipe.set(keys.message(stem), stored.model_dump_json(), ex=KEEP_S)
+    schedule_in(pipe, Timer(kind="msg", incident=stem, round=0, step=0), now.timestamp())
+
+
+def put_once(
+    client: redis.Redis, marker: str, messages: Sequence[OutgoingMessage], now: datetime
+) -> bool:
+    """Write the messages and `marker` together, unless the marker is already set."""
+    with client.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(marker)  # type: ignore[no-untyped-call]
+                if pipe.exists(marker):
+                    return False
+                pipe.multi()
+                pipe.set(marker, now.isoformat(), ex=30 * 86400)
+                for message in messages:
+                    put(pipe, message, now)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def get(client: redis.Redis, stem: str) -> StoredMessage | None:
+    raw = client.get(keys.message(stem))
+    return StoredMessage.model_validate_json(raw) if raw is not None else None

@@ -1,0 +1,38 @@
+"""The contract between the processes: task names, queues, and how a task is queued.
+
+Two queues, consumed in this order by every worker: `router.urgent` (due escalation
+steps and notices, and batches carrying a P1) always before `router.ingest` (everything
+else), so a page never waits behind an ingest storm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+INGEST = "router.ingest"  # argument: list of QueuedEvent as JSON
+FIRE = "router.fire"  # argument: a timer member (router.timers)
+
+URGENT_QUEUE = "router.urgent"
+INGEST_QUEUE = "router.ingest"
+QUEUES = (URGENT_QUEUE, INGEST_QUEUE)  # the order workers consume them in
+
+FireResult = Literal["sent", "nothing", "stale", "early", "busy", "retry", "failed"]
+
+
+Send = Callable[[str, Any, str], object]
+"""send(task, argument, queue) queues one task for the workers; raises if the broker
+cannot take it."""
+
+
+class QueuedEvent(BaseModel):
+    """One event as the API queued it: the event as sent (naive times too), its id, and
+    when it arrived (what a missing `occurred_at` means)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    received_at: str
+    event: dict[str, Any]

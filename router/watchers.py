@@ -1,0 +1,77 @@
+"""What the scheduler watches besides timers: missed deadlines and shift changes.
+
+Both write what they cause in one transaction with the marker that stops them from
+being raised twice: a missed deadline is folded as a `data_late` event whose event id is
+the day's (its `seen` marker is the deadline marker); a handoff's notices go into the
+outbox with the handoff marker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import redis
+
+from router import keys, outbox
+from router.deadlines import past_deadlines
+from router.events import EventIn, to_event
+from router.folding import Fault, Intake, no_fault
+from router.mail.compose import Composer
+from router.rotation import shift_at
+from router.rules import Rules
+
+_HANDOFF_FRESH = timedelta(hours=1)
+
+
+class Watchers:
+    def __init__(
+        self,
+        rules: Rules,
+        client: redis.Redis,
+        intake: Intake,
+        composer: Composer,
+        fault: Fault = no_fault,
+    ) -> None:
+        self.rules, self.redis, self.intake = rules, client, intake
+        self.composer, self.fault = composer, fault
+
+    def raise_deadlines(self, now: datetime) -> int:
+        """Fold a `data_late` event for each deadline missed today, once; returns how many."""
+        raised = 0
+        for due in past_deadlines(self.rules, now):
+            expects = due.deadline.expects
+            event_id = f"deadline:{due.pipeline}:{due.day}:{expects}"
+            if self.redis.exists(keys.ready(due.pipeline, due.day), keys.seen(event_id)):
+                continue
+            pipeline = self.rules.pipeline(due.pipeline)
+            at = self.composer.local(due.at, "%H:%M %Z")
+            raw = EventIn(
+                pipeline=due.pipeline,
+                type=due.deadline.raises,
+                summary=f"{pipeline.name} data for {due.day} not ready by {at}",
+                dedup_key=f"{due.pipeline}/{due.deadline.raises}/{due.day}",
+                occurred_at=due.at,
+                source="alert-router deadline",
+                details={"data_date": str(due.day)},
+            )
+            if self.intake.apply(to_event(raw, self.rules, now), event_id, now) is not None:
+                raised += 1
+            self.fault("deadline raised")
+        return raised
+
+    def announce_handoff(self, now: datetime) -> list[str]:
+        """Email the incoming and the outgoing engineer of a shift that began in the last
+        hour, once; returns who was told."""
+        incoming = shift_at(now, self.rules)
+        if now - incoming.start > _HANDOFF_FRESH:
+            return []
+        marker = keys.handoff(incoming.start.isoformat())
+        if self.redis.exists(marker):
+            return []
+        outgoing = shift_at(incoming.start - timedelta(microseconds=1), self.rules)
+        people = [] if incoming.engineer == outgoing.engineer else [incoming, outgoing]
+        messages = [self.composer.handoff(incoming, outgoing, person) for person in people]
+        if not outbox.put_once(self.redis, marker, messages, now):
+            return []
+        self.fault("handoff written")
+        return [person.engineer for person in people]
