@@ -86,6 +86,7 @@ def test_escalation_runs_on_the_clock_until_acknowledged(tuesday: Stack) -> None
         assert accepted.status_code == 202, accepted.text
     wait_until(lambda: tuesday.recipients() == [EMAIL[B]], what="the page to the primary")
     tuesday.clock.advance(timedelta(seconds=1))
+    tuesday.settle()
     (incident,) = _incidents(tuesday)
     assert tuesday.recipients() == [EMAIL[B]]  # 1 s in: the 2 s step has not run yet
     tuesday.clock.advance(timedelta(seconds=1))
@@ -97,10 +98,8 @@ def test_escalation_runs_on_the_clock_until_acknowledged(tuesday: Stack) -> None
         acked = client.post(f"/v1/incidents/{incident['id']}/acknowledge")
     assert acked.status_code == 200 and acked.json()["incident"]["status"] == "acknowledged"
     tuesday.clock.advance(timedelta(minutes=10))  # every later step is now due
-    wait_until(
-        lambda: not tuesday.redis.zcard("ar:timers") and not tuesday.redis.zcard("ar:leased"),
-        what="the remaining timers to be handled",
-    )
+    tuesday.settle()
+    assert not tuesday.redis.zcard("ar:timers")
     assert tuesday.recipients() == sorted([EMAIL[B], EMAIL[D]])
     kinds = [e["kind"] for e in _timeline(tuesday, incident["id"])]
     assert kinds.count("message") == 2 and "decision" in kinds
@@ -129,7 +128,8 @@ def test_weekend_p3_waits_for_monday(rules_dir: Path, tmp_path: Path) -> None:
             resolved = next(i for i in _incidents(stack) if i["dedup_key"] == "slow-2")
             assert client.post(f"/v1/incidents/{resolved['id']}/resolve").status_code == 200
         stack.clock.advance(timedelta(hours=10))  # Saturday 13:00: still the weekend
-        wait_until(lambda: all(i["decision"] == "defer" for i in _incidents(stack)))
+        stack.settle()
+        assert all(i["decision"] == "defer" for i in _incidents(stack))
         assert stack.emails() == []
         stack.clock.set(pacific("2026-11-30 09:00"))  # Monday, business hours start
         (page,) = wait_until(lambda: stack.emails(), what="the deferred page")
@@ -138,6 +138,7 @@ def test_weekend_p3_waits_for_monday(rules_dir: Path, tmp_path: Path) -> None:
         assert "this came in at Sat 2026-11-28 03:00 PST, during the weekend" in said
         assert "It waited for business hours" in said
         stack.clock.advance(timedelta(seconds=1))
+        stack.settle()
         assert len(stack.emails()) == 1  # the resolved one never pages
 
 
@@ -162,11 +163,13 @@ def test_report_ready_emails_the_analysts_at_night(rules_dir: Path, tmp_path: Pa
 def test_missed_unit_profit_deadline_pages_on_call(rules_dir: Path, tmp_path: Path) -> None:
     with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 18:59")) as stack:
         stack.clock.advance(timedelta(seconds=30))
+        stack.settle()
         assert _incidents(stack) == []
         stack.clock.set(pacific("2026-11-24 19:00:01"))
         (page,) = wait_until(lambda: stack.emails(), what="the data_late page")
         assert page["To"] == EMAIL[B]  # on call on 24 Nov; unit-level profit has no owner
         stack.clock.advance(timedelta(seconds=1))  # more ticks raise nothing more
+        stack.settle()
         (incident,) = _incidents(stack)
         assert incident["type"] == "data_late" and incident["category"] == "daily_data"
         assert incident["dedup_key"] == "profit.unit/data_late/2026-11-24"
@@ -180,8 +183,7 @@ def test_deadline_met_raises_nothing(rules_dir: Path, tmp_path: Path) -> None:
         stack.send_event({"pipeline": "profit.unit", "type": "data_ready"})
         wait_until(lambda: stack.redis.exists("ar:ready:profit.unit:2026-11-24"))
         stack.clock.set(pacific("2026-11-24 19:30"))
-        stack.clock.advance(timedelta(seconds=1))
-        wait_until(lambda: stack.redis.zcard("ar:workers"), what="a worker heartbeat")
+        stack.settle()
         assert _incidents(stack) == [] and stack.emails() == []
 
 

@@ -1,6 +1,6 @@
 """Every error is JSON: validation (400), HTTP errors (401, 404, 405, 413, 429),
-Redis or the broker unreachable (503 with Retry-After), anything else (500, logged with
-the request id)."""
+Redis or the broker unreachable (503 with Retry-After). Anything else is answered by
+router.api.middleware (500, logged with the request id)."""
 
 from __future__ import annotations
 
@@ -43,9 +43,3 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(redis.RedisError, unavailable)
     app.add_exception_handler(OperationalError, unavailable)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        request_id = getattr(request.state, "request_id", "-")
-        log.exception("request %s failed", request_id)
-        return JSONResponse(error_body("error", f"internal error (request id {request_id})"), 500)

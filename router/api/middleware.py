@@ -1,9 +1,10 @@
 """Response headers and the access log: a request id on every response, browser
-protections on every page, and a log line without the query string (email-link tokens
-travel there)."""
+protections on every page, a log line without the query string (email-link tokens
+travel there), and an unexpected exception answered as JSON, logged with the request id."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -41,9 +42,12 @@ class Protections:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
@@ -57,6 +61,11 @@ class Protections:
 
         try:
             await self.app(scope, receive, with_headers)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            if started_response:
+                raise
+            await _internal_error(with_headers, request_id)
         finally:
             log.info(
                 "%s %s %d %.1fms %s",
@@ -66,3 +75,19 @@ class Protections:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+
+async def _internal_error(send: Send, request_id: str) -> None:
+    message = f"internal error (request id {request_id})"
+    body = json.dumps({"status": "error", "message": message, "errors": [message]}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,150 @@
+"""The router as production runs it, for the fault drills: `router api`, `router
+scheduler` and `router worker` as processes, on a redis-server the drill owns, sending
+email to a real SMTP server (aiosmtpd) in the test."""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from router.keys import LEASED
+from router.tasks import QUEUES
+from tests.mailservers import SmtpInbox
+from tests.redis_server import RedisServer
+from tests.stack import TOKEN, free_port, wait_until
+from tests.support import RULES_DIR
+
+ROOT = RULES_DIR.parent
+
+
+_KEYS: dict[int, list[str]] = {}
+
+
+def message_ids(inbox: SmtpInbox) -> list[str]:
+    """The idempotency key of every message received, parsing each message once (the
+    drills poll this while thousands arrive)."""
+    found = _KEYS.setdefault(id(inbox), [])
+    for raw in inbox.messages[len(found) :]:
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        found.append(str(parsed["X-Alert-Router-Idempotency-Key"]))
+    return list(found)
+
+
+class Deployment:
+    def __init__(
+        self,
+        directory: Path,
+        server: RedisServer,
+        smtp_port: int,
+        rules_dir: Path = RULES_DIR,
+        **settings: str,
+    ) -> None:
+        self.directory, self.server = directory, server
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REDIS_URL": server.url(),
+            "ROUTER_API_TOKENS": TOKEN,
+            "ROUTER_RULES_DIR": str(rules_dir),
+            "ROUTER_SECRET_KEY": "drill-secret-key-0123456789",
+            "ROUTER_EMAIL_BACKEND": "smtp",
+            "ROUTER_SMTP_HOST": "127.0.0.1",
+            "ROUTER_SMTP_PORT": str(smtp_port),
+            "ROUTER_SMTP_TIMEOUT_S": "5",
+            "ROUTER_SCHEDULER_TICK_S": "0.2",
+            "ROUTER_RETRY_BACKOFF_S": "0.5",
+            **settings,
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+        log = self.directory / f"{role}-{len(self.processes)}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "router", role, *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: a drill kills it whole
+            )
+        self.processes.append(process)
+        return process
+
+    def api(self) -> subprocess.Popen[bytes]:
+        process = self.start("api", "--port", str(self.port))
+        wait_until(lambda: self._status("/healthz") == 200, timeout_s=30, what="the api")
+        return process
+
+    def worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+        return self.start("worker", "--concurrency", str(concurrency))
+
+    def scheduler(self) -> subprocess.Popen[bytes]:
+        return self.start("scheduler")
+
+    def _status(self, path: str) -> int:
+        try:
+            return httpx.get(f"{self.url}{path}", timeout=2).status_code
+        except httpx.HTTPError:
+            return 0
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return httpx.post(
+            f"{self.url}{path}", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+
+    def client(self) -> redis.Redis:
+        return self.server.client()
+
+    def idle(self) -> bool:
+        """Nothing queued, nothing held by a worker, no timer in hand."""
+        try:
+            with self.client() as client:
+                queued = sum(client.llen(queue) for queue in QUEUES)
+                return not queued and not client.hlen("unacked") and not client.zcard(LEASED)
+        except redis.RedisError:
+            return False
+
+    @staticmethod
+    def kill(process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the process and its whole group (a worker's pool children too)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    @staticmethod
+    def pool_children(process: subprocess.Popen[bytes]) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == process.pid:
+                found.append(int(entry.name))
+        return found
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.kill(process)
