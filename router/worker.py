@@ -22,6 +22,7 @@ from celery.exceptions import Reject
 from kombu.entity import Queue
 
 from router import keys
+from router.broker import TRANSPORT
 from router.runtime import Runtime
 from router.tasks import FIRE, INGEST, INGEST_QUEUE, QUEUES, QueuedEvent, Send
 
@@ -40,6 +41,7 @@ def create_celery(
     """
     app = Celery("alert-router", broker=broker_url, set_as_current=False)
     app.conf.update(
+        broker_transport=TRANSPORT,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,

@@ -37,7 +37,7 @@ def message_ids(inbox: SmtpInbox) -> list[str]:
     found = _KEYS.setdefault(id(inbox), [])
     for raw in inbox.messages[len(found) :]:
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        found.append(str(parsed["X-Alert-Router-Idempotency-Key"]))
+        found.append(str(parsed["X-Alert-Router-Idempotency-Key"]).strip())
     return list(found)
 
 

@@ -44,11 +44,14 @@ class FakeSendGrid:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    outage: tuple[int, dict[str, str]] | None = None  # while set, every request gets it
 
     def answer(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         with self.lock:
             self.requests.append(body)
             self.headers.append(headers)
+            if self.outage is not None:
+                return self.outage
             return self.script.pop(0) if self.script else (202, {})
 
     @property

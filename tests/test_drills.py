@@ -8,16 +8,23 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import redis
 
 from router import keys
+from router.incidents import Incident
+from router.mail.backends.sendgrid import SendGridBackend
+from router.tasks import URGENT_QUEUE
 from tests.deployment import Deployment, message_ids
-from tests.mailservers import smtp_server
+from tests.mailservers import sendgrid_server, smtp_server
 from tests.redis_server import RedisServer
-from tests.stack import free_port, wait_until
+from tests.stack import Stack, free_port, running_stack, wait_until
+from tests.support import copy_rules, pacific
 
 pytestmark = pytest.mark.drill
 PAGE_WITHIN_S = 60
@@ -96,3 +103,203 @@ def test_worker_killed_mid_fold_pages_every_event_once(
             assert _opened(deployment) == len(accepted) == 4000
         finally:
             deployment.stop()
+
+
+def _planned_keys(deployment: Deployment) -> set[str]:
+    """The idempotency key of every message the open incidents' plans call for."""
+    with deployment.client() as client:
+        ids = [i.decode() for i in client.zrange(keys.status("triggered"), 0, -1)]
+        found = set()
+        for raw in client.mget([keys.incident(i) for i in ids]) if ids else []:
+            incident = Incident.model_validate_json(raw)
+            for step in incident.escalation:
+                found |= {f"{incident.id}:{step.round}:{step.step}:{n}" for n in step.notify}
+        return found
+
+
+def _all_folded(deployment: Deployment, event_ids: list[str]) -> bool:
+    try:
+        with deployment.client() as client, client.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.exists(keys.seen(event_id))
+            return all(pipe.execute())
+    except redis.RedisError:
+        return False
+
+
+def _two_second_rules(tmp_path: Path) -> Path:
+    def fast(data: dict[str, Any]) -> None:
+        for policy in data["escalation_policies"].values():
+            for step in policy["steps"]:
+                step["after"] = "2s"
+
+    return copy_rules(tmp_path / "rules", routing=fast)
+
+
+def _p4_batch(batch: int, size: int = 1000) -> list[dict[str, Any]]:
+    return [
+        {"pipeline": "engagement.aggregate", "type": "job_failed", "severity": "P4",
+         "dedup_key": f"bulk-{batch}-{n}", "summary": "recorded, never pages"}
+        for n in range(size)
+    ]  # fmt: skip
+
+
+def test_redis_killed_and_restarted_loses_no_event_and_doubles_no_page(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """Escalation timers pending (2 s steps) and 1,000-event batches being posted and
+    folded when Redis is SIGKILLed; it comes back from its append-only file."""
+    smtp_port = free_port()
+    rules = _two_second_rules(tmp_path)
+    with smtp_server(smtp_port) as inbox:
+        deployment = Deployment(
+            tmp_path,
+            own_redis,
+            smtp_port,
+            rules,
+            ROUTER_TIMER_LEASE_S="10",
+            ROUTER_REDELIVER_AFTER_S="10",
+        )
+        try:
+            deployment.api()
+            deployment.scheduler()
+            deployment.worker()
+            urgent = deployment.post("/v1/events", _p1_batch(0, size=10))
+            assert urgent.status_code == 202
+            wait_until(lambda: message_ids(inbox), timeout_s=30, what="the first pages")
+            accepted: list[str] = []
+            refused = 0
+            down = False
+            for batch in range(3):
+                while True:  # a client retries what was not accepted, as pipelines do
+                    try:
+                        answer = deployment.post("/v1/events", _p4_batch(batch))
+                    except httpx.HTTPError:
+                        answer = None
+                    if answer is not None and answer.status_code == 202:
+                        accepted += [e["event_id"] for e in answer.json()["events"]]
+                        break
+                    assert answer is None or answer.status_code == 503, answer.text
+                    assert answer is None or answer.headers["Retry-After"]
+                    refused += 1
+                    if not own_redis.process:
+                        own_redis.start()  # back, with its append-only file
+                if batch == 0:
+                    wait_until(lambda: _opened(deployment) > 10, what="the batch being folded")
+                    assert _opened(deployment) < 1010, "the batch was folded before the kill"
+                    own_redis.kill()
+                    down = True
+            assert down and refused >= 1
+            wait_until(lambda: _all_folded(deployment, accepted), timeout_s=90, what="every event")
+            planned = _planned_keys(deployment)
+            try:
+                wait_until(lambda: planned <= set(message_ids(inbox)), timeout_s=90)
+            except AssertionError:
+                missing = sorted(planned - set(message_ids(inbox)))
+                got = sorted(set(message_ids(inbox)))
+                raise AssertionError(
+                    f"{len(missing)} pages missing: {missing[:3]}; got {len(got)}: {got[:3]}"
+                ) from None
+            wait_until(deployment.idle, timeout_s=90, what="every task and timer to be done")
+            counts = Counter(message_ids(inbox))
+            assert set(counts) == planned
+            assert [key for key, n in counts.items() if n > 1] == []
+            assert _opened(deployment) == 10 + len(accepted) == 3010
+        finally:
+            deployment.stop()
+
+
+def test_schedulers_killed_or_doubled_send_each_step_once(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    smtp_port = free_port()
+    rules = _two_second_rules(tmp_path)
+    with smtp_server(smtp_port) as inbox:
+        deployment = Deployment(tmp_path, own_redis, smtp_port, rules)
+        try:
+            deployment.api()
+            doomed = deployment.scheduler()
+            deployment.scheduler()  # two at once
+            deployment.worker()
+            assert deployment.post("/v1/events", _p1_batch(0, size=20)).status_code == 202
+            wait_until(lambda: len(message_ids(inbox)) >= 20, timeout_s=30, what="pages")
+            Deployment.kill(doomed)  # with the escalation steps falling due
+            deployment.scheduler()
+            planned = _planned_keys(deployment)
+            wait_until(lambda: planned <= set(message_ids(inbox)), timeout_s=90, what="every step")
+            wait_until(deployment.idle, timeout_s=90, what="every task and timer to be done")
+            counts = Counter(message_ids(inbox))
+            assert set(counts) == planned and len(planned) > 20
+            assert [key for key, n in counts.items() if n > 1] == []
+        finally:
+            deployment.stop()
+
+
+def test_a_timer_backlog_longer_than_the_lease_sends_each_step_once(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """No worker for a while: the scheduler hands out each due step again every lease
+    (1 s here), so the queue holds copies; the worker then sends each page once."""
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as inbox:
+        deployment = Deployment(
+            tmp_path, own_redis, smtp_port, ROUTER_TIMER_LEASE_S="1", ROUTER_SMTP_TIMEOUT_S="0.5"
+        )
+        try:
+            deployment.api()
+            deployment.scheduler()
+            ingest = deployment.worker()
+            assert deployment.post("/v1/events", _p1_batch(0, size=20)).status_code == 202
+            wait_until(lambda: _opened(deployment) == 20, what="the incidents")
+            Deployment.kill(ingest)  # before or while it sends: the backlog builds up
+            with deployment.client() as client:
+                wait_until(lambda: client.llen(URGENT_QUEUE) >= 60, timeout_s=30, what="a backlog")
+            deployment.worker()
+            wait_until(lambda: len(set(message_ids(inbox))) >= 20, timeout_s=90, what="pages")
+            wait_until(deployment.idle, timeout_s=90, what="the backlog to drain")
+            counts = Counter(message_ids(inbox))
+            assert len(counts) == 20
+            assert [key for key, n in counts.items() if n > 1] == []
+        finally:
+            deployment.stop()
+
+
+def test_sendgrid_down_for_ten_minutes_then_each_message_once(
+    rules_dir: Path, tmp_path: Path
+) -> None:
+    """SendGrid answers 503 for ten minutes of the router's clock: pages, escalation steps
+    and a report-ready notice all wait out their back-off, then go once each."""
+    with sendgrid_server() as (fake, url):
+        fake.outage = (503, {})
+        backend = SendGridBackend("SG.test", host=url)
+        start = pacific("2026-11-24 10:00")
+        with running_stack(rules_dir, tmp_path / "outbox", start, backend) as stack:
+            for n in range(3):
+                stack.send_event({**PERMISSION, "dedup_key": f"denied-{n}"})
+            report_id = stack.send_event(REPORT)["events"][0]["event_id"]
+            stack.settle()
+            for _ in range(60):  # ten minutes, ten seconds at a time
+                stack.clock.advance(timedelta(seconds=10))
+                stack.settle()
+            tried = len(fake.requests)
+            assert fake.delivered == [] and tried > 20
+            fake.outage = None
+            stack.clock.advance(timedelta(minutes=5))  # the longest back-off
+            stack.settle()
+            sent = Counter(r["custom_args"]["idempotency_key"] for r in fake.delivered)
+            planned = _stack_planned_keys(stack)
+            assert set(sent) == planned | {f"notice:{report_id}:analyst@example.com"}
+            assert [key for key, n in sent.items() if n > 1] == []
+            assert not stack.redis.zcard(keys.TIMERS)  # nothing left to retry
+
+
+PERMISSION = {"pipeline": "growth.aggregate", "type": "permission_denied", "summary": "denied"}
+REPORT = {"pipeline": "engagement.aggregate", "type": "report_ready", "summary": "November"}
+
+
+def _stack_planned_keys(stack: Stack) -> set[str]:
+    found = set()
+    for incident in stack.runtime.engine.store.listing(None):
+        for step in incident.escalation:
+            found |= {f"{incident.id}:{step.round}:{step.step}:{n}" for n in step.notify}
+    return found

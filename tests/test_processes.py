@@ -167,6 +167,7 @@ def test_worker_killed_mid_send_pages_exactly_once(
     smtp.start()
     common = {
         "ROUTER_EMAIL_BACKEND": "smtp",
+        "ROUTER_REDELIVER_AFTER_S": "5",  # what the dead worker held comes back sooner
         "ROUTER_TIMER_LEASE_S": "3",
         "ROUTER_SMTP_TIMEOUT_S": "1.5",
     }
