@@ -73,9 +73,16 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
     _check_routing_keys(runtime)
     _warn_if_not_persistent(runtime)
     app = create_api(runtime, celery_sender(_celery_for(runtime)))
-    # uvicorn's access log would print whole query strings (email-link tokens):
-    # router.api.middleware logs each request without them.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.Server(uvicorn_config(app, host, port)).run()
+
+
+def uvicorn_config(app: Any, host: str, port: int, **tls: Any) -> Any:
+    """uvicorn as the router runs it. Its access log would print whole query strings
+    (email-link tokens): router.api.middleware logs each request without them. Logging
+    is the process's own (no dictConfig of uvicorn's)."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, **tls)
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:

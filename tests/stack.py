@@ -30,6 +30,7 @@ from router.keys import LEASED
 from router.mail.backends import EmailBackend
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
+from router.serve import uvicorn_config
 from router.settings import Settings
 from router.tasks import QUEUES
 from router.worker import celery_sender, create_celery
@@ -197,14 +198,7 @@ def running_stack(
     port = free_port()
     key, cert = self_signed(outbox.parent)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            ssl_keyfile=str(key),
-            ssl_certfile=str(cert),
-        )
+        uvicorn_config(app, "127.0.0.1", port, ssl_keyfile=str(key), ssl_certfile=str(cert))
     )
     serving = threading.Thread(target=server.run, daemon=True)
     stop = threading.Event()

@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
@@ -28,8 +35,13 @@ SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
 
 
 class PdLink(BaseModel):
-    href: str
-    text: str = ""
+    href: str = Field(min_length=1, max_length=2048)
+    text: str = Field(default="", max_length=255)
+
+    @field_validator("href")
+    @classmethod
+    def _web_only(cls, href: str) -> str:
+        return Link.model_validate({"href": href}).href  # the native rule: http(s) only
 
 
 class PdPayload(BaseModel):

@@ -1,0 +1,174 @@
+"""Hand-picked hostile input, in-process (Starlette's TestClient, no worker): each gets
+a 4xx JSON naming the field, or is accepted safely; never a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from router.api.app import create_api
+from router.events import parse_event
+from router.incidents import apply_event
+from router.mail.compose import Composer
+from router.runtime import Runtime, build_runtime
+from router.tasks import QUEUES
+from router.worker import celery_sender, create_celery
+from tests.stack import PROFIT_AGGREGATE_KEY, TOKEN, settings_for
+from tests.support import RULES_DIR, pacific
+
+GOOD = {"pipeline": "growth.aggregate", "type": "slow_query", "summary": "slow"}
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LONG = "x" * 101
+
+
+def _client(runtime: Runtime) -> TestClient:
+    celery = create_celery(lambda: runtime, runtime.settings.redis_url)
+    return TestClient(create_api(runtime, celery_sender(celery)), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    built = build_runtime(settings_for(RULES_DIR, tmp_path / "outbox", db=4))
+    built.redis.flushdb()
+    yield built
+    built.redis.flushdb()
+
+
+@pytest.fixture
+def api(runtime: Runtime) -> TestClient:
+    return _client(runtime)
+
+
+def _pd(**payload: Any) -> dict[str, Any]:
+    return {
+        "routing_key": PROFIT_AGGREGATE_KEY,
+        "event_action": "trigger",
+        "payload": {"summary": "s", "source": "airflow", "severity": "error", **payload},
+    }
+
+
+def _am(starts_at: str) -> dict[str, Any]:
+    labels = {"alertname": "X", "pipeline": "growth.aggregate", "type": "slow_query"}
+    alert = {"status": "firing", "fingerprint": "f1", "labels": labels, "startsAt": starts_at}
+    return {"version": "4", "status": "firing", "alerts": [alert]}
+
+
+# The seven inputs that once answered 500, and the field each 400 names now.
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/events", {**GOOD, "occurred_at": "9999-12-31T23:59:59"}, "occurred_at"),
+        ("/v1/events", {**GOOD, "occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at"),
+        ("/v1/alertmanager", _am("9999-12-31T23:59:59Z"), "occurred_at"),
+        ("/v2/enqueue", _pd(timestamp="9999-12-31T23:59:59Z"), "occurred_at"),
+        ("/v2/enqueue", _pd(**{"class": LONG}), "payload.class"),
+        ("/v2/enqueue", _pd(custom_details={"type": LONG}), "payload.class"),
+        ("/v2/enqueue", {**_pd(), "links": [{"href": ""}]}, "links.0.href"),
+    ],
+)
+def test_once_500_now_400_naming_the_field(
+    api: TestClient, path: str, body: Any, field: str
+) -> None:
+    answer = api.post(path, json=body, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert any(field in error for error in answer.json()["errors"]), answer.json()
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = {"d": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b'{"pipeline": "growth.aggregate", "type": "x", "details": {"n": NaN}}', "NaN"),
+        (b'{"pipeline": "growth.aggregate", "type": "x", "details": {"n": Infinity}}', "Infinity"),
+        ('{"pipeline": "growth.aggregate", "type": "\u00e9"}'.encode("latin-1"), "not UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, "nested deeper"),
+        (b"{", "body:"),
+    ],
+)
+def test_bodies_that_are_not_sound_json(api: TestClient, raw: bytes, said: str) -> None:
+    answer = api.post(
+        "/v1/events", content=raw, headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert said in answer.json()["message"]
+
+
+def test_deep_details_are_refused(api: TestClient) -> None:
+    answer = api.post("/v1/events", json={**GOOD, "details": _nested(40)}, headers=AUTH)
+    assert answer.status_code == 400 and "nested deeper" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([GOOD] * 1001, "body: 1001 events"),
+        ({**GOOD, "summary": "s" * 1025}, "summary: String should have at most 1024"),
+        ({**GOOD, "links": [{"href": "javascript:alert(1)"}]}, "links.0.href"),
+        ({**GOOD, "links": [{"href": "https://x.example.com/a\r\nb"}]}, "links.0.href"),
+        ({**GOOD, "occurred_at": "2026-11-24T10:00:00+24:00"}, "occurred_at"),
+    ],
+)
+def test_refused_with_the_field_named(api: TestClient, body: Any, field: str) -> None:
+    answer = api.post("/v1/events", json=body, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert any(field in error for error in answer.json()["errors"]), answer.json()
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2026-11-24T10:00:00+14:00", "2026-11-24T10:00:00-12:00", "2026-11-24T10:00+05:45"],
+)
+def test_odd_offsets_are_accepted(api: TestClient, runtime: Runtime, occurred_at: str) -> None:
+    answer = api.post("/v1/events", json={**GOOD, "occurred_at": occurred_at}, headers=AUTH)
+    assert answer.status_code == 202, answer.text
+    assert sum(runtime.redis.llen(queue) for queue in QUEUES) == 1
+
+
+def test_line_breaks_never_reach_email_headers(runtime: Runtime) -> None:
+    rules, now = runtime.rules, pacific("2026-11-24 10:00")
+    event = parse_event(
+        {**GOOD, "type": "permission_denied", "summary": "denied\r\nBcc: thief@evil.example"},
+        rules,
+        now,
+    )
+    outcome = apply_event({}, event, rules, now, "inc-1")
+    assert outcome.opened is not None
+    settings = runtime.settings
+    composer = Composer(settings.templates_dir, rules, settings.public_url, b"k" * 16, 3600)
+    name = outcome.opened.escalation[0].notify[0]
+    message = composer.incident_message("page", outcome.opened, name, 0, now, key="k")
+    sent = message.to_email("alert-router@example.com", now)
+    assert sent["Bcc"] is None and "\n" not in str(sent["Subject"])
+    assert "thief@evil.example" not in str(sent["Subject"])
+
+
+def test_unknown_routes_and_methods_answer_json(api: TestClient) -> None:
+    missing = api.get("/nowhere", headers=AUTH)
+    assert missing.status_code == 404 and missing.json()["status"] == "error"
+    wrong = api.delete("/v1/events", headers=AUTH)
+    assert wrong.status_code == 405 and wrong.json()["errors"]
+
+
+def test_redis_down_answers_503_with_retry_after(tmp_path: Path) -> None:
+    from tests.stack import free_port
+
+    dead = build_runtime(
+        settings_for(RULES_DIR, tmp_path / "outbox", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    api = _client(dead)
+    for answer in (
+        api.post("/v1/events", json=GOOD, headers=AUTH),
+        api.get("/v1/incidents", headers=AUTH),
+    ):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] and answer.json()["status"] == "unavailable"
