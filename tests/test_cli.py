@@ -166,3 +166,34 @@ def test_oncall_tables() -> None:
 def test_oncall_refuses_half_a_range() -> None:
     done = router("oncall", "--from", "2026-12-18")
     assert done.returncode == 2 and "--from and --to go together" in done.stderr
+
+
+def test_send_test_with_the_smtp_server_down_says_one_line() -> None:
+    from tests.stack import free_port
+
+    env = {"ROUTER_EMAIL_BACKEND": "smtp", "ROUTER_SMTP_PORT": str(free_port())}
+    done = router("send-test", "--to", "me@example.com", env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: smtp") and "Connection" in line
+
+
+def test_keygen_prints_a_fresh_key_the_settings_accept() -> None:
+    first, second = router("keygen").stdout.strip(), router("keygen").stdout.strip()
+    assert first != second and len(first) == 32
+    env = {"ROUTER_ROUTING_KEYS": f"profit-aggregate={first}"}
+    assert router("check", env=env).returncode == 0
+
+
+def test_dead_letters_list_and_retry() -> None:
+    from tests.redis_server import session_redis
+
+    env = {"REDIS_URL": session_redis().url(6)}
+    session_redis().client(6).flushdb()
+    listed = router("dead-letters", env=env)
+    assert listed.returncode == 0 and listed.stdout == ""
+    retried = router("dead-letters", "retry", env=env)
+    assert retried.returncode == 0 and "queued 0 dead letter(s)" in retried.stdout
+    wrong = router("dead-letters", "burn", env=env)
+    assert wrong.returncode == 2 and "use list or retry" in wrong.stderr

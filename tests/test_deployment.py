@@ -3,12 +3,21 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from router.mail.backends.outbox import OutboxBackend
+from router.mail.message import OutgoingMessage
 from router.settings import Settings
 from tests.support import RULES_DIR
 
@@ -56,3 +65,48 @@ def test_dockerfile_copies_what_the_image_needs() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     for needed in ("COPY router", "COPY rules", "COPY templates", "pip install"):
         assert needed in dockerfile
+
+
+def _writes_as_nobody(outbox: Path) -> bool:
+    """The outbox backend writing one email as the image's user, as the worker would: a
+    forked child drops to `nobody` and sends."""
+    nobody = pwd.getpwnam("nobody")
+    message = OutgoingMessage(
+        idempotency_key="k", kind="page", to=["a@example.com"], subject="s", text="t", html="h"
+    )
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            OutboxBackend(outbox).send(message, "r@example.com", datetime.now(UTC))
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_outbox_volume_is_writable_by_the_image_user() -> None:
+    """What compose sets up: a named volume at /var/outbox takes the ownership of the
+    image's directory there, and the image runs as `nobody`."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "RUN mkdir -p /var/outbox && chown nobody:nogroup /var/outbox" in dockerfile
+    assert dockerfile.index("chown nobody") < dockerfile.index("USER nobody")
+    worker = _compose()["services"]["worker"]
+    assert "outbox:/var/outbox" in worker["volumes"]
+    assert worker["environment"]["ROUTER_OUTBOX_DIR"] == "/var/outbox"
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as nobody")
+    root = Path(tempfile.mkdtemp(prefix="ar-volume-"))
+    try:
+        root.chmod(0o755)
+        nobody = pwd.getpwnam("nobody")
+        for owner, works in ((nobody.pw_uid, True), (0, False)):  # as built, and as before
+            volume = root / f"outbox-{owner}"
+            volume.mkdir()
+            os.chown(volume, owner, nobody.pw_gid if owner else 0)
+            assert _writes_as_nobody(volume) is works
+            assert bool(list(volume.glob("*.eml"))) is works
+    finally:
+        shutil.rmtree(root)

@@ -217,3 +217,20 @@ def test_unquoted_clock_times_are_read_as_times(tmp_path: Path) -> None:
     assert "end: 18:00" in team
     (directory / "team.yaml").write_text(team, encoding="utf-8")
     assert load_rules(directory).team.business_hours.end == time(18)
+
+
+def test_cross_file_problems_come_with_the_per_file_ones(tmp_path: Path) -> None:
+    """A broken routing.yaml does not hide that pipelines.yaml names an unknown engineer."""
+    directory = copy_rules(
+        tmp_path,
+        routing=_set("rules.3.severity", "urgent"),
+        pipelines=_set("pipelines.2.report_to", ["Nobody"]),
+    )
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(directory)
+    said = [str(issue) for issue in caught.value.issues]
+    assert any(line.startswith("routing.yaml: rules[3].severity") for line in said), said
+    assert (
+        "pipelines.yaml: pipelines[2].report_to: unknown analyst 'Nobody' (not in team.yaml)"
+        in said
+    )

@@ -41,10 +41,8 @@ def load_rules(directory: Path) -> Rules:
     oncall = _model(directory, "oncall", OnCall, issues)
     pipelines = _model(directory, "pipelines", Pipelines, issues)
     routing = _model(directory, "routing", Routing, issues)
-    if team is None or oncall is None or pipelines is None or routing is None:
-        raise RulesInvalid(issues)
-    issues.extend(_cross_checks(team, oncall, pipelines, routing))
-    if issues:
+    issues.extend(_cross_checks(team, oncall, pipelines, routing))  # whatever parsed
+    if issues or team is None or oncall is None or pipelines is None or routing is None:
         raise RulesInvalid(issues)
     return Rules(
         team=team,
@@ -68,19 +66,32 @@ def _model(directory: Path, key: str, model: type[M], issues: list[RuleIssue]) -
     return None
 
 
-def _cross_checks(
-    team: Team, oncall: OnCall, pipelines: Pipelines, routing: Routing
+def _unknown(
+    names: list[str], known: set[str], file: str, path: str, kind: str
 ) -> Iterator[RuleIssue]:
+    for name in names:
+        if name not in known:
+            yield RuleIssue(file, path, f"unknown {kind} {name!r} (not in team.yaml)")
+
+
+def _cross_checks(
+    team: Team | None, oncall: OnCall | None, pipelines: Pipelines | None, routing: Routing | None
+) -> Iterator[RuleIssue]:
+    """The checks between files, for every pair of files that parsed: one broken file
+    does not hide the others' problems."""
+    if team is None:
+        return
+    if oncall is not None:
+        yield from _oncall_checks(team, oncall)
+    if pipelines is not None:
+        yield from _pipeline_checks(team, pipelines)
+        if routing is not None:
+            yield from _routing_checks(team, pipelines, routing)
+
+
+def _oncall_checks(team: Team, oncall: OnCall) -> Iterator[RuleIssue]:
     engineers = {person.name for person in team.engineers}
-    analysts = {person.name for person in team.analysts}
-
-    def unknown(
-        names: list[str], known: set[str], file: str, path: str, kind: str
-    ) -> Iterator[RuleIssue]:
-        for name in names:
-            if name not in known:
-                yield RuleIssue(file, path, f"unknown {kind} {name!r} (not in team.yaml)")
-
+    unknown = _unknown
     oc = FILES["oncall"]
     for index, name in enumerate(oncall.rotation):
         yield from unknown([name], engineers, oc, f"rotation[{index}]", "engineer")
@@ -96,6 +107,11 @@ def _cross_checks(
             if start < spans[earlier][1] and spans[earlier][0] < end:
                 yield RuleIssue(oc, at, f"overlaps overrides[{earlier}]")
 
+
+def _pipeline_checks(team: Team, pipelines: Pipelines) -> Iterator[RuleIssue]:
+    engineers = {person.name for person in team.engineers}
+    analysts = {person.name for person in team.analysts}
+    unknown = _unknown
     pf = FILES["pipelines"]
     seen: set[str] = set()
     for index, pipeline in enumerate(pipelines.pipelines):
@@ -116,6 +132,11 @@ def _cross_checks(
                     pf, f"{at}.source_timezone", f"unknown time zone {pipeline.source_timezone!r}"
                 )
 
+
+def _routing_checks(team: Team, pipelines: Pipelines, routing: Routing) -> Iterator[RuleIssue]:
+    engineers = {person.name for person in team.engineers}
+    seen = {pipeline.id for pipeline in pipelines.pipelines}
+    unknown = _unknown
     rf = FILES["routing"]
     policies = set(routing.escalation_policies)
     for index, rule in enumerate(routing.rules):
