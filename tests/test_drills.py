@@ -243,7 +243,12 @@ def test_a_timer_backlog_longer_than_the_lease_sends_each_step_once(
     smtp_port = free_port()
     with smtp_server(smtp_port) as inbox:
         deployment = Deployment(
-            tmp_path, own_redis, smtp_port, ROUTER_TIMER_LEASE_S="1", ROUTER_SMTP_TIMEOUT_S="0.5"
+            tmp_path,
+            own_redis,
+            smtp_port,
+            ROUTER_TIMER_LEASE_S="1",
+            ROUTER_SMTP_TIMEOUT_S="0.5",
+            ROUTER_REDELIVER_AFTER_S="5",  # what the killed worker held: not this drill's topic
         )
         try:
             deployment.api()

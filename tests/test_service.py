@@ -202,3 +202,15 @@ def test_a_batch_of_1000_is_one_task(tmp_path: Path) -> None:
             what="1,000 incidents",
         )
         wait_until(lambda: len(stack.emails()) == 1000, timeout_s=60, what="1,000 pages")
+
+
+def test_open_means_triggered_or_acknowledged(tuesday: Stack) -> None:
+    for key in ("slow-a", "slow-b", "slow-c"):
+        tuesday.send_event({**SLOW, "dedup_key": key})
+    wait_until(lambda: len(_incidents(tuesday)) == 3, what="three incidents")
+    by_key = {i["dedup_key"]: i["id"] for i in _incidents(tuesday)}
+    with tuesday.client() as client:
+        assert client.post(f"/v1/incidents/{by_key['slow-b']}/acknowledge").is_success
+        assert client.post(f"/v1/incidents/{by_key['slow-c']}/resolve").is_success
+    assert {i["dedup_key"] for i in _incidents(tuesday, "open")} == {"slow-a", "slow-b"}
+    assert {i["dedup_key"] for i in _incidents(tuesday, "triggered")} == {"slow-a"}
