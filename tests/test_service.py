@@ -214,3 +214,19 @@ def test_open_means_triggered_or_acknowledged(tuesday: Stack) -> None:
         assert client.post(f"/v1/incidents/{by_key['slow-c']}/resolve").is_success
     assert {i["dedup_key"] for i in _incidents(tuesday, "open")} == {"slow-a", "slow-b"}
     assert {i["dedup_key"] for i in _incidents(tuesday, "triggered")} == {"slow-a"}
+
+
+def test_a_p1_does_not_wait_behind_an_ingest_storm(tuesday: Stack) -> None:
+    """Ten 1,000-event batches queued, then a P1: its page goes out while most of the
+    storm is still waiting in router.ingest."""
+    with tuesday.client() as client:
+        for batch in range(10):
+            storm = [
+                {**SLOW, "severity": "P4", "dedup_key": f"storm-{batch}-{n}"} for n in range(1000)
+            ]
+            assert client.post("/v1/events", json=storm).status_code == 202
+    tuesday.send_event(
+        {"pipeline": "growth.aggregate", "type": "job_failed", "severity": "P1", "summary": "down"}
+    )
+    wait_until(lambda: tuesday.emails(), timeout_s=30, what="the P1 page")
+    assert tuesday.redis.llen(INGEST_QUEUE) >= 5  # it went ahead of the storm

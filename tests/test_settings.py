@@ -63,3 +63,31 @@ def test_invalid_settings_raise_one_clear_error(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SettingsInvalid, match="setting ROUTER_EMAIL_BACKEND"):
         load_settings()
     assert Settings.model_fields["email_backend"].alias == "ROUTER_EMAIL_BACKEND"
+
+
+@pytest.mark.parametrize(
+    ("backend", "timeout_name", "timeout_s", "lease_s", "ok"),
+    [
+        ("smtp", "ROUTER_SMTP_TIMEOUT_S", "40", "60", False),
+        ("smtp", "ROUTER_SMTP_TIMEOUT_S", "30", "60", True),
+        ("sendgrid", "ROUTER_SENDGRID_TIMEOUT_S", "31", "60", False),
+        ("outbox", "ROUTER_SMTP_TIMEOUT_S", "40", "5", True),
+    ],
+)
+def test_a_send_never_outlives_its_lease(
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    timeout_name: str,
+    timeout_s: str,
+    lease_s: str,
+    ok: bool,
+) -> None:
+    monkeypatch.setenv("ROUTER_EMAIL_BACKEND", backend)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.x")
+    monkeypatch.setenv(timeout_name, timeout_s)
+    monkeypatch.setenv("ROUTER_TIMER_LEASE_S", lease_s)
+    if ok:
+        assert load_settings().timer_lease_s == float(lease_s)
+    else:
+        with pytest.raises(SettingsInvalid, match=r"ROUTER_TIMER_LEASE_S: .* too short"):
+            load_settings()
