@@ -4,6 +4,7 @@ router.api.middleware (500, logged with the request id)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import redis
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 from starlette.exceptions import HTTPException
+from starlette.types import Send
 
 log = logging.getLogger("router.api")
 RETRY_AFTER_S = 5
@@ -19,6 +21,14 @@ RETRY_AFTER_S = 5
 
 def error_body(status: str, message: str, errors: list[str] | None = None) -> dict[str, object]:
     return {"status": status, "message": message, "errors": errors or [message]}
+
+
+async def send_json(send: Send, status: int, payload: dict[str, object]) -> None:
+    """A whole JSON response, for the ASGI middlewares that answer before the app."""
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def install(app: FastAPI) -> None:

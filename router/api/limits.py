@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router.api.errors import error_body, send_json
 
 
 class BodyLimit:
@@ -47,21 +47,5 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        raw = json.dumps(
-            {
-                "status": "invalid event",
-                "message": f"request body is larger than {self.max_bytes // 1024} KB",
-                "errors": ["body: too large"],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(raw)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": raw})
+        message = f"request body is larger than {self.max_bytes // 1024} KB"
+        await send_json(send, 413, error_body("invalid event", message, ["body: too large"]))

@@ -4,12 +4,13 @@ travel there), and an unexpected exception answered as JSON, logged with the req
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from router.api.errors import error_body, send_json
 
 log = logging.getLogger("router.access")
 
@@ -79,15 +80,4 @@ class Protections:
 
 async def _internal_error(send: Send, request_id: str) -> None:
     message = f"internal error (request id {request_id})"
-    body = json.dumps({"status": "error", "message": message, "errors": [message]}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 500, error_body("error", message))
