@@ -1,0 +1,239 @@
+"""The scenarios of docs/benchmarks.md. Each starts what it needs on a redis-server of
+its own and returns plain numbers; none asserts anything about them."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.load import post_load
+from bench.services import TimedInbox, rss_mb, timed_smtp
+from router import keys, outbox
+from router.incidents import Incident
+from router.mail.message import OutgoingMessage
+from router.runtime import build_runtime
+from tests.deployment import Deployment
+from tests.redis_server import RedisServer
+from tests.stack import TOKEN, settings_for, wait_until
+from tests.support import RULES_DIR
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+P4 = {"pipeline": "growth.aggregate", "type": "slow_query", "severity": "P4", "summary": "bench"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    ingest_s: float
+    fold_events: int
+    storm_events: int
+    timers: int
+    timers_over_s: float
+    memory_events: int
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(10, 100_000, 100_000, 100_000, 60, 1_000_000)
+
+    @classmethod
+    def smoke(cls) -> Sizes:
+        return cls(1, 2_000, 2_000, 50, 2, 2_000)
+
+
+@contextmanager
+def router(
+    directory: Path, workers: int = 0, **settings: str
+) -> Iterator[tuple[Deployment, TimedInbox]]:
+    """api + scheduler (+ a worker with `workers` pool processes) on a fresh Redis."""
+    directory.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(directory / "redis").start()
+    with timed_smtp() as (inbox, smtp_port):
+        deployment = Deployment(directory, server, smtp_port, RULES_DIR, **settings)
+        try:
+            deployment.api()
+            deployment.scheduler()
+            if workers:
+                deployment.worker(concurrency=workers)
+            yield deployment, inbox
+        finally:
+            deployment.stop()
+            server.stop()
+
+
+def _alerts(count: int) -> list[dict[str, Any]]:
+    return [
+        {"labels": {"alertname": f"Bench{n}", "pipeline": "growth.aggregate", "severity": "info"}}
+        for n in range(count)
+    ]
+
+
+def ingest(directory: Path, sizes: Sizes, alertmanager_url: str | None) -> list[dict[str, Any]]:
+    """Requests accepted per second: one event per request, and 100."""
+    rows = []
+    with router(directory / "ingest") as (deployment, _):
+        for per_request in (1, 100):
+            body: Any = P4 if per_request == 1 else [P4] * per_request
+            ours = post_load(f"{deployment.url}/v1/events", body, AUTH, sizes.ingest_s)
+            theirs = (
+                post_load(
+                    f"{alertmanager_url}/api/v2/alerts", _alerts(per_request), {}, sizes.ingest_s
+                )
+                if alertmanager_url
+                else None
+            )
+            rows.append(
+                {
+                    "events_per_request": per_request,
+                    "tool": ours.tool,
+                    "router_events_per_s": ours.requests_per_s * per_request,
+                    "router_non_2xx": ours.non_2xx,
+                    "alertmanager_events_per_s": (
+                        theirs.requests_per_s * per_request if theirs else None
+                    ),
+                    "ratio": (ours.requests_per_s / theirs.requests_per_s) if theirs else None,
+                }
+            )
+    return rows
+
+
+def _folded(deployment: Deployment, pipeline: str) -> int:
+    with deployment.client() as client:
+        ids = client.hvals(keys.open_index(pipeline))
+        raws = client.mget([keys.incident(i.decode()) for i in ids]) if ids else []
+        return sum(Incident.model_validate_json(raw).events for raw in raws if raw)
+
+
+def _post_storm(deployment: Deployment, total: int, pipeline: str = "growth.aggregate") -> None:
+    sent = 0
+    while sent < total:
+        size = min(1000, total - sent)
+        batch = [
+            {**P4, "pipeline": pipeline, "dedup_key": f"k{(sent + n) % 100}"} for n in range(size)
+        ]
+        answer = deployment.post("/v1/events", batch)
+        assert answer.status_code == 202, answer.text
+        sent += size
+
+
+def fold(directory: Path, sizes: Sizes, workers: int) -> dict[str, Any]:
+    """Events on 100 dedup keys, posted in batches of 1,000, until every one is folded."""
+    with router(directory / f"fold-{workers}", workers=workers) as (deployment, _):
+        started = time.monotonic()
+        _post_storm(deployment, sizes.fold_events)
+        posted_s = time.monotonic() - started
+        wait_until(
+            lambda: _folded(deployment, "growth.aggregate") >= sizes.fold_events,
+            timeout_s=900,
+            what="every event folded",
+        )
+        took_s = time.monotonic() - started
+        incidents = len(deployment.client().hkeys(keys.open_index("growth.aggregate")))
+    return {
+        "workers": workers,
+        "events": sizes.fold_events,
+        "incidents": incidents,
+        "seconds": took_s,
+        "posting_s": posted_s,
+        "events_per_s": sizes.fold_events / took_s,
+    }
+
+
+def _subject_of(raw: bytes) -> str:
+    return str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"])
+
+
+def p1_during_storm(directory: Path, sizes: Sizes) -> dict[str, Any]:
+    """While a storm is posted and folded, a P1 every 100 ms: POST to page arrival."""
+    with router(directory / "p1", workers=2) as (deployment, inbox):
+        posted: dict[str, float] = {}
+        storm = threading.Thread(target=_post_storm, args=(deployment, sizes.storm_events))
+        storm.start()
+        n = 0
+        while storm.is_alive() or _folded(deployment, "growth.aggregate") < sizes.storm_events:
+            tag = f"p1-{n}"
+            posted[tag] = time.monotonic()
+            event = {"pipeline": "profit.aggregate", "type": "aggregation_error", "severity": "P1",
+                     "dedup_key": tag, "summary": tag}  # fmt: skip
+            assert deployment.post("/v1/events", event).status_code == 202
+            n += 1
+            time.sleep(0.1)
+        storm.join()
+        wait_until(lambda: len(inbox.arrivals) >= len(posted), timeout_s=120, what="every P1")
+        arrived: dict[str, float] = {}
+        for at, raw in inbox.arrivals:
+            tag = _subject_of(raw).rsplit(": ", 1)[-1].strip()
+            arrived.setdefault(tag, at)
+    latencies_ms = sorted((arrived[tag] - posted[tag]) * 1000 for tag in posted if tag in arrived)
+    return {"p1_sent": len(posted), **_percentiles(latencies_ms), "latencies_ms": latencies_ms}
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan")}
+    cut = (
+        statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+    )
+    return {"p50_ms": statistics.median(values), "p99_ms": cut[98], "max_ms": max(values)}
+
+
+def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
+    """Stored notices with timers falling due over a window: arrival minus due time."""
+    with router(directory / "timers", workers=2) as (deployment, inbox):
+        settings = settings_for(RULES_DIR, directory / "unused", REDIS_URL=deployment.server.url())
+        client = build_runtime(settings).redis
+        wall_start = datetime.now(UTC) + timedelta(seconds=5)
+        mono_start = time.monotonic() + 5
+        due_of: dict[str, float] = {}
+        with client.pipeline(transaction=False) as pipe:
+            for n in range(sizes.timers):
+                offset_s = sizes.timers_over_s * n / max(1, sizes.timers)
+                tag = f"t{n}"
+                message = OutgoingMessage(idempotency_key=tag, kind="report_ready",
+                                          to=["analyst@example.com"], subject=tag, text=tag,
+                                          html=tag)  # fmt: skip
+                outbox.put(pipe, message, wall_start + timedelta(seconds=offset_s))
+                due_of[tag] = mono_start + offset_s
+                if n % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+        wait_until(
+            lambda: len(inbox.arrivals) >= sizes.timers,
+            timeout_s=sizes.timers_over_s + 900,
+            what="every notice",
+        )
+    late_ms = sorted(max(0.0, (at - due_of[_subject_of(raw)]) * 1000) for at, raw in inbox.arrivals)
+    return {"timers": sizes.timers, "over_s": sizes.timers_over_s, **_percentiles(late_ms)}
+
+
+def _wait_folded(deployment: Deployment, events: int) -> None:
+    wait_until(lambda: _folded(deployment, "growth.aggregate") >= events, timeout_s=600)
+
+
+def memory(directory: Path, sizes: Sizes, budget_s: float = 300) -> dict[str, Any]:
+    """RSS of the api and of a worker (with its pool) before and after many events."""
+    with router(directory / "memory", workers=2) as (deployment, _):
+        api, worker = deployment.processes[0], deployment.processes[2]
+        _post_storm(deployment, 2_000)  # warm up: imports, pools, caches
+        wait_until(lambda: _folded(deployment, "growth.aggregate") >= 2_000, timeout_s=120)
+        before = (rss_mb(api.pid), rss_mb(worker.pid, with_children=True))
+        started, sent, chunk = time.monotonic(), 0, min(10_000, sizes.memory_events)
+        while sent < sizes.memory_events and time.monotonic() - started < budget_s:
+            _post_storm(deployment, chunk)
+            sent += chunk
+            _wait_folded(deployment, 2_000 + sent)
+        after = (rss_mb(api.pid), rss_mb(worker.pid, with_children=True))
+    return {
+        "events": sent,
+        "api_mb_before": before[0],
+        "api_mb_after": after[0],
+        "worker_mb_before": before[1],
+        "worker_mb_after": after[1],
+    }

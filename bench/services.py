@@ -1,0 +1,103 @@
+"""What the benchmarks run against: the router's processes on a redis-server of their
+own (tests/deployment.py), a real Alertmanager, and an SMTP server that notes when each
+message arrives."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.stack import free_port, wait_until
+
+
+class TimedInbox:
+    """Each message's subject and the monotonic instant it arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrivals.append((time.monotonic(), envelope.original_content or envelope.content))
+        return "250 OK"
+
+
+@contextmanager
+def timed_smtp() -> Iterator[tuple[TimedInbox, int]]:
+    inbox, port = TimedInbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def alertmanager(directory: Path) -> Iterator[str | None]:
+    """A real Alertmanager on loopback (None when the binary is not installed)."""
+    binary = shutil.which("prometheus-alertmanager")
+    if binary is None:
+        yield None
+        return
+    config = directory / "alertmanager.yml"
+    config.write_text(
+        "route: {receiver: nowhere}\nreceivers: [{name: nowhere}]\n", encoding="utf-8"
+    )
+    port = free_port()
+    with (directory / "alertmanager.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.path={directory / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout_s=30, what="Alertmanager")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def rss_mb(pid: int, with_children: bool = False) -> float:
+    """Resident memory of a process (and of its children: a worker's pool)."""
+    pids = [pid]
+    if with_children:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                except OSError:
+                    continue
+                if int(parent) == pid:
+                    pids.append(int(entry.name))
+    total_kb = 0
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
