@@ -104,11 +104,7 @@ class Firing:
         if stored is None:
             release(self.redis, member)
             return Fired("stale", "no such message")
-        incident = self.store.get(stored.incident) if stored.incident else None
-        if incident is not None and stored.to is not None:
-            delivery = self._send_and_note(stored.message, incident, stored.to, now, None, None)
-        else:
-            delivery = self.mailer.deliver(stored.message, now)
+        delivery = self.mailer.deliver(stored.message, now)
         said = f"{stored.message.kind} to {', '.join(stored.message.to)}"
         fired = self._settle(member, [delivery], now, said)
         if fired.result in ("sent", "failed"):

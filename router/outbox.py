@@ -22,24 +22,16 @@ KEEP_S = 7 * 86400
 
 
 class StoredMessage(BaseModel):
-    """A notice in the outbox; `incident` and `to` put it on that incident's timeline."""
+    """A notice in the outbox (report ready, handoff): about no incident."""
 
     model_config = ConfigDict(frozen=True)
 
     message: OutgoingMessage
-    incident: str | None = None
-    to: str | None = None
 
 
-def put(
-    pipe: Any,
-    message: OutgoingMessage,
-    now: datetime,
-    incident_id: str | None = None,
-    recipient: str | None = None,
-) -> None:
+def put(pipe: Any, message: OutgoingMessage, now: datetime) -> None:
     """Queue the writes on `pipe` (inside the caller's MULTI)."""
-    stored = StoredMessage(message=message, incident=incident_id, to=recipient)
+    stored = StoredMessage(message=message)
     stem = message.file_stem()
     pipe.set(keys.message(stem), stored.model_dump_json(), ex=KEEP_S)
     schedule_in(pipe, Timer(kind="msg", incident=stem, round=0, step=0), now.timestamp())
