@@ -22,11 +22,12 @@ from router.events import Action, Event, EventIn, to_event
 from router.incidents import Incident, Outcome
 from router.mail.compose import Composer
 from router.rules import Rules
-from router.store import IncidentStore
+from router.store import Fold, IncidentStore
 from router.tasks import QueuedEvent
 
 log = logging.getLogger(__name__)
 _READY_KEEP_S = 3 * 86400
+MAX_FOLD_BATCH = 1000  # events in one transaction
 
 Fault = Callable[[str], None]
 
@@ -57,26 +58,49 @@ class Intake:
         self.composer, self.new_id, self.fault = composer, new_id, fault
 
     def ingest(self, items: list[QueuedEvent], now: datetime) -> IngestReport:
-        """Fold a queued batch. Safe to run again: events folded before are skipped.
-        A Redis error propagates (the task is redelivered); any other error is the
-        event's own and is counted towards the dead letters, and the batch goes on."""
-        folded = skipped = failed = dead = 0
+        """Fold a queued batch in one transaction (router.store.fold_many). Safe to run
+        again: events folded before are skipped. A Redis error propagates (the task is
+        redelivered). An event that cannot be read, or whose fold raises, is its own
+        problem: it is counted towards the dead letters and the rest goes on."""
+        folds, items_of, failed, dead = [], {}, 0, 0
         for item in items:
             try:
                 received_at = datetime.fromisoformat(item.received_at)
                 event = to_event(EventIn.model_validate(item.event), self.rules, received_at)
-                outcome = self.apply(event, item.event_id, now)
+            except Exception as error:
+                failed, dead = self._set_aside(item, error, now, failed, dead)
+                continue
+            effects = self._effects(event, item.event_id, now)
+            folds.append(Fold(event, item.event_id, self.new_id(), effects))
+            items_of[item.event_id] = item
+        outcomes: list[Outcome | None] = []
+        for start in range(0, len(folds), MAX_FOLD_BATCH):
+            chunk = folds[start : start + MAX_FOLD_BATCH]
+            try:
+                outcomes += self.store.fold_many(chunk, now)
             except redis.RedisError:
                 raise
-            except Exception as error:
-                log.exception("event %s failed to fold", item.event_id)
-                if record_failure(self.redis, item, f"{type(error).__name__}: {error}", now):
-                    dead += 1
-                else:
-                    failed += 1
-                continue
-            folded, skipped = (folded + 1, skipped) if outcome else (folded, skipped + 1)
-        return IngestReport(folded, skipped, failed, dead)
+            except Exception:  # one event's fold raises: fold them one by one to find it
+                log.warning("a batch failed to fold; folding its events one by one")
+                for fold in chunk:
+                    try:
+                        outcomes.append(self.store.fold_many([fold], now)[0])
+                    except redis.RedisError:
+                        raise
+                    except Exception as error:
+                        item = items_of[fold.event_id]
+                        failed, dead = self._set_aside(item, error, now, failed, dead)
+        self.fault("folded")
+        folded = sum(1 for outcome in outcomes if outcome is not None)
+        return IngestReport(folded, len(outcomes) - folded, failed, dead)
+
+    def _set_aside(
+        self, item: QueuedEvent, error: Exception, now: datetime, failed: int, dead: int
+    ) -> tuple[int, int]:
+        log.warning("event %s failed to fold: %r", item.event_id, error)
+        if record_failure(self.redis, item, f"{type(error).__name__}: {error}", now):
+            return failed, dead + 1
+        return failed + 1, dead
 
     def apply(self, event: Event, event_id: str, now: datetime) -> Outcome | None:
         outcome = self.store.fold(

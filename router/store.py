@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,28 @@ MAX_FOLD_TRIES = 50  # conflicts on one pipeline before the fold gives up
 
 Effects = Callable[[Any, Outcome], None]
 """Writes more on the fold's MULTI pipeline, given what the fold did."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One event to fold: its id (the `seen` marker), the id an incident it opens gets,
+    and what else its fold writes."""
+
+    event: Event
+    event_id: str
+    new_id: str
+    effects: Effects | None = None
+
+
+@dataclass
+class _Writes:
+    """What a batch writes once per incident: its last state, its timeline lines."""
+
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    timelines: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, incident_id: str, line: str) -> None:
+        self.timelines.setdefault(incident_id, []).append(line)
 
 
 class FoldConflict(Exception):
@@ -57,43 +80,90 @@ class IncidentStore:
         event_id: str,
         effects: Effects | None = None,
     ) -> Outcome | None:
-        """Apply one event atomically: concurrent events of one pipeline retry, never race.
+        """Apply one event atomically; None when its id was folded before."""
+        return self.fold_many([Fold(event, event_id, new_id, effects)], now)[0]
 
-        None when this event id was folded before (a retried task), so nothing is twice.
-        Conflicts are retried with a short random back-off, MAX_FOLD_TRIES times at most."""
-        open_key, seen_key = keys.open_index(event.pipeline), keys.seen(event_id)
+    def fold_many(self, folds: list[Fold], now: datetime) -> list[Outcome | None]:
+        """Apply events in order, all in one transaction: two pipelined reads, the pure
+        fold in memory, one MULTI/EXEC. Concurrent folds of the same pipelines retry with
+        a short random back-off, MAX_FOLD_TRIES times at most. An event whose id was
+        folded before (a redelivered task) gets None and changes nothing."""
+        watched = sorted({keys.open_index(f.event.pipeline) for f in folds})
+        watched += [keys.seen(f.event_id) for f in folds]
         for attempt in range(MAX_FOLD_TRIES):
             with self.redis.pipeline() as pipe:
                 try:
-                    pipe.watch(open_key, seen_key)  # type: ignore[no-untyped-call]
-                    if pipe.exists(seen_key):
-                        return None
-                    book = {i.dedup_key: i for i in self._load(pipe, self._relevant(pipe, event))}
-                    outcome = apply_event(book, event, self.rules, now, new_id)
+                    pipe.watch(*watched)  # type: ignore[no-untyped-call]
+                    outcomes = self._plan(folds, now)
                     pipe.multi()
-                    self._write(pipe, outcome, event, now, event_id)
-                    if effects is not None:
-                        effects(pipe, outcome)
-                    pipe.set(seen_key, 1, ex=_SEEN_S)
+                    writes = _Writes()
+                    for fold, outcome in zip(folds, outcomes, strict=True):
+                        if outcome is None:
+                            continue
+                        self._write(pipe, outcome, fold.event, now, fold.event_id, writes)
+                        if fold.effects is not None:
+                            fold.effects(pipe, outcome)
+                        pipe.set(keys.seen(fold.event_id), 1, ex=_SEEN_S)
+                    for incident in writes.incidents.values():
+                        self.put(pipe, incident)
+                    for incident_id, lines in writes.timelines.items():
+                        pipe.rpush(timeline_key(incident_id), *lines)
                     pipe.execute()
-                    return outcome
+                    return outcomes
                 except redis.WatchError:
                     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-        raise FoldConflict(f"{event.pipeline}: {MAX_FOLD_TRIES} conflicting folds in a row")
+        raise FoldConflict(f"{MAX_FOLD_TRIES} conflicting folds in a row")
 
-    def _relevant(self, pipe: Any, event: Event) -> list[Any]:
-        """Ids of the open incidents this event can touch: its own key's, and for a
-        lifecycle event (data_ready) those of the types it resolves. Never the whole book."""
-        ids = [pipe.hget(keys.open_index(event.pipeline), event.dedup_key)]
+    def _plan(self, folds: list[Fold], now: datetime) -> list[Outcome | None]:
+        """Read what the events can touch (after WATCH, on another connection: a change
+        made since aborts the EXEC), then fold them in order in memory."""
+        with self.redis.pipeline(transaction=False) as reads:
+            for fold in folds:
+                reads.exists(keys.seen(fold.event_id))
+            for fold in folds:
+                self._relevant(reads, fold.event)
+            answers = reads.execute()
+        seen_flags, relevant = answers[: len(folds)], answers[len(folds) :]
+        ids: set[str] = set()
+        for answer in relevant:
+            for found in answer if isinstance(answer, list) else [answer]:
+                if found is not None:
+                    ids.add(found.decode() if isinstance(found, bytes) else str(found))
+        books: dict[str, dict[str, Incident]] = {}
+        for incident in self._load(self.redis, sorted(ids)):
+            books.setdefault(incident.pipeline, {})[incident.dedup_key] = incident
+        outcomes: list[Outcome | None] = []
+        folded: set[str] = set()
+        for fold, seen in zip(folds, seen_flags, strict=True):
+            if seen or fold.event_id in folded:
+                outcomes.append(None)
+                continue
+            pipeline = fold.event.pipeline
+            outcome = apply_event(books.get(pipeline, {}), fold.event, self.rules, now, fold.new_id)
+            books[pipeline] = dict(outcome.open)
+            folded.add(fold.event_id)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _relevant(self, reads: Any, event: Event) -> None:
+        """Queue the reads of the open incidents this event can touch: its own key's, and
+        for a lifecycle event (data_ready) those of the types it resolves. Never the whole
+        book."""
+        reads.hget(keys.open_index(event.pipeline), event.dedup_key)
         for event_type in self.rules.routing.paging.resolves.get(event.type, []):
-            ids.extend(pipe.hvals(keys.open_by_type(event.pipeline, event_type)))
-        return [i for i in ids if i is not None]
+            reads.hvals(keys.open_by_type(event.pipeline, event_type))
 
     def _write(
-        self, pipe: Any, outcome: Outcome, event: Event, now: datetime, event_id: str
+        self,
+        pipe: Any,
+        outcome: Outcome,
+        event: Event,
+        now: datetime,
+        event_id: str,
+        writes: _Writes,
     ) -> None:
         for incident in outcome.changed:
-            self.put(pipe, incident)
+            writes.incidents[incident.id] = incident  # written once, in its last state
             said = {
                 "event_id": event_id,
                 "action": event.action,
@@ -101,21 +171,15 @@ class IncidentStore:
                 "summary": event.summary,
                 "source": event.source,
             }
-            pipe.rpush(timeline_key(incident.id), entry(now, "event", **said))
+            writes.note(incident.id, entry(now, "event", **said))
             if (
                 incident is outcome.opened
                 or incident.status == "resolved"
                 or (incident.status == "acknowledged" and event.action == "acknowledge")
             ):
-                pipe.rpush(
-                    timeline_key(incident.id),
-                    entry(
-                        now,
-                        "decision",
-                        decision=outcome.decision.decision,
-                        reason=outcome.decision.reason,
-                    ),
-                )
+                decision = outcome.decision
+                said = {"decision": decision.decision, "reason": decision.reason}
+                writes.note(incident.id, entry(now, "decision", **said))
             if incident.status == "resolved":  # everyone paged is told, from the outbox
                 notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
                 schedule_in(pipe, notice, now.timestamp())
