@@ -132,5 +132,7 @@ def write(results: dict[str, Any], docs: Path) -> None:
     slim = {**results, "p1_during_storm": {
         k: v for k, v in results["p1_during_storm"].items() if k != "latencies_ms"}}  # fmt: skip
     (docs / "benchmarks.json").write_text(json.dumps(slim, indent=2) + "\n", encoding="utf-8")
-    (docs / "benchmarks.md").write_text(markdown(results), encoding="utf-8")
+    analysis = Path(__file__).with_name("analysis.md")  # the hand-written reading of a run
+    extra = analysis.read_text(encoding="utf-8") if analysis.exists() else ""
+    (docs / "benchmarks.md").write_text(markdown(results) + extra, encoding="utf-8")
     plots(results, docs)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,13 @@ from tests.support import RULES_DIR
 ROOT = RULES_DIR.parent
 
 
-_KEYS: dict[int, list[str]] = {}
+_KEYS: weakref.WeakKeyDictionary[SmtpInbox, list[str]] = weakref.WeakKeyDictionary()
 
 
 def message_ids(inbox: SmtpInbox) -> list[str]:
     """The idempotency key of every message received, parsing each message once (the
     drills poll this while thousands arrive)."""
-    found = _KEYS.setdefault(id(inbox), [])
+    found = _KEYS.setdefault(inbox, [])
     for raw in inbox.messages[len(found) :]:
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         found.append(str(parsed["X-Alert-Router-Idempotency-Key"]).strip())
