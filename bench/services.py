@@ -4,8 +4,6 @@ message arrives."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +12,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.stack import free_port, wait_until
+from tests.alertmanager import installed, running_alertmanager
+from tests.stack import free_port
 
 
 class TimedInbox:
@@ -41,43 +40,14 @@ def timed_smtp() -> Iterator[tuple[TimedInbox, int]]:
 
 @contextmanager
 def alertmanager(directory: Path) -> Iterator[str | None]:
-    """A real Alertmanager on loopback (None when the binary is not installed)."""
-    binary = shutil.which("prometheus-alertmanager")
-    if binary is None:
+    """A real Alertmanager that routes nowhere (None when the binary is not installed)."""
+    if not installed():
         yield None
         return
-    config = directory / "alertmanager.yml"
-    config.write_text(
-        "route: {receiver: nowhere}\nreceivers: [{name: nowhere}]\n", encoding="utf-8"
-    )
-    port = free_port()
-    with (directory / "alertmanager.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={directory / 'am-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout_s=30, what="Alertmanager")
+    with running_alertmanager(
+        directory, "route: {receiver: nowhere}\nreceivers: [{name: nowhere}]\n"
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def rss_mb(pid: int, with_children: bool = False) -> float:

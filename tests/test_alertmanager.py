@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.stack import TOKEN, Stack, free_port, running_stack, wait_until
+from tests.alertmanager import running_alertmanager
+from tests.stack import TOKEN, Stack, running_stack, wait_until
 from tests.support import RULES_DIR, pacific
-
-BINARY = "prometheus-alertmanager"
 
 
 @pytest.fixture
@@ -26,12 +23,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def alertmanager(stack: Stack, tmp_path: Path) -> Iterator[str]:
-    binary = shutil.which(BINARY)
-    assert binary, f"{BINARY} is not installed (.ci/run installs it with apt-get)"
-    port = free_port()
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        f"""
+    config = f"""
 route:
   receiver: router
   group_by: ['...']
@@ -46,35 +38,9 @@ receivers:
         http_config:
           authorization: {{type: Bearer, credentials: {TOKEN}}}
           tls_config: {{ca_file: {stack.cert}}}
-""",
-        encoding="utf-8",
-    )
-    url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "am.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            wait_until(lambda: _ready(url), what="Alertmanager to start")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+"""
+    with running_alertmanager(tmp_path, config) as url:
+        yield url
 
 
 def _alert(ends_at: datetime) -> list[dict[str, Any]]:
