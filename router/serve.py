@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 import redis
 from celery import Celery
 
-from router.api.incidents import persistence_warning
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
 from router.settings import Settings
+from router.store import persistence_warning
 from router.tasks import QUEUES
 from router.worker import celery_sender, create_celery
 

@@ -228,3 +228,12 @@ class IncidentStore:
             ids.extend(self.redis.zrevrange(keys.status(name), 0, limit - 1))
         incidents = self._load(self.redis, ids)
         return sorted(incidents, key=lambda i: i.opened_at, reverse=True)[:limit]
+
+
+def persistence_warning(client: redis.Redis) -> str | None:
+    """Redis keeps incidents, timers and queued events: say so when a restart loses them."""
+    config = client.config_get("appendonly")
+    config.update(client.config_get("save"))
+    if config.get("appendonly") == "yes" or config.get("save"):
+        return None
+    return "Redis does not persist (appendonly no, no save policy): a restart loses state"

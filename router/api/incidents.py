@@ -17,6 +17,7 @@ from router.incidents import Incident
 from router.links import LinkAction
 from router.rotation import shift_json, shifts_between
 from router.runtime import Runtime
+from router.store import persistence_warning
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -103,15 +104,6 @@ def dead_letters(runtime: RuntimeDep) -> dict[str, Any]:
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
-
-
-def persistence_warning(client: redis.Redis) -> str | None:
-    """Redis keeps incidents, timers and queued events: say so when a restart loses them."""
-    config = client.config_get("appendonly")
-    config.update(client.config_get("save"))
-    if config.get("appendonly") == "yes" or config.get("save"):
-        return None
-    return "Redis does not persist (appendonly no, no save policy): a restart loses state"
 
 
 @router.get("/readyz")
