@@ -10,6 +10,7 @@ task outlives the lease (settings check the lease is longer than one attempt can
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -61,5 +62,23 @@ class Mailer:
             self.redis.delete(marker)
             log.warning("email %s to %s: %r; will retry", message.kind, message.to, error)
             return Delivery("retry", repr(error))
-        self.redis.set(marker, "sent", ex=_KEEP_S)
+        self._mark_sent(marker)
         return Delivery("sent")
+
+    def _mark_sent(self, marker: str) -> None:
+        """The message is out: if Redis is away right now, keep trying for half the lease
+        (while the `sending` marker still holds off everyone else), so that a short outage
+        does not make the timer send it again. Past that the error propagates and the
+        message may go twice: at least once, never silent."""
+        deadline = time.monotonic() + self.lease_ms / 2000
+        pause_s = 0.1
+        while True:
+            try:
+                self.redis.set(marker, "sent", ex=_KEEP_S)
+                return
+            except redis.RedisError as error:
+                if time.monotonic() + pause_s > deadline:
+                    raise
+                log.warning("sent, but Redis is away (%s): marking it again", error)
+                time.sleep(pause_s)
+                pause_s = min(2.0, pause_s * 2)
