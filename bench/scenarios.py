@@ -27,6 +27,7 @@ from tests.stack import TOKEN, settings_for, wait_until
 from tests.support import RULES_DIR
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+API_PROCESSES = 2
 P4 = {"pipeline": "growth.aggregate", "type": "slow_query", "severity": "P4", "summary": "bench"}
 
 
@@ -50,7 +51,7 @@ class Sizes:
 
 @contextmanager
 def router(
-    directory: Path, workers: int = 0, **settings: str
+    directory: Path, workers: int = 0, api_processes: int = 1, **settings: str
 ) -> Iterator[tuple[Deployment, TimedInbox]]:
     """api + scheduler (+ a worker with `workers` pool processes) on a fresh Redis."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,7 @@ def router(
     with timed_smtp() as (inbox, smtp_port):
         deployment = Deployment(directory, server, smtp_port, RULES_DIR, **settings)
         try:
-            deployment.api()
+            deployment.api(api_processes)
             deployment.scheduler()
             if workers:
                 deployment.worker(concurrency=workers)
@@ -76,9 +77,10 @@ def _alerts(count: int) -> list[dict[str, Any]]:
 
 
 def ingest(directory: Path, sizes: Sizes, alertmanager_url: str | None) -> list[dict[str, Any]]:
-    """Requests accepted per second: one event per request, and 100."""
+    """Requests accepted per second: one event per request, and 100. The API runs one
+    process per core (`router api --processes 2`), as Alertmanager's Go runtime does."""
     rows = []
-    with router(directory / "ingest") as (deployment, _):
+    with router(directory / "ingest", api_processes=API_PROCESSES) as (deployment, _):
         for per_request in (1, 100):
             body: Any = P4 if per_request == 1 else [P4] * per_request
             ours = post_load(f"{deployment.url}/v1/events", body, AUTH, sizes.ingest_s)

@@ -175,14 +175,20 @@ def _startup(settings: Settings) -> None:
 
 
 @app.command()
-def api(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+def api(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    processes: Annotated[
+        int, typer.Option(min=1, help="API processes on one port (one per core for speed)")
+    ] = 1,
+) -> None:
     """Serve the HTTP API (FastAPI on uvicorn); OpenAPI at /docs."""
     settings = _settings()
     _startup(settings)
     _logging()
     from router import serve  # the service stack loads only for the services
 
-    serve.serve_api(settings, host, port)
+    serve.serve_api(settings, host, port, processes)
 
 
 @app.command()
@@ -285,7 +291,7 @@ def dead_letters_command(
     import redis
 
     from router import deadletters
-    from router.worker import celery_sender, create_celery
+    from router.publish import redis_sender
 
     if action not in ("list", "retry"):
         _fail(f"dead-letters: unknown action {action!r}: use list or retry")
@@ -296,8 +302,7 @@ def dead_letters_command(
             for letter in deadletters.listing(client):
                 sys.stdout.write(letter.model_dump_json() + "\n")
             return
-        celery = create_celery(lambda: _fail("no runtime here"), settings.redis_url)
-        count = deadletters.retry_all(client, celery_sender(celery))
+        count = deadletters.retry_all(client, redis_sender(client))
     except redis.RedisError as error:
         _fail(f"redis: {error}")
     out.print(f"queued {count} dead letter(s) again")

@@ -59,6 +59,6 @@ def retry_all(client: redis.Redis, send: Send) -> int:
     if not letters:
         return 0
     client.delete(*[keys.seen(letter.item.event_id) for letter in letters])
-    send(INGEST, [letter.item.model_dump() for letter in letters], INGEST_QUEUE)
+    send(INGEST, [letter.item for letter in letters], INGEST_QUEUE)
     client.ltrim(keys.DEAD_LETTERS, len(letters), -1)
     return len(letters)

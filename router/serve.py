@@ -16,21 +16,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 import redis
-from celery import Celery
 
+from router.publish import redis_sender
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
-from router.settings import Settings
+from router.settings import Settings, load_settings
 from router.store import persistence_warning
 from router.tasks import QUEUES
-from router.worker import celery_sender, create_celery
+from router.worker import create_celery
 
 log = logging.getLogger("router")
-
-
-def _celery_for(runtime: Runtime) -> Celery:
-    settings = runtime.settings
-    return create_celery(lambda: runtime, settings.redis_url, settings.redeliver_after_s)
 
 
 def _warn_if_not_persistent(runtime: Runtime) -> None:
@@ -61,7 +56,9 @@ def _require_secret(settings: Settings) -> None:
         )
 
 
-def serve_api(settings: Settings, host: str, port: int) -> None:
+def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> None:
+    """One process, or `processes` uvicorn worker processes on one socket (each builds
+    its app from the environment: api_from_environment)."""
     import uvicorn
 
     from router.api.app import create_api
@@ -72,8 +69,24 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
     runtime = build_runtime(settings)
     _check_routing_keys(runtime)
     _warn_if_not_persistent(runtime)
-    app = create_api(runtime, celery_sender(_celery_for(runtime)))
-    uvicorn.Server(uvicorn_config(app, host, port)).run()
+    if processes > 1:
+        log.info("api: %d processes on %s:%d", processes, host, port)
+        uvicorn.run(
+            f"{__name__}:api_from_environment",
+            factory=True,
+            workers=processes,
+            **_uvicorn_options(host, port),
+        )
+        return
+    uvicorn.Server(uvicorn_config(create_api(runtime), host, port)).run()
+
+
+def api_from_environment() -> Any:
+    """The app of one API worker process (uvicorn imports this by name)."""
+    from router.api.app import create_api
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return create_api(build_runtime(load_settings()))
 
 
 def uvicorn_config(app: Any, host: str, port: int, **tls: Any) -> Any:
@@ -82,7 +95,11 @@ def uvicorn_config(app: Any, host: str, port: int, **tls: Any) -> Any:
     is the process's own (no dictConfig of uvicorn's)."""
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, **tls)
+    return uvicorn.Config(app, **_uvicorn_options(host, port), **tls)
+
+
+def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    return {"host": host, "port": port, "access_log": False, "log_config": None}
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:
@@ -105,7 +122,7 @@ def run_worker(settings: Settings, concurrency: int) -> None:
 def run_scheduler(settings: Settings) -> None:
     runtime = build_runtime(settings)
     _warn_if_not_persistent(runtime)
-    scheduler = Scheduler(runtime, celery_sender(_celery_for(runtime)))
+    scheduler = Scheduler(runtime, redis_sender(runtime.redis))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

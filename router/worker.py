@@ -24,7 +24,7 @@ from kombu.entity import Queue
 from router import keys
 from router.broker import TRANSPORT
 from router.runtime import Runtime
-from router.tasks import FIRE, INGEST, INGEST_QUEUE, QUEUES, QueuedEvent, Send
+from router.tasks import FIRE, INGEST, INGEST_QUEUE, QUEUED_BATCH, QUEUES
 
 log = logging.getLogger(__name__)
 HEARTBEATS = keys.HEARTBEATS
@@ -70,7 +70,7 @@ def create_celery(
     @app.task(name=INGEST, shared=False)
     def ingest(items: list[dict[str, Any]]) -> int:
         rt = current()
-        batch = [QueuedEvent.model_validate(item) for item in items]
+        batch = QUEUED_BATCH.validate_python(items)
         try:
             report = rt.engine.intake.ingest(batch, rt.clock.now())
         except redis.RedisError as error:
@@ -118,12 +118,3 @@ def create_celery(
 
     app.steps["worker"].add(Heartbeat)
     return app
-
-
-def celery_sender(app: Celery) -> Send:
-    """The `Send` every process uses: one publish through the app's producer pool."""
-
-    def send(task: str, argument: Any, queue: str) -> object:
-        return app.send_task(task, args=[argument], queue=queue)
-
-    return send

@@ -84,8 +84,8 @@ class Deployment:
         self.processes.append(process)
         return process
 
-    def api(self) -> subprocess.Popen[bytes]:
-        process = self.start("api", "--port", str(self.port))
+    def api(self, processes: int = 1) -> subprocess.Popen[bytes]:
+        process = self.start("api", "--port", str(self.port), "--processes", str(processes))
         wait_until(lambda: self._status("/healthz") == 200, timeout_s=30, what="the api")
         return process
 

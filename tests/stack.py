@@ -28,12 +28,13 @@ from router.clock import FixedClock
 from router.folding import Fault, no_fault
 from router.keys import LEASED
 from router.mail.backends import EmailBackend
+from router.publish import redis_sender
 from router.runtime import Runtime, build_runtime
 from router.scheduler import Scheduler
 from router.serve import uvicorn_config
 from router.settings import Settings
 from router.tasks import QUEUES
-from router.worker import celery_sender, create_celery
+from router.worker import create_celery
 from tests.redis_server import session_redis
 
 TOKEN = "test-token-1"
@@ -161,6 +162,10 @@ class Stack:
     def emails(self) -> list[EmailMessage]:
         return read_outbox(self.outbox)
 
+    def email_count(self) -> int:
+        """Without parsing: cheap enough to poll while the worker in this process sends."""
+        return len(list(self.outbox.glob("*.eml"))) if self.outbox.exists() else 0
+
     def recipients(self) -> list[str]:
         return sorted(str(m["To"]) for m in self.emails())
 
@@ -193,8 +198,8 @@ def running_stack(
     runtime = build_runtime(settings, clock, backend, fault)
     runtime.redis.flushdb()
     celery = create_celery(lambda: runtime, settings.redis_url)
-    send = celery_sender(celery)
-    app = create_api(runtime, send)
+    send = redis_sender(runtime.redis)
+    app = create_api(runtime)
     port = free_port()
     key, cert = self_signed(outbox.parent)
     server = uvicorn.Server(

@@ -3,19 +3,18 @@ a few tries, and the rest of its batch goes on."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from router import deadletters
+from router.publish import redis_sender
 from router.tasks import INGEST, INGEST_QUEUE, QueuedEvent
-from router.worker import celery_sender, create_celery
 from tests.stack import Stack, wait_until
 
 
 def _queued(event_id: str, pipeline: str) -> dict[str, object]:
     event = {"pipeline": pipeline, "type": "slow_query", "dedup_key": event_id}
-    return QueuedEvent(
-        event_id=event_id, received_at="2026-11-24T18:00:00Z", event=event
-    ).model_dump()
+    return asdict(QueuedEvent(event_id=event_id, received_at="2026-11-24T18:00:00Z", event=event))
 
 
 def test_a_poison_event_becomes_a_dead_letter_and_its_batch_goes_on(
@@ -27,7 +26,7 @@ def test_a_poison_event_becomes_a_dead_letter_and_its_batch_goes_on(
         _queued("poison", "retired.pipeline"),
         _queued("good-2", "growth.aggregate"),
     ]
-    send = celery_sender(create_celery(lambda: tuesday.runtime, tuesday.runtime.settings.redis_url))
+    send = redis_sender(tuesday.redis)
     send(INGEST, batch, INGEST_QUEUE)
     letters = wait_until(lambda: deadletters.listing(tuesday.redis), what="the dead letter")
     tuesday.settle()

@@ -15,7 +15,6 @@ from schemathesis.generation.modes import GenerationMode
 
 from router.api.app import create_api
 from router.runtime import build_runtime
-from router.worker import celery_sender, create_celery
 from tests.stack import TOKEN, settings_for
 from tests.support import RULES_DIR
 
@@ -27,8 +26,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
     outbox = Path(tmp_path_factory.mktemp("fuzz")) / "outbox"
     runtime = build_runtime(settings_for(RULES_DIR, outbox, db=3))
     runtime.redis.flushdb()
-    celery = create_celery(lambda: runtime, runtime.settings.redis_url)
-    app = create_api(runtime, celery_sender(celery))  # batches go to the real broker
+    app = create_api(runtime)  # batches go to the real broker
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -4,6 +4,7 @@ a 4xx JSON naming the field, or is accepted safely; never a 5xx."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from router.incidents import apply_event
 from router.mail.compose import Composer
 from router.runtime import Runtime, build_runtime
 from router.tasks import QUEUES
-from router.worker import celery_sender, create_celery
 from tests.stack import PROFIT_AGGREGATE_KEY, TOKEN, settings_for
 from tests.support import RULES_DIR, pacific
 
@@ -25,9 +25,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LONG = "x" * 101
 
 
-def _client(runtime: Runtime) -> TestClient:
-    celery = create_celery(lambda: runtime, runtime.settings.redis_url)
-    return TestClient(create_api(runtime, celery_sender(celery)), raise_server_exceptions=False)
+@contextmanager
+def _client(runtime: Runtime) -> Iterator[TestClient]:
+    """Entered, so the app's lifespan closes its Redis connections."""
+    with TestClient(create_api(runtime), raise_server_exceptions=False) as client:
+        yield client
 
 
 @pytest.fixture
@@ -39,8 +41,9 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def api(runtime: Runtime) -> TestClient:
-    return _client(runtime)
+def api(runtime: Runtime) -> Iterator[TestClient]:
+    with _client(runtime) as client:
+        yield client
 
 
 def _pd(**payload: Any) -> dict[str, Any]:
@@ -165,10 +168,11 @@ def test_redis_down_answers_503_with_retry_after(tmp_path: Path) -> None:
     dead = build_runtime(
         settings_for(RULES_DIR, tmp_path / "outbox", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     )
-    api = _client(dead)
-    for answer in (
-        api.post("/v1/events", json=GOOD, headers=AUTH),
-        api.get("/v1/incidents", headers=AUTH),
-    ):
+    with _client(dead) as api:
+        answers = [
+            api.post("/v1/events", json=GOOD, headers=AUTH),
+            api.get("/v1/incidents", headers=AUTH),
+        ]
+    for answer in answers:
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] and answer.json()["status"] == "unavailable"

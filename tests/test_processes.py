@@ -22,11 +22,11 @@ from aiosmtpd.controller import Controller
 from router.clock import SystemClock
 from router.events import parse_event
 from router.keys import LEASED, TIMERS
+from router.publish import redis_sender
 from router.rotation import shift_at
 from router.runtime import build_runtime
 from router.scheduler import Scheduler
 from router.tasks import URGENT_QUEUE
-from router.worker import celery_sender, create_celery
 from tests.redis_server import session_redis
 from tests.stack import TOKEN, free_port, read_outbox, settings_for, wait_until
 from tests.support import RULES_DIR
@@ -156,9 +156,8 @@ def test_worker_killed_mid_send_pages_exactly_once(
     )
     runtime = build_runtime(settings)
     runtime.redis.flushdb()
-    celery = create_celery(lambda: runtime, settings.redis_url)
     stop = threading.Event()
-    scheduler = Scheduler(runtime, celery_sender(celery))
+    scheduler = Scheduler(runtime, redis_sender(runtime.redis))
     ticking = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     ticking.start()
     stuck_port, connected = silent_smtp

@@ -7,6 +7,7 @@ import hmac
 import logging
 import re
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,6 @@ from router.api.app import create_api
 from router.links import LinkClaim, sign
 from router.runtime import Runtime, build_runtime
 from router.settings import Settings, SettingsInvalid, load_settings
-from router.worker import celery_sender, create_celery
 from tests.redis_server import RedisServer
 from tests.stack import PROFIT_AGGREGATE_KEY, TOKEN, running_stack, settings_for, wait_until
 from tests.support import RULES_DIR, pacific
@@ -29,16 +29,16 @@ MakeApi = Callable[..., tuple[TestClient, Runtime]]
 @pytest.fixture
 def make_api(tmp_path: Path) -> Iterator[MakeApi]:
     made: list[Runtime] = []
+    with ExitStack() as entered:  # entered clients: the lifespan closes Redis connections
 
-    def make(**extra: str) -> tuple[TestClient, Runtime]:
-        runtime = build_runtime(settings_for(RULES_DIR, tmp_path / "outbox", db=5, **extra))
-        runtime.redis.flushdb()
-        made.append(runtime)
-        celery = create_celery(lambda: runtime, runtime.settings.redis_url)
-        app = create_api(runtime, celery_sender(celery))
-        return TestClient(app, raise_server_exceptions=False), runtime
+        def make(**extra: str) -> tuple[TestClient, Runtime]:
+            runtime = build_runtime(settings_for(RULES_DIR, tmp_path / "outbox", db=5, **extra))
+            runtime.redis.flushdb()
+            made.append(runtime)
+            client = TestClient(create_api(runtime), raise_server_exceptions=False)
+            return entered.enter_context(client), runtime
 
-    yield make
+        yield make
     for runtime in made:
         runtime.redis.flushdb()
 
@@ -141,11 +141,10 @@ def test_readyz_warns_when_redis_does_not_persist(tmp_path: Path) -> None:
         client = server.client()
         client.zadd("ar:workers", {"w": 4e9})  # a heartbeat from far in the future
         settings = settings_for(RULES_DIR, tmp_path / "outbox", REDIS_URL=server.url())
-        api = TestClient(create_api(build_runtime(settings), celery_sender(create_celery(
-            lambda: build_runtime(settings), settings.redis_url))))  # fmt: skip
-        assert "warnings" not in api.get("/readyz").json()  # appendonly yes
-        client.config_set("appendonly", "no")
-        said = api.get("/readyz").json()
+        with TestClient(create_api(build_runtime(settings))) as api:
+            assert "warnings" not in api.get("/readyz").json()  # appendonly yes
+            client.config_set("appendonly", "no")
+            said = api.get("/readyz").json()
         assert said["status"] == "ready" and "does not persist" in said["warnings"][0]
     finally:
         server.stop()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from router.api.auth import require_token
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
-from router.api.intake import check, enqueue, invalid
+from router.api.intake import as_sent, check, enqueue, invalid
 from router.api.pagerduty import SEVERITY
 from router.events import EventIn, Link, is_web_url
 
@@ -64,7 +64,7 @@ def to_native(alert: AmAlert) -> EventIn:
 
 
 @router.post("/v1/alertmanager", status_code=202, dependencies=[Depends(require_token)])
-def alertmanager(
+async def alertmanager(
     runtime: RuntimeDep,
     send: SendDep,
     body: Any = Depends(read_json),  # noqa: B008
@@ -80,5 +80,5 @@ def alertmanager(
     events, errors = check(runtime, raw)
     if errors:
         return invalid("Alertmanager notification is invalid", errors)
-    queued = enqueue(runtime, send, raw, events)
+    queued = await enqueue(runtime, send, as_sent(raw), events)
     return JSONResponse({"status": "accepted", "events": len(queued)}, status_code=202)

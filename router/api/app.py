@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,17 +15,29 @@ from router.api import alertmanager, email_links, errors, events, incidents, pag
 from router.api.limits import BodyLimit
 from router.api.middleware import Protections
 from router.api.schema import describe_bodies
+from router.publish import LoopRedis, async_sender
 from router.runtime import Runtime
-from router.tasks import Send
+from router.tasks import AsyncSend
 
 MAX_BODY_BYTES = 512 * 1024
 
 
-def create_api(runtime: Runtime, send: Send) -> FastAPI:
-    """`send(task, argument, queue)` queues a task for the workers."""
-    app = FastAPI(title="alert-router", version="0.1.0", docs_url=None, redoc_url=None)
+def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
+    """`send(task, argument, queue)` queues a task for the workers; by default it is
+    written straight into the broker's queue at REDIS_URL (router.publish)."""
+    clients = LoopRedis(runtime.settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await clients.close()
+
+    app = FastAPI(
+        title="alert-router", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     app.state.runtime = runtime
-    app.state.send = send
+    app.state.async_redis = clients
+    app.state.send = send or async_sender(clients)
     for module in (events, pagerduty, alertmanager, incidents, email_links):
         app.include_router(module.router)
     if runtime.settings.api_docs:

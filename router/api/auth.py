@@ -6,10 +6,12 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
+import redis.asyncio
 from fastapi import Header, HTTPException
 
 from router import keys
-from router.api.deps import RuntimeDep
+from router.api.deps import AsyncRedisDep, RuntimeDep
+from router.runtime import Runtime
 
 
 def _token_index(header: str, runtime: RuntimeDep) -> int | None:
@@ -24,7 +26,14 @@ def _token_index(header: str, runtime: RuntimeDep) -> int | None:
     return found
 
 
-def require_token(runtime: RuntimeDep, authorization: Annotated[str, Header()] = "") -> str:
+async def require_token(
+    runtime: RuntimeDep, aredis: AsyncRedisDep, authorization: Annotated[str, Header()] = ""
+) -> str:
+    return await authorize(runtime, aredis, authorization)
+
+
+async def authorize(runtime: Runtime, aredis: redis.asyncio.Redis, authorization: str) -> str:
+    """Who sent the request ("token N"); 401 without a known token, 429 over the limit."""
     index = _token_index(authorization, runtime)
     if index is None:
         raise HTTPException(
@@ -36,10 +45,10 @@ def require_token(runtime: RuntimeDep, authorization: Annotated[str, Header()] =
     if limit:
         now_s = int(runtime.clock.now().timestamp())
         key = keys.ratelimit(str(index), now_s // 60)
-        with runtime.redis.pipeline() as pipe:
+        async with aredis.pipeline() as pipe:
             pipe.incr(key)
             pipe.expire(key, 120)
-            count = int(pipe.execute()[0])
+            count = int((await pipe.execute())[0])
         if count > limit:
             raise HTTPException(
                 status_code=429,

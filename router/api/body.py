@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import HTTPException, Request
 
 MAX_DEPTH = 32
@@ -16,21 +17,31 @@ def _no_constants(name: str) -> Any:
 
 
 def _depth(value: Any, limit: int) -> bool:
-    """True when `value` nests deeper than `limit` (iterative: no recursion to blow)."""
+    """True when `value` nests deeper than `limit` (iterative: no recursion to blow; only
+    containers are visited, since a batch of events is mostly scalars)."""
+    if not isinstance(value, dict | list):
+        return False
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return False
 
 
 async def read_json(request: Request) -> Any:
     raw = await request.body()
+    try:  # orjson is strict (UTF-8, no NaN) and fast; the slow path below says what is wrong
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if _depth(body, MAX_DEPTH):
+            raise HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels")
+        return body
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

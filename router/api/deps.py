@@ -1,24 +1,33 @@
-"""Typed access to what every endpoint needs, so mypy checks the API layer too."""
+"""Typed access to what every endpoint needs, so mypy checks the API layer too. The
+dependencies are coroutines: a plain function would cost each request a thread hop."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import redis.asyncio
 from fastapi import Depends, Request
 
+from router.publish import LoopRedis
 from router.runtime import Runtime
-from router.tasks import Send
+from router.tasks import AsyncSend
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_send(request: Request) -> Send:
-    send: Send = request.app.state.send
+async def get_send(request: Request) -> AsyncSend:
+    send: AsyncSend = request.app.state.send
     return send
 
 
+async def get_async_redis(request: Request) -> redis.asyncio.Redis:
+    clients: LoopRedis = request.app.state.async_redis
+    return clients()
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SendDep = Annotated[Send, Depends(get_send)]
+SendDep = Annotated[AsyncSend, Depends(get_send)]
+AsyncRedisDep = Annotated[redis.asyncio.Redis, Depends(get_async_redis)]

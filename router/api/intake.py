@@ -3,6 +3,7 @@ task: on the urgent queue when the batch carries a P1, so it never waits behind 
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
@@ -10,8 +11,9 @@ from fastapi.responses import JSONResponse
 from router.classify import classify
 from router.engine import new_id
 from router.events import Event, EventIn, EventInvalid, to_event
+from router.rules import Rules
 from router.runtime import Runtime
-from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, QueuedEvent, Send
+from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, AsyncSend, QueuedEvent
 from router.times import iso_z
 
 
@@ -49,24 +51,32 @@ def check(runtime: Runtime, raw: list[EventIn]) -> tuple[list[Event], list[str]]
     return events, errors
 
 
-def enqueue(
-    runtime: Runtime, send: Send, raw: list[EventIn], events: list[Event]
+def _is_page_now(event: Event, rules: Rules) -> bool:
+    """A P1 trigger: its batch goes on the urgent queue. An explicit severity wins, so
+    most events skip the rule scan."""
+    if event.action != "trigger":
+        return False
+    return (event.severity or classify(event, rules).severity) == "P1"
+
+
+def as_sent(raw: list[EventIn]) -> list[dict[str, Any]]:
+    """Events translated from another schema (PagerDuty, Alertmanager), as JSON."""
+    return [item.model_dump(mode="json", exclude_none=True) for item in raw]
+
+
+async def enqueue(
+    runtime: Runtime,
+    send: AsyncSend,
+    sent: list[dict[str, Any]],
+    events: list[Event],
 ) -> list[QueuedEvent]:
-    """One task for the whole batch; the items keep the event as sent (naive times too)."""
+    """One task for the whole batch. Each item keeps the event as sent (naive times too,
+    JSON that was just validated), with the dedup key the check settled on."""
     received_at = iso_z(runtime.clock.now())
     items = [
-        QueuedEvent(
-            event_id=new_id(),
-            received_at=received_at,
-            event=item.model_copy(update={"dedup_key": event.dedup_key}).model_dump(
-                mode="json", exclude_none=True
-            ),
-        )
-        for item, event in zip(raw, events, strict=True)
+        QueuedEvent(new_id(), received_at, {**item, "dedup_key": event.dedup_key})
+        for item, event in zip(sent, events, strict=True)
     ]
-    urgent = any(
-        event.action == "trigger" and classify(event, runtime.rules).severity == "P1"
-        for event in events
-    )
-    send(INGEST, [item.model_dump() for item in items], URGENT_QUEUE if urgent else INGEST_QUEUE)
+    urgent = any(_is_page_now(event, runtime.rules) for event in events)
+    await send(INGEST, items, URGENT_QUEUE if urgent else INGEST_QUEUE)
     return items

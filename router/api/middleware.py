@@ -23,6 +23,10 @@ _DOCS = (
     b"'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 )
 
+# Accepted events are not logged at INFO: at thousands a second the line cost more than
+# the request, and each event's id is on the incident's timeline anyway.
+_INGEST_PATHS = frozenset({"/v1/events", "/v2/enqueue", "/v1/alertmanager"})
+
 
 class Protections:
     """Request id, CSP, X-Frame-Options, Referrer-Policy, nosniff; and the access log."""
@@ -68,7 +72,9 @@ class Protections:
                 raise
             await _internal_error(with_headers, request_id)
         finally:
-            log.info(
+            level = logging.DEBUG if status == 202 and path in _INGEST_PATHS else logging.INFO
+            log.log(
+                level,
                 "%s %s %d %.1fms %s",
                 scope["method"],
                 path,  # never the query string

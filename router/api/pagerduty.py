@@ -25,7 +25,7 @@ from pydantic import (
 
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
-from router.api.intake import check, enqueue, invalid
+from router.api.intake import as_sent, check, enqueue, invalid
 from router.engine import new_id
 from router.events import EventIn, Link
 from router.runtime import Runtime
@@ -111,7 +111,7 @@ def to_native(pd: PdEvent, pipeline: str) -> EventIn:
 
 
 @router.post("/v2/enqueue", status_code=202)
-def enqueue_v2(
+async def enqueue_v2(
     runtime: RuntimeDep,
     send: SendDep,
     body: Any = Depends(read_json),  # noqa: B008
@@ -131,7 +131,7 @@ def enqueue_v2(
     events, errors = check(runtime, raw)
     if errors:
         return invalid("Event object is invalid", errors)
-    enqueue(runtime, send, raw, events)
+    await enqueue(runtime, send, as_sent(raw), events)
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": events[0].dedup_key},
         status_code=202,

@@ -64,6 +64,12 @@ def describe_bodies(spec: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "/v2/enqueue": _schema(PdEvent, components),
         "/v1/alertmanager": _schema(AmNotification, components),
     }
+    spec["paths"].setdefault("/v1/events", {})["post"] = {  # a Starlette route (events.py)
+        "summary": "Post Events",
+        "description": "One event or an array of up to 1,000, queued as one task.",
+        "operationId": "post_events",
+        "responses": {"202": {"description": "accepted: each event's id and dedup key"}},
+    }
     for path, body in bodies.items():
         operation = spec["paths"][path]["post"]
         operation["requestBody"] = {

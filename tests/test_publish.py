@@ -1,0 +1,76 @@
+"""router.publish writes what Celery's own publish writes, so a real worker runs it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+from router.broker import TRANSPORT
+from router.publish import publish
+from router.tasks import INGEST_QUEUE, URGENT_QUEUE
+from tests.redis_server import session_redis
+from tests.stack import wait_until
+
+DB = 11
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    client = session_redis().client(DB)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def _celery() -> Celery:
+    app = Celery("publish-test", broker=session_redis().url(DB), set_as_current=False)
+    app.conf.update(broker_transport=TRANSPORT, task_ignore_result=True)
+    return app
+
+
+def _envelope(raw: bytes) -> tuple[dict[str, Any], Any]:
+    envelope = json.loads(raw)
+    return envelope, json.loads(base64.b64decode(envelope["body"]))
+
+
+@pytest.mark.parametrize("queue", [URGENT_QUEUE, INGEST_QUEUE])
+def test_the_message_has_what_celery_writes(client: redis.Redis, queue: str) -> None:
+    argument = [{"event_id": "e1", "received_at": "2026-11-24T18:00:00Z", "event": {}}]
+    _celery().send_task("router.ingest", args=[argument], queue=queue)
+    theirs, their_body = _envelope(client.rpop(queue))  # type: ignore[arg-type]
+    publish(client, "router.ingest", argument, queue)
+    ours, our_body = _envelope(client.rpop(queue))  # type: ignore[arg-type]
+
+    assert our_body == their_body
+    assert set(ours) == set(theirs)
+    assert set(ours["headers"]) == set(theirs["headers"])
+    assert set(ours["properties"]) <= set(theirs["properties"])  # not reply_to: no results
+    assert ours["properties"]["delivery_info"] == theirs["properties"]["delivery_info"]
+    for field in ("content-type", "content-encoding"):
+        assert ours[field] == theirs[field]
+    assert ours["headers"]["task"] == "router.ingest"
+    assert ours["headers"]["id"] == ours["headers"]["root_id"] != theirs["headers"]["id"]
+
+
+def test_a_real_worker_runs_a_published_task(client: redis.Redis) -> None:
+    app = _celery()
+    ran: list[Any] = []
+    done = threading.Event()
+
+    @app.task(name="router.test-echo", shared=False)  # type: ignore[untyped-decorator]
+    def echo(argument: Any) -> None:
+        ran.append(argument)
+        done.set()
+
+    publish(client, "router.test-echo", {"incident": "i-1", "step": 2}, URGENT_QUEUE)
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=[URGENT_QUEUE]):
+        wait_until(done.is_set, what="the published task to run")
+    assert ran == [{"incident": "i-1", "step": 2}]
