@@ -63,10 +63,17 @@ def router(
             deployment.scheduler()
             if workers:
                 deployment.worker(concurrency=workers)
+                _workers_ready(deployment, 1)
             yield deployment, inbox
         finally:
             deployment.stop()
             server.stop()
+
+
+def _workers_ready(deployment: Deployment, count: int) -> None:
+    """Measure from when the workers consume, not from their start-up (their heartbeats)."""
+    with deployment.client() as client:
+        wait_until(lambda: client.zcard(keys.HEARTBEATS) >= count, timeout_s=60, what="workers")
 
 
 def _alerts(count: int) -> list[dict[str, Any]]:
@@ -153,8 +160,11 @@ def _subject_of(raw: bytes) -> str:
 
 
 def p1_during_storm(directory: Path, sizes: Sizes) -> dict[str, Any]:
-    """While a storm is posted and folded, a P1 every 100 ms: POST to page arrival."""
+    """While a storm is posted and folded, a P1 every 100 ms: POST to page arrival. As
+    docker-compose.yml runs it: a worker of two processes, and one for router.urgent."""
     with router(directory / "p1", workers=2) as (deployment, inbox):
+        deployment.worker(concurrency=1, urgent_only=True)
+        _workers_ready(deployment, 2)
         posted: dict[str, float] = {}
         storm = threading.Thread(target=_post_storm, args=(deployment, sizes.storm_events))
         storm.start()

@@ -194,13 +194,22 @@ def api(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
+    urgent_only: Annotated[
+        bool,
+        typer.Option(
+            "--urgent-only",
+            help="Consume router.urgent alone (pages, escalation steps, P1 batches), so a "
+            "page never waits for a batch another worker holds",
+        ),
+    ] = False,
 ) -> None:
     """Run a Celery worker: folds events into incidents, sends messages."""
     settings = _settings()
     _startup(settings)
     from router import serve
+    from router.tasks import QUEUES, URGENT_QUEUE
 
-    serve.run_worker(settings, concurrency)
+    serve.run_worker(settings, concurrency, (URGENT_QUEUE,) if urgent_only else QUEUES)
 
 
 @app.command()

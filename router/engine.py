@@ -37,9 +37,10 @@ class Engine:
         composer: Composer,
         mailer: Mailer,
         retry_backoff_s: float,
+        timer_lease_s: float,
         fault: Fault = no_fault,
     ) -> Engine:
-        store = IncidentStore(client, rules)
+        store = IncidentStore(client, rules, timer_lease_s)
         intake = Intake(rules, client, store, composer, new_id, fault)
         return cls(
             store=store,

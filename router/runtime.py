@@ -45,5 +45,7 @@ def build_runtime(
     mailer = Mailer(
         client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
     )
-    engine = Engine.build(rules, client, composer, mailer, settings.retry_backoff_s, fault)
+    engine = Engine.build(
+        rules, client, composer, mailer, settings.retry_backoff_s, settings.timer_lease_s, fault
+    )
     return Runtime(settings, rules, client, engine, clock or SystemClock())

@@ -102,7 +102,7 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
     return {"host": host, "port": port, "access_log": False, "log_config": None}
 
 
-def run_worker(settings: Settings, concurrency: int) -> None:
+def run_worker(settings: Settings, concurrency: int, queues: tuple[str, ...] = QUEUES) -> None:
     _require_secret(settings)
     celery = create_celery(
         lambda: build_runtime(settings), settings.redis_url, settings.redeliver_after_s
@@ -112,7 +112,7 @@ def run_worker(settings: Settings, concurrency: int) -> None:
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
-            f"--queues={','.join(QUEUES)}",
+            f"--queues={','.join(queues)}",
             "--without-gossip",
             "--without-mingle",
         ]

@@ -22,7 +22,7 @@ from router import keys
 from router.events import Event
 from router.incidents import Incident, Outcome, Status, apply_event
 from router.rules import Rules
-from router.timers import Timer, schedule_in
+from router.timers import Timer, fire_now, schedule_in
 from router.times import iso_z
 
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
@@ -68,9 +68,11 @@ def entry(now: datetime, kind: str, **fields: Any) -> str:
 
 
 class IncidentStore:
-    def __init__(self, client: redis.Redis, rules: Rules) -> None:
+    def __init__(self, client: redis.Redis, rules: Rules, lease_s: float = 60.0) -> None:
+        """`lease_s`: how long a timer fired at once (router.timers.fire_now) is leased."""
         self.redis = client
         self.rules = rules
+        self.lease_s = lease_s
 
     def fold(
         self,
@@ -182,12 +184,16 @@ class IncidentStore:
                 writes.note(incident.id, entry(now, "decision", **said))
             if incident.status == "resolved":  # everyone paged is told, from the outbox
                 notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
-                schedule_in(pipe, notice, now.timestamp())
+                fire_now(pipe, notice, now.timestamp(), self.lease_s)
         opened = outcome.opened
         if opened is not None and opened.deliver_at is not None:
             for step in opened.escalation:
                 timer = Timer(incident=opened.id, round=step.round, step=step.step)
-                schedule_in(pipe, timer, opened.deliver_at.timestamp() + step.after_s)
+                due_ts = opened.deliver_at.timestamp() + step.after_s
+                if due_ts <= now.timestamp():  # the first page: no wait for a scheduler tick
+                    fire_now(pipe, timer, now.timestamp(), self.lease_s)
+                else:
+                    schedule_in(pipe, timer, due_ts)
 
     def put(self, pipe: Any, incident: Incident) -> None:
         pipe.set(keys.incident(incident.id), incident.model_dump_json())

@@ -16,6 +16,8 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from router.keys import ATTEMPTS, LEASED, TIMERS
+from router.publish import publish
+from router.tasks import FIRE, URGENT_QUEUE
 
 TimerKind = Literal["step", "msg", "resolved"]
 MAX_BACKOFF_S = 300.0
@@ -60,6 +62,15 @@ class Timer(BaseModel):
 
 def schedule_in(pipe: Any, timer: Timer, due_ts: float) -> None:
     pipe.zadd(TIMERS, {timer.member(): due_ts})
+
+
+def fire_now(pipe: Any, timer: Timer, now_ts: float, lease_s: float) -> None:
+    """A timer due at once skips the scheduler's next tick: it is leased and its fire
+    task queued on `pipe` (the transaction that caused it). If the task is lost with its
+    worker, the lease runs out and the scheduler claims the timer, as for any timer."""
+    member = timer.member()
+    pipe.zadd(LEASED, {member: now_ts + lease_s})
+    publish(pipe, FIRE, member, URGENT_QUEUE)
 
 
 def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 500) -> list[str]:

@@ -89,8 +89,9 @@ class Deployment:
         wait_until(lambda: self._status("/healthz") == 200, timeout_s=30, what="the api")
         return process
 
-    def worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
-        return self.start("worker", "--concurrency", str(concurrency))
+    def worker(self, concurrency: int = 2, urgent_only: bool = False) -> subprocess.Popen[bytes]:
+        only = ["--urgent-only"] if urgent_only else []
+        return self.start("worker", "--concurrency", str(concurrency), *only)
 
     def scheduler(self) -> subprocess.Popen[bytes]:
         return self.start("scheduler")

@@ -31,16 +31,16 @@ def _compose() -> dict[str, Any]:
 
 def test_services_and_redis_persistence() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "api", "worker", "scheduler"}
+    assert set(services) == {"redis", "api", "worker", "worker-urgent", "scheduler"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and redis["healthcheck"]["test"]
-    for name in ("api", "worker", "scheduler"):
+    for name in ("api", "worker", "worker-urgent", "scheduler"):
         assert services[name]["build"] == "."
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_each_command_is_a_real_router_command() -> None:
-    for name in ("api", "worker", "scheduler"):
+    for name in ("api", "worker", "worker-urgent", "scheduler"):
         program, command, *options = _compose()["services"][name]["command"]
         assert program == "router"
         done = subprocess.run(
@@ -57,7 +57,7 @@ def test_each_command_is_a_real_router_command() -> None:
 
 def test_environment_names_are_settings() -> None:
     known = {field.alias for field in Settings.model_fields.values()}
-    for name in ("api", "worker", "scheduler"):
+    for name in ("api", "worker", "worker-urgent", "scheduler"):
         assert set(_compose()["services"][name]["environment"]) <= known
 
 
