@@ -14,7 +14,7 @@ import threading
 from datetime import datetime
 
 from router.runtime import Runtime
-from router.tasks import FIRE, URGENT_QUEUE, Send
+from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE, Send
 from router.timers import claim_due
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ class Scheduler:
         """One pass; returns how many timers it handed out."""
         settings = self.runtime.settings
         members = claim_due(self.runtime.redis, now.timestamp(), settings.timer_lease_s)
-        for member in members:
-            self.send(FIRE, member, URGENT_QUEUE)
+        for start in range(0, len(members), FIRE_BATCH):
+            self.send(FIRE, members[start : start + FIRE_BATCH], URGENT_QUEUE)
         watchers = self.runtime.engine.watchers
         if raised := watchers.raise_deadlines(now):
             log.info("deadline missed: %d data_late event(s) raised", raised)

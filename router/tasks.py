@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 INGEST = "router.ingest"  # argument: list of QueuedEvent as JSON
-FIRE = "router.fire"  # argument: a timer member (router.timers)
+FIRE = "router.fire"  # argument: a list of timer members (router.timers)
+FIRE_BATCH = 20  # timers in one fire task: fewer tasks, and still spread over the workers
 
 URGENT_QUEUE = "router.urgent"
 INGEST_QUEUE = "router.ingest"

@@ -70,7 +70,7 @@ def fire_now(pipe: Any, timer: Timer, now_ts: float, lease_s: float) -> None:
     worker, the lease runs out and the scheduler claims the timer, as for any timer."""
     member = timer.member()
     pipe.zadd(LEASED, {member: now_ts + lease_s})
-    publish(pipe, FIRE, member, URGENT_QUEUE)
+    publish(pipe, FIRE, [member], URGENT_QUEUE)
 
 
 def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 500) -> list[str]:

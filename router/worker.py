@@ -1,4 +1,4 @@
-"""The Celery app: one task per batch of events, one per due timer.
+"""The Celery app: one task per batch of events, one per batch of due timers.
 
 Tasks are `acks_late`: a worker that dies mid-task leaves its message unacknowledged,
 and the broker hands it out again after `ROUTER_REDELIVER_AFTER_S` (kombu's Redis
@@ -83,15 +83,20 @@ def create_celery(
         return report.folded
 
     @app.task(name=FIRE, shared=False)
-    def fire(member: str) -> str:
+    def fire(members: list[str] | str) -> list[str]:
         rt = current()
-        try:
-            fired = rt.engine.firing.fire(member, rt.clock.now())
-        except redis.RedisError as error:
-            log.warning("timer %s: Redis error, back to the queue: %s", member, error)
-            raise Reject(str(error), requeue=True) from None
-        log.info("timer %s: %s", member, fired)
-        return str(fired)
+        fired_all = []
+        for member in [members] if isinstance(members, str) else members:  # str: before 0.2
+            try:
+                fired = rt.engine.firing.fire(member, rt.clock.now())
+            except redis.RedisError as error:
+                # The timers fired so far are released or marked sent: run again, they
+                # send nothing twice.
+                log.warning("timer %s: Redis error, back to the queue: %s", member, error)
+                raise Reject(str(error), requeue=True) from None
+            log.info("timer %s: %s", member, fired)
+            fired_all.append(str(fired))
+        return fired_all
 
     class Heartbeat(bootsteps.StartStopStep):
         """Writes this worker's last sign of life for /readyz."""

@@ -18,8 +18,10 @@ class SmtpInbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
         self.recipients: list[list[str]] = []
+        self.peers: list[Any] = []  # the client's address per message: its connection
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.peers.append(session.peer)
         self.messages.append(envelope.original_content or envelope.content)
         self.recipients.append(list(envelope.rcpt_tos))
         return "250 OK"

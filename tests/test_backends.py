@@ -138,6 +138,23 @@ def test_smtp_starttls_with_a_real_server(tmp_path: Path) -> None:
     assert _from_email(_parse(raw)).subject == MESSAGE.subject
 
 
+def test_smtp_reuses_its_connection_and_replaces_one_the_server_closed() -> None:
+    port = free_port()
+    backend = SmtpBackend("127.0.0.1", port)
+    try:
+        with smtp_server(port) as inbox:
+            for _ in range(3):
+                backend.send(MESSAGE, SENDER, NOW)
+            assert len(inbox.messages) == 3 and len(set(inbox.peers)) == 1
+        with smtp_server(port) as restarted:  # the old connection is dead now
+            backend.send(MESSAGE, SENDER, NOW)
+            backend.send(MESSAGE, SENDER, NOW)
+        assert len(restarted.messages) == 2 and len(set(restarted.peers)) == 1
+        assert restarted.peers[0] != inbox.peers[0]
+    finally:
+        backend.close()
+
+
 # -- SendGrid's behaviour on errors ---------------------------------------------------------
 
 

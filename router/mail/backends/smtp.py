@@ -1,16 +1,42 @@
-"""stdlib smtplib: plain, STARTTLS or implicit TLS, with optional login."""
+"""stdlib smtplib: plain, STARTTLS or implicit TLS, with optional login.
+
+One connection is kept open and reused: a fresh one per message cost more than the
+message (handshake, TLS, login). A reused connection the server has closed meanwhile is
+replaced once, at once; any other failure closes it, so the next send starts clean."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
+import weakref
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Literal
 
 from router.mail.backends.base import DeliveryFailed
 from router.mail.message import OutgoingMessage
 
 Security = Literal["none", "starttls", "ssl"]
+
+
+class _Connection:
+    """The open connection, if any. Held apart from the backend so that a backend
+    dropped without `close()` still closes its socket (weakref.finalize)."""
+
+    def __init__(self) -> None:
+        self.client: smtplib.SMTP | None = None
+
+    def close(self, polite: bool = True) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if polite:
+                client.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        client.close()
 
 
 class SmtpBackend:
@@ -30,21 +56,51 @@ class SmtpBackend:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout_s = username, password, timeout_s
         self.tls = tls or ssl.create_default_context()
+        self._connection = _Connection()
+        self._lock = threading.Lock()  # one conversation at a time on the connection
+        weakref.finalize(self, self._connection.close, False)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
     def _connect(self) -> smtplib.SMTP:
+        client: smtplib.SMTP
         if self.security == "ssl":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=self.tls)
-        client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
-        if self.security == "starttls":
-            client.starttls(context=self.tls)
+            client = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout_s, context=self.tls
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+            if self.security == "starttls":
+                client.starttls(context=self.tls)
+        if self.username:
+            client.login(self.username, self.password)
         return client
 
-    def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None:
+    def _send_on_connection(self, email: EmailMessage) -> None:
+        held = self._connection
+        reused = held.client is not None
+        if held.client is None:
+            held.client = self._connect()
         try:
-            with self._connect() as client:
-                if self.username:
-                    client.login(self.username, self.password)
-                client.send_message(message.to_email(sender, sent_at))
+            held.client.send_message(email)
+        except smtplib.SMTPServerDisconnected:
+            held.close(polite=False)
+            if not reused:
+                raise
+            held.client = self._connect()  # it was closed while idle: once more, fresh
+            held.client.send_message(email)
+
+    def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None:
+        email = message.to_email(sender, sent_at)
+        try:
+            with self._lock:
+                try:
+                    self._send_on_connection(email)
+                except BaseException:
+                    self._connection.close()  # unknown state: the next send starts clean
+                    raise
         except smtplib.SMTPRecipientsRefused as error:
             raise DeliveryFailed(
                 f"recipients refused: {error.recipients}", permanent=True
