@@ -71,7 +71,7 @@ def decide(event: Event, rules: Rules, now: datetime) -> Decision:
     found = classify(event, rules)
     pipeline = rules.pipeline(event.pipeline)
     paging = rules.routing.paging
-    made = partial(_decision, event, found)
+    made = partial(_decision, event, found.severity, found.category)
 
     if event.type in paging.notify_types:
         recipients = analyst_emails(pipeline, rules)
@@ -129,7 +129,8 @@ def _escalation(
 
 def _decision(
     event: Event,
-    found: Classification,
+    severity: Severity,
+    category: str | None,
     kind: DecisionKind,
     reason: str,
     *,
@@ -142,8 +143,8 @@ def _decision(
         type=event.type,
         dedup_key=event.dedup_key,
         occurred_at=event.occurred_at,
-        severity=found.severity,
-        category=found.category,
+        severity=severity,
+        category=category,
         decision=kind,
         deliver_at=deliver_at,
         escalation=plan or [],
@@ -159,8 +160,9 @@ def no_action(
     severity: Severity | None = None,
     category: str | None = None,
 ) -> Decision:
-    """A lifecycle or folded event: nothing is sent."""
-    found = classify(event, rules)
-    if severity is not None:
-        found = Classification(severity=severity, category=category, rule=found.rule)
-    return _decision(event, found, "none", reason)
+    """A lifecycle or folded event: nothing is sent. A folded event keeps its incident's
+    severity and category, so the rules are not scanned again (the hot path of a storm)."""
+    if severity is None:
+        found = classify(event, rules)
+        severity, category = found.severity, found.category
+    return _decision(event, severity, category, "none", reason)

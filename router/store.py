@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import redis
 
 from router import keys
@@ -64,7 +65,18 @@ def timeline_key(incident_id: str) -> str:
 
 
 def entry(now: datetime, kind: str, **fields: Any) -> str:
-    return json.dumps({"at": iso_z(now), "kind": kind, **fields}, sort_keys=True)
+    return orjson.dumps(
+        {"at": iso_z(now), "kind": kind, **fields}, option=orjson.OPT_SORT_KEYS
+    ).decode()
+
+
+def _set(pipe: Any, key: str, value: str | int, ex_s: int | None = None) -> None:
+    """SET without redis-py's `set()`: its argument checks cost more than the command
+    in a fold that writes a thousand markers (bench profile, docs/benchmarks.md)."""
+    if ex_s is None:
+        pipe.execute_command("SET", key, value)
+    else:
+        pipe.execute_command("SET", key, value, "EX", ex_s)
 
 
 class IncidentStore:
@@ -105,7 +117,7 @@ class IncidentStore:
                         self._write(pipe, outcome, fold.event, now, fold.event_id, writes)
                         if fold.effects is not None:
                             fold.effects(pipe, outcome)
-                        pipe.set(keys.seen(fold.event_id), 1, ex=_SEEN_S)
+                        _set(pipe, keys.seen(fold.event_id), 1, _SEEN_S)
                     for incident in writes.incidents.values():
                         self.put(pipe, incident)
                     for incident_id, lines in writes.timelines.items():
@@ -118,26 +130,36 @@ class IncidentStore:
 
     def _plan(self, folds: list[Fold], now: datetime) -> list[Outcome | None]:
         """Read what the events can touch (after WATCH, on another connection: a change
-        made since aborts the EXEC), then fold them in order in memory."""
+        made since aborts the EXEC), then fold them in order in memory. The reads are a
+        few commands for the whole batch (MGET, HMGET per pipeline), not one per event;
+        never the whole book."""
+        dedup_keys: dict[str, dict[str, None]] = {}  # pipeline -> its keys, in order
+        resolving: set[tuple[str, str]] = set()  # data_ready: the types it resolves
+        for fold in folds:
+            event = fold.event
+            dedup_keys.setdefault(event.pipeline, {})[event.dedup_key] = None
+            for event_type in self.rules.routing.paging.resolves.get(event.type, []):
+                resolving.add((event.pipeline, event_type))
         with self.redis.pipeline(transaction=False) as reads:
-            for fold in folds:
-                reads.exists(keys.seen(fold.event_id))
-            for fold in folds:
-                self._relevant(reads, fold.event)
-            answers = reads.execute()
-        seen_flags, relevant = answers[: len(folds)], answers[len(folds) :]
-        ids: set[str] = set()
-        for answer in relevant:
-            for found in answer if isinstance(answer, list) else [answer]:
-                if found is not None:
-                    ids.add(found.decode() if isinstance(found, bytes) else str(found))
+            reads.mget([keys.seen(fold.event_id) for fold in folds])
+            for pipeline, wanted in dedup_keys.items():
+                reads.hmget(keys.open_index(pipeline), list(wanted))
+            for pipeline, event_type in sorted(resolving):
+                reads.hvals(keys.open_by_type(pipeline, event_type))
+            seen_flags, *relevant = reads.execute()
+        ids = {
+            found.decode() if isinstance(found, bytes) else str(found)
+            for answer in relevant
+            for found in answer
+            if found is not None
+        }
         books: dict[str, dict[str, Incident]] = {}
         for incident in self._load(self.redis, sorted(ids)):
             books.setdefault(incident.pipeline, {})[incident.dedup_key] = incident
         outcomes: list[Outcome | None] = []
         folded: set[str] = set()
         for fold, seen in zip(folds, seen_flags, strict=True):
-            if seen or fold.event_id in folded:
+            if seen is not None or fold.event_id in folded:
                 outcomes.append(None)
                 continue
             pipeline = fold.event.pipeline
@@ -146,14 +168,6 @@ class IncidentStore:
             folded.add(fold.event_id)
             outcomes.append(outcome)
         return outcomes
-
-    def _relevant(self, reads: Any, event: Event) -> None:
-        """Queue the reads of the open incidents this event can touch: its own key's, and
-        for a lifecycle event (data_ready) those of the types it resolves. Never the whole
-        book."""
-        reads.hget(keys.open_index(event.pipeline), event.dedup_key)
-        for event_type in self.rules.routing.paging.resolves.get(event.type, []):
-            reads.hvals(keys.open_by_type(event.pipeline, event_type))
 
     def _write(
         self,
@@ -196,7 +210,7 @@ class IncidentStore:
                     schedule_in(pipe, timer, due_ts)
 
     def put(self, pipe: Any, incident: Incident) -> None:
-        pipe.set(keys.incident(incident.id), incident.model_dump_json())
+        _set(pipe, keys.incident(incident.id), incident.model_dump_json())
         for index in (
             keys.open_index(incident.pipeline),
             keys.open_by_type(incident.pipeline, incident.type),
