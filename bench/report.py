@@ -53,7 +53,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"Measured by `python -m bench` on {results['when']}: {results['machine']}.",
         f"Sizes: `{results['sizes']}`. Ratios are against a real Alertmanager "
         f"({results['alertmanager_version']}) measured in the same run; load by "
-        f"{results['ingest'][0]['tool']}, 16 connections, on loopback.",
+        f"{results['ingest'][0]['tool']}, 16 connections, on loopback. The API runs as "
+        "`router api --processes 2` (both cores, as Alertmanager's Go runtime uses them); "
+        "the P1 scenario adds a `router worker --urgent-only` beside the two-process worker, "
+        "as docker-compose.yml does.",
         "",
         "| what | Alertmanager | alert-router | ratio / figure | goal |",
         "| --- | --- | --- | --- | --- |",
@@ -87,9 +90,10 @@ def markdown(results: dict[str, Any]) -> str:
     )
     mem = results["memory"]
     lines.append(
-        f"| RSS before → after {mem['events']:,} events | — | api "
-        f"{_fmt(mem['api_mb_before'])} → {_fmt(mem['api_mb_after'])} MB | worker "
-        f"{_fmt(mem['worker_mb_before'])} → {_fmt(mem['worker_mb_after'])} MB | "
+        f"| RSS before → half-way → after {mem['events']:,} events | — | api "
+        f"{_fmt(mem['api_mb_before'])} → {_fmt(mem['api_mb_half'])} → "
+        f"{_fmt(mem['api_mb_after'])} MB | worker {_fmt(mem['worker_mb_before'])} → "
+        f"{_fmt(mem['worker_mb_half'])} → {_fmt(mem['worker_mb_after'])} MB | "
         f"{GOALS['memory']} |"
     )
     lines += ["", "![Ingest](bench-ingest.png) ![P1 latency](bench-p1.png)", ""]

@@ -237,15 +237,21 @@ def memory(directory: Path, sizes: Sizes, budget_s: float = 300) -> dict[str, An
         wait_until(lambda: _folded(deployment, "growth.aggregate") >= 2_000, timeout_s=120)
         before = (rss_mb(api.pid), rss_mb(worker.pid, with_children=True))
         started, sent, chunk = time.monotonic(), 0, min(10_000, sizes.memory_events)
+        half: tuple[float, float] | None = None  # growth after it is growth, not warm-up
         while sent < sizes.memory_events and time.monotonic() - started < budget_s:
             _post_storm(deployment, chunk)
             sent += chunk
             _wait_folded(deployment, 2_000 + sent)
+            if half is None and sent >= sizes.memory_events // 2:
+                half = (rss_mb(api.pid), rss_mb(worker.pid, with_children=True))
         after = (rss_mb(api.pid), rss_mb(worker.pid, with_children=True))
+        half = half or after
     return {
         "events": sent,
         "api_mb_before": before[0],
+        "api_mb_half": half[0],
         "api_mb_after": after[0],
         "worker_mb_before": before[1],
+        "worker_mb_half": half[1],
         "worker_mb_after": after[1],
     }
