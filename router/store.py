@@ -51,6 +51,7 @@ class _Writes:
 
     incidents: dict[str, Incident] = field(default_factory=dict)
     timelines: dict[str, list[str]] = field(default_factory=dict)
+    due_now: list[Timer] = field(default_factory=list)  # fired from this transaction
 
     def note(self, incident_id: str, line: str) -> None:
         self.timelines.setdefault(incident_id, []).append(line)
@@ -120,6 +121,7 @@ class IncidentStore:
                         _set(pipe, keys.seen(fold.event_id), 1, _SEEN_S)
                     for incident in writes.incidents.values():
                         self.put(pipe, incident)
+                    fire_now(pipe, writes.due_now, now.timestamp(), self.lease_s)
                     for incident_id, lines in writes.timelines.items():
                         pipe.rpush(timeline_key(incident_id), *lines)
                     pipe.execute()
@@ -198,14 +200,14 @@ class IncidentStore:
                 writes.note(incident.id, entry(now, "decision", **said))
             if incident.status == "resolved":  # everyone paged is told, from the outbox
                 notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
-                fire_now(pipe, notice, now.timestamp(), self.lease_s)
+                writes.due_now.append(notice)
         opened = outcome.opened
         if opened is not None and opened.deliver_at is not None:
             for step in opened.escalation:
                 timer = Timer(incident=opened.id, round=step.round, step=step.step)
                 due_ts = opened.deliver_at.timestamp() + step.after_s
                 if due_ts <= now.timestamp():  # the first page: no wait for a scheduler tick
-                    fire_now(pipe, timer, now.timestamp(), self.lease_s)
+                    writes.due_now.append(timer)
                 else:
                     schedule_in(pipe, timer, due_ts)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from router.keys import ATTEMPTS, LEASED, TIMERS
 from router.publish import publish
-from router.tasks import FIRE, URGENT_QUEUE
+from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE
 
 TimerKind = Literal["step", "msg", "resolved"]
 MAX_BACKOFF_S = 300.0
@@ -64,13 +64,17 @@ def schedule_in(pipe: Any, timer: Timer, due_ts: float) -> None:
     pipe.zadd(TIMERS, {timer.member(): due_ts})
 
 
-def fire_now(pipe: Any, timer: Timer, now_ts: float, lease_s: float) -> None:
-    """A timer due at once skips the scheduler's next tick: it is leased and its fire
-    task queued on `pipe` (the transaction that caused it). If the task is lost with its
-    worker, the lease runs out and the scheduler claims the timer, as for any timer."""
-    member = timer.member()
-    pipe.zadd(LEASED, {member: now_ts + lease_s})
-    publish(pipe, FIRE, [member], URGENT_QUEUE)
+def fire_now(pipe: Any, timers: list[Timer], now_ts: float, lease_s: float) -> None:
+    """Timers due at once skip the scheduler's next tick: they are leased and their fire
+    tasks (FIRE_BATCH timers each) queued on `pipe`, the transaction that caused them. If
+    a task is lost with its worker, the lease runs out and the scheduler claims the
+    timers, as for any timer."""
+    members = [timer.member() for timer in timers]
+    if not members:
+        return
+    pipe.zadd(LEASED, dict.fromkeys(members, now_ts + lease_s))
+    for start in range(0, len(members), FIRE_BATCH):
+        publish(pipe, FIRE, members[start : start + FIRE_BATCH], URGENT_QUEUE)
 
 
 def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 500) -> list[str]:

@@ -84,10 +84,11 @@ def test_worker_killed_mid_fold_pages_every_event_once(
     kill: str, tmp_path: Path, own_redis: RedisServer
 ) -> None:
     """4,000 P1 events in four batches of 1,000; the worker dies right after the last is
-    accepted, holding batches and pages."""
+    accepted, holding batches and pages. Redelivery after 10 s, not the default 30 s: the
+    mechanism is the same, the suite is shorter."""
     smtp_port = free_port()
     with smtp_server(smtp_port) as inbox:
-        deployment = Deployment(tmp_path, own_redis, smtp_port)
+        deployment = Deployment(tmp_path, own_redis, smtp_port, ROUTER_REDELIVER_AFTER_S="10")
         try:
             deployment.api()
             deployment.scheduler()
