@@ -264,36 +264,38 @@ def test_a_timer_backlog_longer_than_the_lease_sends_each_step_once(
     tmp_path: Path, own_redis: RedisServer
 ) -> None:
     """No worker for a while: the scheduler hands out each due step again every lease
-    (1 s here), so the queue holds copies; the worker then sends each page once."""
+    (1 s here), so the queue holds copies; the worker then sends each page once.
+
+    The mail server is down until the backlog is there: the first page goes out from the
+    fold itself, and a worker killed between a server's "250 OK" and its `sent` marker
+    would send it twice. That is delivery at least once (README), not this drill's topic."""
     smtp_port = free_port()
-    with smtp_server(smtp_port) as inbox:
-        deployment = Deployment(
-            tmp_path,
-            own_redis,
-            smtp_port,
-            ROUTER_TIMER_LEASE_S="1",
-            ROUTER_SMTP_TIMEOUT_S="0.5",
-            ROUTER_REDELIVER_AFTER_S="5",  # what the killed worker held: not this drill's topic
-        )
-        try:
-            deployment.api()
-            deployment.scheduler()
-            ingest = deployment.worker()
-            assert deployment.post("/v1/events", _p1_batch(0, size=20)).status_code == 202
-            wait_until(lambda: _opened(deployment) == 20, what="the incidents")
-            Deployment.kill(ingest)  # before or while it sends: the backlog builds up
-            with deployment.client() as client:
-                wait_until(
-                    lambda: _timers_queued(client) >= 60, timeout_s=30, what="3 copies a step"
-                )
+    deployment = Deployment(
+        tmp_path,
+        own_redis,
+        smtp_port,
+        ROUTER_TIMER_LEASE_S="1",
+        ROUTER_SMTP_TIMEOUT_S="0.5",
+        ROUTER_REDELIVER_AFTER_S="5",  # what the killed worker held: not this drill's topic
+    )
+    try:
+        deployment.api()
+        deployment.scheduler()
+        ingest = deployment.worker()
+        assert deployment.post("/v1/events", _p1_batch(0, size=20)).status_code == 202
+        wait_until(lambda: _opened(deployment) == 20, what="the incidents")
+        Deployment.kill(ingest)
+        with deployment.client() as client:
+            wait_until(lambda: _timers_queued(client) >= 60, timeout_s=30, what="3 copies a step")
+        with smtp_server(smtp_port) as inbox:
             deployment.worker()
             wait_until(lambda: len(set(message_ids(inbox))) >= 20, timeout_s=90, what="pages")
             wait_until(deployment.idle, timeout_s=90, what="the backlog to drain")
             counts = Counter(message_ids(inbox))
-            assert len(counts) == 20
-            assert [key for key, n in counts.items() if n > 1] == []
-        finally:
-            deployment.stop()
+        assert len(counts) == 20
+        assert [key for key, n in counts.items() if n > 1] == []
+    finally:
+        deployment.stop()
 
 
 def test_sendgrid_down_for_ten_minutes_then_each_message_once(
