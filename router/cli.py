@@ -18,7 +18,7 @@ from rich.table import Table
 from router.mail.compose import KINDS, Composer
 from router.mail.message import OutgoingMessage
 from router.mail.samples import sample
-from router.rotation import Shift, shift_at, shift_json, shifts_between
+from router.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
 from router.rules import Rules
 from router.rules.load import RulesInvalid, load_rules
 from router.settings import Settings, SettingsInvalid, load_settings
@@ -139,7 +139,7 @@ def _shift_table(shifts: list[Shift], rules: Rules, title: str) -> Table:
         table.add_column(column)
     for shift in shifts:
         hours = (shift.end - shift.start) / timedelta(hours=1)
-        note = f"override: {shift.override}" if shift.override else shift.holiday_period or ""
+        note = shift_note(shift)
         table.add_row(
             shift.engineer,
             shift.email,

@@ -142,6 +142,8 @@ def test_oncall_at_an_instant_as_json() -> None:
         "shift_start": "2026-11-25T17:00:00Z",
         "shift_end": "2026-11-27T17:00:00Z",
         "holiday_period": True,
+        "cover_for": None,
+        "override": None,
     }
 
 

@@ -136,15 +136,57 @@ def test_override_wins_over_unavailability(tmp_path: Path) -> None:
     assert shift_at(pacific("2026-11-29 06:00"), rules).engineer == "Aruna Sharma"
 
 
-def test_unavailable_engineer_skipped_in_a_regular_week(tmp_path: Path) -> None:
-    def kshama_away_one_day(data: dict[str, Any]) -> None:
-        data["engineers"][0]["unavailable"] = [{"start": "2026-12-09", "end": "2026-12-09"}]
+# (who is away, days away, first day shown, last day shown, the shifts: engineer, cover for,
+# start, end in Pacific wall-clock time)
+# fmt: off
+COVERS = [
+    # One day inside Kshama Kumar's week: a cover for that day only. Aruna Sharma holds the
+    # next week, so Biswa Kalyan Rath, free and holding neither neighbouring week, covers.
+    (K, "2026-12-09", "2026-12-09", "2026-12-07", "2026-12-13", [
+        (K, None, "2026-12-07 09:00", "2026-12-09 00:00"),
+        (B, K, "2026-12-09 00:00", "2026-12-10 00:00"),
+        (K, None, "2026-12-10 00:00", "2026-12-14 09:00"),
+    ]),
+    # Aruna Sharma away on the Monday her week ends: the nine hours before the handoff are
+    # covered; Biswa Kalyan Rath (next week's) does not get 14 days in a row.
+    (A, "2027-04-12", "2027-04-12", "2027-04-05", "2027-04-12", [
+        (A, None, "2027-04-05 09:00", "2027-04-12 00:00"),
+        (D, A, "2027-04-12 00:00", "2027-04-12 09:00"),
+        (B, None, "2027-04-12 09:00", "2027-04-19 09:00"),
+    ]),
+    # A whole week away: covered by the one engineer who holds neither neighbouring week.
+    (A, "2027-04-05", "2027-04-12", "2027-04-05", "2027-04-12", [
+        (D, A, "2027-04-05 09:00", "2027-04-12 09:00"),
+        (B, None, "2027-04-12 09:00", "2027-04-19 09:00"),
+    ]),
+    # Two days across the spring DST change (Sunday 2027-03-14): the cover is 47 hours.
+    (A, "2027-03-13", "2027-03-14", "2027-03-08", "2027-03-14", [
+        (A, None, "2027-03-08 09:00", "2027-03-13 00:00"),
+        (D, A, "2027-03-13 00:00", "2027-03-15 00:00"),
+    ]),
+]
+# fmt: on
 
-    rules = edited_rules(tmp_path, team=kshama_away_one_day)
-    # Kshama Kumar's week (Dec 7) goes to the next in order; the rotation does not shift.
-    assert shift_at(pacific("2026-12-08 12:00"), rules).engineer == "Aruna Sharma"
-    assert shift_at(pacific("2026-12-15 12:00"), rules).engineer == "Aruna Sharma"
-    assert shift_at(pacific("2026-12-01 12:00"), rules).engineer == "Disha Kapoor"
+
+@pytest.mark.parametrize(("away", "first_away", "last_away", "first", "last", "expected"), COVERS)
+def test_an_absence_is_covered_for_its_days_only(
+    tmp_path: Path,
+    away: str,
+    first_away: str,
+    last_away: str,
+    first: str,
+    last: str,
+    expected: list[tuple[str, str | None, str, str]],
+) -> None:
+    def away_then(data: dict[str, Any]) -> None:
+        person = next(p for p in data["engineers"] if p["name"] == away)
+        person["unavailable"] = [{"start": first_away, "end": last_away}]
+
+    rules = edited_rules(tmp_path, team=away_then)
+    shifts = shifts_between(pacific(f"{first} 12:00"), pacific(f"{last} 23:00"), rules)
+    assert [(s.engineer, s.cover_for, s.start, s.end) for s in shifts] == [
+        (name, cover_for, pacific(start), pacific(end)) for name, cover_for, start, end in expected
+    ]
 
 
 def test_nobody_available_still_leaves_no_gap(tmp_path: Path) -> None:

@@ -111,24 +111,31 @@ def test_rotation_properties(rules: Rules, data: st.DataObject) -> None:
         assert shift.start < shift.end
 
     handoff = generated.oncall.handoff
-    for shift in shifts[1:]:
-        # Every handoff happens at the handoff wall-clock time, whatever the DST offset.
+    for before, shift in itertools.pairwise(shifts):
+        # Every handoff happens at the handoff wall-clock time, whatever the DST offset;
+        # a cover shift starts or ends at the local midnight its absence names.
         local_day = shift.start.astimezone(PACIFIC).date()
-        assert shift.start in {
+        allowed = {
             datetime.combine(local_day + timedelta(days=shift_back), handoff, tzinfo=PACIFIC)
             for shift_back in (0, -1)  # a handoff in the spring gap shows as an hour later
-        }, shift
+        }
+        if shift.cover_for or before.cover_for:
+            allowed.add(datetime.combine(local_day, time(0, 0), tzinfo=PACIFIC))
+        assert shift.start in allowed, shift
 
     for index, shift in enumerate(shifts):
         # Assigned to an available engineer whenever one is free for the whole shift.
         if any(_free(generated, name, shift) for name in order):
             assert _free(generated, shift.engineer, shift), shift
-        # The team's order is followed.
         if shift.holiday_period is None:
-            expected = _first_free(
-                generated, _cycle_from(order, _nominal(generated, shift), skip_self=False), shift
-            )
-            assert shift.engineer == expected, shift
+            # A weekly shift stays with its engineer, except for the days they are away,
+            # which someone free covers.
+            nominal = _nominal(generated, shift)
+            if shift.cover_for is None:
+                assert shift.engineer == nominal, shift
+            else:
+                assert shift.cover_for == nominal != shift.engineer, shift
+                assert not _free(generated, nominal, shift), shift
         elif index > 0:
             previous = shifts[index - 1].engineer
             expected = _first_free(generated, _cycle_from(order, previous, skip_self=True), shift)
