@@ -4,6 +4,7 @@ store and the mailer. Each entry point takes `now` from its caller."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -39,12 +40,16 @@ class Engine:
         retry_backoff_s: float,
         timer_lease_s: float,
         fault: Fault = no_fault,
+        current_rules: Callable[[], Rules] | None = None,
     ) -> Engine:
-        store = IncidentStore(client, rules, timer_lease_s)
+        """`current_rules`: the rules with the run-time roster laid over; by default the
+        loaded rules alone."""
+        current = current_rules or (lambda: rules)
+        store = IncidentStore(client, rules, timer_lease_s, current)
         intake = Intake(rules, client, store, composer, new_id, fault)
         return cls(
             store=store,
             intake=intake,
             firing=Firing(client, store, composer, mailer, retry_backoff_s),
-            watchers=Watchers(rules, client, intake, composer, fault),
+            watchers=Watchers(rules, client, intake, composer, fault, current),
         )

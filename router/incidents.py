@@ -8,7 +8,7 @@ dropped; after a resolve the same key opens a new incident.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -147,3 +147,19 @@ def apply_event(
 
 def _resolve(incident: Incident, now: datetime, by: str) -> Incident:
     return incident.model_copy(update={"status": "resolved", "resolved_at": now, "resolved_by": by})
+
+
+def paging_now(incident: Incident, now: datetime) -> tuple[list[str], datetime | None]:
+    """Who the incident's escalation has reached by `now` (in this round), and when its
+    next step fires; nobody and None once it is acknowledged or resolved."""
+    if incident.status != "triggered" or incident.deliver_at is None:
+        return [], None
+    elapsed_s = (now - incident.deliver_at).total_seconds()
+    reached = [step for step in incident.escalation if step.after_s <= elapsed_s]
+    ahead = [step for step in incident.escalation if step.after_s > elapsed_s]
+    names: list[str] = []
+    for step in reached:
+        if step.round == reached[-1].round:
+            names.extend(name for name in step.notify if name not in names)
+    next_at = incident.deliver_at + timedelta(seconds=ahead[0].after_s) if ahead else None
+    return names, next_at

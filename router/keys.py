@@ -16,6 +16,12 @@ fold-failures           hash event id -> failed folds; at the limit, a dead lett
 dead-letters            list of events whose fold kept failing, with the error
 workers                 sorted set of worker heartbeats
 ratelimit:{token}:{window}  requests counted for the per-token rate limit
+roster:absences, roster:overrides  hashes id -> JSON of run-time changes (router.roster)
+roster:version          bumped with every roster change: processes reload on a new value
+audit                   list of JSON entries, newest first: who changed the roster, when
+login:{nonce}           a sign-in link not yet used (deleted when used: single use)
+session:{id}            a signed-in person's session, with its CSRF token
+feed-keys               hash person -> calendar feed key (deleted: the feed URL is revoked)
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ ATTEMPTS = "ar:attempts"
 HEARTBEATS = "ar:workers"
 FOLD_FAILURES = "ar:fold-failures"
 DEAD_LETTERS = "ar:dead-letters"
+ROSTER_ABSENCES = "ar:roster:absences"
+ROSTER_OVERRIDES = "ar:roster:overrides"
+ROSTER_VERSION = "ar:roster:version"
+AUDIT = "ar:audit"
+FEED_KEYS = "ar:feed-keys"
 
 
 def incident(incident_id: str) -> str:
@@ -70,3 +81,11 @@ def handoff(start_iso: str) -> str:
 
 def ratelimit(token_id: str, window: int) -> str:
     return f"ar:ratelimit:{token_id}:{window}"
+
+
+def login(nonce: str) -> str:
+    return f"ar:login:{nonce}"
+
+
+def session(session_id: str) -> str:
+    return f"ar:session:{session_id}"

@@ -29,12 +29,17 @@ class StoredMessage(BaseModel):
     message: OutgoingMessage
 
 
+def store(pipe: Any, message: OutgoingMessage) -> None:
+    """The message alone, for a caller that fires its timer itself (timers.fire_now)."""
+    stored = StoredMessage(message=message)
+    pipe.set(keys.message(message.file_stem()), stored.model_dump_json(), ex=KEEP_S)
+
+
 def put(pipe: Any, message: OutgoingMessage, now: datetime) -> None:
     """Queue the writes on `pipe` (inside the caller's MULTI)."""
-    stored = StoredMessage(message=message)
-    stem = message.file_stem()
-    pipe.set(keys.message(stem), stored.model_dump_json(), ex=KEEP_S)
-    schedule_in(pipe, Timer(kind="msg", incident=stem, round=0, step=0), now.timestamp())
+    store(pipe, message)
+    timer = Timer(kind="msg", incident=message.file_stem(), round=0, step=0)
+    schedule_in(pipe, timer, now.timestamp())
 
 
 def put_once(

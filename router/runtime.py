@@ -12,6 +12,7 @@ from router.folding import Fault, no_fault
 from router.mail.backends import EmailBackend, backend_from
 from router.mail.compose import Composer
 from router.mail.delivery import Mailer
+from router.rosterstore import RosterStore
 from router.rules import Rules
 from router.rules.load import load_rules
 from router.settings import Settings
@@ -23,7 +24,13 @@ class Runtime:
     rules: Rules
     redis: redis.Redis
     engine: Engine
+    roster: RosterStore
+    composer: Composer
     clock: Clock = field(default_factory=SystemClock)
+
+    def current_rules(self) -> Rules:
+        """The rules with the run-time absences and overrides laid over."""
+        return self.roster.rules()
 
 
 def build_runtime(
@@ -45,7 +52,15 @@ def build_runtime(
     mailer = Mailer(
         client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
     )
+    roster = RosterStore(client, rules)
     engine = Engine.build(
-        rules, client, composer, mailer, settings.retry_backoff_s, settings.timer_lease_s, fault
+        rules,
+        client,
+        composer,
+        mailer,
+        settings.retry_backoff_s,
+        settings.timer_lease_s,
+        fault,
+        roster.rules,
     )
-    return Runtime(settings, rules, client, engine, clock or SystemClock())
+    return Runtime(settings, rules, client, engine, roster, composer, clock or SystemClock())

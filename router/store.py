@@ -81,11 +81,20 @@ def _set(pipe: Any, key: str, value: str | int, ex_s: int | None = None) -> None
 
 
 class IncidentStore:
-    def __init__(self, client: redis.Redis, rules: Rules, lease_s: float = 60.0) -> None:
-        """`lease_s`: how long a timer fired at once (router.timers.fire_now) is leased."""
+    def __init__(
+        self,
+        client: redis.Redis,
+        rules: Rules,
+        lease_s: float = 60.0,
+        current_rules: Callable[[], Rules] | None = None,
+    ) -> None:
+        """`lease_s`: how long a timer fired at once (router.timers.fire_now) is leased;
+        `current_rules`: the rules with the run-time roster laid over (router.rosterstore),
+        read once per fold, so a new absence changes the next page's recipient."""
         self.redis = client
         self.rules = rules
         self.lease_s = lease_s
+        self.current_rules = current_rules or (lambda: rules)
 
     def fold(
         self,
@@ -155,6 +164,7 @@ class IncidentStore:
             for found in answer
             if found is not None
         }
+        rules = self.current_rules()
         books: dict[str, dict[str, Incident]] = {}
         for incident in self._load(self.redis, sorted(ids)):
             books.setdefault(incident.pipeline, {})[incident.dedup_key] = incident
@@ -165,7 +175,7 @@ class IncidentStore:
                 outcomes.append(None)
                 continue
             pipeline = fold.event.pipeline
-            outcome = apply_event(books.get(pipeline, {}), fold.event, self.rules, now, fold.new_id)
+            outcome = apply_event(books.get(pipeline, {}), fold.event, rules, now, fold.new_id)
             books[pipeline] = dict(outcome.open)
             folded.add(fold.event_id)
             outcomes.append(outcome)

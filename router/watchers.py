@@ -8,6 +8,7 @@ outbox with the handoff marker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import redis
@@ -31,7 +32,9 @@ class Watchers:
         intake: Intake,
         composer: Composer,
         fault: Fault = no_fault,
+        current_rules: Callable[[], Rules] | None = None,
     ) -> None:
+        self.current_rules = current_rules or (lambda: rules)
         self.rules, self.redis, self.intake = rules, client, intake
         self.composer, self.fault = composer, fault
 
@@ -62,13 +65,14 @@ class Watchers:
     def announce_handoff(self, now: datetime) -> list[str]:
         """Email the incoming and the outgoing engineer of a shift that began in the last
         hour, once; returns who was told."""
-        incoming = shift_at(now, self.rules)
+        rules = self.current_rules()
+        incoming = shift_at(now, rules)
         if now - incoming.start > _HANDOFF_FRESH:
             return []
         marker = keys.handoff(incoming.start.isoformat())
         if self.redis.exists(marker):
             return []
-        outgoing = shift_at(incoming.start - timedelta(microseconds=1), self.rules)
+        outgoing = shift_at(incoming.start - timedelta(microseconds=1), rules)
         people = [] if incoming.engineer == outgoing.engineer else [incoming, outgoing]
         messages = [self.composer.handoff(incoming, outgoing, person) for person in people]
         if not outbox.put_once(self.redis, marker, messages, now):

@@ -11,12 +11,24 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from router.api import alertmanager, email_links, errors, events, incidents, pagerduty
+from router.api import (
+    alertmanager,
+    calendarfeed,
+    console,
+    email_links,
+    errors,
+    events,
+    incidents,
+    pagerduty,
+    roster,
+    signin,
+)
 from router.api.limits import BodyLimit
 from router.api.middleware import Protections
 from router.api.schema import describe_bodies
 from router.publish import LoopRedis, async_sender
 from router.runtime import Runtime
+from router.sessions import Logins
 from router.tasks import AsyncSend
 
 MAX_BODY_BYTES = 512 * 1024
@@ -38,11 +50,15 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.async_redis = clients
     app.state.send = send or async_sender(clients)
-    for module in (events, pagerduty, alertmanager, incidents, email_links):
+    app.state.logins = Logins(runtime.settings.secret_key.get_secret_value().encode())
+    for module in (events, pagerduty, alertmanager, incidents, roster, calendarfeed, email_links):
         app.include_router(module.router)
+    app.include_router(signin.router)
+    app.include_router(console.router)
     if runtime.settings.api_docs:
         _offline_docs(app)
     errors.install(app)
+    console.install(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(Protections)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 
 from router import deadletters, keys
-from router.api.auth import require_token
+from router.api.auth import Writer, require_reader
 from router.api.deps import RuntimeDep
 from router.incidents import Incident
 from router.links import LinkAction
@@ -21,7 +21,7 @@ from router.store import persistence_warning
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-authorized = APIRouter(dependencies=[Depends(require_token)])
+authorized = APIRouter(dependencies=[Depends(require_reader)])
 HEARTBEAT_FRESH_S = 30
 Listed = Literal["triggered", "open", "acknowledged", "resolved"]
 
@@ -69,27 +69,28 @@ def perform(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -
     return find_incident(runtime, incident.id)
 
 
-def _act(runtime: Runtime, incident_id: str, action: LinkAction) -> Any:
+def _act(runtime: Runtime, incident_id: str, action: LinkAction, by: str) -> Any:
     incident = find_incident(runtime, incident_id)
     if already_done(incident, action):
         return JSONResponse({"incident": _view(incident), "changed": False})
-    return {"incident": _view(perform(runtime, incident, action, "api")), "changed": True}
+    return {"incident": _view(perform(runtime, incident, action, by)), "changed": True}
 
 
 @authorized.post("/v1/incidents/{incident_id}/acknowledge")
-def acknowledge(runtime: RuntimeDep, incident_id: str) -> Any:
-    return _act(runtime, incident_id, "acknowledge")
+def acknowledge(runtime: RuntimeDep, incident_id: str, who: Writer) -> Any:
+    return _act(runtime, incident_id, "acknowledge", who)
 
 
 @authorized.post("/v1/incidents/{incident_id}/resolve")
-def resolve(runtime: RuntimeDep, incident_id: str) -> Any:
-    return _act(runtime, incident_id, "resolve")
+def resolve(runtime: RuntimeDep, incident_id: str, who: Writer) -> Any:
+    return _act(runtime, incident_id, "resolve", who)
 
 
 @authorized.get("/v1/oncall")
 def oncall(runtime: RuntimeDep, days: int = 14) -> dict[str, Any]:
     now = runtime.clock.now()
-    shifts = shifts_between(now, now + timedelta(days=max(1, min(days, 90))), runtime.rules)
+    span = timedelta(days=max(1, min(days, 90)))
+    shifts = shifts_between(now, now + span, runtime.current_rules())
     return {"now": shift_json(shifts[0]), "next": [shift_json(s) for s in shifts[1:]]}
 
 

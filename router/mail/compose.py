@@ -147,6 +147,19 @@ class Composer:
             html=html,
         )
 
+    def login(self, name: str, email: str, link: str, expires: datetime) -> OutgoingMessage:
+        """The one-time sign-in link for the console."""
+        context = {"recipient": name, "link": link, "expires": self.local(expires)}
+        subject, text, html = self.render("login", context)
+        return OutgoingMessage(
+            idempotency_key=f"login:{link}",
+            kind="login",
+            to=[email],
+            subject=subject,
+            text=text,
+            html=html,
+        )
+
     def handoff(self, incoming: Shift, outgoing: Shift, recipient: Shift) -> OutgoingMessage:
         context = {
             "incoming": incoming,
