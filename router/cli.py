@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +20,8 @@ from rich.table import Table
 from router.mail.compose import KINDS, Composer
 from router.mail.message import OutgoingMessage
 from router.mail.samples import sample
+from router.roster import RosterInvalid
+from router.rosterstore import ChangeKind, RosterStore, change_json
 from router.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
 from router.rules import Rules
 from router.rules.load import RulesInvalid, load_rules
@@ -111,9 +115,13 @@ def oncall(
     from_: Annotated[str | None, typer.Option("--from", help="First day (team time)")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Last day, included")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    yaml_only: Annotated[
+        bool, typer.Option("--yaml-only", help="Ignore the run-time absences and overrides")
+    ] = False,
 ) -> None:
-    """Who is on call at an instant, or every shift from one day to another."""
-    rules = _load(rules_dir)
+    """Who is on call at an instant, or every shift from one day to another, with the
+    running router's absences and overrides (from REDIS_URL) laid over the rules."""
+    rules = _load(rules_dir) if yaml_only else _with_roster(_load(rules_dir))
     if (from_ is None) != (to is None):
         _fail("--from and --to go together")
     if from_ is not None and to is not None:
@@ -131,6 +139,111 @@ def oncall(
         sys.stdout.write(json.dumps(shift_json(shift), indent=2) + "\n")
     else:
         out.print(_shift_table([shift], rules, "On call"))
+
+
+def _redis_client() -> redis.Redis:
+    url = os.environ.get("REDIS_URL") or Settings.model_fields["redis_url"].default
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def _with_roster(rules: Rules) -> Rules:
+    """The rules as the running router sees them; the YAML alone if Redis is not there."""
+    try:
+        return RosterStore(_redis_client(), rules).rules()
+    except redis.RedisError as error:
+        err.print(f"note: no run-time absences or overrides (redis: {error})", soft_wrap=True)
+        return rules
+
+
+def _roster() -> tuple[Rules, RosterStore]:
+    return (rules := _load(None)), RosterStore(_redis_client(), rules)
+
+
+def _by() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+override_app = typer.Typer(help="Run-time overrides: someone on call for an interval.")
+app.add_typer(override_app, name="override")
+
+
+@override_app.command("add")
+def override_add(
+    engineer: Annotated[str, typer.Argument(help="Who is on call")],
+    start: Annotated[str, typer.Argument(help="ISO 8601; without an offset, team time")],
+    end: Annotated[str, typer.Argument(help="ISO 8601; without an offset, team time")],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Put ENGINEER on call from START to END, whatever the rotation says."""
+    rules, store = _roster()
+    try:
+        added = store.add_override(
+            engineer,
+            _instant(start, rules, "START"),
+            _instant(end, rules, "END"),
+            reason,
+            _by(),
+            datetime.now(UTC),
+        )
+    except RosterInvalid as error:
+        _fail(str(error))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+    out.print(f"override {added.id}: {engineer} on call {start} to {end}")
+
+
+@override_app.command("list")
+def override_list() -> None:
+    """The run-time overrides as JSON lines (the YAML's are in oncall.yaml)."""
+    _, store = _roster()
+    try:
+        for item in store.roster().overrides:
+            sys.stdout.write(json.dumps(change_json(item)) + "\n")
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+
+
+@override_app.command("remove")
+def override_remove(override_id: Annotated[str, typer.Argument(help="The override's id")]) -> None:
+    """Remove a run-time override."""
+    _remove("override", override_id)
+
+
+def _remove(kind: ChangeKind, change_id: str) -> None:
+    _, store = _roster()
+    try:
+        removed = store.remove(kind, change_id, _by(), datetime.now(UTC))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+    if removed is None:
+        _fail(f"no {kind} {change_id}", 1)
+    out.print(f"removed {kind} {change_id} ({removed.engineer})")
+
+
+@app.command()
+def away(
+    name: Annotated[str, typer.Argument(help="The engineer")],
+    first: Annotated[str, typer.Argument(metavar="FROM", help="First day away (team time)")],
+    last: Annotated[str, typer.Argument(metavar="TO", help="Last day away, included")],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Mark an engineer away for whole days: their shift is covered for those days."""
+    _, store = _roster()
+    try:
+        added = store.add_absence(
+            name, _date(first, "FROM"), _date(last, "TO"), reason, _by(), datetime.now(UTC)
+        )
+    except RosterInvalid as error:
+        _fail(str(error))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+    out.print(f"absence {added.id}: {name} away {first} to {last}")
+
+
+@app.command()
+def back(absence_id: Annotated[str, typer.Argument(help="The absence's id")]) -> None:
+    """Remove an absence (`router away` printed its id; GET /v1/absences lists them)."""
+    _remove("absence", absence_id)
 
 
 def _shift_table(shifts: list[Shift], rules: Rules, title: str) -> Table:
@@ -297,8 +410,6 @@ def dead_letters_command(
     action: Annotated[str, typer.Argument(help="list or retry")] = "list",
 ) -> None:
     """List the events whose fold kept failing, or queue them all again (retry)."""
-    import redis
-
     from router import deadletters
     from router.publish import redis_sender
 

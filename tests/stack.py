@@ -38,6 +38,7 @@ from router.worker import create_celery
 from tests.redis_server import session_redis
 
 TOKEN = "test-token-1"
+KSHAMA_TOKEN = "test-token-kshama"  # a named token: what it changes is recorded as "kshama"
 REDIS_DB = 0  # of the session's own redis-server, flushed before each test
 PROFIT_AGGREGATE_KEY = "test-routing-key-profit-aggregate-0001"
 
@@ -175,7 +176,7 @@ def settings_for(rules_dir: Path, outbox: Path, db: int = REDIS_DB, **extra: str
         "REDIS_URL": session_redis().url(db),
         "ROUTER_ROUTING_KEYS": f"profit-aggregate={PROFIT_AGGREGATE_KEY}",
         "ROUTER_RULES_DIR": str(rules_dir),
-        "ROUTER_API_TOKENS": TOKEN,
+        "ROUTER_API_TOKENS": f"{TOKEN},kshama={KSHAMA_TOKEN}",
         "ROUTER_OUTBOX_DIR": str(outbox),
         "ROUTER_SCHEDULER_TICK_S": "0.05",
         "ROUTER_TIMER_LEASE_S": "5",

@@ -89,7 +89,7 @@ async def require_reader(request: Request, runtime: RuntimeDep, aredis: AsyncRed
     if session is None:
         raise HTTPException(
             status_code=401,
-            detail="sign in at /login, or send 'Authorization: Bearer <token>'",
+            detail="missing credential: sign in at /login, or send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return session.person

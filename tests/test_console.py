@@ -1,0 +1,200 @@
+"""The console's doors: sign-in by emailed link, sessions, CSRF, and who may read what.
+Against the running router (real Redis, worker, HTTP server); the browser flows are in
+tests/test_browser.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.stack import KSHAMA_TOKEN, Stack, running_stack, text_of, wait_until
+from tests.support import RULES_DIR, pacific
+
+KSHAMA = "kshama.kumar@example.com"
+READS = [
+    "/v1/incidents",
+    "/v1/incidents?status=open",
+    "/v1/incidents/abc",
+    "/v1/oncall",
+    "/v1/oncall.ics",
+    "/v1/overrides",
+    "/v1/absences",
+    "/v1/audit",
+    "/v1/dead-letters",
+]
+PAGES = ["/", "/incidents/abc", "/oncall", "/?status=resolved&pipeline=growth.daily"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    outbox = tmp_path_factory.mktemp("console") / "outbox"
+    with running_stack(RULES_DIR, outbox, pacific("2026-11-24 10:00")) as running:
+        yield running
+
+
+def browser(stack: Stack) -> httpx.Client:
+    """No credentials: a browser that keeps cookies."""
+    return httpx.Client(base_url=stack.url, verify=stack.tls, timeout=10)
+
+
+def login_link(stack: Stack, address: str, before: set[str]) -> str:
+    """The link of a sign-in email to `address` not among `before` (their Message-IDs),
+    pointed at the test's server."""
+
+    def found() -> str | None:
+        for message in stack.emails():
+            if str(message["Message-ID"]) in before:
+                continue
+            if message["X-Alert-Router-Kind"] == "login" and address in str(message["To"]):
+                link = re.search(r"https?://\S+/login/link\?\S+", text_of(message))
+                return link.group(0) if link else None
+        return None
+
+    link = wait_until(found, what=f"a sign-in email to {address}")
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"
+
+
+def ask_link(client: httpx.Client, stack: Stack, address: str) -> str:
+    before = {str(m["Message-ID"]) for m in stack.emails()}
+    form = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and csrf, form.text
+    sent = client.post("/login", data={"email": address, "csrf": csrf.group(1), "next": "/"})
+    assert sent.status_code == 200 and "Check your email" in sent.text
+    return login_link(stack, address, before)
+
+
+def sign_in(client: httpx.Client, stack: Stack, address: str = KSHAMA) -> str:
+    """Signs `client` in; returns the session's CSRF token."""
+    path = ask_link(client, stack, address)
+    shown = client.get(path)
+    assert shown.status_code == 200 and "Sign in as" in shown.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text)
+    token = re.search(r'name="token" value="([^"]+)"', shown.text)
+    assert csrf and token
+    done = client.post(
+        "/login/link", data={"token": token.group(1), "csrf": csrf.group(1), "next": "/"}
+    )
+    assert done.status_code == 303, done.text
+    cookie = done.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    page = client.get("/")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and found, page.text
+    return found.group(1)
+
+
+def test_every_read_needs_a_session_or_a_token(stack: Stack) -> None:
+    with browser(stack) as client:
+        for path in READS:
+            answer = client.get(path)
+            assert answer.status_code == 401, (path, answer.text)
+            assert answer.headers["content-type"] == "application/json"
+            assert "sign in" in answer.json()["message"]
+        for path in PAGES:
+            answer = client.get(path)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/login?next=%2F"), path
+    with stack.client() as client:
+        for path in ["/v1/incidents", "/v1/oncall", "/v1/oncall.ics", "/v1/audit"]:
+            assert client.get(path).status_code == 200, path
+
+
+def test_a_login_link_works_once(stack: Stack) -> None:
+    with browser(stack) as client:
+        path = ask_link(client, stack, KSHAMA)
+        first = client.get(path)
+        assert "Sign in as Kshama Kumar" in first.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', first.text)
+        token = re.search(r'name="token" value="([^"]+)"', first.text)
+        assert csrf and token
+        form = {"token": token.group(1), "csrf": csrf.group(1), "next": "/oncall"}
+        assert client.post("/login/link", data=form).headers["location"] == "/oncall"
+        assert client.get("/oncall").status_code == 200
+    with browser(stack) as other:
+        reused = other.get(path)
+        assert reused.status_code == 410
+        assert "already used" in reused.text
+        forged = other.get(path.replace("token=", "token=x"))
+        assert forged.status_code == 400
+        assert "not valid" in forged.text
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_email(stack: Stack) -> None:
+    with browser(stack) as client:
+        form = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf
+        before = len(stack.emails())
+        sent = client.post("/login", data={"email": "stranger@example.com", "csrf": csrf.group(1)})
+        assert sent.status_code == 200 and "Check your email" in sent.text
+    stack.settle()
+    assert len(stack.emails()) == before
+
+
+def test_a_post_without_its_csrf_token_is_refused(stack: Stack) -> None:
+    with browser(stack) as client:
+        refused = client.post("/login", data={"email": KSHAMA})  # no form cookie, no token
+        assert refused.status_code == 403
+        csrf = sign_in(client, stack)
+        stack.send_event(
+            {
+                "pipeline": "growth.aggregate",
+                "type": "chart_broken",
+                "summary": "chart",
+                "dedup_key": "csrf",
+            }
+        )
+        stack.settle()
+        incident_id = wait_until(lambda: _incident_of(stack, "csrf"))
+        for path, data in [
+            (f"/incidents/{incident_id}/acknowledge", {}),
+            (f"/incidents/{incident_id}/acknowledge", {"csrf": "wrong"}),
+            (
+                "/oncall/away",
+                {"engineer": "Kshama Kumar", "from": "2026-12-01", "to": "2026-12-01"},
+            ),
+        ]:
+            answer = client.post(path, data=data)
+            assert answer.status_code == 403, (path, answer.text)
+        # the API through a session needs the token in a header
+        api = client.post(
+            "/v1/absences",
+            json={"engineer": "Kshama Kumar", "from": "2026-12-01", "to": "2026-12-01"},
+        )
+        assert api.status_code == 403
+        assert stack.runtime.engine.store.get(incident_id).status == "triggered"  # type: ignore[union-attr]
+        assert stack.runtime.roster.roster().absences == []
+        acked = client.post(f"/incidents/{incident_id}/acknowledge", data={"csrf": csrf})
+        assert acked.status_code == 303
+        incident = stack.runtime.engine.store.get(incident_id)
+        assert incident is not None and incident.acknowledged_by == "Kshama Kumar"
+
+
+def _incident_of(stack: Stack, dedup_key: str) -> str | None:
+    found = [i for i in stack.runtime.engine.store.listing(None) if i.dedup_key == dedup_key]
+    return found[0].id if found else None
+
+
+def test_a_named_token_records_who_acknowledged(stack: Stack) -> None:
+    stack.send_event(
+        {
+            "pipeline": "growth.aggregate",
+            "type": "chart_broken",
+            "summary": "named",
+            "dedup_key": "named",
+        }
+    )
+    stack.settle()
+    incident_id = wait_until(lambda: _incident_of(stack, "named"))
+    with httpx.Client(
+        base_url=stack.url, verify=stack.tls, headers={"Authorization": f"Bearer {KSHAMA_TOKEN}"}
+    ) as client:
+        answer = client.post(f"/v1/incidents/{incident_id}/acknowledge")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["incident"]["acknowledged_by"] == "kshama"
