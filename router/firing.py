@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import redis
 
-from router import keys, outbox
+from router import keys, metrics, outbox
 from router.incidents import Incident
 from router.mail.compose import Composer
 from router.mail.delivery import Delivery, Mailer
@@ -77,6 +77,7 @@ class Firing:
         if now < incident.deliver_at + timedelta(seconds=step.after_s):
             return Fired("early", "")  # leave the lease: it is claimed again when due
         kind = _first_kind(incident) if index == 0 else "escalation"
+        due = incident.deliver_at + timedelta(seconds=step.after_s)
         deliveries = []
         for name in step.notify:
             key = f"{incident.id}:{step.round}:{step.step}:{name}"
@@ -84,7 +85,13 @@ class Firing:
             deliveries.append(
                 self._send_and_note(message, incident, name, now, step.round, step.step)
             )
-        return self._settle(member, deliveries, now, f"{kind} to {', '.join(step.notify)}")
+        fired = self._settle(member, deliveries, now, f"{kind} to {', '.join(step.notify)}")
+        if any(d.result == "sent" for d in deliveries):
+            with self.redis.pipeline(transaction=False) as pipe:
+                metrics.count(pipe, "router_escalation_steps", {"message": kind})
+                metrics.observe_lateness(pipe, (now - due).total_seconds())
+                pipe.execute()
+        return fired
 
     def _resolved(self, member: str, incident: Incident, now: datetime) -> Fired:
         """Tell everyone who was paged for the incident that it is resolved."""

@@ -21,7 +21,8 @@ roster:version          bumped with every roster change: processes reload on a n
 audit                   list of JSON entries, newest first: who changed the roster, when
 login:{nonce}           a sign-in link not yet used (deleted when used: single use)
 session:{id}            a signed-in person's session, with its CSRF token
-feed-keys               hash person -> calendar feed key (deleted: the feed URL is revoked)
+feed-keys               hash person -> calendar feed key (replaced: the old feed URL is revoked)
+metrics                 hash metric|labels -> count, for /metrics (router.metrics)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ ROSTER_OVERRIDES = "ar:roster:overrides"
 ROSTER_VERSION = "ar:roster:version"
 AUDIT = "ar:audit"
 FEED_KEYS = "ar:feed-keys"
+METRICS = "ar:metrics"
 
 
 def incident(incident_id: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 import redis
 
-from router import keys
+from router import keys, metrics
 from router.events import Event
 from router.incidents import Incident, Outcome, Status, apply_event
 from router.rules import Rules
@@ -80,6 +81,21 @@ def _set(pipe: Any, key: str, value: str | int, ex_s: int | None = None) -> None
         pipe.execute_command("SET", key, value, "EX", ex_s)
 
 
+def _count_folded(pipe: Any, counted: Counter[tuple[str, str, str, str]]) -> None:
+    """Metrics for the batch, a few HINCRBYs in its MULTI (not one per event)."""
+    decisions: Counter[str] = Counter()
+    events: Counter[tuple[str, str, str]] = Counter()
+    for (source, pipeline, severity, decision), n in counted.items():
+        events[source, pipeline, severity] += n
+        decisions[decision] += n
+    for (source, pipeline, severity), n in events.items():
+        metrics.count(
+            pipe, "router_events", {"source": source, "pipeline": pipeline, "severity": severity}, n
+        )
+    for decision, n in decisions.items():
+        metrics.count(pipe, "router_decisions", {"decision": decision}, n)
+
+
 class IncidentStore:
     def __init__(
         self,
@@ -121,9 +137,13 @@ class IncidentStore:
                     outcomes = self._plan(folds, now)
                     pipe.multi()
                     writes = _Writes()
+                    counted: Counter[tuple[str, str, str, str]] = Counter()
                     for fold, outcome in zip(folds, outcomes, strict=True):
                         if outcome is None:
                             continue
+                        event, decision = fold.event, outcome.decision
+                        source = event.source or "unknown"
+                        counted[source, event.pipeline, decision.severity, decision.decision] += 1
                         self._write(pipe, outcome, fold.event, now, fold.event_id, writes)
                         if fold.effects is not None:
                             fold.effects(pipe, outcome)
@@ -131,6 +151,7 @@ class IncidentStore:
                     for incident in writes.incidents.values():
                         self.put(pipe, incident)
                     fire_now(pipe, writes.due_now, now.timestamp(), self.lease_s)
+                    _count_folded(pipe, counted)
                     for incident_id, lines in writes.timelines.items():
                         pipe.rpush(timeline_key(incident_id), *lines)
                     pipe.execute()

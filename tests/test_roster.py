@@ -17,7 +17,7 @@ from icalendar import Calendar
 
 from router.times import iso_z
 from tests.redis_server import session_redis
-from tests.stack import REDIS_DB, Stack, running_stack, text_of
+from tests.stack import REDIS_DB, Stack, running_stack
 from tests.support import RULES_DIR, pacific
 
 B, K = "Biswa Kalyan Rath", "Kshama Kumar"

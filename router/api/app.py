@@ -19,6 +19,7 @@ from router.api import (
     errors,
     events,
     incidents,
+    metrics,
     pagerduty,
     roster,
     signin,
@@ -51,8 +52,9 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     app.state.async_redis = clients
     app.state.send = send or async_sender(clients)
     app.state.logins = Logins(runtime.settings.secret_key.get_secret_value().encode())
-    for module in (events, pagerduty, alertmanager, incidents, roster, calendarfeed, email_links):
+    for module in (events, pagerduty, alertmanager, incidents, roster, calendarfeed, metrics):
         app.include_router(module.router)
+    app.include_router(email_links.router)
     app.include_router(signin.router)
     app.include_router(console.router)
     if runtime.settings.api_docs:

@@ -177,9 +177,8 @@ async def index(
 def _timeline_text(item: dict[str, Any]) -> str:
     kind = item.get("kind")
     if kind == "event":
-        return f"{item.get('type')} ({item.get('action')}) from {item.get('source')}: " + str(
-            item.get("summary") or ""
-        )
+        source = f" from {item['source']}" if item.get("source") else ""
+        return f"{item.get('type')} ({item.get('action')}){source}: {item.get('summary') or ''}"
     if kind == "decision":
         return f"{item.get('decision')}: {item.get('reason')}"
     if kind in ("message", "message failed"):

@@ -17,7 +17,7 @@ from typing import Literal
 
 import redis
 
-from router import keys
+from router import keys, metrics
 from router.mail.backends import DeliveryFailed, EmailBackend
 from router.mail.message import OutgoingMessage
 
@@ -52,20 +52,32 @@ class Mailer:
             self.backend.send(message, self.sender, now)
         except DeliveryFailed as error:
             if error.permanent:
-                self.redis.set(marker, "failed", ex=_KEEP_S)
+                with self.redis.pipeline() as pipe:
+                    pipe.set(marker, "failed", ex=_KEEP_S)
+                    metrics.count(pipe, "router_messages_failed", self._labels(message))
+                    pipe.execute()
                 log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
                 return Delivery("failed", str(error))
-            self.redis.delete(marker)
+            self._retry(marker, message)
             log.warning("email %s to %s: %s; will retry", message.kind, message.to, error)
             return Delivery("retry", str(error), error.retry_after_s)
         except Exception as error:  # the backend's own network errors: transient
-            self.redis.delete(marker)
+            self._retry(marker, message)
             log.warning("email %s to %s: %r; will retry", message.kind, message.to, error)
             return Delivery("retry", repr(error))
-        self._mark_sent(marker)
+        self._mark_sent(marker, message)
         return Delivery("sent")
 
-    def _mark_sent(self, marker: str) -> None:
+    def _labels(self, message: OutgoingMessage) -> dict[str, str]:
+        return {"kind": message.kind, "backend": self.backend.name}
+
+    def _retry(self, marker: str, message: OutgoingMessage) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.delete(marker)
+            metrics.count(pipe, "router_message_retries", self._labels(message))
+            pipe.execute()
+
+    def _mark_sent(self, marker: str, message: OutgoingMessage) -> None:
         """The message is out: if Redis is away right now, keep trying for half the lease
         (while the `sending` marker still holds off everyone else), so that a short outage
         does not make the timer send it again. Past that the error propagates and the
@@ -74,7 +86,10 @@ class Mailer:
         pause_s = 0.1
         while True:
             try:
-                self.redis.set(marker, "sent", ex=_KEEP_S)
+                with self.redis.pipeline() as pipe:  # the marker and its count together
+                    pipe.set(marker, "sent", ex=_KEEP_S)
+                    metrics.count(pipe, "router_messages_sent", self._labels(message))
+                    pipe.execute()
                 return
             except redis.RedisError as error:
                 if time.monotonic() + pause_s > deadline:

@@ -1,0 +1,96 @@
+"""/metrics with the router's own processes: two api processes and two workers add to
+the same numbers (they live in Redis), whichever api process answers the scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deployment import Deployment, message_ids
+from tests.mailservers import smtp_server
+from tests.redis_server import RedisServer
+from tests.stack import free_port, wait_until
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+def scrape(deployment: Deployment) -> Samples:
+    answer = httpx.get(f"{deployment.url}/metrics", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in samples.items() if n == name and wanted <= set(found))
+
+
+def test_counters_move_with_events_and_pages(tmp_path: Path, own_redis: RedisServer) -> None:
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as inbox:
+        deployment = Deployment(tmp_path, own_redis, smtp_port)
+        try:
+            deployment.api(processes=2)
+            deployment.worker(concurrency=1)
+            deployment.worker(concurrency=1)
+            deployment.scheduler()
+            wait_until(
+                lambda: "router_worker_heartbeat_age_seconds" in {n for n, _ in scrape(deployment)},
+                timeout_s=30,
+                what="a worker heartbeat",
+            )
+            before = scrape(deployment)
+            assert total(before, "router_events_total") == 0
+            events = [
+                {
+                    "pipeline": "growth.aggregate",
+                    "type": "job_failed",
+                    "severity": "P1",
+                    "summary": f"failed {n}",
+                    "dedup_key": f"metrics-{n}",
+                    "source": "airflow",
+                }
+                for n in range(20)
+            ]
+            answer = deployment.post("/v1/events", events)
+            assert answer.status_code == 202, answer.text
+            wait_until(lambda: len(set(message_ids(inbox))) >= 20, timeout_s=60, what="20 pages")
+            wait_until(deployment.idle, timeout_s=30, what="the workers to drain")
+            scrapes = [scrape(deployment) for _ in range(6)]  # both api processes answer
+        finally:
+            deployment.stop()
+    for after in scrapes:
+        labels = {"source": "airflow", "pipeline": "growth.aggregate", "severity": "P1"}
+        assert total(after, "router_events_total", **labels) == 20
+        assert total(after, "router_decisions_total", decision="page") == 20
+        assert total(after, "router_messages_sent_total", kind="page", backend="smtp") == 20
+        assert total(after, "router_escalation_steps_total", message="page") == 20
+        assert total(after, "router_timer_lateness_seconds_count") == 20
+        assert total(after, "router_timer_lateness_seconds_bucket", le="+Inf") == 20
+        assert total(after, "router_queue_depth", queue="router.urgent") == 0
+        assert 0 <= total(after, "router_worker_heartbeat_age_seconds") < 60
+    assert (
+        len(
+            {
+                tuple(sorted((k, v) for k, v in s.items() if "heartbeat" not in k[0]))
+                for s in scrapes
+            }
+        )
+        == 1
+    )
