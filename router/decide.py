@@ -40,6 +40,8 @@ class Decision(BaseModel):
     escalation: list[PlannedStep]
     recipients: list[str]
     reason: str
+    policy: str | None = None
+    """The escalation policy's name, so a step can be resolved again when it fires."""
 
     def to_json(self) -> dict[str, Any]:
         """The `router simulate` line: times in UTC with `Z`, waits in whole minutes."""
@@ -91,20 +93,20 @@ def decide(event: Event, rules: Rules, now: datetime) -> Decision:
         why = f"its category is {found.category}" if urgent_category else f"it is {found.severity}"
         policy, plan = _escalation(found, pipeline, now, rules, off_hours=True)
         reason = f"{what} pages during {quiet} because {why}: page now with policy {policy}."
-        return made("page", reason, deliver_at=now, plan=plan)
+        return made("page", reason, deliver_at=now, plan=plan, policy=policy)
     if not (found.severity in paging.business_hours or urgent_category):
         return made("none", f"{what} never pages: recorded on the incident only.")
     if quiet is None:
         policy, plan = _escalation(found, pipeline, now, rules, off_hours=False)
         reason = f"{what} during business hours: page now with policy {policy}."
-        return made("page", reason, deliver_at=now, plan=plan)
+        return made("page", reason, deliver_at=now, plan=plan, policy=policy)
     deliver_at = next_business_start(now, rules.team)
-    _, plan = _escalation(found, pipeline, deliver_at, rules, off_hours=False)
+    policy, plan = _escalation(found, pipeline, deliver_at, rules, off_hours=False)
     reason = (
         f"{what} does not page during {quiet}: it pages at "
         f"{local_label(deliver_at, rules)} if still open."
     )
-    return made("defer", reason, deliver_at=deliver_at, plan=plan)
+    return made("defer", reason, deliver_at=deliver_at, plan=plan, policy=policy)
 
 
 def analyst_emails(pipeline: Pipeline, rules: Rules) -> list[str]:
@@ -137,6 +139,7 @@ def _decision(
     deliver_at: datetime | None = None,
     plan: list[PlannedStep] | None = None,
     recipients: list[str] | None = None,
+    policy: str | None = None,
 ) -> Decision:
     return Decision(
         pipeline=event.pipeline,
@@ -150,6 +153,7 @@ def _decision(
         escalation=plan or [],
         recipients=recipients or [],
         reason=reason,
+        policy=policy,
     )
 
 

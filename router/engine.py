@@ -50,6 +50,6 @@ class Engine:
         return cls(
             store=store,
             intake=intake,
-            firing=Firing(client, store, composer, mailer, retry_backoff_s),
+            firing=Firing(client, store, composer, mailer, retry_backoff_s, current),
             watchers=Watchers(rules, client, intake, composer, fault, current),
         )

@@ -42,6 +42,23 @@ def resolve_target(target: str, pipeline: Pipeline, at: datetime, rules: Rules) 
     return [target]
 
 
+def recipients_now(
+    step: PlannedStep, policy_name: str | None, pipeline_id: str, start: datetime, rules: Rules
+) -> list[str]:
+    """Who a planned step notifies under `rules` as they are when it fires: the plan is
+    made again from the same start, so an absence or override added since the incident
+    opened is seen. The planned names stand when the step is no longer in the plan (its
+    targets all away) or the policy is gone: a step is never silent."""
+    policy = rules.routing.escalation_policies.get(policy_name or "")
+    pipeline = rules.pipelines.get(pipeline_id)
+    if policy is None or pipeline is None:
+        return step.notify
+    for fresh in plan_escalation(policy, pipeline, start, rules):
+        if (fresh.round, fresh.step) == (step.round, step.step):
+            return fresh.notify
+    return step.notify
+
+
 def plan_escalation(
     policy: EscalationPolicy, pipeline: Pipeline, start: datetime, rules: Rules
 ) -> list[PlannedStep]:

@@ -7,16 +7,19 @@ worker already sending ("busy"), or puts it back after a back-off ("retry").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
 
 from router import keys, metrics, outbox
+from router.escalation import recipients_now
 from router.incidents import Incident
 from router.mail.compose import Composer
 from router.mail.delivery import Delivery, Mailer
 from router.mail.message import OutgoingMessage
+from router.rules import Rules
 from router.store import IncidentStore
 from router.tasks import FireResult
 from router.timers import Timer, release, retry_later
@@ -45,9 +48,12 @@ class Firing:
         composer: Composer,
         mailer: Mailer,
         retry_backoff_s: float,
+        current_rules: Callable[[], Rules],
     ) -> None:
+        """`current_rules`: the rules with the run-time roster laid over (router.rosterstore)."""
         self.redis, self.store, self.composer, self.mailer = client, store, composer, mailer
         self.retry_backoff_s = retry_backoff_s
+        self.current_rules = current_rules
 
     def fire(self, member: str, now: datetime) -> Fired:
         timer = Timer.parse(member)
@@ -78,14 +84,17 @@ class Firing:
             return Fired("early", "")  # leave the lease: it is claimed again when due
         kind = _first_kind(incident) if index == 0 else "escalation"
         due = incident.deliver_at + timedelta(seconds=step.after_s)
+        names = recipients_now(
+            step, incident.policy, incident.pipeline, incident.deliver_at, self.current_rules()
+        )
         deliveries = []
-        for name in step.notify:
+        for name in names:
             key = f"{incident.id}:{step.round}:{step.step}:{name}"
             message = self.composer.incident_message(kind, incident, name, index, now, key=key)
             deliveries.append(
                 self._send_and_note(message, incident, name, now, step.round, step.step)
             )
-        fired = self._settle(member, deliveries, now, f"{kind} to {', '.join(step.notify)}")
+        fired = self._settle(member, deliveries, now, f"{kind} to {', '.join(names)}")
         if any(d.result == "sent" for d in deliveries):
             with self.redis.pipeline(transaction=False) as pipe:
                 metrics.count(pipe, "router_escalation_steps", {"message": kind})

@@ -39,6 +39,8 @@ class Incident(BaseModel):
     decision: DecisionKind
     deliver_at: datetime | None
     escalation: list[PlannedStep] = Field(default_factory=list)
+    policy: str | None = None
+    """The escalation policy the plan came from (None for incidents stored before)."""
     details: dict[str, Any] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
@@ -139,6 +141,7 @@ def apply_event(
         decision=decision.decision,
         deliver_at=decision.deliver_at,
         escalation=decision.escalation,
+        policy=decision.policy,
         details=event.details,
         links=event.links,
     )

@@ -51,6 +51,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.async_redis = clients
     app.state.send = send or async_sender(clients)
+    app.state.console_templates = console.console_templates(runtime.settings.templates_dir)
     app.state.logins = Logins(runtime.settings.secret_key.get_secret_value().encode())
     for module in (events, pagerduty, alertmanager, incidents, roster, calendarfeed, metrics):
         app.include_router(module.router)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jinja2
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from router.api.auth import session_of
 from router.api.calendarfeed import feed_url
@@ -33,7 +33,21 @@ from router.sessions import Session
 from router.times import iso_z, local_day_span
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates" / "console")
+
+
+def page_templates(request: Request) -> jinja2.Environment:
+    """templates/console beside templates/email (ROUTER_TEMPLATES_DIR), as the image has it."""
+    found: jinja2.Environment = request.app.state.console_templates
+    return found
+
+
+def console_templates(email_templates_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(email_templates_dir.parent / "console"),
+        autoescape=True,
+    )
+
+
 PAGE_SIZE = 50
 STATUSES = [
     ("open", "Triggered, then acknowledged"),
@@ -78,8 +92,9 @@ def sign_in_redirect(path: str) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(path, safe='')}", status_code=303)
 
 
-def csrf_refused() -> HTMLResponse:
+def csrf_refused(request: Request) -> HTMLResponse:
     return page_message(
+        request,
         "Refused",
         "This form is out of date or was not sent by the console "
         "(no valid CSRF token). Reload the page and try again.",
@@ -87,9 +102,12 @@ def csrf_refused() -> HTMLResponse:
     )
 
 
-def page_message(title: str, text: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
+def page_message(
+    request: Request, title: str, text: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
     context = {"title": title, "text": text, "person": None, "link": None, **extra}
-    return HTMLResponse(templates.get_template("message.html").render(context), status_code)
+    html = page_templates(request).get_template("message.html").render(context)
+    return HTMLResponse(html, status_code)
 
 
 def render(request: Request, name: str, session: Session, **context: Any) -> HTMLResponse:
@@ -108,7 +126,7 @@ def render(request: Request, name: str, session: Session, **context: Any) -> HTM
         "error": None,
         **context,
     }
-    html = templates.get_template(name).render(said)
+    html = page_templates(request).get_template(name).render(said)
     return HTMLResponse(html, context.get("status_code", 200))
 
 
@@ -194,7 +212,7 @@ async def incident_page(request: Request, incident_id: str) -> Response:
     runtime = _runtime(request)
     incident = runtime.engine.store.get(incident_id)
     if incident is None:
-        return page_message("Not found", f"There is no incident {incident_id}.", 404)
+        return page_message(request, "Not found", f"There is no incident {incident_id}.", 404)
     now = runtime.clock.now()
     zone = runtime.rules.team.zone
     timeline = [
@@ -394,7 +412,7 @@ async def remove_change(
     runtime = _runtime(request)
     which = {"absences": "absence", "overrides": "override"}.get(kind)
     if which is None:
-        return page_message("Not found", f"Nothing to remove at {kind}.", 404)
+        return page_message(request, "Not found", f"Nothing to remove at {kind}.", 404)
     removed = runtime.roster.remove(which, change_id, session.person, runtime.clock.now())  # type: ignore[arg-type]
     return _done(f"Removed that {which}." if removed else f"That {which} was already gone.")
 
@@ -408,4 +426,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRefused)
     async def refused(request: Request, error: CsrfRefused) -> Response:
-        return csrf_refused()
+        return csrf_refused(request)

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from router import outbox
+from router import keys, outbox
 from router.api.auth import session_of
-from router.api.console import page_message, templates
+from router.api.console import page_message, page_templates
 from router.rules.team import Analyst, Engineer
 from router.runtime import Runtime
 from router.sessions import COOKIE, LOGIN_TTL_S, SESSION_TTL_S, LoginRefused, Logins, end_session
@@ -25,6 +25,7 @@ from router.timers import Timer, fire_now
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 FORM_COOKIE = "router_form"
+LOGINS_PER_WINDOW = 5  # sign-in emails per person per LOGIN_TTL_S
 REFUSED = {
     "forged": (
         "This sign-in link is not valid",
@@ -61,8 +62,10 @@ def _safe_next(target: str) -> str:
 def _form(request: Request, name: str, status_code: int = 200, **context: object) -> Response:
     """A page with a form and a fresh double-submit CSRF cookie for it."""
     token = secrets.token_urlsafe(24)
-    html = templates.get_template(name).render(
-        {"title": "Sign in", "person": None, "csrf": token, **context}
+    html = (
+        page_templates(request)
+        .get_template(name)
+        .render({"title": "Sign in", "person": None, "csrf": token, **context})
     )
     response = HTMLResponse(html, status_code)
     response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request))
@@ -74,9 +77,9 @@ def _form_ok(request: Request, csrf: str) -> bool:
     return bool(cookie) and hmac.compare_digest(cookie.encode(), csrf.encode())
 
 
-def _refused(reason: str) -> HTMLResponse:
+def _refused(request: Request, reason: str) -> HTMLResponse:
     title, status_code, text = REFUSED[reason]
-    return page_message(title, text, status_code, link="/login", link_text="Sign in again")
+    return page_message(request, title, text, status_code, link="/login", link_text="Sign in again")
 
 
 @router.get("/login")
@@ -95,6 +98,7 @@ async def login_send(
 ) -> Response:
     if not _form_ok(request, csrf):
         return page_message(
+            request,
             "Refused",
             "The form had no valid CSRF token: reload it.",
             403,
@@ -111,6 +115,7 @@ async def login_send(
         log.info("login asked for an address not in team.yaml")
     # the same answer either way: the page does not say who is in the team
     return page_message(
+        request,
         "Check your email",
         f"If {email} belongs to someone in the team, a sign-in link is on its way. "
         f"It works once, for {LOGIN_TTL_S // 60} minutes.",
@@ -122,6 +127,12 @@ async def _email_link(
 ) -> None:
     logins: Logins = request.app.state.logins
     aredis = request.app.state.async_redis()
+    window = int(runtime.clock.now().timestamp()) // LOGIN_TTL_S
+    asked = await aredis.incr(keys.ratelimit(f"login:{name}", window))
+    await aredis.expire(keys.ratelimit(f"login:{name}", window), 2 * LOGIN_TTL_S)
+    if asked > LOGINS_PER_WINDOW:  # nobody can flood a person's inbox with sign-in links
+        log.warning("login: more than %d links asked for one person", LOGINS_PER_WINDOW)
+        return
     token = await logins.start(aredis, name)
     # the token travels in the query string, which the access log never writes
     query = urlencode({"token": token, "next": target})
@@ -142,7 +153,7 @@ async def login_link(request: Request, token: str = "", next: str = "/") -> Resp
     try:
         who = await logins.peek(request.app.state.async_redis(), token)
     except LoginRefused as refused:
-        return _refused(refused.reason)
+        return _refused(request, refused.reason)
     return _form(request, "login_link.html", who=who, token=token, next=_safe_next(next))
 
 
@@ -152,13 +163,13 @@ async def login_finish(
 ) -> Response:
     if not _form_ok(request, csrf):
         return page_message(
-            "Refused", "The form had no valid CSRF token: open the link again.", 403
+            request, "Refused", "The form had no valid CSRF token: open the link again.", 403
         )
     logins: Logins = request.app.state.logins
     try:
         session = await logins.finish(request.app.state.async_redis(), token)
     except LoginRefused as refused:
-        return _refused(refused.reason)
+        return _refused(request, refused.reason)
     response = RedirectResponse(_safe_next(next), 303)
     response.set_cookie(
         COOKIE,
