@@ -198,3 +198,55 @@ def test_a_named_token_records_who_acknowledged(stack: Stack) -> None:
         answer = client.post(f"/v1/incidents/{incident_id}/acknowledge")
     assert answer.status_code == 200, answer.text
     assert answer.json()["incident"]["acknowledged_by"] == "kshama"
+
+
+def test_the_feed_url_works_without_headers_until_revoked(stack: Stack) -> None:
+    with browser(stack) as client:
+        csrf = sign_in(client, stack)
+        page = client.get("/oncall")
+        found = re.search(r'id="feed" value="([^"]+)"', page.text)
+        assert found
+        feed = urlsplit(found.group(1).replace("&amp;", "&"))
+        assert "engineer=Kshama+Kumar" in feed.query
+        old = f"{feed.path}?{feed.query}"
+        with browser(stack) as calendar_app:  # no cookie, no header: the key alone
+            answer = calendar_app.get(old)
+            assert answer.status_code == 200, answer.text
+            assert b"BEGIN:VCALENDAR" in answer.content
+            assert calendar_app.get(old.replace("key=", "key=x")).status_code == 401
+        assert client.post("/oncall/feed-key", data={"csrf": csrf}).status_code == 303
+        renewed = re.search(r'id="feed" value="([^"]+)"', client.get("/oncall").text)
+        assert renewed and renewed.group(1) != found.group(1)
+        with browser(stack) as calendar_app:
+            assert calendar_app.get(old).status_code == 401
+            new = urlsplit(renewed.group(1).replace("&amp;", "&"))
+            assert calendar_app.get(f"{new.path}?{new.query}").status_code == 200
+
+
+def test_take_and_swap_a_shift_from_the_console(stack: Stack) -> None:
+    """Kshama Kumar takes Aruna Sharma's week of 2027-01-11, then gives it to Disha Kapoor."""
+    start, end = "2027-01-11T17:00:00Z", "2027-01-18T17:00:00Z"
+    with browser(stack) as client:
+        csrf = sign_in(client, stack)
+        taken = client.post("/oncall/take", data={"csrf": csrf, "start": start, "end": end})
+        assert taken.status_code == 303, taken.text
+        again = client.post("/oncall/take", data={"csrf": csrf, "start": start, "end": end})
+        assert again.status_code == 400 and "overlaps the override of Kshama Kumar" in again.text
+    overrides = stack.runtime.roster.roster().overrides
+    assert [(o.engineer, o.by) for o in overrides] == [("Kshama Kumar", "Kshama Kumar")]
+    with browser(stack) as client:
+        csrf = sign_in(client, stack)
+        removed = client.post(f"/oncall/overrides/{overrides[0].id}/remove", data={"csrf": csrf})
+        assert removed.status_code == 303
+        swapped = client.post(
+            "/oncall/swap",
+            data={"csrf": csrf, "start": start, "end": end, "engineer": "Disha Kapoor"},
+        )
+        assert swapped.status_code == 303
+    (override,) = stack.runtime.roster.roster().overrides
+    assert (override.engineer, override.reason) == ("Disha Kapoor", "swap with Kshama Kumar")
+    with stack.client() as api:
+        week = api.get("/v1/oncall", params={"days": 60}).json()["next"]
+    assert {"name": "Disha Kapoor", "shift_start": start, "shift_end": end} in [
+        {k: s[k] for k in ("name", "shift_start", "shift_end")} for s in week
+    ]

@@ -3,6 +3,8 @@ the same numbers (they live in Redis), whichever api process answers the scrape.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from router.metrics import COUNTERS, LATENESS
 from tests.deployment import Deployment, message_ids
 from tests.mailservers import smtp_server
 from tests.redis_server import RedisServer
@@ -94,3 +97,21 @@ def test_counters_move_with_events_and_pages(tmp_path: Path, own_redis: RedisSer
         )
         == 1
     )
+
+
+def test_the_example_dashboard_uses_metrics_the_router_exports() -> None:
+    dashboard = json.loads(
+        (Path(__file__).parents[1] / "docs" / "grafana-dashboard.json").read_text()
+    )
+    exported = {f"{name}_total" for name in COUNTERS} | {
+        f"{LATENESS}_bucket",
+        "router_queue_depth",
+        "router_worker_heartbeat_age_seconds",
+    }
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"router_[a-z_]+", target["expr"])
+    }
+    assert used and used <= exported, used - exported

@@ -158,6 +158,16 @@ def test_the_feed_equals_router_oncall_for_the_same_days(stack: Stack) -> None:
     assert [(s["name"], s["shift_start"], s["shift_end"]) for s in shifts] == feed_today(stack)
     assert any(s["cover_for"] == "Disha Kapoor" for s in shifts)
     assert any(s["override"] for s in shifts)
+    # fetched again, each shift keeps its UID: a calendar app updates, never duplicates
+    with stack.client() as client:
+        uids = [
+            [
+                str(e["UID"])
+                for e in Calendar.from_ical(client.get("/v1/oncall.ics").content).walk("VEVENT")
+            ]
+            for _ in range(2)
+        ]
+    assert uids[0] == uids[1] and len(set(uids[0])) == len(shifts)
 
 
 @pytest.mark.parametrize(
@@ -247,13 +257,20 @@ def test_the_next_escalation_step_sees_an_absence_added_after_the_page(
     Kshama Kumar marked away after the first page is left out of the team step."""
     with running_stack(rules_dir, tmp_path / "outbox", NOW) as stack:
         stack.send_event(
-            {"pipeline": "profit.unit", "type": "data_missing", "summary": "no rows", "dedup_key": "late-away"}
+            {
+                "pipeline": "profit.unit",
+                "type": "data_missing",
+                "summary": "no rows",
+                "dedup_key": "late-away",
+            }
         )
         stack.settle()
         (incident,) = stack.runtime.engine.store.listing("triggered")
         assert incident.escalation[1].notify == [K, "Aruna Sharma", "Disha Kapoor"]
         with stack.client() as client:
-            away = client.post("/v1/absences", json={"engineer": K, "from": "2026-11-24", "to": "2026-11-24"})
+            away = client.post(
+                "/v1/absences", json={"engineer": K, "from": "2026-11-24", "to": "2026-11-24"}
+            )
             assert away.status_code == 201
         stack.clock.advance(timedelta(seconds=2))
         stack.settle()
