@@ -274,6 +274,14 @@ class IncidentStore:
     def note(self, incident_id: str, now: datetime, kind: str, **fields: Any) -> None:
         self.redis.rpush(timeline_key(incident_id), entry(now, kind, **fields))
 
+    def count(self, status: Status) -> int:
+        return int(self.redis.zcard(keys.status(status)))
+
+    def page(self, status: Status, offset: int, limit: int) -> list[Incident]:
+        """Newest first, from `offset`: a page of a listing of any length."""
+        ids = self.redis.zrevrange(keys.status(status), offset, offset + limit - 1)
+        return sorted(self._load(self.redis, ids), key=lambda i: i.opened_at, reverse=True)
+
     def listing(self, status: Status | None, limit: int = 200) -> list[Incident]:
         statuses = [status] if status else list(STATUSES)
         ids: list[Any] = []

@@ -250,3 +250,51 @@ def test_take_and_swap_a_shift_from_the_console(stack: Stack) -> None:
     assert {"name": "Disha Kapoor", "shift_start": start, "shift_end": end} in [
         {k: s[k] for k in ("name", "shift_start", "shift_end")} for s in week
     ]
+
+
+def test_incidents_are_paged_not_capped(stack: Stack) -> None:
+    events = [
+        {
+            "pipeline": "engagement.aggregate" if n % 2 else "growth.daily",
+            "type": "dedup_error",
+            "severity": "P4",
+            "summary": f"quiet {n}",
+            "dedup_key": f"paged-{n}",
+        }
+        for n in range(110)
+    ]
+    with stack.client() as api:
+        assert api.post("/v1/events", json=events).status_code == 202
+    stack.settle()
+    with browser(stack) as client:
+        sign_in(client, stack, "biswa.rath@example.com")
+        open_count = stack.runtime.engine.store.count(
+            "triggered"
+        ) + stack.runtime.engine.store.count("acknowledged")
+        seen: set[str] = set()
+        for page in (1, 2, 3):
+            html = client.get("/", params={"page": page}).text
+            rows = re.findall(r'href="/incidents/([0-9a-f]{32})"', html)
+            assert len(rows) == min(50, open_count - 50 * (page - 1)), page
+            seen.update(rows)
+            assert f"{open_count} incident(s), page {page} of 3" in html
+        assert len(seen) == open_count >= 110
+        filtered = client.get("/", params={"pipeline": "growth.daily", "page": 2}).text
+        assert "55 incident(s), page 2 of 2" in filtered
+        assert len(re.findall(r'href="/incidents/', filtered)) == 5
+
+
+def test_at_most_five_sign_in_emails_per_person_per_window(stack: Stack) -> None:
+    address = "analyst@example.com"
+    with browser(stack) as client:
+        for _ in range(6):
+            form = client.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf
+            sent = client.post("/login", data={"email": address, "csrf": csrf.group(1)})
+            assert "Check your email" in sent.text
+    stack.settle()
+    logins = [
+        m for m in stack.emails() if m["X-Alert-Router-Kind"] == "login" and address in str(m["To"])
+    ]
+    assert len(logins) == 5

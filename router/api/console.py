@@ -24,12 +24,13 @@ from router.api.calendarfeed import feed_url
 from router.api.incidents import already_done, find_incident, perform
 from router.api.roster import AbsenceIn, OverrideIn, add_absence, add_override
 from router.calendar import holiday_name
-from router.incidents import Incident, paging_now
+from router.incidents import Incident, Status, paging_now
 from router.links import LinkAction
 from router.roster import RosterInvalid
 from router.rotation import shifts_between
 from router.runtime import Runtime
 from router.sessions import Session
+from router.store import IncidentStore
 from router.times import iso_z, local_day_span
 
 router = APIRouter(include_in_schema=False)
@@ -55,6 +56,12 @@ STATUSES = [
     ("acknowledged", "Acknowledged"),
     ("resolved", "Resolved"),
 ]
+SHOWN: dict[str, list[Status]] = {
+    "open": ["triggered", "acknowledged"],
+    "triggered": ["triggered"],
+    "acknowledged": ["acknowledged"],
+    "resolved": ["resolved"],
+}
 WEEKS_SHOWN = 8
 
 
@@ -162,15 +169,10 @@ async def index(
     now = runtime.clock.now()
     store = runtime.engine.store
     status = status if status in {value for value, _ in STATUSES} else "open"
-    chosen = ["triggered", "acknowledged"] if status == "open" else [status]
-    found: list[Incident] = []
-    for name in chosen:  # triggered first, then acknowledged; newest first within each
-        found.extend(store.listing(name, limit=100_000))  # type: ignore[arg-type]
-    if pipeline:
-        found = [incident for incident in found if incident.pipeline == pipeline]
-    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
+    chosen = SHOWN[status]
+    shown, total = _page_of(store, chosen, pipeline, max(1, page))
+    pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
-    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     rules = runtime.current_rules()
     now_shift, next_shift = shifts_between(now, now + timedelta(days=30), rules)[:2]
     return render(
@@ -188,8 +190,33 @@ async def index(
         pipeline=pipeline,
         page=page,
         pages=pages,
-        total=len(found),
+        total=total,
     )
+
+
+def _page_of(
+    store: IncidentStore, statuses: list[Status], pipeline: str, page: int
+) -> tuple[list[Incident], int]:
+    """One page of the statuses in order (triggered before acknowledged), newest first
+    within each, and how many there are in all. Without a pipeline filter only the page
+    is read; with one, every incident of those statuses is (open ones are few)."""
+    start = (page - 1) * PAGE_SIZE
+    if not pipeline:
+        counts = [store.count(status) for status in statuses]
+        shown: list[Incident] = []
+        offset = start
+        for status, count in zip(statuses, counts, strict=True):
+            if offset < count and len(shown) < PAGE_SIZE:
+                shown += store.page(status, offset, PAGE_SIZE - len(shown))
+            offset = max(0, offset - count)
+        return shown, sum(counts)
+    found = [
+        incident
+        for status in statuses
+        for incident in store.page(status, 0, store.count(status))
+        if incident.pipeline == pipeline
+    ]
+    return found[start : start + PAGE_SIZE], len(found)
 
 
 def _timeline_text(item: dict[str, Any]) -> str:
