@@ -24,6 +24,7 @@ from router.rules import Rules
 from router.times import iso_z
 
 ChangeKind = Literal["absence", "override"]
+Verb = Literal["added", "removed"]
 AUDIT_KEEP = 10_000
 _HASHES: dict[ChangeKind, str] = {
     "absence": keys.ROSTER_ABSENCES,
@@ -72,7 +73,7 @@ class RosterStore:
             by=by,
             at=now,
         )
-        self._write("absence", absence, by, now)
+        self._write("absence", absence, "added", by, now)
         return absence
 
     def add_override(
@@ -109,27 +110,25 @@ class RosterStore:
         change: Change = (Absence if kind == "absence" else RuntimeOverride).model_validate_json(
             raw
         )
-        with self.redis.pipeline() as pipe:
-            pipe.hdel(_HASHES[kind], change_id)
-            pipe.incr(keys.ROSTER_VERSION)
-            pipe.lpush(keys.AUDIT, _audit_line(kind, "removed", change, by, now))
-            pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
-            pipe.execute()
+        self._write(kind, change, "removed", by, now)
         return change
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         return [orjson.loads(line) for line in self.redis.lrange(keys.AUDIT, 0, limit - 1)]
 
-    def _write(self, kind: ChangeKind, change: Change, by: str, now: datetime) -> None:
+    def _write(self, kind: ChangeKind, change: Change, verb: Verb, by: str, now: datetime) -> None:
         with self.redis.pipeline() as pipe:
-            self._changes(pipe, kind, change, "added", by, now)
+            self._changes(pipe, kind, change, verb, by, now)
             pipe.execute()
 
     def _changes(
-        self, pipe: Any, kind: ChangeKind, change: Change, verb: str, by: str, now: datetime
+        self, pipe: Any, kind: ChangeKind, change: Change, verb: Verb, by: str, now: datetime
     ) -> None:
         """The change, the version bump and its audit line: one MULTI."""
-        pipe.hset(_HASHES[kind], change.id, change.model_dump_json(by_alias=True))
+        if verb == "added":
+            pipe.hset(_HASHES[kind], change.id, change.model_dump_json(by_alias=True))
+        else:
+            pipe.hdel(_HASHES[kind], change.id)
         pipe.incr(keys.ROSTER_VERSION)
         pipe.lpush(keys.AUDIT, _audit_line(kind, verb, change, by, now))
         pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
@@ -140,7 +139,7 @@ def change_json(change: Change) -> dict[str, Any]:
     return said
 
 
-def _audit_line(kind: ChangeKind, verb: str, change: Change, by: str, now: datetime) -> bytes:
+def _audit_line(kind: ChangeKind, verb: Verb, change: Change, by: str, now: datetime) -> bytes:
     return orjson.dumps(
         {"at": iso_z(now), "by": by, "action": f"{kind} {verb}", kind: change_json(change)}
     )
