@@ -102,6 +102,37 @@ def _incident_timers(router: Deployment, incident_id: str) -> list[str]:
     return [m for m in members if Timer.parse(m).incident == incident_id]
 
 
+def _first_page_to(router: Deployment, dedup_key: str) -> str:
+    """Send a P1 on profit.unit (no owners: on call first, at any hour); who got its page."""
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+        event = {
+            "pipeline": "profit.unit",
+            "type": "job_failed",
+            "severity": "P1",
+            "summary": dedup_key,
+            "dedup_key": dedup_key,
+        }
+        assert api.post(f"{router.url}/v1/events", json=event).status_code == 202
+
+        def incident_id() -> str | None:
+            found = api.get(f"{router.url}/v1/incidents").json()["incidents"]
+            return next((i["id"] for i in found if i["dedup_key"] == dedup_key), None)
+
+        opened: str = wait_until(incident_id, timeout_s=30, what="the P1's incident")
+
+    def page_to() -> str | None:
+        for message in read_outbox(_outbox(router)):
+            key = str(message["X-Alert-Router-Idempotency-Key"])
+            if message["X-Alert-Router-Kind"] == "page" and key.strip().startswith(
+                f"{opened}:0:0:"
+            ):
+                return str(message["To"])
+        return None
+
+    to: str = wait_until(page_to, timeout_s=30, what="the P1's first page")
+    return to
+
+
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_the_console_in_a_browser(router: Deployment, browser: Browser, width: str) -> None:
     w, h = WIDTHS[width]
@@ -189,6 +220,8 @@ def test_the_console_in_a_browser(router: Deployment, browser: Browser, width: s
             audit = api.get(f"{router.url}/v1/audit").json()["audit"]
         assert audit[0]["action"] == "absence added"
         assert audit[0]["by"] in ("Kshama Kumar", "Disha Kapoor")
+        # the worker process sees it too: a P1 on an unowned pipeline pages the new on-call
+        assert _first_page_to(router, f"after-away-{width}") == now["email"]
         # and back, for the next width
         page.locator("#absences tr", has_text="sick").locator("button").click()
         expect(page.locator("[role=status]")).to_have_text("Removed that absence.")
