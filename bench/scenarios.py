@@ -201,8 +201,11 @@ def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
     with router(directory / "timers", workers=2) as (deployment, inbox):
         settings = settings_for(RULES_DIR, directory / "unused", REDIS_URL=deployment.server.url())
         client = build_runtime(settings).redis
-        wall_start = datetime.now(UTC) + timedelta(seconds=5)
-        mono_start = time.monotonic() + 5
+        lead_s = min(
+            5.0, 1 + sizes.timers / 20_000
+        )  # time to write them all before the first is due
+        wall_start = datetime.now(UTC) + timedelta(seconds=lead_s)
+        mono_start = time.monotonic() + lead_s
         due_of: dict[str, float] = {}
         with client.pipeline(transaction=False) as pipe:
             for n in range(sizes.timers):

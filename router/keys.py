@@ -17,7 +17,7 @@ dead-letters            list of events whose fold kept failing, with the error
 workers                 sorted set of worker heartbeats
 ratelimit:{token}:{window}  requests counted for the per-token rate limit
 roster:absences, roster:overrides  hashes id -> JSON of run-time changes (router.roster)
-roster:version          bumped with every roster change: processes reload on a new value
+roster:version          a new random value with every roster change: processes reload on it
 audit                   list of JSON entries, newest first: who changed the roster, when
 login:{nonce}           a sign-in link not yet used (deleted when used: single use)
 session:{id}            a signed-in person's session, with its CSRF token

@@ -129,7 +129,9 @@ class RosterStore:
             pipe.hset(_HASHES[kind], change.id, change.model_dump_json(by_alias=True))
         else:
             pipe.hdel(_HASHES[kind], change.id)
-        pipe.incr(keys.ROSTER_VERSION)
+        # a fresh random value, not a count: a count restarted after a flush could match
+        # the one a process cached
+        pipe.set(keys.ROSTER_VERSION, secrets.token_hex(8))
         pipe.lpush(keys.AUDIT, _audit_line(kind, verb, change, by, now))
         pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
 

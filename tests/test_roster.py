@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
+from router import keys
 from router.times import iso_z
 from tests.redis_server import session_redis
 from tests.stack import REDIS_DB, Stack, running_stack
@@ -24,10 +25,21 @@ B, K = "Biswa Kalyan Rath", "Kshama Kumar"
 NOW = pacific("2026-11-24 10:00")  # Tuesday: Biswa Kalyan Rath on call (Nov 23 09:00 - 25 09:00)
 
 
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(RULES_DIR, tmp_path_factory.mktemp("roster") / "outbox", NOW) as stack:
+        yield stack
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(RULES_DIR, tmp_path / "outbox", NOW) as running:
-        yield running
+def stack(running: Stack) -> Stack:
+    """The module's running router, drained, with no router state left by the test before."""
+    running.settle()
+    for key in running.redis.scan_iter("ar:*"):
+        if key != keys.HEARTBEATS.encode():
+            running.redis.delete(key)
+    running.clock.set(NOW)
+    return running
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
