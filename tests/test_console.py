@@ -4,14 +4,21 @@ tests/test_browser.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import redis.asyncio
+from fastapi.testclient import TestClient
 
-from tests.stack import KSHAMA_TOKEN, Stack, running_stack, text_of, wait_until
+from router.api.app import create_api
+from router.runtime import build_runtime
+from router.sessions import Logins
+from tests.stack import KSHAMA_TOKEN, Stack, running_stack, settings_for, text_of, wait_until
 from tests.support import RULES_DIR, pacific
 
 KSHAMA = "kshama.kumar@example.com"
@@ -298,3 +305,39 @@ def test_at_most_five_sign_in_emails_per_person_per_window(stack: Stack) -> None
         m for m in stack.emails() if m["X-Alert-Router-Kind"] == "login" and address in str(m["To"])
     ]
     assert len(logins) == 5
+
+
+@pytest.mark.parametrize(
+    ("public_url", "secure"),
+    [("https://router.example.com", True), ("http://127.0.0.1:8080", False)],
+)
+def test_the_session_cookie_is_secure_behind_https(
+    tmp_path: Path, public_url: str, secure: bool
+) -> None:
+    """In-process (no worker): the link is made as POST /login would make it."""
+    runtime = build_runtime(
+        settings_for(RULES_DIR, tmp_path / "outbox", db=6, ROUTER_PUBLIC_URL=public_url)
+    )
+    runtime.redis.flushdb()
+    try:
+        secret = runtime.settings.secret_key.get_secret_value().encode()
+
+        async def new_token() -> str:
+            async with redis.asyncio.Redis.from_url(runtime.settings.redis_url) as client:
+                return await Logins(secret).start(client, "Kshama Kumar")
+
+        token = asyncio.run(new_token())
+        with TestClient(create_api(runtime), base_url="https://testserver") as client:
+            shown = client.get("/login/link", params={"token": token})
+            csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text)
+            assert csrf
+            done = client.post(
+                "/login/link", data={"token": token, "csrf": csrf.group(1)}, follow_redirects=False
+            )
+        assert done.status_code == 303
+        cookie = next(
+            c for c in done.headers.get_list("set-cookie") if c.startswith("router_session=")
+        )
+        assert ("Secure" in cookie) == secure
+    finally:
+        runtime.redis.flushdb()
