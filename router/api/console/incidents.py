@@ -1,0 +1,186 @@
+"""/ (what needs attention) and /incidents/{id} with its Acknowledge and Resolve."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from router.api.console.pages import form_session, page_message, page_session, render, runtime_of
+from router.api.incidents import already_done, find_incident, perform
+from router.incidents import Incident, Status, paging_now
+from router.links import LinkAction
+from router.rotation import shifts_between
+from router.runtime import Runtime
+from router.store import IncidentStore
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+STATUSES = [
+    ("open", "Triggered, then acknowledged"),
+    ("triggered", "Triggered"),
+    ("acknowledged", "Acknowledged"),
+    ("resolved", "Resolved"),
+]
+SHOWN: dict[str, list[Status]] = {
+    "open": ["triggered", "acknowledged"],
+    "triggered": ["triggered"],
+    "acknowledged": ["acknowledged"],
+    "resolved": ["resolved"],
+}
+
+
+def _age(since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes // 1440} days"
+
+
+def _row(incident: Incident, runtime: Runtime, now: datetime) -> dict[str, Any]:
+    paging, next_at = paging_now(incident, now)
+    zone = runtime.rules.team.zone
+    return {
+        "incident": incident,
+        "pipeline": runtime.rules.pipelines[incident.pipeline].name
+        if incident.pipeline in runtime.rules.pipelines
+        else incident.pipeline,
+        "age": _age(incident.opened_at, now),
+        "paging": ", ".join(paging),
+        "next_at": next_at.astimezone(zone).strftime("%a %H:%M %Z") if next_at else None,
+    }
+
+
+@router.get("/")
+async def index(
+    request: Request, status: str = "open", pipeline: str = "", page: int = 1
+) -> Response:
+    session = await page_session(request)
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    store = runtime.engine.store
+    status = status if status in {value for value, _ in STATUSES} else "open"
+    chosen = SHOWN[status]
+    shown, total = _page_of(store, chosen, pipeline, max(1, page))
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    rules = runtime.current_rules()
+    now_shift, next_shift = shifts_between(now, now + timedelta(days=30), rules)[:2]
+    return render(
+        request,
+        "index.html",
+        session,
+        title="Incidents",
+        rows=[_row(incident, runtime, now) for incident in shown],
+        now_shift=now_shift,
+        next_shift=next_shift,
+        statuses=STATUSES,
+        status=status,
+        status_label=dict(STATUSES)[status].lower(),
+        pipelines=[(p.id, p.name) for p in runtime.rules.pipelines.values()],
+        pipeline=pipeline,
+        page=page,
+        pages=pages,
+        total=total,
+    )
+
+
+def _page_of(
+    store: IncidentStore, statuses: list[Status], pipeline: str, page: int
+) -> tuple[list[Incident], int]:
+    """One page of the statuses in order (triggered before acknowledged), newest first
+    within each, and how many there are in all. Without a pipeline filter only the page
+    is read; with one, every incident of those statuses is (open ones are few)."""
+    start = (page - 1) * PAGE_SIZE
+    if not pipeline:
+        counts = [store.count(status) for status in statuses]
+        shown: list[Incident] = []
+        offset = start
+        for status, count in zip(statuses, counts, strict=True):
+            if offset < count and len(shown) < PAGE_SIZE:
+                shown += store.page(status, offset, PAGE_SIZE - len(shown))
+            offset = max(0, offset - count)
+        return shown, sum(counts)
+    found = [
+        incident
+        for status in statuses
+        for incident in store.page(status, 0, store.count(status))
+        if incident.pipeline == pipeline
+    ]
+    return found[start : start + PAGE_SIZE], len(found)
+
+
+def _timeline_text(item: dict[str, Any]) -> str:
+    kind = item.get("kind")
+    if kind == "event":
+        source = f" from {item['source']}" if item.get("source") else ""
+        return f"{item.get('type')} ({item.get('action')}){source}: {item.get('summary') or ''}"
+    if kind == "decision":
+        return f"{item.get('decision')}: {item.get('reason')}"
+    if kind in ("message", "message failed"):
+        step = "" if item.get("round") is None else f" (round {item['round']}, step {item['step']})"
+        return f"{item.get('message')} to {item.get('to')}{step} {item.get('detail') or ''}"
+    skip = {"at", "kind"}
+    return ", ".join(f"{key} {value}" for key, value in item.items() if key not in skip)
+
+
+@router.get("/incidents/{incident_id}")
+async def incident_page(request: Request, incident_id: str) -> Response:
+    session = await page_session(request)
+    runtime = runtime_of(request)
+    incident = runtime.engine.store.get(incident_id)
+    if incident is None:
+        return page_message(request, "Not found", f"There is no incident {incident_id}.", 404)
+    now = runtime.clock.now()
+    zone = runtime.rules.team.zone
+    timeline = [
+        {
+            "when": datetime.fromisoformat(item["at"].replace("Z", "+00:00"))
+            .astimezone(zone)
+            .strftime("%a %b %d %H:%M:%S"),
+            "kind": item["kind"],
+            "text": _timeline_text(item),
+        }
+        for item in runtime.engine.store.timeline(incident_id)
+    ]
+    pipeline = runtime.rules.pipelines.get(incident.pipeline)
+    row = _row(incident, runtime, now)
+    return render(
+        request,
+        "incident.html",
+        session,
+        title=incident.summary or incident.type,
+        incident=incident,
+        pipeline=row["pipeline"],
+        age=row["age"],
+        paging=row["paging"],
+        next_at=row["next_at"],
+        runbook=pipeline.runbook.get(incident.type) if pipeline else None,
+        timeline=timeline,
+    )
+
+
+async def _act(request: Request, incident_id: str, action: LinkAction, csrf: str) -> Response:
+    session = await form_session(request, csrf)
+    runtime = runtime_of(request)
+    incident = find_incident(runtime, incident_id)
+    done = "acknowledged" if action == "acknowledge" else "resolved"
+    if not already_done(incident, action):
+        perform(runtime, incident, action, session.person)
+    return RedirectResponse(f"/incidents/{incident_id}?done={quote(f'Incident {done}.')}", 303)
+
+
+@router.post("/incidents/{incident_id}/acknowledge")
+async def acknowledge(request: Request, incident_id: str, csrf: str = Form("")) -> Response:
+    return await _act(request, incident_id, "acknowledge", csrf)
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve(request: Request, incident_id: str, csrf: str = Form("")) -> Response:
+    return await _act(request, incident_id, "resolve", csrf)

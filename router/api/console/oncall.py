@@ -1,0 +1,179 @@
+"""/oncall: the next weeks of shifts, absences and overrides, and the forms that change
+them (mark away, take, swap, remove), through the same code as the API."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from router.api.calendarfeed import feed_url
+from router.api.console.pages import form_session, page_message, page_session, render, runtime_of
+from router.api.roster import AbsenceIn, OverrideIn, add_absence, add_override
+from router.calendar import holiday_name
+from router.roster import RosterInvalid
+from router.rotation import shifts_between
+from router.runtime import Runtime
+from router.sessions import Session
+from router.times import local_day_span
+
+router = APIRouter(include_in_schema=False)
+WEEKS_SHOWN = 8
+
+
+def _oncall_context(runtime: Runtime, session: Session) -> dict[str, Any]:
+    rules = runtime.current_rules()
+    zone = rules.team.zone
+    today = runtime.clock.now().astimezone(zone).date()
+    last = today + timedelta(weeks=WEEKS_SHOWN)
+    shifts = shifts_between(*local_day_span(today, last, zone), rules)
+    rows = []
+    for shift in shifts:
+        first = shift.start.astimezone(zone).date()
+        final = (shift.end - timedelta(microseconds=1)).astimezone(zone).date()
+        days = [first + timedelta(days=n) for n in range((final - first).days + 1)]
+        named = [f"{day:%b %d} {holiday_name(day, rules.team)}" for day in days]
+        rows.append(
+            {
+                "shift": shift,
+                "holidays": [
+                    n for n, d in zip(named, days, strict=True) if holiday_name(d, rules.team)
+                ],
+            }
+        )
+    roster = runtime.roster.roster()
+    absences: list[dict[str, Any]] = [
+        {"id": a.id, "engineer": a.engineer, "first": a.first, "last": a.last, "reason": a.reason}
+        for a in roster.absences
+        if a.last >= today
+    ]
+    for person in runtime.rules.team.engineers:  # the YAML's, shown but not removable here
+        for span in person.unavailable:
+            if span.end >= today:
+                absences.append(
+                    {
+                        "id": None,
+                        "engineer": person.name,
+                        "first": span.start,
+                        "last": span.end,
+                        "reason": "",
+                    }
+                )
+    absences.sort(key=lambda a: (a["first"], a["engineer"]))
+    public = []
+    day = today
+    while day <= last:
+        name = holiday_name(day, rules.team)
+        if name:
+            public.append((day, name))
+        day += timedelta(days=1)
+    engineers = [person.name for person in rules.team.engineers]
+    return {
+        "title": "On call",
+        "shifts": rows,
+        "absences": absences,
+        "overrides": [o for o in roster.overrides if o.end > runtime.clock.now()],
+        "periods": [
+            (p.name, p.start, p.end) for p in rules.oncall.holiday_periods if p.end >= today
+        ],
+        "public_holidays": public,
+        "engineers": engineers,
+        "is_engineer": session.person in engineers,
+        "today": today.isoformat(),
+    }
+
+
+@router.get("/oncall")
+async def oncall_page(request: Request) -> Response:
+    session = await page_session(request)
+    runtime = runtime_of(request)
+    context = _oncall_context(runtime, session)
+    url = await feed_url(request, runtime, session.person)
+    return render(request, "oncall.html", session, feed_url=url, **context)
+
+
+async def _oncall_error(request: Request, session: Session, message: str) -> HTMLResponse:
+    runtime = runtime_of(request)
+    context = _oncall_context(runtime, session)
+    url = await feed_url(request, runtime, session.person)
+    said = {**context, "feed_url": url, "error": message, "status_code": 400}
+    return render(request, "oncall.html", session, **said)
+
+
+def _done(message: str) -> RedirectResponse:
+    return RedirectResponse(f"/oncall?done={quote(message)}", 303)
+
+
+@router.post("/oncall/away")
+async def mark_away(
+    request: Request,
+    csrf: str = Form(""),
+    engineer: str = Form(""),
+    first: str = Form("", alias="from"),
+    last: str = Form("", alias="to"),
+    reason: str = Form(""),
+) -> Response:
+    session = await form_session(request, csrf)
+    runtime = runtime_of(request)
+    try:
+        days = (date.fromisoformat(first), date.fromisoformat(last))
+    except ValueError:
+        return await _oncall_error(request, session, "from/to: dates like 2027-04-12, please")
+    try:
+        body = AbsenceIn(engineer=engineer, first=days[0], last=days[1], reason=reason)
+        add_absence(runtime, body, session.person)
+    except RosterInvalid as error:
+        return await _oncall_error(request, session, str(error))
+    return _done(f"{engineer} is away from {first} to {last}.")
+
+
+async def _override(
+    request: Request, session: Session, engineer: str, start: str, end: str, reason: str
+) -> Response:
+    runtime = runtime_of(request)
+    try:
+        add_override(
+            runtime,
+            OverrideIn(engineer=engineer, start=start, end=end, reason=reason),
+            session.person,
+        )
+    except RosterInvalid as error:
+        return await _oncall_error(request, session, str(error))
+    return _done(f"{engineer} is on call for that shift.")
+
+
+@router.post("/oncall/take")
+async def take_shift(
+    request: Request, csrf: str = Form(""), start: str = Form(""), end: str = Form("")
+) -> Response:
+    session = await form_session(request, csrf)
+    return await _override(request, session, session.person, start, end, "taken in the console")
+
+
+@router.post("/oncall/swap")
+async def swap_shift(
+    request: Request,
+    csrf: str = Form(""),
+    start: str = Form(""),
+    end: str = Form(""),
+    engineer: str = Form(""),
+) -> Response:
+    session = await form_session(request, csrf)
+    reason = f"swap with {session.person}"
+    return await _override(request, session, engineer, start, end, reason)
+
+
+@router.post("/oncall/{kind}/{change_id}/remove")
+async def remove_change(
+    request: Request, kind: str, change_id: str, csrf: str = Form("")
+) -> Response:
+    session = await form_session(request, csrf)
+    runtime = runtime_of(request)
+    which = {"absences": "absence", "overrides": "override"}.get(kind)
+    if which is None:
+        return page_message(request, "Not found", f"Nothing to remove at {kind}.", 404)
+    removed = runtime.roster.remove(which, change_id, session.person, runtime.clock.now())  # type: ignore[arg-type]
+    return _done(f"Removed that {which}." if removed else f"That {which} was already gone.")

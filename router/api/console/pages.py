@@ -1,0 +1,116 @@
+"""What every console page shares: its templates, the session and CSRF guards, and the
+page a guard answers with (a redirect to /login, a 403)."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from router.api.auth import session_of
+from router.runtime import Runtime
+from router.sessions import Session
+from router.times import iso_z
+
+
+def page_templates(request: Request) -> jinja2.Environment:
+    """templates/console beside templates/email (ROUTER_TEMPLATES_DIR), as the image has it."""
+    found: jinja2.Environment = request.app.state.console_templates
+    return found
+
+
+def console_templates(email_templates_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(email_templates_dir.parent / "console"),
+        autoescape=True,
+    )
+
+
+class SignInFirst(Exception):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def page_session(request: Request) -> Session:
+    session = await session_of(request)
+    if session is None:
+        raise SignInFirst(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return session
+
+
+async def form_session(request: Request, csrf: str) -> Session:
+    """The session, and the form's CSRF token matches it; else SignInFirst or 403."""
+    session = await page_session(request)
+    if not hmac.compare_digest(csrf.encode(), session.csrf.encode()):
+        raise CsrfRefused()
+    return session
+
+
+class CsrfRefused(Exception):
+    pass
+
+
+def sign_in_redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(path, safe='')}", status_code=303)
+
+
+def csrf_refused(request: Request) -> HTMLResponse:
+    return page_message(
+        request,
+        "Refused",
+        "This form is out of date or was not sent by the console "
+        "(no valid CSRF token). Reload the page and try again.",
+        403,
+    )
+
+
+def page_message(
+    request: Request, title: str, text: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    context = {"title": title, "text": text, "person": None, "link": None, **extra}
+    html = page_templates(request).get_template("message.html").render(context)
+    return HTMLResponse(html, status_code)
+
+
+def render(request: Request, name: str, session: Session, **context: Any) -> HTMLResponse:
+    runtime = runtime_of(request)
+    zone = runtime.rules.team.zone
+
+    def local(moment: datetime | None) -> str:
+        return "-" if moment is None else moment.astimezone(zone).strftime("%a %b %d %H:%M %Z")
+
+    said = {
+        "person": session.person,
+        "csrf": session.csrf,
+        "local": local,
+        "iso": iso_z,
+        "flash": request.query_params.get("done"),
+        "error": None,
+        **context,
+    }
+    html = page_templates(request).get_template(name).render(said)
+    return HTMLResponse(html, context.get("status_code", 200))
+
+
+def install(app: FastAPI) -> None:
+    """A page without a session goes to /login; a form without its CSRF token, 403."""
+
+    @app.exception_handler(SignInFirst)
+    async def sign_in_first(request: Request, error: SignInFirst) -> Response:
+        return sign_in_redirect(error.path)
+
+    @app.exception_handler(CsrfRefused)
+    async def refused(request: Request, error: CsrfRefused) -> Response:
+        return csrf_refused(request)
