@@ -105,13 +105,18 @@ class Firing:
     def _resolved(self, member: str, incident: Incident, now: datetime) -> Fired:
         """Tell everyone who was paged for the incident that it is resolved."""
         paged: list[str] = []
+        notes = []
         for entry in self.store.timeline(incident.id):
             if entry["kind"] == "message" and entry["to"] not in paged:
                 paged.append(entry["to"])
+            elif entry["kind"] == "note":
+                notes.append(entry)
         deliveries = []
         for name in paged:
             key = f"{incident.id}:resolved:{name}"
-            message = self.composer.incident_message("resolved", incident, name, None, now, key=key)
+            message = self.composer.incident_message(
+                "resolved", incident, name, None, now, key=key, notes=notes
+            )
             deliveries.append(self._send_and_note(message, incident, name, now, None, None))
         return self._settle(member, deliveries, now, f"resolved to {', '.join(paged) or 'nobody'}")
 

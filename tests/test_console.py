@@ -5,6 +5,7 @@ tests/test_browser.py."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -341,3 +342,31 @@ def test_the_session_cookie_is_secure_behind_https(
         assert ("Secure" in cookie) == secure
     finally:
         runtime.redis.flushdb()
+
+
+def test_a_note_from_the_console_is_on_the_incident_page(stack: Stack) -> None:
+    stack.send_event(
+        {
+            "pipeline": "engagement.aggregate",
+            "type": "dedup_error",
+            "summary": "dupes",
+            "dedup_key": "console-note",
+        }
+    )
+    stack.settle()
+    incident_id = wait_until(lambda: _incident_of(stack, "console-note"))
+    with browser(stack) as client:
+        csrf = sign_in(client, stack, "aruna.sharma@example.com")
+        refused = client.post(f"/incidents/{incident_id}/notes", data={"text": "no token"})
+        assert refused.status_code == 403
+        bad = client.post(
+            f"/incidents/{incident_id}/notes", data={"csrf": csrf, "text": "x", "estimate": "later"}
+        )
+        assert bad.status_code == 400 and "estimate: 'later' is neither" in html.unescape(bad.text)
+        added = client.post(
+            f"/incidents/{incident_id}/notes",
+            data={"csrf": csrf, "text": "Root cause: a retried load", "estimate": "4h"},
+        )
+        assert added.status_code == 303
+        page = client.get(f"/incidents/{incident_id}").text
+    assert "Aruna Sharma: Root cause: a retried load (estimate: 2026-11-24T22:00:00Z)" in page

@@ -9,15 +9,19 @@ from typing import Any, Literal
 import redis
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from router import deadletters, keys
 from router.api.auth import Writer, require_reader
 from router.api.deps import RuntimeDep
+from router.api.errors import error_body
 from router.incidents import Incident
 from router.links import LinkAction
+from router.notes import MAX_NOTE_CHARS, estimate_at
 from router.rotation import shift_json, shifts_between
 from router.runtime import Runtime
 from router.store import persistence_warning
+from router.times import iso_z
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -84,6 +88,47 @@ def acknowledge(runtime: RuntimeDep, incident_id: str, who: Writer) -> Any:
 @authorized.post("/v1/incidents/{incident_id}/resolve")
 def resolve(runtime: RuntimeDep, incident_id: str, who: Writer) -> Any:
     return _act(runtime, incident_id, "resolve", who)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+    estimate: str | None = Field(
+        default=None, description="When the fix is due: '2d', '4h', or an ISO 8601 date and time"
+    )
+
+
+def add_note(runtime: Runtime, incident_id: str, body: NoteIn, by: str) -> dict[str, Any]:
+    """Raises NoteInvalid naming the field; 404 without the incident."""
+    find_incident(runtime, incident_id)
+    if not body.text.strip():
+        raise NoteInvalid("text", "write something")
+    now = runtime.clock.now()
+    estimate = None
+    if body.estimate:
+        try:
+            estimate = iso_z(estimate_at(body.estimate, now, runtime.rules.team.zone))
+        except ValueError as error:
+            raise NoteInvalid("estimate", str(error)) from None
+    said = {"by": by, "text": body.text.strip(), "estimate": estimate}
+    runtime.engine.store.note(incident_id, now, "note", **said)
+    return {"at": iso_z(now), **said}
+
+
+class NoteInvalid(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+
+
+@authorized.post("/v1/incidents/{incident_id}/notes", status_code=201)
+def post_note(runtime: RuntimeDep, incident_id: str, body: NoteIn, who: Writer) -> Any:
+    """A note on the incident's timeline, with an optional estimate for the fix; shown on
+    the console and in the resolved email."""
+    try:
+        return {"note": add_note(runtime, incident_id, body, who)}
+    except NoteInvalid as error:
+        return JSONResponse(error_body("invalid request", str(error)), 400)
 
 
 @authorized.get("/v1/oncall")

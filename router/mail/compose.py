@@ -8,6 +8,7 @@ recipient.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ from router.rules import Rules
 from router.rules.pipelines import Pipeline
 
 KINDS = ("page", "escalation", "deferred", "data_late", "resolved", "report_ready", "handoff")
+# a runbook that asks to "document the bug", "give an estimate": the page asks for a note
+_ASKS_NOTE = re.compile(r"\b(document|estimate)", re.IGNORECASE)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 PURPOSE = {"investors": "reported to investors", "experiments": "needed for experiments"}
 
 
@@ -66,8 +75,14 @@ class Composer:
 
     # -- incident messages ---------------------------------------------------------------
     def incident_context(
-        self, incident: Incident, recipient: str, index: int | None, now: datetime
+        self,
+        incident: Incident,
+        recipient: str,
+        index: int | None,
+        now: datetime,
+        notes: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """`notes`: the incident's note entries from its timeline (router.api.incidents)."""
         pipeline = self.rules.pipeline(incident.pipeline)
         plan = incident.escalation
         earlier: list[str] = []
@@ -96,6 +111,19 @@ class Composer:
             "ack_url": self.link(incident, recipient, "acknowledge", now),
             "resolve_url": self.link(incident, recipient, "resolve", now),
             "incident_url": f"{self.public_url}/v1/incidents/{incident.id}",
+            "console_url": f"{self.public_url}/incidents/{incident.id}",
+            "asks_note": bool(_ASKS_NOTE.search(pipeline.runbook.get(incident.type) or "")),
+            "notes": [
+                {
+                    "at": self.local(_instant(note["at"])),
+                    "by": note.get("by", ""),
+                    "text": note.get("text", ""),
+                    "estimate": self.local(_instant(note["estimate"]))
+                    if note.get("estimate")
+                    else None,
+                }
+                for note in notes or []
+            ],
             "resolved_at": self.local(incident.resolved_at),
         }
 
@@ -107,9 +135,10 @@ class Composer:
         index: int | None,
         now: datetime,
         key: str,
+        notes: list[dict[str, Any]] | None = None,
     ) -> OutgoingMessage:
         person = self.rules.team.engineer(recipient)
-        context = self.incident_context(incident, recipient, index, now)
+        context = self.incident_context(incident, recipient, index, now, notes)
         subject, text, html = self.render(kind, context)
         return OutgoingMessage(
             idempotency_key=key,

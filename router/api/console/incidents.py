@@ -9,11 +9,20 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from router.api.console.pages import form_session, page_message, page_session, render, runtime_of
-from router.api.incidents import already_done, find_incident, perform
+from router.api.incidents import (
+    NoteIn,
+    NoteInvalid,
+    add_note,
+    already_done,
+    find_incident,
+    perform,
+)
 from router.incidents import Incident, Status, paging_now
 from router.links import LinkAction
+from router.notes import MAX_NOTE_CHARS
 from router.rotation import shifts_between
 from router.runtime import Runtime
 from router.store import IncidentStore
@@ -123,6 +132,9 @@ def _timeline_text(item: dict[str, Any]) -> str:
         return f"{item.get('type')} ({item.get('action')}){source}: {item.get('summary') or ''}"
     if kind == "decision":
         return f"{item.get('decision')}: {item.get('reason')}"
+    if kind == "note":
+        estimate = f" (estimate: {item['estimate']})" if item.get("estimate") else ""
+        return f"{item.get('by')}: {item.get('text')}{estimate}"
     if kind in ("message", "message failed"):
         step = "" if item.get("round") is None else f" (round {item['round']}, step {item['step']})"
         return f"{item.get('message')} to {item.get('to')}{step} {item.get('detail') or ''}"
@@ -174,6 +186,26 @@ async def _act(request: Request, incident_id: str, action: LinkAction, csrf: str
     if not already_done(incident, action):
         perform(runtime, incident, action, session.person)
     return RedirectResponse(f"/incidents/{incident_id}?done={quote(f'Incident {done}.')}", 303)
+
+
+@router.post("/incidents/{incident_id}/notes")
+async def note(
+    request: Request,
+    incident_id: str,
+    csrf: str = Form(""),
+    text: str = Form(""),
+    estimate: str = Form(""),
+) -> Response:
+    session = await form_session(request, csrf)
+    runtime = runtime_of(request)
+    try:
+        body = NoteIn(text=text[:MAX_NOTE_CHARS], estimate=estimate.strip() or None)
+        add_note(runtime, incident_id, body, session.person)
+    except (NoteInvalid, ValidationError) as error:
+        said = str(error).splitlines()[0]
+        back = {"link": f"/incidents/{incident_id}", "link_text": "Back to the incident"}
+        return page_message(request, "Note not added", said, 400, **back)
+    return RedirectResponse(f"/incidents/{incident_id}?done={quote('Note added.')}", 303)
 
 
 @router.post("/incidents/{incident_id}/acknowledge")

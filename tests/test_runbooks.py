@@ -1,0 +1,90 @@
+"""Runbooks that act (issue 10), on the running router with the clock moved: notes and
+estimates."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from tests.stack import Stack, text_of, wait_until
+
+
+def _incident(stack: Stack, dedup_key: str) -> str:
+    def found() -> str | None:
+        hits = [i for i in stack.runtime.engine.store.listing(None) if i.dedup_key == dedup_key]
+        return hits[0].id if hits else None
+
+    incident_id: str = wait_until(found, what=f"the incident {dedup_key}")
+    return incident_id
+
+
+def _mail(stack: Stack, kind: str, incident_id: str) -> list[EmailMessage]:
+    return [
+        m
+        for m in stack.emails()
+        if m["X-Alert-Router-Kind"] == kind
+        and incident_id in str(m["X-Alert-Router-Idempotency-Key"])
+    ]
+
+
+def test_a_note_with_an_estimate_is_on_the_timeline_and_in_the_resolved_email(
+    tuesday: Stack,
+) -> None:
+    stack = tuesday
+    stack.send_event(
+        {
+            "pipeline": "profit.aggregate",
+            "type": "aggregation_error",
+            "summary": "types differ",
+            "dedup_key": "agg",
+        }
+    )
+    stack.settle()
+    incident_id = _incident(stack, "agg")
+    (page,) = _mail(stack, "page", incident_id)
+    # the runbook says "Document the bug and give an estimate": the page asks for a note
+    assert f"/incidents/{incident_id}" in text_of(page)
+    assert "document it or give an estimate" in text_of(page)
+    with stack.client() as client:
+        bad = client.post(
+            f"/v1/incidents/{incident_id}/notes", json={"text": "x", "estimate": "soon"}
+        )
+        assert bad.status_code == 400 and bad.json()["errors"][0].startswith(
+            "estimate: 'soon' is neither"
+        )
+        empty = client.post(f"/v1/incidents/{incident_id}/notes", json={"text": "   "})
+        assert empty.status_code == 400 and empty.json()["errors"][0] == "text: write something"
+        added = client.post(
+            f"/v1/incidents/{incident_id}/notes",
+            json={
+                "text": "Upstream changed profit to a string; fixing the cast.",
+                "estimate": "2d",
+            },
+        )
+        assert added.status_code == 201, added.text
+        assert added.json()["note"]["estimate"] == "2026-11-26T18:00:00Z"
+        timeline = client.get(f"/v1/incidents/{incident_id}").json()["timeline"]
+        notes = [e for e in timeline if e["kind"] == "note"]
+        assert [(n["by"], n["estimate"]) for n in notes] == [("token 1", "2026-11-26T18:00:00Z")]
+        assert client.post(f"/v1/incidents/{incident_id}/resolve").status_code == 200
+    stack.settle()
+    resolved = _mail(stack, "resolved", incident_id)
+    assert resolved, "no resolved email"
+    for message in resolved:
+        text = text_of(message)
+        assert "Upstream changed profit to a string; fixing the cast." in text
+        assert "estimate: Thu 2026-11-26 10:00 PST" in text
+
+
+def test_a_page_whose_runbook_asks_for_nothing_does_not_ask_for_a_note(tuesday: Stack) -> None:
+    stack = tuesday
+    stack.send_event(
+        {
+            "pipeline": "growth.daily",
+            "type": "data_missing",
+            "summary": "no rows",
+            "dedup_key": "gd",
+        }
+    )
+    stack.settle()
+    (page,) = _mail(stack, "page", _incident(stack, "gd"))
+    assert "give an estimate" not in text_of(page)
