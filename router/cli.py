@@ -268,6 +268,35 @@ def _local(moment: datetime, rules: Rules) -> str:
     return moment.astimezone(rules.team.zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
+@app.command()
+def runbook(
+    rules_dir: RulesOption = None,
+    form: Annotated[str, typer.Option("--format", help="md or html")] = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="File to write [stdout]")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Write it as of this instant [default: now]")
+    ] = None,
+    yaml_only: Annotated[
+        bool, typer.Option("--yaml-only", help="Ignore the run-time absences and overrides")
+    ] = False,
+) -> None:
+    """Write the team's runbook from the rules: team, rotation, pipelines, SLAs, paging."""
+    from router.runbook import render, runbook_blocks
+
+    if form not in ("md", "html"):
+        _fail(f"--format: {form!r}: use md or html")
+    rules = _load(rules_dir) if yaml_only else _with_roster(_load(rules_dir))
+    text = render(runbook_blocks(rules, _instant(at, rules, "--at")), form)  # type: ignore[arg-type]
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as error:
+        _fail(f"--out: {out_file}: {error.strerror}")
+    err.print(f"runbook written to {out_file}")
+
+
 def _settings() -> Settings:
     try:
         return load_settings()

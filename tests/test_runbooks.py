@@ -1,11 +1,18 @@
-"""Runbooks that act (issue 10), on the running router with the clock moved: notes and
-estimates."""
+"""Runbooks that act (issue 10): notes and estimates on the running router with the
+clock moved; the team's runbook written from the rules."""
 
 from __future__ import annotations
 
+import html
+import subprocess
+import sys
 from email.message import EmailMessage
 
+import pytest
+
+from router.rules import Rules
 from tests.stack import Stack, text_of, wait_until
+from tests.support import RULES_DIR
 
 
 def _incident(stack: Stack, dedup_key: str) -> str:
@@ -88,3 +95,35 @@ def test_a_page_whose_runbook_asks_for_nothing_does_not_ask_for_a_note(tuesday: 
     stack.settle()
     (page,) = _mail(stack, "page", _incident(stack, "gd"))
     assert "give an estimate" not in text_of(page)
+
+
+def _runbook(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "router", "runbook", "--yaml-only", "--at", "2026-11-30T12:00", *args],
+        cwd=RULES_DIR.parent, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("form", ["md", "html"])
+def test_router_runbook_has_every_owner_common_issue_and_sla(rules: Rules, form: str) -> None:
+    written = html.unescape(_runbook("--format", form))
+    flat = " ".join(written.split())
+    for pipeline in rules.pipelines.values():
+        assert pipeline.name in flat
+        for owner in pipeline.owners.names():
+            assert owner in flat, owner
+        for issue in pipeline.runbook.values():
+            assert " ".join(issue.split()) in flat, issue
+        for sla in pipeline.sla:
+            assert sla in flat, sla
+    for person in rules.team.engineers:
+        assert person.name in flat
+    assert "only P1 and daily-data problems page" in flat  # the seed's paging policy
+
+
+def test_the_team_document_in_docs_is_the_generated_one() -> None:
+    """docs/runbook.md is written by `router runbook --yaml-only --at 2026-11-30T12:00
+    --out docs/runbook.md`, never by hand."""
+    assert (RULES_DIR.parent / "docs" / "runbook.md").read_text(encoding="utf-8") == _runbook()
