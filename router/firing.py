@@ -22,7 +22,7 @@ from router.mail.message import OutgoingMessage
 from router.rules import Rules
 from router.store import IncidentStore
 from router.tasks import FireResult
-from router.timers import Timer, release, retry_later
+from router.timers import Timer, release, reschedule, retry_later
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class Firing:
             return Fired("stale", "no such incident")
         if timer.kind == "resolved":
             return self._resolved(member, incident, now)
+        if timer.kind == "ack_timeout":
+            return self._ack_timeout(member, incident, now)
         return self._step(member, timer, incident, now)
 
     def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
@@ -90,6 +92,8 @@ class Firing:
         deliveries = []
         for name in names:
             key = f"{incident.id}:{step.round}:{step.step}:{name}"
+            if incident.cycle:  # escalation started again after an acknowledgement timeout
+                key += f":again{incident.cycle}"
             message = self.composer.incident_message(kind, incident, name, index, now, key=key)
             deliveries.append(
                 self._send_and_note(message, incident, name, now, step.round, step.step)
@@ -101,6 +105,19 @@ class Firing:
                 metrics.observe_lateness(pipe, (now - due).total_seconds())
                 pipe.execute()
         return fired
+
+    def _ack_timeout(self, member: str, incident: Incident, now: datetime) -> Fired:
+        """Triggered again if still acknowledged and not snoozed past now; a snooze
+        moved this timer, so an early one is left for its new due time."""
+        if incident.status == "acknowledged" and incident.ack_expires_at is not None:
+            if now < incident.ack_expires_at:
+                reschedule(self.redis, member, incident.ack_expires_at.timestamp())
+                return Fired("early", "snoozed")
+            if self.store.retrigger(incident.id, now) is not None:
+                release(self.redis, member)
+                return Fired("sent", "acknowledgement timed out: triggered again")
+        release(self.redis, member)
+        return Fired("nothing", f"incident {incident.status}")
 
     def _resolved(self, member: str, incident: Incident, now: datetime) -> Fired:
         """Tell everyone who was paged for the incident that it is resolved."""

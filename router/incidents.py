@@ -41,6 +41,10 @@ class Incident(BaseModel):
     escalation: list[PlannedStep] = Field(default_factory=list)
     policy: str | None = None
     """The escalation policy the plan came from (None for incidents stored before)."""
+    cycle: int = 0
+    """How many times an acknowledgement timed out and the escalation started again."""
+    ack_expires_at: datetime | None = None
+    """When an acknowledged incident goes back to triggered (ack timeout or snooze)."""
     details: dict[str, Any] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
@@ -99,7 +103,12 @@ def apply_event(
         if current.status == "acknowledged":
             return done(no_action(event, rules, "The incident was already acknowledged.", *kept))
         acked = current.model_copy(
-            update={"status": "acknowledged", "acknowledged_at": now, "acknowledged_by": by}
+            update={
+                "status": "acknowledged",
+                "acknowledged_at": now,
+                "acknowledged_by": by,
+                "ack_expires_at": ack_expiry(current, rules, now),
+            }
         )
         reason = "Acknowledges the open incident: escalation stops."
         return done(no_action(event, rules, reason, *kept), acked)
@@ -166,3 +175,46 @@ def paging_now(incident: Incident, now: datetime) -> tuple[list[str], datetime |
             names.extend(name for name in step.notify if name not in names)
     next_at = incident.deliver_at + timedelta(seconds=ahead[0].after_s) if ahead else None
     return names, next_at
+
+
+def ack_expiry(incident: Incident, rules: Rules, now: datetime) -> datetime | None:
+    """When an acknowledgement made `now` times out: None if its severity never does."""
+    timeout_s = rules.routing.ack_timeout.get(incident.severity)
+    return None if timeout_s is None else now + timedelta(seconds=timeout_s)
+
+
+def retrigger(incident: Incident, rules: Rules, now: datetime) -> tuple[Incident, Decision] | None:
+    """An acknowledgement that timed out: the incident is triggered again and its
+    escalation starts over, decided as a new trigger would be now (at once, or at the next
+    business-hours start if it may not page off-hours). None if it is not acknowledged."""
+    if incident.status != "acknowledged":
+        return None
+    event = Event(
+        pipeline=incident.pipeline,
+        type=incident.type,
+        summary=incident.summary,
+        severity=incident.severity,
+        action="trigger",
+        dedup_key=incident.dedup_key,
+        occurred_at=now,
+        source="acknowledgement timeout",
+        details=incident.details,
+        links=incident.links,
+    )
+    decision = decide(event, rules, now)
+    if decision.decision not in ("page", "defer"):
+        return None
+    again = incident.model_copy(
+        update={
+            "status": "triggered",
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "decision": decision.decision,
+            "deliver_at": decision.deliver_at,
+            "escalation": decision.escalation,
+            "policy": decision.policy,
+            "cycle": incident.cycle + 1,
+            "ack_expires_at": None,
+        }
+    )
+    return again, decision

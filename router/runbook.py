@@ -111,6 +111,11 @@ def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
                 f"{', '.join(c.replace('_', '-') for c in paging.always_page_categories)} "
                 "problems page; the rest waits for business hours.",
                 f"{', '.join(paging.notify_types)} emails the analysts at any hour.",
+                *(
+                    f"An acknowledged {severity} left {format_duration(after_s)}, neither "
+                    "resolved nor snoozed, is triggered again and its escalation starts over."
+                    for severity, after_s in sorted(rules.routing.ack_timeout.items())
+                ),
             ]
         ),
     ]

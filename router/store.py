@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ import redis
 
 from router import keys, metrics
 from router.events import Event
-from router.incidents import Incident, Outcome, Status, apply_event
+from router.incidents import Incident, Outcome, Status, apply_event, retrigger
 from router.rules import Rules
 from router.timers import Timer, fire_now, schedule_in
 from router.times import iso_z
@@ -79,6 +79,27 @@ def _set(pipe: Any, key: str, value: str | int, ex_s: int | None = None) -> None
         pipe.execute_command("SET", key, value)
     else:
         pipe.execute_command("SET", key, value, "EX", ex_s)
+
+
+def _schedule_steps(pipe: Any, incident: Incident, now: datetime, due_now: list[Timer]) -> None:
+    """The escalation's timers: steps due now are fired from the transaction (`due_now`),
+    the others wait in the timer set."""
+    if incident.deliver_at is None:
+        return
+    for step in incident.escalation:
+        timer = Timer(incident=incident.id, round=step.round, step=step.step)
+        due_ts = incident.deliver_at.timestamp() + step.after_s
+        if due_ts <= now.timestamp():  # the first page: no wait for a scheduler tick
+            due_now.append(timer)
+        else:
+            schedule_in(pipe, timer, due_ts)
+
+
+def _schedule_ack_timeout(pipe: Any, incident: Incident) -> None:
+    """One timer per incident: a snooze moves it (ZADD updates the due time)."""
+    if incident.ack_expires_at is not None:
+        timer = Timer(kind="ack_timeout", incident=incident.id, round=0, step=0)
+        schedule_in(pipe, timer, incident.ack_expires_at.timestamp())
 
 
 def _count_folded(pipe: Any, counted: Counter[tuple[str, str, str, str]]) -> None:
@@ -232,15 +253,70 @@ class IncidentStore:
             if incident.status == "resolved":  # everyone paged is told, from the outbox
                 notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
                 writes.due_now.append(notice)
+            if incident.status == "acknowledged" and event.action == "acknowledge":
+                _schedule_ack_timeout(pipe, incident)
         opened = outcome.opened
-        if opened is not None and opened.deliver_at is not None:
-            for step in opened.escalation:
-                timer = Timer(incident=opened.id, round=step.round, step=step.step)
-                due_ts = opened.deliver_at.timestamp() + step.after_s
-                if due_ts <= now.timestamp():  # the first page: no wait for a scheduler tick
-                    writes.due_now.append(timer)
-                else:
-                    schedule_in(pipe, timer, due_ts)
+        if opened is not None:
+            _schedule_steps(pipe, opened, now, writes.due_now)
+
+    def retrigger(self, incident_id: str, now: datetime) -> Incident | None:
+        """An acknowledgement timed out: triggered again, its escalation from the start,
+        in one transaction with its timers (WATCHed: an acknowledge or resolve racing it
+        wins or retries it). None when there was nothing to do."""
+        key = keys.incident(incident_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(key)
+                    if raw is None:
+                        return None
+                    current = Incident.model_validate_json(raw)
+                    if current.ack_expires_at is None or current.ack_expires_at > now:
+                        return None
+                    found = retrigger(current, self.current_rules(), now)
+                    if found is None:
+                        return None
+                    again, decision = found
+                    pipe.multi()
+                    self.put(pipe, again)
+                    said = {"decision": decision.decision, "reason": decision.reason}
+                    lines = [
+                        entry(now, "ack timeout", acknowledged_by=current.acknowledged_by),
+                        entry(now, "decision", **said),
+                    ]
+                    pipe.rpush(timeline_key(incident_id), *lines)
+                    due_now: list[Timer] = []
+                    _schedule_steps(pipe, again, now, due_now)
+                    fire_now(pipe, due_now, now.timestamp(), self.lease_s)
+                    pipe.execute()
+                    return again
+                except redis.WatchError:
+                    continue
+
+    def snooze(self, incident_id: str, for_s: int, by: str, now: datetime) -> Incident | None:
+        """Postpone an acknowledged incident's return to triggered until `for_s` from now.
+        None when it is not acknowledged."""
+        key = keys.incident(incident_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(key)
+                    current = None if raw is None else Incident.model_validate_json(raw)
+                    if current is None or current.status != "acknowledged":
+                        return None
+                    until = now + timedelta(seconds=for_s)
+                    snoozed = current.model_copy(update={"ack_expires_at": until})
+                    pipe.multi()
+                    self.put(pipe, snoozed)
+                    said = {"by": by, "until": iso_z(until)}
+                    pipe.rpush(timeline_key(incident_id), entry(now, "snooze", **said))
+                    _schedule_ack_timeout(pipe, snoozed)
+                    pipe.execute()
+                    return snoozed
+                except redis.WatchError:
+                    continue
 
     def put(self, pipe: Any, incident: Incident) -> None:
         _set(pipe, keys.incident(incident.id), incident.model_dump_json())

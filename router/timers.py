@@ -19,7 +19,7 @@ from router.keys import ATTEMPTS, LEASED, TIMERS
 from router.publish import publish
 from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE
 
-TimerKind = Literal["step", "msg", "resolved"]
+TimerKind = Literal["step", "msg", "resolved", "ack_timeout"]
 MAX_BACKOFF_S = 300.0
 
 _CLAIM = """
@@ -86,6 +86,14 @@ def release(client: redis.Redis, member: str) -> None:
     with client.pipeline() as pipe:
         pipe.zrem(LEASED, member)
         pipe.hdel(ATTEMPTS, member)
+        pipe.execute()
+
+
+def reschedule(client: redis.Redis, member: str, due_ts: float) -> None:
+    """Back from the lease set to the timer set, due at `due_ts`: one MULTI."""
+    with client.pipeline() as pipe:
+        pipe.zrem(LEASED, member)
+        pipe.zadd(TIMERS, {member: due_ts})
         pipe.execute()
 
 

@@ -99,7 +99,8 @@ def _incident_timers(router: Deployment, incident_id: str) -> list[str]:
     with router.client() as client:
         members = [m.decode() for m in client.zrange(keys.TIMERS, 0, -1)]
         members += [m.decode() for m in client.zrange(keys.LEASED, 0, -1)]
-    return [m for m in members if Timer.parse(m).incident == incident_id]
+    steps = [Timer.parse(m) for m in members]
+    return [t.member() for t in steps if t.incident == incident_id and t.kind == "step"]
 
 
 def _first_page_to(router: Deployment, dedup_key: str) -> str:

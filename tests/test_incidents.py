@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from router.decide import Decision
 from router.events import parse_event
-from router.incidents import Incident, apply_event
+from router.incidents import Incident, apply_event, retrigger
 from router.rules import Rules
 from tests.support import pacific
 
@@ -93,3 +95,43 @@ def test_a_p4_is_recorded_as_an_incident_without_a_page(rules: Rules) -> None:
     book, decisions = _run(rules, quiet, quiet)
     assert [d.decision for d in decisions] == ["none", "none"]
     assert book["profit.aggregate/aggregation_error"].events == 2
+
+
+# (event, acknowledged at, Pacific; timeout fires at; decision; first page at) — the
+# shipped timeouts: P1 1 h, P2 4 h
+# fmt: off
+RETRIGGERS = [
+    # a P2 in business hours: pages again at once
+    ({"type": "permission_denied", "pipeline": "growth.aggregate"}, "2026-11-24 10:00", "2026-11-24 14:00", "page", "2026-11-24 14:00"),
+    # a P2 whose timeout falls in the night waits for 09:00
+    ({"type": "permission_denied", "pipeline": "growth.aggregate"}, "2026-11-24 17:00", "2026-11-24 21:00", "defer", "2026-11-25 09:00"),
+    # a P1 may page off-hours: at once, at midnight
+    ({"type": "job_failed", "pipeline": "growth.aggregate", "severity": "P1"}, "2026-11-24 23:00", "2026-11-25 00:00", "page", "2026-11-25 00:00"),
+    # daily data pages at any hour too
+    ({"type": "data_missing", "pipeline": "growth.daily"}, "2026-11-24 17:00", "2026-11-24 21:00", "page", "2026-11-24 21:00"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("event", "acked", "fires", "decision", "first_page"), RETRIGGERS)
+def test_an_acknowledgement_timeout_starts_the_escalation_again(
+    rules: Rules, event: dict[str, Any], acked: str, fires: str, decision: str, first_page: str
+) -> None:
+    opened, _ = _run(rules, event)
+    ack = parse_event({**event, "action": "acknowledge"}, rules, pacific(acked))
+    acknowledged = apply_event(opened, ack, rules, pacific(acked), "x").changed[0]
+    assert acknowledged.ack_expires_at == pacific(fires)
+    found = retrigger(acknowledged, rules, pacific(fires))
+    assert found is not None
+    again, made = found
+    assert (again.status, again.cycle, again.acknowledged_by) == ("triggered", 1, None)
+    assert (made.decision, again.deliver_at) == (decision, pacific(first_page))
+    assert again.escalation and again.ack_expires_at is None
+
+
+def test_a_p3_never_times_out(rules: Rules) -> None:
+    event = {"type": "slow_query", "pipeline": "growth.aggregate"}
+    opened, _ = _run(rules, event)
+    ack = parse_event({**event, "action": "acknowledge"}, rules, pacific("2026-11-24 10:00"))
+    acknowledged = apply_event(opened, ack, rules, pacific("2026-11-24 10:00"), "x").changed[0]
+    assert acknowledged.ack_expires_at is None

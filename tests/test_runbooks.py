@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import subprocess
 import sys
+from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -127,3 +128,69 @@ def test_the_team_document_in_docs_is_the_generated_one() -> None:
     """docs/runbook.md is written by `router runbook --yaml-only --at 2026-11-30T12:00
     --out docs/runbook.md`, never by hand."""
     assert (RULES_DIR.parent / "docs" / "runbook.md").read_text(encoding="utf-8") == _runbook()
+
+
+def _pages_to(stack: Stack, incident_id: str) -> list[str]:
+    return [str(m["To"]) for m in _mail(stack, "page", incident_id)]
+
+
+def test_an_acknowledged_p2_left_for_its_timeout_pages_again(tuesday: Stack) -> None:
+    stack = tuesday
+    stack.send_event(
+        {
+            "pipeline": "growth.aggregate",
+            "type": "permission_denied",
+            "summary": "denied",
+            "dedup_key": "ack-timeout",
+        }
+    )
+    stack.settle()
+    incident_id = _incident(stack, "ack-timeout")
+    assert _pages_to(stack, incident_id) == ["biswa.rath@example.com"]
+    with stack.client() as client:
+        acked = client.post(f"/v1/incidents/{incident_id}/acknowledge").json()["incident"]
+    assert acked["ack_expires_at"] == "2026-11-24T22:00:00Z"  # P2: 4 h (routing.yaml)
+    stack.clock.advance(timedelta(hours=3, minutes=59))
+    stack.settle()
+    assert stack.runtime.engine.store.get(incident_id).status == "acknowledged"  # type: ignore[union-attr]
+    stack.clock.advance(timedelta(minutes=1))
+    stack.settle()
+    incident = stack.runtime.engine.store.get(incident_id)
+    assert incident is not None and (incident.status, incident.cycle) == ("triggered", 1)
+    assert _pages_to(stack, incident_id) == ["biswa.rath@example.com"] * 2  # paged again
+    with stack.client() as client:
+        kinds = [e["kind"] for e in client.get(f"/v1/incidents/{incident_id}").json()["timeline"]]
+    assert "ack timeout" in kinds
+
+
+def test_a_snoozed_incident_waits_out_the_snooze(tuesday: Stack) -> None:
+    stack = tuesday
+    stack.send_event(
+        {
+            "pipeline": "growth.aggregate",
+            "type": "permission_denied",
+            "summary": "denied",
+            "dedup_key": "snoozed",
+        }
+    )
+    stack.settle()
+    incident_id = _incident(stack, "snoozed")
+    with stack.client() as client:
+        early = client.post(f"/v1/incidents/{incident_id}/snooze", json={"for": "6h"})
+        assert early.status_code == 409  # acknowledge first
+        assert client.post(f"/v1/incidents/{incident_id}/acknowledge").status_code == 200
+        bad = client.post(f"/v1/incidents/{incident_id}/snooze", json={"for": "a while"})
+        assert bad.status_code == 400 and bad.json()["errors"][0].startswith("body.for:")
+        snoozed = client.post(f"/v1/incidents/{incident_id}/snooze", json={"for": "6h"})
+    assert (
+        snoozed.status_code == 200
+        and snoozed.json()["incident"]["ack_expires_at"] == "2026-11-25T00:00:00Z"
+    )
+    stack.clock.advance(timedelta(hours=4, minutes=30))  # past the 4 h timeout, inside the snooze
+    stack.settle()
+    assert stack.runtime.engine.store.get(incident_id).status == "acknowledged"  # type: ignore[union-attr]
+    assert _pages_to(stack, incident_id) == ["biswa.rath@example.com"]
+    stack.clock.advance(timedelta(hours=1, minutes=30))  # 16:00: the snooze is over
+    stack.settle()
+    assert stack.runtime.engine.store.get(incident_id).status == "triggered"  # type: ignore[union-attr]
+    assert _pages_to(stack, incident_id) == ["biswa.rath@example.com"] * 2

@@ -15,6 +15,7 @@ from router import deadletters, keys
 from router.api.auth import Writer, require_reader
 from router.api.deps import RuntimeDep
 from router.api.errors import error_body
+from router.durations import DurationS
 from router.incidents import Incident
 from router.links import LinkAction
 from router.notes import MAX_NOTE_CHARS, estimate_at
@@ -129,6 +130,28 @@ def post_note(runtime: RuntimeDep, incident_id: str, body: NoteIn, who: Writer) 
         return {"note": add_note(runtime, incident_id, body, who)}
     except NoteInvalid as error:
         return JSONResponse(error_body("invalid request", str(error)), 400)
+
+
+class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    duration: DurationS = Field(alias="for", description="How long, like '2h' or '30m'")
+
+
+def snooze(runtime: Runtime, incident_id: str, for_s: int, by: str) -> Incident:
+    """409 unless the incident is acknowledged (a triggered one is acknowledged first)."""
+    find_incident(runtime, incident_id)
+    snoozed = runtime.engine.store.snooze(incident_id, for_s, by, runtime.clock.now())
+    if snoozed is None:
+        raise HTTPException(409, "only an acknowledged incident can be snoozed")
+    return snoozed
+
+
+@authorized.post("/v1/incidents/{incident_id}/snooze")
+def post_snooze(runtime: RuntimeDep, incident_id: str, body: SnoozeIn, who: Writer) -> Any:
+    """Postpone the acknowledgement timeout: the incident is triggered again after `for`
+    unless resolved first."""
+    return {"incident": _view(snooze(runtime, incident_id, body.duration, who))}
 
 
 @authorized.get("/v1/oncall")

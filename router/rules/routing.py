@@ -103,3 +103,6 @@ class Routing(Strict):
     integrations: list[Integration] = Field(default_factory=list)
     paging: Paging = Field(default_factory=Paging)
     escalation_policies: dict[str, EscalationPolicy] = Field(min_length=1)
+    ack_timeout: dict[Severity, DurationS] = Field(default_factory=dict)
+    """An acknowledged incident of this severity, neither resolved nor snoozed, goes back
+    to triggered after this long (PagerDuty's acknowledgement timeout)."""

@@ -19,7 +19,9 @@ from router.api.incidents import (
     already_done,
     find_incident,
     perform,
+    snooze,
 )
+from router.durations import parse_duration_s
 from router.incidents import Incident, Status, paging_now
 from router.links import LinkAction
 from router.notes import MAX_NOTE_CHARS
@@ -206,6 +208,21 @@ async def note(
         back = {"link": f"/incidents/{incident_id}", "link_text": "Back to the incident"}
         return page_message(request, "Note not added", said, 400, **back)
     return RedirectResponse(f"/incidents/{incident_id}?done={quote('Note added.')}", 303)
+
+
+@router.post("/incidents/{incident_id}/snooze")
+async def snooze_form(
+    request: Request, incident_id: str, csrf: str = Form(""), duration: str = Form("", alias="for")
+) -> Response:
+    session = await form_session(request, csrf)
+    try:
+        for_s = parse_duration_s(duration)
+    except ValueError as error:
+        return page_message(request, "Not snoozed", f"for: {error}", 400)
+    snooze(runtime_of(request), incident_id, for_s, session.person)
+    return RedirectResponse(
+        f"/incidents/{incident_id}?done={quote(f'Snoozed for {duration}.')}", 303
+    )
 
 
 @router.post("/incidents/{incident_id}/acknowledge")
