@@ -67,6 +67,8 @@ class Firing:
             return self._resolved(member, incident, now)
         if timer.kind == "ack_timeout":
             return self._ack_timeout(member, incident, now)
+        if timer.kind == "action":
+            return self._action(member, timer.round, incident, now)
         return self._step(member, timer, incident, now)
 
     def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
@@ -105,6 +107,25 @@ class Firing:
                 metrics.observe_lateness(pipe, (now - due).total_seconds())
                 pipe.execute()
         return fired
+
+    def _action(self, member: str, index: int, incident: Incident, now: datetime) -> Fired:
+        """A runbook action (email a contact), unless the incident was resolved first."""
+        actions = self.current_rules().pipeline(incident.pipeline).actions.get(incident.type, [])
+        if incident.status == "resolved" or index >= len(actions):
+            release(self.redis, member)
+            return Fired("nothing", f"incident {incident.status}")
+        contact = actions[index].email
+        on_it = [incident.acknowledged_by] if incident.acknowledged_by else []
+        on_it = on_it or (incident.escalation[0].notify if incident.escalation else [])
+        key = f"{incident.id}:action{index}:{contact}"
+        message = self.composer.action_email(incident, contact, on_it, key)
+        delivery = self.mailer.deliver(message, now)
+        if delivery.result in ("sent", "failed"):
+            said = {"action": f"email {contact}", "email": message.to[0], "detail": delivery.detail}
+            self.store.note(
+                incident.id, now, "action" if delivery.result == "sent" else "action failed", **said
+            )
+        return self._settle(member, [delivery], now, f"action: email {contact}")
 
     def _ack_timeout(self, member: str, incident: Incident, now: datetime) -> Fired:
         """Triggered again if still acknowledged and not snoozed past now; a snooze

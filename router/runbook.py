@@ -69,7 +69,8 @@ def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
         Grid(
             ["Name", "Role", "Email"],
             [[p.name, "engineer", str(p.email)] for p in team.engineers]
-            + [[a.name, "analyst", str(a.email)] for a in team.analysts],
+            + [[a.name, "analyst", str(a.email)] for a in team.analysts]
+            + [[c.name, "contact", str(c.email)] for c in team.contacts],
         ),
         Heading(2, "On-call schedule"),
         Paragraph(
@@ -140,6 +141,18 @@ def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
         if pipeline.runbook:
             blocks.append(Heading(4, "Common issues"))
             blocks.append(Bullets([f"{kind}: {text}" for kind, text in pipeline.runbook.items()]))
+        if pipeline.actions:
+            blocks.append(Heading(4, "What the router does by itself"))
+            blocks.append(
+                Bullets(
+                    [
+                        f"{kind}: emails {action.email} when it pages (at once in business "
+                        "hours, else at the next business-hours start), unless resolved"
+                        for kind, actions in pipeline.actions.items()
+                        for action in actions
+                    ]
+                )
+            )
         if pipeline.sla or pipeline.deadlines:
             blocks.append(Heading(4, "SLA"))
             deadlines = [

@@ -95,6 +95,21 @@ def _schedule_steps(pipe: Any, incident: Incident, now: datetime, due_now: list[
             schedule_in(pipe, timer, due_ts)
 
 
+def _schedule_actions(
+    pipe: Any, incident: Incident, count: int, now: datetime, due_now: list[Timer]
+) -> None:
+    """A runbook's actions go when the page does (at once, or at the next business-hours
+    start for a deferred one): timer `action`, round = the action's index."""
+    if incident.deliver_at is None:
+        return
+    for index in range(count):
+        timer = Timer(kind="action", incident=incident.id, round=index, step=0)
+        if incident.deliver_at <= now:
+            due_now.append(timer)
+        else:
+            schedule_in(pipe, timer, incident.deliver_at.timestamp())
+
+
 def _schedule_ack_timeout(pipe: Any, incident: Incident) -> None:
     """One timer per incident: a snooze moves it (ZADD updates the due time)."""
     if incident.ack_expires_at is not None:
@@ -258,6 +273,8 @@ class IncidentStore:
         opened = outcome.opened
         if opened is not None:
             _schedule_steps(pipe, opened, now, writes.due_now)
+            actions = self.rules.pipeline(opened.pipeline).actions.get(opened.type, [])
+            _schedule_actions(pipe, opened, len(actions), now, writes.due_now)
 
     def retrigger(self, incident_id: str, now: datetime) -> Incident | None:
         """An acknowledgement timed out: triggered again, its escalation from the start,

@@ -19,7 +19,7 @@ from router.keys import ATTEMPTS, LEASED, TIMERS
 from router.publish import publish
 from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE
 
-TimerKind = Literal["step", "msg", "resolved", "ack_timeout"]
+TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action"]
 MAX_BACKOFF_S = 300.0
 
 _CLAIM = """

@@ -165,6 +165,16 @@ BROKEN = [
     ),
     (
         "pipelines",
+        _set("pipelines.2.actions.permission_denied", [{"email": "it-desk"}]),
+        "pipelines.yaml: pipelines[2].actions.permission_denied[0].email: unknown contact 'it-desk'",
+    ),
+    (
+        "routing",
+        _set("ack_timeout.P2", "4 hours"),
+        "routing.yaml: ack_timeout.P2: bad duration '4 hours'",
+    ),
+    (
+        "pipelines",
         _set("pipelines.4.id", "profit.unit"),
         "pipelines.yaml: pipelines[4].id: pipeline 'profit.unit' is listed twice",
     ),

@@ -8,12 +8,13 @@ import subprocess
 import sys
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from router.rules import Rules
-from tests.stack import Stack, text_of, wait_until
-from tests.support import RULES_DIR
+from tests.stack import Stack, running_stack, text_of, wait_until
+from tests.support import RULES_DIR, pacific
 
 
 def _incident(stack: Stack, dedup_key: str) -> str:
@@ -194,3 +195,50 @@ def test_a_snoozed_incident_waits_out_the_snooze(tuesday: Stack) -> None:
     stack.settle()
     assert stack.runtime.engine.store.get(incident_id).status == "triggered"  # type: ignore[union-attr]
     assert _pages_to(stack, incident_id) == ["biswa.rath@example.com"] * 2
+
+
+IT = "it-helpdesk@example.com"
+DENIED = {
+    "pipeline": "growth.aggregate",
+    "type": "permission_denied",
+    "summary": "Access denied to growth_raw",
+}
+
+
+def _to_it(stack: Stack) -> list[EmailMessage]:
+    return [m for m in stack.emails() if m["X-Alert-Router-Kind"] == "action_email"]
+
+
+def test_permission_denied_on_a_tuesday_emails_it_at_once(tmp_path: Path) -> None:
+    with running_stack(RULES_DIR, tmp_path / "outbox", pacific("2026-11-24 11:00")) as stack:
+        stack.send_event(DENIED)
+        stack.settle()
+        (email,) = _to_it(stack)
+        incident_id = _incident(stack, "growth.aggregate/permission_denied")
+        with stack.client() as client:
+            timeline = client.get(f"/v1/incidents/{incident_id}").json()["timeline"]
+    assert str(email["To"]) == IT
+    text = text_of(email)
+    assert "Access denied to growth_raw" in text and "Aggregate growth" in text
+    assert "On it:     Biswa Kalyan Rath" in text  # the primary owner, paged first
+    assert [e["action"] for e in timeline if e["kind"] == "action"] == ["email it-helpdesk"]
+
+
+@pytest.mark.parametrize("resolved_on_sunday", [False, True])
+def test_permission_denied_on_a_saturday_emails_it_on_monday_unless_resolved(
+    tmp_path: Path, resolved_on_sunday: bool
+) -> None:
+    with running_stack(RULES_DIR, tmp_path / "outbox", pacific("2026-12-05 10:00")) as stack:
+        stack.send_event(DENIED)
+        stack.settle()
+        assert _to_it(stack) == []
+        if resolved_on_sunday:
+            stack.clock.set(pacific("2026-12-06 12:00"))
+            stack.send_event({**DENIED, "action": "resolve"})
+        stack.clock.set(pacific("2026-12-07 08:59"))
+        stack.settle()
+        assert _to_it(stack) == []
+        stack.clock.set(pacific("2026-12-07 09:00"))
+        stack.settle()
+        sent = [str(m["To"]) for m in _to_it(stack)]
+    assert sent == ([] if resolved_on_sunday else [IT])

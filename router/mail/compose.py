@@ -177,6 +177,32 @@ class Composer:
             html=html,
         )
 
+    def action_email(
+        self, incident: Incident, contact: str, on_it: list[str], key: str
+    ) -> OutgoingMessage:
+        """A runbook action: tell a contact (the IT helpdesk) about the incident."""
+        pipeline = self.rules.pipeline(incident.pipeline)
+        context = {
+            "incident": incident,
+            "pipeline": pipeline,
+            "purpose": PURPOSE[pipeline.purpose],
+            "summary": incident.summary or incident.type.replace("_", " "),
+            "contact": contact,
+            "opened_local": self.local(incident.opened_at),
+            "on_it": ", ".join(on_it) or "the on-call engineer",
+            "runbook": pipeline.runbook.get(incident.type),
+        }
+        subject, text, html = self.render("action_email", context)
+        return OutgoingMessage(
+            idempotency_key=key,
+            kind="action_email",
+            to=[str(self.rules.team.contact(contact).email)],
+            subject=subject,
+            text=text,
+            html=html,
+            thread=incident.id,
+        )
+
     def login(self, name: str, email: str, link: str, expires: datetime) -> OutgoingMessage:
         """The one-time sign-in link for the console."""
         context = {"recipient": name, "link": link, "expires": self.local(expires)}

@@ -124,6 +124,11 @@ def _pipeline_checks(team: Team, pipelines: Pipelines) -> Iterator[RuleIssue]:
             if name:
                 yield from unknown([name], engineers, pf, f"{at}.owners.{role}", "engineer")
         yield from unknown(pipeline.report_to or [], analysts, pf, f"{at}.report_to", "analyst")
+        contacts = {contact.name for contact in team.contacts}
+        for event_type, actions in pipeline.actions.items():
+            for number, action in enumerate(actions):
+                path = f"{at}.actions.{event_type}[{number}].email"
+                yield from unknown([action.email], contacts, pf, path, "contact")
         if pipeline.source_timezone:
             try:
                 ZoneInfo(pipeline.source_timezone)

@@ -20,6 +20,16 @@ class Owners(Strict):
         return [name for name in (self.primary, self.secondary) if name]
 
 
+class EmailAction(Strict):
+    """Email a contact of team.yaml when an incident of the type opens (deferred to the
+    next business-hours start like the page), unless it is resolved by then."""
+
+    email: str
+
+
+Action = EmailAction
+
+
 class Deadline(Strict):
     """`expects` must arrive for each local day by `at`, or a `raises` incident opens."""
 
@@ -36,6 +46,8 @@ class Pipeline(Strict):
     owners: Owners = Field(default_factory=Owners)
     source_timezone: str | None = None
     runbook: dict[str, str] = Field(default_factory=dict)
+    actions: dict[str, list[Action]] = Field(default_factory=dict)
+    """What the router does by itself when an incident of a type opens."""
     sla: list[str] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     report_to: list[str] | None = None

@@ -59,12 +59,20 @@ class Analyst(Strict):
     email: EmailStr
 
 
+class Contact(Strict):
+    """Someone outside the rotation the runbooks' actions email (the IT helpdesk)."""
+
+    name: str
+    email: EmailStr
+
+
 class Team(Strict):
     timezone: str = "America/Los_Angeles"
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     holidays: Holidays = Field(default_factory=Holidays)
     engineers: list[Engineer] = Field(min_length=1)
     analysts: list[Analyst] = Field(default_factory=list)
+    contacts: list[Contact] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
@@ -87,6 +95,12 @@ class Team(Strict):
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def contact(self, name: str) -> Contact:
+        for contact in self.contacts:
+            if contact.name == name:
+                return contact
+        raise KeyError(name)
 
     def engineer(self, name: str) -> Engineer:
         for person in self.engineers:
