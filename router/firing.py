@@ -141,7 +141,9 @@ class Firing:
         return Fired("nothing", f"incident {incident.status}")
 
     def _resolved(self, member: str, incident: Incident, now: datetime) -> Fired:
-        """Tell everyone who was paged for the incident that it is resolved."""
+        """Tell everyone who was paged for the incident that it is resolved, and release
+        the report notices it held (router.outbox.hold)."""
+        outbox.release(self.redis, incident.id, now)
         paged: list[str] = []
         notes = []
         for entry in self.store.timeline(incident.id):

@@ -22,7 +22,7 @@ from router.events import Action, Event, EventIn, to_event
 from router.incidents import Incident, Outcome
 from router.mail.compose import Composer
 from router.rules import Rules
-from router.store import Fold, IncidentStore
+from router.store import Fold, Hold, IncidentStore
 from router.tasks import QueuedEvent
 
 log = logging.getLogger(__name__)
@@ -111,10 +111,10 @@ class Intake:
 
     def _effects(
         self, event: Event, event_id: str, now: datetime
-    ) -> Callable[[Any, Outcome], None]:
+    ) -> Callable[[Any, Outcome, Hold | None], None]:
         """What the fold writes besides incidents: written in its transaction."""
 
-        def write(pipe: Any, outcome: Outcome) -> None:
+        def write(pipe: Any, outcome: Outcome, hold: Hold | None) -> None:
             if event.type in self.rules.routing.paging.resolves:
                 ready = keys.ready(event.pipeline, data_day(event, self.rules))
                 pipe.set(ready, event_id, ex=_READY_KEEP_S)
@@ -126,7 +126,16 @@ class Intake:
                     message = self.composer.report_ready(
                         event_id, pipeline, event.summary, links, day, recipient
                     )
-                    outbox.put(pipe, message, now)
+                    if hold is None:
+                        outbox.put(pipe, message, now)
+                        continue
+                    # held until the last blocker resolves (router.firing releases it);
+                    # the analysts hear of the delay now
+                    outbox.hold(pipe, message, [blocker.id for blocker in hold.blockers])
+                    delayed = self.composer.report_delayed(
+                        pipeline, day, recipient, hold.blockers, hold.estimate
+                    )
+                    outbox.put(pipe, delayed, now)
 
         return write
 

@@ -10,6 +10,8 @@ ready:{pipeline}:{day}  a data_ready arrived for that day (deadlines look here)
 timers, leased          due work and work in progress (router.timers)
 attempts                hash timer member -> failed send attempts, for the back-off
 message:{stem}          a notice waiting in the outbox (router.outbox)
+held:{incident}         stems of the report notices an open incident holds back
+held-by:{stem}          ids of the incidents holding a report notice back
 sent:{key}              a message's delivery marker (router.mail.delivery)
 handoff:{start}         a shift change already announced
 fold-failures           hash event id -> failed folds; at the limit, a dead letter
@@ -83,6 +85,14 @@ def handoff(start_iso: str) -> str:
 
 def ratelimit(token_id: str, window: int) -> str:
     return f"ar:ratelimit:{token_id}:{window}"
+
+
+def held(incident_id: str) -> str:
+    return f"ar:held:{incident_id}"
+
+
+def held_by(stem: str) -> str:
+    return f"ar:held-by:{stem}"
 
 
 def login(nonce: str) -> str:

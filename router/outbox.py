@@ -62,6 +62,50 @@ def put_once(
                 continue
 
 
+def hold(pipe: Any, message: OutgoingMessage, blockers: list[str]) -> None:
+    """Store the message without a timer, held by the incidents `blockers` (inside the
+    caller's MULTI); `release` gives it its timer when the last of them resolves."""
+    store(pipe, message)
+    stem = message.file_stem()
+    pipe.sadd(keys.held_by(stem), *blockers)
+    pipe.expire(keys.held_by(stem), KEEP_S)
+    for incident_id in blockers:
+        pipe.sadd(keys.held(incident_id), stem)
+        pipe.expire(keys.held(incident_id), KEEP_S)
+
+
+# For each message the incident held: it no longer does; the last blocker gone, the
+# message's timer is due now. One script, so two blockers resolving at once release once.
+_RELEASE = """
+local released = 0
+for _, stem in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local holders = ARGV[3] .. stem
+  redis.call('SREM', holders, ARGV[1])
+  if redis.call('SCARD', holders) == 0 then
+    redis.call('ZADD', KEYS[2], ARGV[2], 'msg:' .. stem .. ':0:0')
+    released = released + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+return released
+"""
+
+
+def release(client: redis.Redis, incident_id: str, now: datetime) -> int:
+    """The messages `incident_id` held, released if nothing else holds them; how many.
+    Safe to run again (a retried resolved-notice task does)."""
+    found = client.eval(
+        _RELEASE,
+        2,
+        keys.held(incident_id),
+        keys.TIMERS,
+        incident_id,
+        now.timestamp(),
+        keys.held_by(""),
+    )
+    return int(found)
+
+
 def get(client: redis.Redis, stem: str) -> StoredMessage | None:
     raw = client.get(keys.message(stem))
     return StoredMessage.model_validate_json(raw) if raw is not None else None

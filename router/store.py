@@ -31,8 +31,19 @@ STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
 _SEEN_S = 7 * 86400  # longer than any redelivery
 MAX_FOLD_TRIES = 50  # conflicts on one pipeline before the fold gives up
 
-Effects = Callable[[Any, Outcome], None]
-"""Writes more on the fold's MULTI pipeline, given what the fold did."""
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a report_ready notice must wait: the open incidents blocking its report (on its
+    pipeline or one it is built from), and the latest estimate in their notes."""
+
+    blockers: list[Incident]
+    estimate: str | None = None
+
+
+Effects = Callable[[Any, Outcome, Hold | None], None]
+"""Writes more on the fold's MULTI pipeline, given what the fold did (and, for a
+report_ready notice, what holds it)."""
 
 
 @dataclass(frozen=True)
@@ -164,13 +175,17 @@ class IncidentStore:
         fold in memory, one MULTI/EXEC. Concurrent folds of the same pipelines retry with
         a short random back-off, MAX_FOLD_TRIES times at most. An event whose id was
         folded before (a redelivered task) gets None and changes nothing."""
-        watched = sorted({keys.open_index(f.event.pipeline) for f in folds})
+        watched = sorted(
+            {keys.open_index(p) for f in folds for p in self._report_sources(f.event)}
+            | {keys.open_index(f.event.pipeline) for f in folds}
+        )
         watched += [keys.seen(f.event_id) for f in folds]
         for attempt in range(MAX_FOLD_TRIES):
             with self.redis.pipeline() as pipe:
                 try:
                     pipe.watch(*watched)  # type: ignore[no-untyped-call]
                     outcomes = self._plan(folds, now)
+                    holds = self._holds(folds, outcomes)
                     pipe.multi()
                     writes = _Writes()
                     counted: Counter[tuple[str, str, str, str]] = Counter()
@@ -182,7 +197,7 @@ class IncidentStore:
                         counted[source, event.pipeline, decision.severity, decision.decision] += 1
                         self._write(pipe, outcome, fold.event, now, fold.event_id, writes)
                         if fold.effects is not None:
-                            fold.effects(pipe, outcome)
+                            fold.effects(pipe, outcome, holds.get(fold.event_id))
                         _set(pipe, keys.seen(fold.event_id), 1, _SEEN_S)
                     for incident in writes.incidents.values():
                         self.put(pipe, incident)
@@ -195,6 +210,48 @@ class IncidentStore:
                 except redis.WatchError:
                     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         raise FoldConflict(f"{MAX_FOLD_TRIES} conflicting folds in a row")
+
+    def _report_sources(self, event: Event) -> list[str]:
+        """The pipelines whose open problems hold a report_ready of `event`'s pipeline."""
+        if event.type not in self.rules.routing.paging.notify_types:
+            return []
+        pipeline = self.rules.pipelines.get(event.pipeline)
+        return [event.pipeline, *(pipeline.built_from if pipeline else [])]
+
+    def _holds(self, folds: list[Fold], outcomes: list[Outcome | None]) -> dict[str, Hold]:
+        """For each report_ready about to notify, what blocks it (read after WATCH on its
+        pipelines' open indexes, like the fold's own reads). Rare: no read otherwise."""
+        blocking = self.rules.routing.paging.report_blockers
+        holds: dict[str, Hold] = {}
+        for fold, outcome in zip(folds, outcomes, strict=True):
+            if outcome is None or outcome.decision.decision != "notify":
+                continue
+            hashes = [
+                keys.open_by_type(pipeline, event_type)
+                for pipeline in self._report_sources(fold.event)
+                for event_type in blocking
+            ]
+            with self.redis.pipeline(transaction=False) as reads:
+                for name in hashes:
+                    reads.hvals(name)
+                found = reads.execute()
+            ids = {i.decode() if isinstance(i, bytes) else str(i) for v in found for i in v}
+            # the book in memory: a blocker opened earlier in this very batch counts too
+            here = [i for i in outcome.open.values() if i.type in blocking]
+            blockers = here + self._load(self.redis, sorted(ids - {i.id for i in here}))
+            if blockers:
+                holds[fold.event_id] = Hold(blockers, self._latest_estimate(blockers))
+        return holds
+
+    def _latest_estimate(self, incidents: list[Incident]) -> str | None:
+        """The estimate of the newest note that has one, among the incidents."""
+        estimates = [
+            (item["at"], item["estimate"])
+            for incident in incidents
+            for item in self.timeline(incident.id)
+            if item["kind"] == "note" and item.get("estimate")
+        ]
+        return max(estimates)[1] if estimates else None
 
     def _plan(self, folds: list[Fold], now: datetime) -> list[Outcome | None]:
         """Read what the events can touch (after WATCH, on another connection: a change

@@ -242,3 +242,72 @@ def test_permission_denied_on_a_saturday_emails_it_on_monday_unless_resolved(
         stack.settle()
         sent = [str(m["To"]) for m in _to_it(stack)]
     assert sent == ([] if resolved_on_sunday else [IT])
+
+
+def _kinds(stack: Stack, kind: str) -> list[EmailMessage]:
+    return [m for m in stack.emails() if m["X-Alert-Router-Kind"] == kind]
+
+
+@pytest.mark.parametrize(
+    ("blocker", "report"),
+    [
+        (
+            {"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "Chart 3 is blank"},
+            "growth.aggregate",
+        ),
+        # unit-level profit feeds aggregate profit (built_from in pipelines.yaml)
+        (
+            {"pipeline": "profit.unit", "type": "data_late", "summary": "No rows for 2026-11-23"},
+            "profit.aggregate",
+        ),
+    ],
+)
+def test_a_report_is_held_while_a_blocker_is_open_and_sent_once_after(
+    tuesday: Stack, blocker: dict[str, str], report: str
+) -> None:
+    stack = tuesday
+    stack.send_event(blocker)
+    stack.settle()
+    incident_id = _incident(stack, f"{blocker['pipeline']}/{blocker['type']}")
+    with stack.client() as client:
+        client.post(f"/v1/incidents/{incident_id}/notes", json={"text": "on it", "estimate": "4h"})
+    stack.send_event({"pipeline": report, "type": "report_ready", "summary": "Q4 numbers"})
+    stack.settle()
+    assert _kinds(stack, "report_ready") == []
+    (delayed,) = _kinds(stack, "report_delayed")
+    text = text_of(delayed)
+    assert str(delayed["To"]) == "analyst@example.com"
+    assert "held back" in text and blocker["summary"] in text
+    assert "estimate for the fix: Tue 2026-11-24 14:00 PST" in text
+    with stack.client() as client:
+        assert client.post(f"/v1/incidents/{incident_id}/resolve").status_code == 200
+    stack.settle()
+    (ready,) = _kinds(stack, "report_ready")
+    assert "Q4 numbers" in text_of(ready)
+    stack.clock.advance(timedelta(minutes=5))
+    stack.settle()
+    assert len(_kinds(stack, "report_ready")) == 1
+
+
+def test_one_delay_email_per_report_and_day_unless_the_estimate_changes(tuesday: Stack) -> None:
+    stack = tuesday
+    stack.send_event({"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "blank"})
+    stack.settle()
+    incident_id = _incident(stack, "growth.aggregate/chart_broken")
+    for _ in range(2):
+        stack.send_event({"pipeline": "growth.aggregate", "type": "report_ready"})
+        stack.settle()
+    assert len(_kinds(stack, "report_delayed")) == 1
+    with stack.client() as client:
+        client.post(
+            f"/v1/incidents/{incident_id}/notes", json={"text": "found it", "estimate": "2h"}
+        )
+    stack.send_event({"pipeline": "growth.aggregate", "type": "report_ready"})
+    stack.settle()
+    assert len(_kinds(stack, "report_delayed")) == 2
+
+
+def test_a_report_with_nothing_open_is_sent_at_once(tuesday: Stack) -> None:
+    tuesday.send_event({"pipeline": "growth.aggregate", "type": "report_ready"})
+    tuesday.settle()
+    assert len(_kinds(tuesday, "report_ready")) == 1 and _kinds(tuesday, "report_delayed") == []

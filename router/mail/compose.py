@@ -177,6 +177,38 @@ class Composer:
             html=html,
         )
 
+    def report_delayed(
+        self,
+        pipeline: Pipeline,
+        data_date: str,
+        recipient: str,
+        blockers: list[Incident],
+        estimate: str | None,
+    ) -> OutgoingMessage:
+        """One per report, day and analyst, unless the estimate changes: the key says so."""
+        first = blockers[0]
+        source = self.rules.pipelines.get(first.pipeline)
+        what = first.summary or first.type.replace("_", " ")
+        reason = f"{source.name if source else first.pipeline} has an open problem ({what})"
+        if len(blockers) > 1:
+            reason += f" and {len(blockers) - 1} more"
+        shown = self.local(_instant(estimate)) if estimate else None
+        context = {
+            "pipeline": pipeline,
+            "data_date": data_date,
+            "reason": reason,
+            "estimate": shown,
+        }
+        subject, text, html = self.render("report_delayed", context)
+        return OutgoingMessage(
+            idempotency_key=f"delay:{pipeline.id}:{data_date}:{recipient}:{estimate or '-'}",
+            kind="report_delayed",
+            to=[recipient],
+            subject=subject,
+            text=text,
+            html=html,
+        )
+
     def action_email(
         self, incident: Incident, contact: str, on_it: list[str], key: str
     ) -> OutgoingMessage:

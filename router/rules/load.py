@@ -71,7 +71,8 @@ def _unknown(
 ) -> Iterator[RuleIssue]:
     for name in names:
         if name not in known:
-            yield RuleIssue(file, path, f"unknown {kind} {name!r} (not in team.yaml)")
+            where = "pipelines.yaml" if kind == "pipeline" else "team.yaml"
+            yield RuleIssue(file, path, f"unknown {kind} {name!r} (not in {where})")
 
 
 def _cross_checks(
@@ -124,6 +125,8 @@ def _pipeline_checks(team: Team, pipelines: Pipelines) -> Iterator[RuleIssue]:
             if name:
                 yield from unknown([name], engineers, pf, f"{at}.owners.{role}", "engineer")
         yield from unknown(pipeline.report_to or [], analysts, pf, f"{at}.report_to", "analyst")
+        known = {p.id for p in pipelines.pipelines}
+        yield from unknown(pipeline.built_from, known, pf, f"{at}.built_from", "pipeline")
         contacts = {contact.name for contact in team.contacts}
         for event_type, actions in pipeline.actions.items():
             for number, action in enumerate(actions):

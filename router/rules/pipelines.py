@@ -50,6 +50,8 @@ class Pipeline(Strict):
     """What the router does by itself when an incident of a type opens."""
     sla: list[str] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
+    built_from: list[str] = Field(default_factory=list)
+    """Pipelines whose data this one is built from: their problems hold its report."""
     report_to: list[str] | None = None
     """Analysts told when this pipeline's report is ready; None means every analyst."""
 

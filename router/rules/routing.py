@@ -85,6 +85,11 @@ class Paging(Strict):
     resolves: dict[str, Names] = Field(
         default_factory=lambda: {"data_ready": ["data_missing", "data_late"]}
     )
+    report_blockers: Names = Field(
+        default_factory=lambda: ["chart_broken", "data_late", "data_missing"]
+    )
+    """Open incidents of these types on a pipeline, or on a pipeline it is built from,
+    hold its report_ready notice until they resolve; the analysts are told of the delay."""
     business_hours_policy: str = "owners_first"
     off_hours_policy: str = "oncall_first"
     unowned_policy: str = "oncall_then_team"
