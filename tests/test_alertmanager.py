@@ -47,12 +47,12 @@ def _alert(ends_at: datetime) -> list[dict[str, Any]]:
     return [
         {
             "labels": {
-                "alertname": "GrowthWarehouseDenied",
+                "alertname": "GrowthChartBlank",
                 "pipeline": "growth.aggregate",
-                "type": "permission_denied",
+                "type": "chart_broken",
                 "severity": "critical",
             },
-            "annotations": {"summary": "Permission denied on the growth warehouse"},
+            "annotations": {"summary": "Chart 3 of the growth report is blank"},
             "startsAt": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
             "endsAt": ends_at.isoformat(),
         }
@@ -73,7 +73,7 @@ def test_firing_then_resolved_opens_then_resolves(stack: Stack, alertmanager: st
     )
     assert posted.status_code == 200, posted.text
     (incident,) = wait_until(lambda: _incidents(stack), timeout_s=20, what="the firing webhook")
-    assert incident["severity"] == "P1" and incident["type"] == "permission_denied"
+    assert incident["severity"] == "P1" and incident["type"] == "chart_broken"
     assert incident["status"] == "triggered" and len(incident["dedup_key"]) == 16  # fingerprint
     (page,) = wait_until(lambda: stack.emails(), what="the page")
     assert page["To"] == "biswa.rath@example.com"

@@ -78,7 +78,7 @@ def test_resolved_notice_is_sent_once_when_the_api_dies_after_the_resolve(
 ) -> None:
     stack, faults = tuesday_faults
     stack.send_event(
-        {"pipeline": "growth.aggregate", "type": "permission_denied", "summary": "denied"}
+        {"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "chart blank"}
     )
     (page,) = wait_until(stack.emails, what="the page")
     with stack.client() as client:

@@ -309,7 +309,7 @@ def test_sendgrid_down_for_ten_minutes_then_each_message_once(
         start = pacific("2026-11-24 10:00")
         with running_stack(rules_dir, tmp_path / "outbox", start, backend) as stack:
             for n in range(3):
-                stack.send_event({**PERMISSION, "dedup_key": f"denied-{n}"})
+                stack.send_event({**CHART, "dedup_key": f"chart-{n}"})
             report_id = stack.send_event(REPORT)["events"][0]["event_id"]
             stack.settle()
             for _ in range(60):  # ten minutes, ten seconds at a time
@@ -327,7 +327,7 @@ def test_sendgrid_down_for_ten_minutes_then_each_message_once(
             assert not stack.redis.zcard(keys.TIMERS)  # nothing left to retry
 
 
-PERMISSION = {"pipeline": "growth.aggregate", "type": "permission_denied", "summary": "denied"}
+CHART = {"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "chart blank"}
 REPORT = {"pipeline": "engagement.aggregate", "type": "report_ready", "summary": "November"}
 
 

@@ -15,10 +15,10 @@ from tests.stack import Stack, html_of, running_stack, text_of, wait_until
 from tests.support import pacific
 
 B, D = "biswa.rath@example.com", "disha.kapoor@example.com"
-PERMISSION = {
+CHART = {
     "pipeline": "growth.aggregate",
-    "type": "permission_denied",
-    "summary": "Permission denied on the growth warehouse",
+    "type": "chart_broken",
+    "summary": "Chart 3 of the growth report is blank",
 }
 
 
@@ -35,7 +35,7 @@ def _link(text: str, action: str) -> str:
 
 
 def test_acknowledge_from_the_email(tuesday: Stack) -> None:
-    tuesday.send_event(PERMISSION)
+    tuesday.send_event(CHART)
     (page,) = wait_until(lambda: tuesday.emails(), what="the page")
     link = _link(text_of(page), "acknowledge")
     assert link in html_of(page).replace("&amp;", "&")
@@ -63,7 +63,7 @@ def test_acknowledge_from_the_email(tuesday: Stack) -> None:
 
 
 def test_tampered_and_expired_links_are_refused(tuesday: Stack) -> None:
-    tuesday.send_event(PERMISSION)
+    tuesday.send_event(CHART)
     (page,) = wait_until(lambda: tuesday.emails(), what="the page")
     token = _link(text_of(page), "acknowledge").split("token=")[1]
     tampered = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
@@ -86,7 +86,7 @@ def test_tampered_and_expired_links_are_refused(tuesday: Stack) -> None:
 
 def test_resolved_notice_goes_to_everyone_paged(tuesday: Stack) -> None:
     with tuesday.client() as client:
-        assert client.post("/v1/events", json=PERMISSION).status_code == 202
+        assert client.post("/v1/events", json=CHART).status_code == 202
         wait_until(lambda: tuesday.recipients() == [B], what="the page")
         tuesday.clock.advance(timedelta(seconds=2))
         wait_until(lambda: tuesday.recipients() == sorted([B, D]), what="the escalation")
@@ -123,7 +123,7 @@ def test_a_sendgrid_400_is_recorded_and_escalation_goes_on(rules_dir: Path, tmp_
         with running_stack(
             rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00"), backend
         ) as stack:
-            stack.send_event(PERMISSION)
+            stack.send_event(CHART)
             incident = wait_until(
                 lambda: _timeline_has(stack, "message failed"), what="the failure on the timeline"
             )

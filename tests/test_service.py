@@ -80,8 +80,8 @@ def test_escalation_runs_on_the_clock_until_acknowledged(tuesday: Stack) -> None
             "/v1/events",
             json={
                 "pipeline": "growth.aggregate",
-                "type": "permission_denied",
-                "summary": "Permission denied on growth warehouse",
+                "type": "chart_broken",
+                "summary": "Chart 3 of the growth report is blank",
             },
         )
         assert accepted.status_code == 202, accepted.text
