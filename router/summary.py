@@ -34,7 +34,16 @@ def rules_summary(rules: Rules) -> list[Table]:
         rotation.add_row(period.name, str(period.start), str(period.end), str(period.shift_days))
 
     pipelines = Table(title="Pipelines")
-    for column in ("Id", "Name", "Purpose", "Primary", "Secondary", "Runbook for", "Deadlines"):
+    for column in (
+        "Id",
+        "Name",
+        "Purpose",
+        "Primary",
+        "Secondary",
+        "Runbook for",
+        "SLA",
+        "Deadlines",
+    ):
         pipelines.add_column(column)
     for pipeline in rules.pipelines.values():
         pipelines.add_row(
@@ -44,6 +53,7 @@ def rules_summary(rules: Rules) -> list[Table]:
             pipeline.owners.primary or "-",
             pipeline.owners.secondary or "-",
             ", ".join(pipeline.runbook),
+            "; ".join(pipeline.sla),
             ", ".join(f"{d.expects} by {d.at:%H:%M}" for d in pipeline.deadlines),
         )
 

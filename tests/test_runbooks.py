@@ -4,6 +4,7 @@ clock moved; the team's runbook written from the rules."""
 from __future__ import annotations
 
 import html
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -311,3 +312,25 @@ def test_a_report_with_nothing_open_is_sent_at_once(tuesday: Stack) -> None:
     tuesday.send_event({"pipeline": "growth.aggregate", "type": "report_ready"})
     tuesday.settle()
     assert len(_kinds(tuesday, "report_ready")) == 1 and _kinds(tuesday, "report_delayed") == []
+
+
+def test_the_sla_is_in_the_page_and_the_incident_json(tuesday: Stack) -> None:
+    sla = "Make sure that the charts in the report are correctly showing up."
+    tuesday.send_event({"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "blank"})
+    tuesday.settle()
+    incident_id = _incident(tuesday, "growth.aggregate/chart_broken")
+    (page,) = _mail(tuesday, "page", incident_id)
+    assert f"SLA:       {sla}" in text_of(page)
+    with tuesday.client() as client:
+        assert client.get(f"/v1/incidents/{incident_id}").json()["incident"]["sla"] == [sla]
+        assert client.get("/v1/incidents").json()["incidents"][0]["sla"] == [sla]
+
+
+def test_router_check_shows_each_sla() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "router", "check"], cwd=RULES_DIR.parent, capture_output=True,
+        text=True, timeout=60, check=False, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Make sure that the charts in the report are correctly showing up." in done.stdout
+    assert "Once the report is ready, send an email to the analyst." in done.stdout

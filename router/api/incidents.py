@@ -38,8 +38,12 @@ def find_incident(runtime: Runtime, incident_id: str) -> Incident:
     return found
 
 
-def _view(incident: Incident) -> dict[str, Any]:
-    return incident.model_dump(mode="json")
+def _view(incident: Incident, runtime: Runtime | None = None) -> dict[str, Any]:
+    said: dict[str, Any] = incident.model_dump(mode="json")
+    if runtime is not None:  # the pipeline's SLA, in the rules' words
+        pipeline = runtime.rules.pipelines.get(incident.pipeline)
+        said["sla"] = pipeline.sla if pipeline else []
+    return said
 
 
 @authorized.get("/v1/incidents")
@@ -51,14 +55,14 @@ def list_incidents(runtime: RuntimeDep, status: Listed | None = None) -> dict[st
         found.sort(key=lambda i: i.opened_at, reverse=True)
     else:
         found = store.listing(status)
-    return {"incidents": [_view(i) for i in found]}
+    return {"incidents": [_view(i, runtime) for i in found]}
 
 
 @authorized.get("/v1/incidents/{incident_id}")
 def get_incident(runtime: RuntimeDep, incident_id: str) -> dict[str, Any]:
     incident = find_incident(runtime, incident_id)
     timeline = runtime.engine.store.timeline(incident_id)
-    return {"incident": _view(incident), "timeline": timeline}
+    return {"incident": _view(incident, runtime), "timeline": timeline}
 
 
 def already_done(incident: Incident, action: LinkAction) -> bool:

@@ -103,6 +103,7 @@ class Composer:
             "opened_local": self.local(incident.opened_at),
             "opened_utc": incident.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
             "runbook": pipeline.runbook.get(incident.type),
+            "sla": pipeline.sla,
             "earlier": earlier,
             "next_step": next_step,
             "quiet": quiet_reason(incident.opened_at, self.rules.team),
