@@ -16,6 +16,7 @@ from router.mail.delivery import Mailer
 from router.rules import Rules
 from router.store import IncidentStore
 from router.watchers import Watchers
+from router.webhooks import WebhookCaller
 
 
 def new_id() -> str:
@@ -50,6 +51,14 @@ class Engine:
         return cls(
             store=store,
             intake=intake,
-            firing=Firing(client, store, composer, mailer, retry_backoff_s, current),
+            firing=Firing(
+                client,
+                store,
+                composer,
+                mailer,
+                retry_backoff_s,
+                current,
+                WebhookCaller(client, timer_lease_s),
+            ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
         )

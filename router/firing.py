@@ -20,9 +20,11 @@ from router.mail.compose import Composer
 from router.mail.delivery import Delivery, Mailer
 from router.mail.message import OutgoingMessage
 from router.rules import Rules
+from router.rules.pipelines import WebhookAction
 from router.store import IncidentStore
 from router.tasks import FireResult
 from router.timers import Timer, release, reschedule, retry_later
+from router.webhooks import WebhookCaller, render_body
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,13 @@ class Firing:
         mailer: Mailer,
         retry_backoff_s: float,
         current_rules: Callable[[], Rules],
+        webhooks: WebhookCaller,
     ) -> None:
         """`current_rules`: the rules with the run-time roster laid over (router.rosterstore)."""
         self.redis, self.store, self.composer, self.mailer = client, store, composer, mailer
         self.retry_backoff_s = retry_backoff_s
         self.current_rules = current_rules
+        self.webhooks = webhooks
 
     def fire(self, member: str, now: datetime) -> Fired:
         timer = Timer.parse(member)
@@ -114,7 +118,10 @@ class Firing:
         if incident.status == "resolved" or index >= len(actions):
             release(self.redis, member)
             return Fired("nothing", f"incident {incident.status}")
-        contact = actions[index].email
+        action = actions[index]
+        if isinstance(action, WebhookAction):
+            return self._webhook(member, index, action, incident, now)
+        contact = action.email
         on_it = [incident.acknowledged_by] if incident.acknowledged_by else []
         on_it = on_it or (incident.escalation[0].notify if incident.escalation else [])
         key = f"{incident.id}:action{index}:{contact}"
@@ -126,6 +133,25 @@ class Firing:
                 incident.id, now, "action" if delivery.result == "sent" else "action failed", **said
             )
         return self._settle(member, [delivery], now, f"action: email {contact}")
+
+    def _webhook(
+        self, member: str, index: int, action: WebhookAction, incident: Incident, now: datetime
+    ) -> Fired:
+        hook = action.webhook
+        pipeline = self.current_rules().pipeline(incident.pipeline)
+        requested = self.redis.get(keys.action_requested(incident.id, index))
+        by = requested.decode() if isinstance(requested, bytes) else "the router"
+        context = {"incident": incident, "pipeline": pipeline, "by": by}
+        body = render_body(hook.body, context)
+        key = f"{incident.id}:action{index}"
+        delivery = self.webhooks.call(
+            hook.url, hook.method, body, hook.secret_env, hook.headers, key, now
+        )
+        if delivery.result in ("sent", "failed"):
+            kind = "action" if delivery.result == "sent" else "action failed"
+            said = {"action": action.label, "detail": delivery.detail, "by": by}
+            self.store.note(incident.id, now, kind, **said)
+        return self._settle(member, [delivery], now, f"action: {action.label}")
 
     def _ack_timeout(self, member: str, incident: Incident, now: datetime) -> Fired:
         """Triggered again if still acknowledged and not snoozed past now; a snooze

@@ -12,6 +12,7 @@ attempts                hash timer member -> failed send attempts, for the back-
 message:{stem}          a notice waiting in the outbox (router.outbox)
 held:{incident}         stems of the report notices an open incident holds back
 held-by:{stem}          ids of the incidents holding a report notice back
+action-requested:{incident}:{index}  who pressed a runbook action's button (set once)
 sent:{key}              a message's delivery marker (router.mail.delivery)
 handoff:{start}         a shift change already announced
 fold-failures           hash event id -> failed folds; at the limit, a dead letter
@@ -93,6 +94,10 @@ def held(incident_id: str) -> str:
 
 def held_by(stem: str) -> str:
     return f"ar:held-by:{stem}"
+
+
+def action_requested(incident_id: str, index: int) -> str:
+    return f"ar:action-requested:{incident_id}:{index}"
 
 
 def login(nonce: str) -> str:

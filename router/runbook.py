@@ -15,6 +15,7 @@ from typing import Literal
 from router.durations import format_duration
 from router.rotation import shift_note, shifts_between
 from router.rules import Rules
+from router.rules.pipelines import Action, WebhookAction
 from router.times import local_day_span
 
 WEEKS = 8
@@ -54,6 +55,16 @@ def _names(targets: list[str]) -> str:
     said = {"primary": "the primary owner", "secondary": "the secondary owner",
             "oncall": "the on-call engineer", "team": "the whole team"}  # fmt: skip
     return " and ".join(said.get(target, target) for target in targets)
+
+
+def _action_words(action: Action) -> str:
+    if isinstance(action, WebhookAction):
+        how = "a button in the page, pressed by a person" if action.confirm else "by itself"
+        return f"{action.label} ({action.webhook.method} {action.webhook.url}; {how})"
+    return (
+        f"emails {action.email} when it pages (at once in business hours, else at the "
+        "next business-hours start), unless resolved"
+    )
 
 
 def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
@@ -146,8 +157,7 @@ def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
             blocks.append(
                 Bullets(
                     [
-                        f"{kind}: emails {action.email} when it pages (at once in business "
-                        "hours, else at the next business-hours start), unless resolved"
+                        f"{kind}: {_action_words(action)}"
                         for kind, actions in pipeline.actions.items()
                         for action in actions
                     ]

@@ -107,13 +107,14 @@ def _schedule_steps(pipe: Any, incident: Incident, now: datetime, due_now: list[
 
 
 def _schedule_actions(
-    pipe: Any, incident: Incident, count: int, now: datetime, due_now: list[Timer]
+    pipe: Any, incident: Incident, indexes: list[int], now: datetime, due_now: list[Timer]
 ) -> None:
-    """A runbook's actions go when the page does (at once, or at the next business-hours
-    start for a deferred one): timer `action`, round = the action's index."""
+    """A runbook's automatic actions go when the page does (at once, or at the next
+    business-hours start for a deferred one): timer `action`, round = the action's index.
+    An action that needs confirming waits for its button (router.api.runbook_actions)."""
     if incident.deliver_at is None:
         return
-    for index in range(count):
+    for index in indexes:
         timer = Timer(kind="action", incident=incident.id, round=index, step=0)
         if incident.deliver_at <= now:
             due_now.append(timer)
@@ -331,7 +332,8 @@ class IncidentStore:
         if opened is not None:
             _schedule_steps(pipe, opened, now, writes.due_now)
             actions = self.rules.pipeline(opened.pipeline).actions.get(opened.type, [])
-            _schedule_actions(pipe, opened, len(actions), now, writes.due_now)
+            automatic = [n for n, a in enumerate(actions) if not getattr(a, "confirm", False)]
+            _schedule_actions(pipe, opened, automatic, now, writes.due_now)
 
     def retrigger(self, incident_id: str, now: datetime) -> Incident | None:
         """An acknowledgement timed out: triggered again, its escalation from the start,

@@ -97,3 +97,43 @@ def sendgrid_server() -> Iterator[tuple[FakeSendGrid, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class WebhookReceiver:
+    """Records each call (headers, raw body) and answers from a script of statuses; 200
+    when it runs out."""
+
+    script: list[int] = field(default_factory=list)
+    calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            self.calls.append((headers, body))
+            return self.script.pop(0) if self.script else 200
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[WebhookReceiver, str]]:
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = receiver.answer(dict(self.headers), body)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

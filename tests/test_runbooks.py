@@ -4,18 +4,26 @@ clock moved; the team's runbook written from the rules."""
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from router.rules import Rules
-from tests.stack import Stack, running_stack, text_of, wait_until
-from tests.support import RULES_DIR, pacific
+from router.rules.load import load_rules
+from router.rules.pipelines import WebhookAction
+from router.webhooks import render_body, signature, verify
+from tests.mailservers import webhook_receiver
+from tests.stack import Stack, html_of, running_stack, text_of, wait_until
+from tests.support import RULES_DIR, copy_rules, pacific
 
 
 def _incident(stack: Stack, dedup_key: str) -> str:
@@ -334,3 +342,103 @@ def test_router_check_shows_each_sla() -> None:
     assert done.returncode == 0, done.stderr
     assert "Make sure that the charts in the report are correctly showing up." in done.stdout
     assert "Once the report is ready, send an email to the analyst." in done.stdout
+
+
+def test_a_confirm_webhook_is_a_button_that_calls_once_signed_and_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_HOOK_SECRET", "hook-secret-0123456789")
+    with webhook_receiver() as (receiver, url):
+        receiver.script = [500]  # the first call fails: retried like an email
+
+        def with_hook(data: dict[str, Any]) -> None:
+            growth = next(p for p in data["pipelines"] if p["id"] == "growth.aggregate")
+            growth["actions"]["chart_broken"] = [
+                {
+                    "label": "Rebuild the charts",
+                    "confirm": True,
+                    "webhook": {
+                        "url": f"{url}/rebuild",
+                        "secret_env": "TEST_HOOK_SECRET",
+                        "body": '{"dag": "growth_charts", "incident": "{{ incident.id }}", "by": {{ by | tojson }}}',
+                    },
+                }
+            ]
+
+        rules_dir = copy_rules(tmp_path / "rules", pipelines=with_hook)
+        with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
+            stack.send_event(
+                {"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "blank"}
+            )
+            stack.settle()
+            assert receiver.calls == []  # a confirm action never runs by itself
+            incident_id = _incident(stack, "growth.aggregate/chart_broken")
+            (page,) = _mail(stack, "page", incident_id)
+            found = re.search(r"Rebuild the charts: (\S+/actions/run\?token=\S+)", text_of(page))
+            assert found and "Rebuild the charts" in html_of(page)
+            path = "/" + found.group(1).split("/", 3)[3]
+            with httpx.Client(base_url=stack.url, verify=stack.tls) as browser:
+                shown = browser.get(path)
+                assert shown.status_code == 200 and "Rebuild the charts?" in shown.text
+                assert receiver.calls == []  # GET shows, changes nothing
+                token = re.search(r'name="token" value="([^"]+)"', shown.text)
+                assert token
+                pressed = browser.post("/actions/run", data={"token": token.group(1)})
+                assert "Requested" in pressed.text
+                stack.settle()
+                assert len(receiver.calls) == 1  # 500: retried after the back-off
+                stack.clock.advance(timedelta(seconds=10))
+                stack.settle()
+                again = browser.post("/actions/run", data={"token": token.group(1)})
+                assert "Already requested" in again.text
+                forged = browser.get(path + "x")
+                assert forged.status_code == 400
+            stack.clock.advance(timedelta(minutes=5))
+            stack.settle()
+            with stack.client() as client:
+                timeline = client.get(f"/v1/incidents/{incident_id}").json()["timeline"]
+    assert len(receiver.calls) == 2
+    keys_sent = {headers["Idempotency-Key"] for headers, _ in receiver.calls}
+    assert keys_sent == {f"{incident_id}:action0"}
+    when = pacific("2026-11-24 10:00").timestamp()
+    for headers, body in receiver.calls:
+        assert verify("hook-secret-0123456789", headers["X-Router-Signature"], body, when, 3600)
+        assert not verify("wrong-secret", headers["X-Router-Signature"], body, when, 3600)
+    assert json.loads(receiver.calls[-1][1]) == {
+        "dag": "growth_charts",
+        "incident": incident_id,
+        "by": "Biswa Kalyan Rath (email link)",
+    }
+    done = [e for e in timeline if e["kind"] in ("action requested", "action", "action failed")]
+    assert [(e["kind"], e.get("detail", "")) for e in done] == [
+        ("action requested", ""),
+        ("action", f"HTTP 200 from {url}/rebuild"),
+    ]
+
+
+def test_a_signature_outside_the_replay_window_is_refused() -> None:
+    body = b'{"x": 1}'
+    header = signature("s3cret", 1_000_000, body)
+    assert verify("s3cret", header, body, 1_000_000 + 299)
+    assert not verify("s3cret", header, body, 1_000_000 + 301)
+    assert not verify("s3cret", header, body + b" ", 1_000_000)
+
+
+def test_the_shipped_airflow_example_is_valid_once_uncommented(tmp_path: Path) -> None:
+    source = (RULES_DIR / "pipelines.yaml").read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(source) if line.strip() == "# chart_broken:")
+    lines = list(source)
+    n = start
+    while lines[n].lstrip().startswith("#"):
+        lines[n] = lines[n].replace("# ", "", 1)
+        n += 1
+    copy = copy_rules(tmp_path / "rules")
+    (copy / "pipelines.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (action,) = load_rules(copy).pipeline("growth.aggregate").actions["chart_broken"]
+    assert isinstance(action, WebhookAction) and action.confirm
+    assert action.webhook.url.endswith("/api/v1/dags/growth_charts/dagRuns")
+    body = render_body(action.webhook.body, {"incident": {"id": "abc"}, "by": "Kshama Kumar"})
+    assert json.loads(body) == {
+        "dag_run_id": "router-abc",
+        "conf": {"incident": "abc", "asked_by": "Kshama Kumar"},
+    }

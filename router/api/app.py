@@ -22,6 +22,7 @@ from router.api import (
     metrics,
     pagerduty,
     roster,
+    runbook_actions,
     signin,
 )
 from router.api.limits import BodyLimit
@@ -58,6 +59,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     app.include_router(email_links.router)
     app.include_router(signin.router)
     app.include_router(console.router)
+    app.include_router(runbook_actions.router)
     if runtime.settings.api_docs:
         _offline_docs(app)
     errors.install(app)

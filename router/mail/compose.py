@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from router.actions import button_token
 from router.calendar import quiet_reason
 from router.events import is_web_url
 from router.incidents import Incident
@@ -22,7 +23,7 @@ from router.links import LinkAction, LinkClaim, sign
 from router.mail.message import OutgoingMessage
 from router.rotation import Shift
 from router.rules import Rules
-from router.rules.pipelines import Pipeline
+from router.rules.pipelines import Pipeline, WebhookAction
 
 KINDS = ("page", "escalation", "deferred", "data_late", "resolved", "report_ready", "handoff")
 # a runbook that asks to "document the bug", "give an estimate": the page asks for a note
@@ -113,6 +114,15 @@ class Composer:
             "resolve_url": self.link(incident, recipient, "resolve", now),
             "incident_url": f"{self.public_url}/v1/incidents/{incident.id}",
             "console_url": f"{self.public_url}/incidents/{incident.id}",
+            "buttons": [
+                {
+                    "label": action.label,
+                    "url": f"{self.public_url}/actions/run?token="
+                    + button_token(self.secret, incident.id, index, recipient),
+                }
+                for index, action in enumerate(pipeline.actions.get(incident.type, []))
+                if isinstance(action, WebhookAction) and action.confirm
+            ],
             "asks_note": bool(_ASKS_NOTE.search(pipeline.runbook.get(incident.type) or "")),
             "notes": [
                 {

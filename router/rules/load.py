@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from router.rules import Rules
 from router.rules.oncall import OnCall
-from router.rules.pipelines import Pipelines
+from router.rules.pipelines import EmailAction, Pipelines
 from router.rules.routing import ROLE_TARGETS, Routing
 from router.rules.team import Team
 from router.rules.yamlfile import RuleIssue, issues_from, read_yaml
@@ -130,8 +130,9 @@ def _pipeline_checks(team: Team, pipelines: Pipelines) -> Iterator[RuleIssue]:
         contacts = {contact.name for contact in team.contacts}
         for event_type, actions in pipeline.actions.items():
             for number, action in enumerate(actions):
-                path = f"{at}.actions.{event_type}[{number}].email"
-                yield from unknown([action.email], contacts, pf, path, "contact")
+                if isinstance(action, EmailAction):
+                    path = f"{at}.actions.{event_type}[{number}].email"
+                    yield from unknown([action.email], contacts, pf, path, "contact")
         if pipeline.source_timezone:
             try:
                 ZoneInfo(pipeline.source_timezone)

@@ -27,7 +27,41 @@ class EmailAction(Strict):
     email: str
 
 
-Action = EmailAction
+_DEFAULT_BODY = (
+    '{"incident": "{{ incident.id }}", "pipeline": "{{ incident.pipeline }}", '
+    '"type": "{{ incident.type }}", "summary": {{ incident.summary | tojson }}}'
+)
+
+
+class Webhook(Strict):
+    """An outgoing HTTP call, signed with HMAC-SHA256 over the timestamp and the body."""
+
+    url: str
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    body: str = _DEFAULT_BODY
+    """A Jinja2 template: `incident`, `pipeline` and `by` (who pressed, for a button)."""
+    secret_env: str
+    """The environment variable holding the signing secret (never the secret itself)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"bad url {value!r}: http or https")
+        return value
+
+
+class WebhookAction(Strict):
+    """Call a webhook: by itself when the incident pages, or, with `confirm`, when someone
+    presses its button in the page email or on the console."""
+
+    webhook: Webhook
+    label: str = "Run the runbook action"
+    confirm: bool = False
+
+
+Action = EmailAction | WebhookAction
 
 
 class Deadline(Strict):

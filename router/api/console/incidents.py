@@ -26,6 +26,7 @@ from router.incidents import Incident, Status, paging_now
 from router.links import LinkAction
 from router.notes import MAX_NOTE_CHARS
 from router.rotation import shifts_between
+from router.rules.pipelines import WebhookAction
 from router.runtime import Runtime
 from router.store import IncidentStore
 
@@ -176,6 +177,13 @@ async def incident_page(request: Request, incident_id: str) -> Response:
         paging=row["paging"],
         next_at=row["next_at"],
         runbook=pipeline.runbook.get(incident.type) if pipeline else None,
+        buttons=[
+            (index, action.label)
+            for index, action in enumerate(
+                pipeline.actions.get(incident.type, []) if pipeline else []
+            )
+            if isinstance(action, WebhookAction) and action.confirm
+        ],
         timeline=timeline,
     )
 
