@@ -426,6 +426,14 @@ class IncidentStore:
     def note(self, incident_id: str, now: datetime, kind: str, **fields: Any) -> None:
         self.redis.rpush(timeline_key(incident_id), entry(now, kind, **fields))
 
+    def touched_since(self, since: datetime, until: datetime) -> list[Incident]:
+        """Open incidents, and resolved ones opened from `since` to `until`."""
+        ids: list[Any] = []
+        for status in STATUSES:
+            low = "-inf" if status != "resolved" else since.timestamp()
+            ids += self.redis.zrangebyscore(keys.status(status), low, until.timestamp())
+        return self._load(self.redis, ids)
+
     def count(self, status: Status) -> int:
         return int(self.redis.zcard(keys.status(status)))
 

@@ -18,10 +18,17 @@ from router.deadlines import past_deadlines
 from router.events import EventIn, to_event
 from router.folding import Fault, Intake, no_fault
 from router.mail.compose import Composer
-from router.rotation import shift_at
+from router.mail.message import OutgoingMessage
+from router.rotation import Shift, shift_at
 from router.rules import Rules
+from router.weekly import week_report
 
 _HANDOFF_FRESH = timedelta(hours=1)
+
+
+def _weekly(outgoing: Shift, rules: Rules) -> bool:
+    """A weekly handoff: the shift ending is a regular one, not a holiday period's."""
+    return outgoing.holiday_period is None and rules.oncall.shift_days >= 7
 
 
 class Watchers:
@@ -62,6 +69,26 @@ class Watchers:
             self.fault("deadline raised")
         return raised
 
+    def _weekly_reports(
+        self, incoming: Shift, outgoing: Shift, rules: Rules
+    ) -> list[OutgoingMessage]:
+        """The week just ended, for both engineers and whoever `oncall.report_to` names."""
+        end = incoming.start
+        start = end - timedelta(days=rules.oncall.shift_days)
+        store = self.intake.store
+        incidents = store.touched_since(start - timedelta(days=30), end)
+        timelines = {incident.id: store.timeline(incident.id) for incident in incidents}
+        report = week_report(incidents, timelines, start, end, rules)
+        names = [incoming.engineer, outgoing.engineer]
+        names += [name for name in rules.oncall.report_to if name not in names]
+        people = {p.name: str(p.email) for p in rules.team.engineers}
+        people.update({a.name: str(a.email) for a in rules.team.analysts})
+        return [
+            self.composer.weekly_report(report, incoming, outgoing, name, people[name])
+            for name in names
+            if name in people
+        ]
+
     def announce_handoff(self, now: datetime) -> list[str]:
         """Email the incoming and the outgoing engineer of a shift that began in the last
         hour, once; returns who was told."""
@@ -75,6 +102,8 @@ class Watchers:
         outgoing = shift_at(incoming.start - timedelta(microseconds=1), rules)
         people = [] if incoming.engineer == outgoing.engineer else [incoming, outgoing]
         messages = [self.composer.handoff(incoming, outgoing, person) for person in people]
+        if people and _weekly(outgoing, rules):
+            messages += self._weekly_reports(incoming, outgoing, rules)
         if not outbox.put_once(self.redis, marker, messages, now):
             return []
         self.fault("handoff written")

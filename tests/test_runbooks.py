@@ -442,3 +442,80 @@ def test_the_shipped_airflow_example_is_valid_once_uncommented(tmp_path: Path) -
         "dag_run_id": "router-abc",
         "conf": {"incident": "abc", "asked_by": "Kshama Kumar"},
     }
+
+
+def test_the_weekly_report_reaches_both_engineers_with_the_weeks_counts(tmp_path: Path) -> None:
+    """Kshama Kumar's week, Mon 2026-12-07 09:00 to Mon 2026-12-14 09:00, played in."""
+    with running_stack(RULES_DIR, tmp_path / "outbox", pacific("2026-12-07 10:00")) as stack:
+
+        def at(local: str) -> None:
+            stack.clock.set(pacific(local))
+            stack.settle()
+
+        def act(dedup_key: str, action: str, local: str) -> None:
+            at(local)
+            with stack.client() as client:
+                answer = client.post(f"/v1/incidents/{_incident(stack, dedup_key)}/{action}")
+                assert answer.status_code == 200, answer.text
+
+        def event(local: str, **fields: str) -> None:
+            at(local)
+            stack.send_event(fields)
+            stack.settle()
+
+        event(
+            "2026-12-08 11:00",
+            pipeline="growth.aggregate",
+            type="chart_broken",
+            summary="blank",
+            dedup_key="chart",
+        )
+        act("chart", "acknowledge", "2026-12-08 11:10")
+        act("chart", "resolve", "2026-12-08 13:00")
+        event(
+            "2026-12-09 02:00",
+            pipeline="growth.aggregate",
+            type="job_failed",
+            severity="P1",
+            summary="failed",
+            dedup_key="p1",
+        )
+        act("p1", "acknowledge", "2026-12-09 02:10")
+        act("p1", "resolve", "2026-12-09 02:40")
+        event(
+            "2026-12-10 14:00",
+            pipeline="growth.aggregate",
+            type="slow_query",
+            summary="p95 40 s",
+            dedup_key="slow",
+        )
+        act("slow", "acknowledge", "2026-12-10 14:05")
+        with stack.client() as client:
+            note = {"text": "Index missing on the events table", "estimate": "2026-12-16T17:00"}
+            client.post(f"/v1/incidents/{_incident(stack, 'slow')}/notes", json=note)
+        event(
+            "2026-12-12 15:00",
+            pipeline="growth.daily",
+            type="data_missing",
+            summary="no rows",
+            dedup_key="daily",
+        )
+        act("daily", "acknowledge", "2026-12-12 15:05")
+        act("daily", "resolve", "2026-12-12 16:00")
+        at("2026-12-14 09:00:30")  # the handoff to Aruna Sharma
+        reports = [
+            m for m in _kinds(stack, "weekly_report")
+            if "2026-12-14" in str(m["X-Alert-Router-Idempotency-Key"])
+        ]  # fmt: skip
+    assert sorted(str(m["To"]) for m in reports) == [
+        "aruna.sharma@example.com",
+        "kshama.kumar@example.com",
+    ]
+    text = text_of(reports[0])
+    assert "Subject" not in text and str(reports[0]["Subject"]).endswith("4 page(s), 1 open")
+    assert "- Biswa Kalyan Rath: 2, 0, 0, 0" in text
+    assert "- Kshama Kumar: 0, 1, 1, 0" in text
+    assert "- Aggregate growth: 3 acknowledged in 10.0 min, 2 resolved in 80.0 min" in text
+    assert "- Daily growth: 1 acknowledged in 5.0 min, 1 resolved in 60.0 min" in text
+    assert "[P3] growth.aggregate: p95 40 s (acknowledged)" in text
+    assert "Index missing on the events table (estimate: Wed 2026-12-16 17:00 PST)" in text

@@ -24,6 +24,7 @@ from router.mail.message import OutgoingMessage
 from router.rotation import Shift
 from router.rules import Rules
 from router.rules.pipelines import Pipeline, WebhookAction
+from router.weekly import WHEN, WeekReport
 
 KINDS = ("page", "escalation", "deferred", "data_late", "resolved", "report_ready", "handoff")
 # a runbook that asks to "document the bug", "give an estimate": the page asks for a note
@@ -254,6 +255,43 @@ class Composer:
             # the link's digest, not the link: keys end up in Redis and in headers
             idempotency_key=f"login:{hashlib.sha256(link.encode()).hexdigest()[:32]}",
             kind="login",
+            to=[email],
+            subject=subject,
+            text=text,
+            html=html,
+        )
+
+    def weekly_report(
+        self, report: WeekReport, incoming: Shift, outgoing: Shift, recipient: str, email: str
+    ) -> OutgoingMessage:
+        """The week's pages, response times and open incidents, at the weekly handoff."""
+        context = {
+            "recipient": recipient,
+            "incoming": incoming.engineer,
+            "outgoing": outgoing.engineer,
+            "start": self.local(report.start, "%a %Y-%m-%d"),
+            "end": self.local(report.end, "%a %Y-%m-%d"),
+            "total": report.total_pages(),
+            "when": WHEN,
+            "pages": sorted(report.pages.items()),
+            "times": report.times,
+            "handed": [
+                {
+                    "incident": item.incident,
+                    "notes": [
+                        {**note, "estimate": self.local(_instant(note["estimate"]))}
+                        if note.get("estimate")
+                        else note
+                        for note in item.notes
+                    ],
+                }
+                for item in report.handed_over
+            ],
+        }
+        subject, text, html = self.render("weekly_report", context)
+        return OutgoingMessage(
+            idempotency_key=f"weekly:{report.end.isoformat()}:{recipient}",
+            kind="weekly_report",
             to=[email],
             subject=subject,
             text=text,

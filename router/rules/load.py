@@ -97,6 +97,8 @@ def _oncall_checks(team: Team, oncall: OnCall) -> Iterator[RuleIssue]:
     for index, name in enumerate(oncall.rotation):
         yield from unknown([name], engineers, oc, f"rotation[{index}]", "engineer")
     yield from _overlaps(oncall.holiday_periods, oc, "holiday_periods", "holiday period")
+    people = engineers | {analyst.name for analyst in team.analysts}
+    yield from unknown(oncall.report_to, people, oc, "report_to", "person")
     spans = [override.span(team.zone) for override in oncall.overrides]
     for index, override in enumerate(oncall.overrides):
         at = f"overrides[{index}]"

@@ -53,6 +53,8 @@ class OnCall(Strict):
     shift_days: int = Field(default=7, ge=1)
     holiday_periods: list[HolidayPeriod] = Field(default_factory=list)
     overrides: list[Override] = Field(default_factory=list)
+    report_to: list[str] = Field(default_factory=list)
+    """Who gets the weekly on-call report besides the incoming and outgoing engineers."""
 
     @model_validator(mode="after")
     def _rotation_once_each(self) -> OnCall:
