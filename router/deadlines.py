@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from router.events import Event
 from router.rules import Rules
-from router.rules.pipelines import Deadline
+from router.rules.pipelines import Deadline, Pipeline
 from router.times import require_aware, wall_clock
 
 
@@ -19,6 +19,19 @@ class DueDeadline(BaseModel):
     deadline: Deadline
     day: date
     at: datetime
+
+
+DEADLINE_SOURCE = "alert-router deadline"
+"""The source of the data_late events a missed deadline raises."""
+
+
+def reports_fed_by(pipeline_id: str, rules: Rules) -> list[Pipeline]:
+    """The investor reports a pipeline's data goes into: its own, or those built from it."""
+    return [
+        report
+        for report in rules.pipelines.values()
+        if report.purpose == "investors" and pipeline_id in (report.id, *report.built_from)
+    ]
 
 
 def past_deadlines(rules: Rules, now: datetime) -> list[DueDeadline]:

@@ -17,7 +17,8 @@ import redis
 
 from router import keys, outbox
 from router.deadletters import record_failure
-from router.deadlines import data_day
+from router.deadlines import DEADLINE_SOURCE, data_day, reports_fed_by
+from router.decide import analyst_emails
 from router.events import Action, Event, EventIn, to_event
 from router.incidents import Incident, Outcome
 from router.mail.compose import Composer
@@ -115,9 +116,20 @@ class Intake:
         """What the fold writes besides incidents: written in its transaction."""
 
         def write(pipe: Any, outcome: Outcome, hold: Hold | None) -> None:
-            if event.type in self.rules.routing.paging.resolves:
-                ready = keys.ready(event.pipeline, data_day(event, self.rules))
+            pipeline = self.rules.pipeline(event.pipeline)
+            expected = {deadline.expects for deadline in pipeline.deadlines}
+            if event.type in self.rules.routing.paging.resolves or event.type in expected:
+                ready = keys.ready(event.pipeline, data_day(event, self.rules), event.type)
                 pipe.set(ready, event_id, ex=_READY_KEEP_S)
+            if event.source == DEADLINE_SOURCE and outcome.opened is not None:
+                # a missed deadline: the analysts of the reports it feeds hear of the delay
+                day = str(data_day(event, self.rules))
+                for report in reports_fed_by(event.pipeline, self.rules):
+                    for recipient in analyst_emails(report, self.rules):
+                        delayed = self.composer.report_delayed(
+                            report, day, recipient, [outcome.opened], None
+                        )
+                        outbox.put(pipe, delayed, now)
             if outcome.decision.decision == "notify":
                 links = [link.href for link in event.links]
                 day = str(data_day(event, self.rules))

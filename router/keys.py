@@ -6,7 +6,7 @@ open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolv
 status:{status}         sorted set of ids by opening time, for listings
 timeline:{id}           list of JSON entries: events, decisions, messages, ack, resolve
 seen:{event_id}         written with the fold: a retried batch folds no event twice
-ready:{pipeline}:{day}  a data_ready arrived for that day (deadlines look here)
+ready:{pipeline}:{day}[:{type}]  a data_ready (or the type a deadline expects) arrived
 timers, leased          due work and work in progress (router.timers)
 attempts                hash timer member -> failed send attempts, for the back-off
 message:{stem}          a notice waiting in the outbox (router.outbox)
@@ -68,8 +68,10 @@ def seen(event_id: str) -> str:
     return f"ar:seen:{event_id}"
 
 
-def ready(pipeline: str, day: object) -> str:
-    return f"ar:ready:{pipeline}:{day}"
+def ready(pipeline: str, day: object, event_type: str = "data_ready") -> str:
+    """A `data_ready` keeps the key's older form; other "ready" types name themselves."""
+    suffix = "" if event_type == "data_ready" else f":{event_type}"
+    return f"ar:ready:{pipeline}:{day}{suffix}"
 
 
 def message(stem: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import redis
 
 from router import keys, outbox
-from router.deadlines import past_deadlines
+from router.deadlines import DEADLINE_SOURCE, past_deadlines
 from router.events import EventIn, to_event
 from router.folding import Fault, Intake, no_fault
 from router.mail.compose import Composer
@@ -51,7 +51,8 @@ class Watchers:
         for due in past_deadlines(self.rules, now):
             expects = due.deadline.expects
             event_id = f"deadline:{due.pipeline}:{due.day}:{expects}"
-            if self.redis.exists(keys.ready(due.pipeline, due.day), keys.seen(event_id)):
+            ready = keys.ready(due.pipeline, due.day, expects)
+            if self.redis.exists(ready, keys.seen(event_id)):
                 continue
             pipeline = self.rules.pipeline(due.pipeline)
             at = self.composer.local(due.at, "%H:%M %Z")
@@ -61,7 +62,7 @@ class Watchers:
                 summary=f"{pipeline.name} data for {due.day} not ready by {at}",
                 dedup_key=f"{due.pipeline}/{due.deadline.raises}/{due.day}",
                 occurred_at=due.at,
-                source="alert-router deadline",
+                source=DEADLINE_SOURCE,
                 details={"data_date": str(due.day)},
             )
             if self.intake.apply(to_event(raw, self.rules, now), event_id, now) is not None:

@@ -26,7 +26,7 @@ from celery.contrib.testing.worker import start_worker
 from router.api.app import create_api
 from router.clock import FixedClock
 from router.folding import Fault, no_fault
-from router.keys import LEASED
+from router.keys import LEASED, TIMERS
 from router.mail.backends import EmailBackend
 from router.publish import redis_sender
 from router.runtime import Runtime, build_runtime
@@ -150,7 +150,11 @@ class Stack:
 
         def idle() -> bool:
             queued = sum(self.redis.llen(queue) for queue in QUEUES)
-            return queued == 0 and not self.redis.hlen("unacked") and not self.redis.zcard(LEASED)
+            # a due timer is work too: the scheduler thread may have written it (a fold
+            # of its own tick) after this tick looked
+            due = self.redis.zcount(TIMERS, "-inf", self.clock.now().timestamp())
+            busy = self.redis.hlen("unacked") or self.redis.zcard(LEASED) or due
+            return queued == 0 and not busy
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

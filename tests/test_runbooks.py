@@ -519,3 +519,44 @@ def test_the_weekly_report_reaches_both_engineers_with_the_weeks_counts(tmp_path
     assert "- Daily growth: 1 acknowledged in 5.0 min, 1 resolved in 60.0 min" in text
     assert "[P3] growth.aggregate: p95 40 s (acknowledged)" in text
     assert "Index missing on the events table (estimate: Wed 2026-12-16 17:00 PST)" in text
+
+
+def test_a_missed_deadline_tells_the_analysts_of_the_reports_it_feeds(tmp_path: Path) -> None:
+    with running_stack(RULES_DIR, tmp_path / "outbox", pacific("2026-11-24 18:59")) as stack:
+        stack.settle()
+        assert _kinds(stack, "report_delayed") == []
+        stack.clock.set(pacific("2026-11-24 19:00:01"))
+        stack.settle()
+        delayed = _kinds(stack, "report_delayed")
+        stack.clock.set(pacific("2026-11-24 19:30"))
+        stack.settle()
+        assert len(_kinds(stack, "report_delayed")) == 1  # once
+    # unit-level profit (experiments) feeds aggregate profit (investors): that report waits
+    assert [str(m["Subject"]) for m in delayed] == [
+        "Aggregate profit report for 2026-11-24 delayed"
+    ]
+    assert "Unit-level profit has an open problem" in text_of(delayed[0])
+
+
+@pytest.mark.parametrize("reported", [True, False])
+def test_a_deadline_can_expect_any_ready_type(tmp_path: Path, reported: bool) -> None:
+    def report_by_five(data: dict[str, Any]) -> None:
+        growth = next(p for p in data["pipelines"] if p["id"] == "growth.aggregate")
+        growth["deadlines"] = [
+            {
+                "name": "Growth report by 17:00",
+                "at": "17:00",
+                "expects": "report_ready",
+                "raises": "data_late",
+            }
+        ]
+
+    rules_dir = copy_rules(tmp_path / "rules", pipelines=report_by_five)
+    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 16:00")) as stack:
+        if reported:
+            stack.send_event({"pipeline": "growth.aggregate", "type": "report_ready"})
+        stack.settle()  # folded before the clock reaches the deadline
+        stack.clock.set(pacific("2026-11-24 17:00:01"))
+        stack.settle()
+        late = [i for i in stack.runtime.engine.store.listing(None) if i.type == "data_late"]
+    assert [i.pipeline for i in late] == ([] if reported else ["growth.aggregate"])

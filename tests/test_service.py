@@ -170,7 +170,10 @@ def test_missed_unit_profit_deadline_pages_on_call(rules_dir: Path, tmp_path: Pa
         stack.settle()
         assert _incidents(stack) == []
         stack.clock.set(pacific("2026-11-24 19:00:01"))
-        (page,) = wait_until(lambda: stack.emails(), what="the data_late page")
+        (page,) = wait_until(
+            lambda: [m for m in stack.emails() if m["X-Alert-Router-Kind"] == "data_late"],
+            what="the data_late page",
+        )
         assert page["To"] == EMAIL[B]  # on call on 24 Nov; unit-level profit has no owner
         stack.clock.advance(timedelta(seconds=1))  # more ticks raise nothing more
         stack.settle()
