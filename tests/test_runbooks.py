@@ -519,6 +519,14 @@ def test_the_weekly_report_reaches_both_engineers_with_the_weeks_counts(tmp_path
     assert "- Daily growth: 1 acknowledged in 5.0 min, 1 resolved in 60.0 min" in text
     assert "[P3] growth.aggregate: p95 40 s (acknowledged)" in text
     assert "Index missing on the events table (estimate: Wed 2026-12-16 17:00 PST)" in text
+    # the chart: a PNG inline in the HTML part (multipart/related, by its Content-ID)
+    assert 'src="cid:pages-chart"' in html_of(reports[0])
+    (chart,) = [part for part in reports[0].walk() if part.get_content_type() == "image/png"]
+    assert chart["Content-ID"] == "<pages-chart>"
+    png = chart.get_payload(decode=True)
+    assert isinstance(png, bytes) and png.startswith(b"\x89PNG") and len(png) > 2000
+    if os.environ.get("ROUTER_SCREENSHOTS"):
+        (Path(os.environ["ROUTER_SCREENSHOTS"]) / "weekly-report-chart.png").write_bytes(png)
 
 
 def test_a_missed_deadline_tells_the_analysts_of_the_reports_it_feeds(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from router.times import require_aware
 
@@ -28,6 +29,8 @@ class OutgoingMessage(BaseModel):
     html: str
     thread: str | None = None
     """Messages about one incident share a thread: the same In-Reply-To and References."""
+    images: dict[str, str] = Field(default_factory=dict)
+    """Inline PNG images of the HTML part: content id -> base64 (`<img src="cid:ID">`)."""
 
     def file_stem(self) -> str:
         return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:32]
@@ -51,4 +54,10 @@ class OutgoingMessage(BaseModel):
         message["X-Alert-Router-Idempotency-Key"] = self.idempotency_key
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
+        html_part = message.get_body(("html",))
+        for content_id, data in self.images.items():
+            assert html_part is not None
+            html_part.add_related(
+                base64.b64decode(data), maintype="image", subtype="png", cid=f"<{content_id}>"
+            )
         return message

@@ -54,6 +54,17 @@ class SendGridBackend:
         }
         if message.thread_headers():
             body["headers"] = message.thread_headers()
+        if message.images:
+            body["attachments"] = [
+                {
+                    "content": data,
+                    "type": "image/png",
+                    "filename": f"{content_id}.png",
+                    "disposition": "inline",
+                    "content_id": content_id,
+                }
+                for content_id, data in message.images.items()
+            ]
         return body
 
     def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None:
