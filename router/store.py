@@ -337,60 +337,73 @@ class IncidentStore:
 
     def retrigger(self, incident_id: str, now: datetime) -> Incident | None:
         """An acknowledgement timed out: triggered again, its escalation from the start,
-        in one transaction with its timers (WATCHed: an acknowledge or resolve racing it
-        wins or retries it). None when there was nothing to do."""
-        key = keys.incident(incident_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    raw = pipe.get(key)
-                    if raw is None:
-                        return None
-                    current = Incident.model_validate_json(raw)
-                    if current.ack_expires_at is None or current.ack_expires_at > now:
-                        return None
-                    found = retrigger(current, self.current_rules(), now)
-                    if found is None:
-                        return None
-                    again, decision = found
-                    pipe.multi()
-                    self.put(pipe, again)
-                    said = {"decision": decision.decision, "reason": decision.reason}
-                    lines = [
-                        entry(now, "ack timeout", acknowledged_by=current.acknowledged_by),
-                        entry(now, "decision", **said),
-                    ]
-                    pipe.rpush(timeline_key(incident_id), *lines)
-                    due_now: list[Timer] = []
-                    _schedule_steps(pipe, again, now, due_now)
-                    fire_now(pipe, due_now, now.timestamp(), self.lease_s)
-                    pipe.execute()
-                    return again
-                except redis.WatchError:
-                    continue
+        with its timers. None when there was nothing to do."""
+
+        def change(current: Incident) -> tuple[Incident, Callable[[Any], None]] | None:
+            if current.ack_expires_at is None or current.ack_expires_at > now:
+                return None
+            found = retrigger(current, self.current_rules(), now)
+            if found is None:
+                return None
+            again, decision = found
+
+            def write(pipe: Any) -> None:
+                said = {"decision": decision.decision, "reason": decision.reason}
+                lines = [
+                    entry(now, "ack timeout", acknowledged_by=current.acknowledged_by),
+                    entry(now, "decision", **said),
+                ]
+                pipe.rpush(timeline_key(incident_id), *lines)
+                due_now: list[Timer] = []
+                _schedule_steps(pipe, again, now, due_now)
+                fire_now(pipe, due_now, now.timestamp(), self.lease_s)
+
+            return again, write
+
+        return self._change(incident_id, change)
 
     def snooze(self, incident_id: str, for_s: int, by: str, now: datetime) -> Incident | None:
         """Postpone an acknowledged incident's return to triggered until `for_s` from now.
         None when it is not acknowledged."""
+
+        def change(current: Incident) -> tuple[Incident, Callable[[Any], None]] | None:
+            if current.status != "acknowledged":
+                return None
+            until = now + timedelta(seconds=for_s)
+            snoozed = current.model_copy(update={"ack_expires_at": until})
+
+            def write(pipe: Any) -> None:
+                said = {"by": by, "until": iso_z(until)}
+                pipe.rpush(timeline_key(incident_id), entry(now, "snooze", **said))
+                _schedule_ack_timeout(pipe, snoozed)
+
+            return snoozed, write
+
+        return self._change(incident_id, change)
+
+    def _change(
+        self,
+        incident_id: str,
+        change: Callable[[Incident], tuple[Incident, Callable[[Any], None]] | None],
+    ) -> Incident | None:
+        """One incident changed in one transaction with what the change writes besides
+        (WATCHed: an acknowledge or resolve racing it wins, and the change is planned
+        again on what it left). None when `change` finds nothing to do."""
         key = keys.incident(incident_id)
         with self.redis.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
-                    current = None if raw is None else Incident.model_validate_json(raw)
-                    if current is None or current.status != "acknowledged":
+                    planned = None if raw is None else change(Incident.model_validate_json(raw))
+                    if planned is None:
                         return None
-                    until = now + timedelta(seconds=for_s)
-                    snoozed = current.model_copy(update={"ack_expires_at": until})
+                    changed, write = planned
                     pipe.multi()
-                    self.put(pipe, snoozed)
-                    said = {"by": by, "until": iso_z(until)}
-                    pipe.rpush(timeline_key(incident_id), entry(now, "snooze", **said))
-                    _schedule_ack_timeout(pipe, snoozed)
+                    self.put(pipe, changed)
+                    write(pipe)
                     pipe.execute()
-                    return snoozed
+                    return changed
                 except redis.WatchError:
                     continue
 
