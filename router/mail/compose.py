@@ -65,6 +65,28 @@ class Composer:
         html = self.env.get_template(f"{kind}.html").render(subject=subject, **context)
         return subject, body.lstrip("\n"), html
 
+    def message(
+        self,
+        kind: str,
+        context: dict[str, Any],
+        key: str,
+        to: list[str],
+        thread: str | None = None,
+        images: dict[str, str] | None = None,
+    ) -> OutgoingMessage:
+        """A message of `kind` from its templates: one idempotency key, its recipients."""
+        subject, text, html = self.render(kind, context)
+        return OutgoingMessage(
+            idempotency_key=key,
+            kind=kind,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            thread=thread,
+            images=images or {},
+        )
+
     def local(self, moment: datetime | None, fmt: str = "%a %Y-%m-%d %H:%M %Z") -> str:
         return "-" if moment is None else moment.astimezone(self.rules.team.zone).strftime(fmt)
 
@@ -153,16 +175,7 @@ class Composer:
     ) -> OutgoingMessage:
         person = self.rules.team.engineer(recipient)
         context = self.incident_context(incident, recipient, index, now, notes)
-        subject, text, html = self.render(kind, context)
-        return OutgoingMessage(
-            idempotency_key=key,
-            kind=kind,
-            to=[str(person.email)],
-            subject=subject,
-            text=text,
-            html=html,
-            thread=incident.id,
-        )
+        return self.message(kind, context, key, [str(person.email)], thread=incident.id)
 
     # -- notices ---------------------------------------------------------------------------
     def report_ready(
@@ -181,15 +194,7 @@ class Composer:
             "links": [href for href in links if is_web_url(href)],  # never javascript: etc.
             "data_date": data_date,
         }
-        subject, text, html = self.render("report_ready", context)
-        return OutgoingMessage(
-            idempotency_key=f"notice:{event_id}:{recipient}",
-            kind="report_ready",
-            to=[recipient],
-            subject=subject,
-            text=text,
-            html=html,
-        )
+        return self.message("report_ready", context, f"notice:{event_id}:{recipient}", [recipient])
 
     def report_delayed(
         self,
@@ -213,14 +218,11 @@ class Composer:
             "reason": reason,
             "estimate": shown,
         }
-        subject, text, html = self.render("report_delayed", context)
-        return OutgoingMessage(
-            idempotency_key=f"delay:{pipeline.id}:{data_date}:{recipient}:{estimate or '-'}",
-            kind="report_delayed",
-            to=[recipient],
-            subject=subject,
-            text=text,
-            html=html,
+        return self.message(
+            "report_delayed",
+            context,
+            f"delay:{pipeline.id}:{data_date}:{recipient}:{estimate or '-'}",
+            [recipient],
         )
 
     def action_email(
@@ -238,30 +240,20 @@ class Composer:
             "on_it": ", ".join(on_it) or "the on-call engineer",
             "runbook": pipeline.runbook.get(incident.type),
         }
-        subject, text, html = self.render("action_email", context)
-        return OutgoingMessage(
-            idempotency_key=key,
-            kind="action_email",
-            to=[str(self.rules.team.contact(contact).email)],
-            subject=subject,
-            text=text,
-            html=html,
+        return self.message(
+            "action_email",
+            context,
+            key,
+            [str(self.rules.team.contact(contact).email)],
             thread=incident.id,
         )
 
     def login(self, name: str, email: str, link: str, expires: datetime) -> OutgoingMessage:
         """The one-time sign-in link for the console."""
         context = {"recipient": name, "link": link, "expires": self.local(expires)}
-        subject, text, html = self.render("login", context)
-        return OutgoingMessage(
-            # the link's digest, not the link: keys end up in Redis and in headers
-            idempotency_key=f"login:{hashlib.sha256(link.encode()).hexdigest()[:32]}",
-            kind="login",
-            to=[email],
-            subject=subject,
-            text=text,
-            html=html,
-        )
+        # the link's digest, not the link: keys end up in Redis and in headers
+        key = f"login:{hashlib.sha256(link.encode()).hexdigest()[:32]}"
+        return self.message("login", context, key, [email])
 
     def weekly_report(
         self, report: WeekReport, incoming: Shift, outgoing: Shift, recipient: str, email: str
@@ -294,14 +286,11 @@ class Composer:
         if report.pages:  # a picture reads faster than the table when there were pages
             images["pages-chart"] = base64.b64encode(pages_chart(report.pages)).decode()
         context["chart"] = "pages-chart" if images else None
-        subject, text, html = self.render("weekly_report", context)
-        return OutgoingMessage(
-            idempotency_key=f"weekly:{report.end.isoformat()}:{recipient}",
-            kind="weekly_report",
-            to=[email],
-            subject=subject,
-            text=text,
-            html=html,
+        return self.message(
+            "weekly_report",
+            context,
+            f"weekly:{report.end.isoformat()}:{recipient}",
+            [email],
             images=images,
         )
 
@@ -315,12 +304,9 @@ class Composer:
             "end": self.local(incoming.end),
             "holiday_period": incoming.holiday_period,
         }
-        subject, text, html = self.render("handoff", context)
-        return OutgoingMessage(
-            idempotency_key=f"handoff:{incoming.start.isoformat()}:{recipient.engineer}",
-            kind="handoff",
-            to=[recipient.email],
-            subject=subject,
-            text=text,
-            html=html,
+        return self.message(
+            "handoff",
+            context,
+            f"handoff:{incoming.start.isoformat()}:{recipient.engineer}",
+            [recipient.email],
         )
