@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import redis
 
+from router.channels.compose import NoticeComposer
+from router.channels.delivery import Notifier
 from router.firing import Firing
 from router.folding import Fault, Intake, no_fault
 from router.mail.compose import Composer
@@ -42,6 +44,9 @@ class Engine:
         timer_lease_s: float,
         fault: Fault = no_fault,
         current_rules: Callable[[], Rules] | None = None,
+        *,
+        notifier: Notifier,
+        notices: NoticeComposer,
     ) -> Engine:
         """`current_rules`: the rules with the run-time roster laid over; by default the
         loaded rules alone."""
@@ -59,6 +64,9 @@ class Engine:
                 retry_backoff_s,
                 current,
                 WebhookCaller(client, timer_lease_s),
+                notifier,
+                notices,
+                timer_lease_s,
             ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
         )

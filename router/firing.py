@@ -13,17 +13,22 @@ from datetime import datetime, timedelta
 
 import redis
 
-from router import keys, metrics, outbox
-from router.escalation import recipients_now
+from router import keys, metrics, outbox, paging
+from router.channels.compose import NoticeComposer
+from router.channels.delivery import Notifier
+from router.channels.stream import Stream, append_once, line_for
+from router.escalation import PlannedStep, recipients_now
 from router.incidents import Incident
 from router.mail.compose import Composer
-from router.mail.delivery import Delivery, Mailer
+from router.mail.delivery import Mailer
 from router.mail.message import OutgoingMessage
 from router.rules import Rules
+from router.rules.contact_methods import masked
 from router.rules.pipelines import WebhookAction
+from router.sendonce import Delivery
 from router.store import IncidentStore
 from router.tasks import FireResult
-from router.timers import Timer, release, reschedule, retry_later
+from router.timers import Timer, release, reschedule, retry_later, schedule_in
 from router.webhooks import WebhookCaller, render_body
 
 
@@ -34,6 +39,14 @@ class Fired:
 
     def __str__(self) -> str:
         return f"{self.result}: {self.said}" if self.said else self.result
+
+
+def _step_key(incident: Incident, step: PlannedStep, name: str) -> str:
+    """(incident, round, step, person): a channel's key adds the channel to it."""
+    key = f"{incident.id}:{step.round}:{step.step}:{name}"
+    if incident.cycle:  # escalation started again after an acknowledgement timeout
+        key += f":again{incident.cycle}"
+    return key
 
 
 def _first_kind(incident: Incident) -> str:
@@ -52,12 +65,17 @@ class Firing:
         retry_backoff_s: float,
         current_rules: Callable[[], Rules],
         webhooks: WebhookCaller,
+        notifier: Notifier,
+        notices: NoticeComposer,
+        lease_s: float,
     ) -> None:
         """`current_rules`: the rules with the run-time roster laid over (router.rosterstore)."""
         self.redis, self.store, self.composer, self.mailer = client, store, composer, mailer
         self.retry_backoff_s = retry_backoff_s
         self.current_rules = current_rules
         self.webhooks = webhooks
+        self.notifier, self.notices, self.lease_s = notifier, notices, lease_s
+        self.stream = Stream(client, notifier, lambda: current_rules().team.chat, notices.chat)
 
     def fire(self, member: str, now: datetime) -> Fired:
         timer = Timer.parse(member)
@@ -73,9 +91,17 @@ class Firing:
             return self._ack_timeout(member, incident, now)
         if timer.kind == "action":
             return self._action(member, timer.round, incident, now)
+        if timer.kind == "chat":
+            return self._chat(member, incident, now)
+        if timer.kind == "push":
+            return self._later_pushes(member, timer, incident, now)
         return self._step(member, timer, incident, now)
 
-    def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
+    def _due_step(
+        self, member: str, timer: Timer, incident: Incident, now: datetime
+    ) -> tuple[int, PlannedStep, datetime] | Fired:
+        """The step a step or push timer is for, and when its email was due; or why
+        there is nothing to send."""
         if incident.status != "triggered" or incident.deliver_at is None:
             release(self.redis, member)
             return Fired("nothing", f"incident {incident.status}")
@@ -88,29 +114,114 @@ class Firing:
             release(self.redis, member)
             return Fired("stale", "step not in plan")
         step = plan[index]
-        if now < incident.deliver_at + timedelta(seconds=step.after_s):
-            return Fired("early", "")  # leave the lease: it is claimed again when due
-        kind = _first_kind(incident) if index == 0 else "escalation"
         due = incident.deliver_at + timedelta(seconds=step.after_s)
+        if now < due:
+            return Fired("early", "")  # leave the lease: it is claimed again when due
+        return index, step, due
+
+    def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
+        found = self._due_step(member, timer, incident, now)
+        if isinstance(found, Fired):
+            return found
+        index, step, due = found
+        kind = _first_kind(incident) if index == 0 else "escalation"
         names = recipients_now(
-            step, incident.policy, incident.pipeline, incident.deliver_at, self.current_rules()
+            step,
+            incident.policy,
+            incident.pipeline,
+            incident.deliver_at or due,
+            self.current_rules(),
         )
-        deliveries = []
+        if index > 0 and self.current_rules().team.chat:
+            line = line_for(incident, "escalated", detail=f"paging {', '.join(names)}")
+            tag = f"{step.round}:{step.step}:{incident.cycle}"
+            append_once(self.redis, line, tag, now, self.lease_s)
+        emails = []
         for name in names:
-            key = f"{incident.id}:{step.round}:{step.step}:{name}"
-            if incident.cycle:  # escalation started again after an acknowledgement timeout
-                key += f":again{incident.cycle}"
+            key = _step_key(incident, step, name)
             message = self.composer.incident_message(kind, incident, name, index, now, key=key)
-            deliveries.append(
-                self._send_and_note(message, incident, name, now, step.round, step.step)
-            )
-        fired = self._settle(member, deliveries, now, f"{kind} to {', '.join(names)}")
-        if any(d.result == "sent" for d in deliveries):
+            emails.append(self._send_and_note(message, incident, name, now, step.round, step.step))
+        pushed, later = self._push(incident, index, step, names, due, now)
+        if later is not None:  # before the step is released: a crash fires it again
+            push = Timer(kind="push", incident=incident.id, round=step.round, step=step.step)
+            schedule_in(self.redis, push, later.timestamp())
+        fired = self._settle(member, emails + pushed, now, f"{kind} to {', '.join(names)}")
+        if any(d.result == "sent" for d in emails):
             with self.redis.pipeline(transaction=False) as pipe:
                 metrics.count(pipe, "router_escalation_steps", {"message": kind})
                 metrics.observe_lateness(pipe, (now - due).total_seconds())
                 pipe.execute()
         return fired
+
+    def _later_pushes(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
+        """A step's pushes that wait for an acknowledgement: none once it came."""
+        found = self._due_step(member, timer, incident, now)
+        if isinstance(found, Fired):
+            return found
+        index, step, due = found
+        names = recipients_now(
+            step,
+            incident.policy,
+            incident.pipeline,
+            incident.deliver_at or due,
+            self.current_rules(),
+        )
+        pushed, later = self._push(incident, index, step, names, due, now)
+        said = f"push to {', '.join(names)}"
+        if later is not None and all(d.result not in ("retry", "busy") for d in pushed):
+            reschedule(self.redis, member, later.timestamp())
+            return Fired("sent" if pushed else "early", said)
+        return self._settle(member, pushed, now, said)
+
+    def _push(
+        self,
+        incident: Incident,
+        index: int,
+        step: PlannedStep,
+        names: list[str],
+        due: datetime,
+        now: datetime,
+    ) -> tuple[list[Delivery], datetime | None]:
+        """The step's pushes due by now, one attempt each (sent once per key); and when
+        the next one is due."""
+        rules = self.current_rules()
+        tone = paging.urgency(incident, rules)
+        deliveries, later = [], []
+        for push in paging.pushes(incident, names, due, rules):
+            if push.due > now:
+                later.append(push.due)
+                continue
+            url = rules.team.engineer(push.person).contact_methods[push.method]
+            key = f"{_step_key(incident, step, push.person)}:push{push.rule}:{push.method}"
+            notice = self.notices.page(incident, push.person, index, now, key, tone)
+            delivery = self.notifier.deliver(url, notice)
+            if delivery.result in ("sent", "failed"):
+                self.store.note(
+                    incident.id,
+                    now,
+                    "push" if delivery.result == "sent" else "push failed",
+                    to=push.person,
+                    channel=masked(url),
+                    round=step.round,
+                    step=step.step,
+                    detail=delivery.detail,
+                )
+            deliveries.append(delivery)
+        return deliveries, min(later, default=None)
+
+    def _chat(self, member: str, incident: Incident, now: datetime) -> Fired:
+        """The incident's lines for the team chat, in order, from where they stopped."""
+        tried, released = self.stream.drain(member, incident.id)
+        for line, delivery in tried:
+            if delivery.result == "failed":
+                self.store.note(
+                    incident.id, now, "chat failed", change=line.change, detail=delivery.detail
+                )
+        said = f"{len(tried)} chat line(s)"
+        if released:
+            failed = tried and all(d.result == "failed" for _, d in tried)
+            return Fired("failed" if failed else "sent" if tried else "nothing", said)
+        return self._settle(member, [d for _, d in tried], now, said)
 
     def _action(self, member: str, index: int, incident: Incident, now: datetime) -> Fired:
         """A runbook action (email a contact), unless the incident was resolved first."""

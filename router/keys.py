@@ -108,3 +108,23 @@ def login(nonce: str) -> str:
 
 def session(session_id: str) -> str:
     return f"ar:session:{session_id}"
+
+
+def send_attempts(idempotency_key: str) -> str:
+    """Transient failures of one channel send so far (router.channels.delivery)."""
+    return f"ar:send-attempts:{idempotency_key}"
+
+
+def chat_lines(incident_id: str) -> str:
+    """The incident's lines for the team chat, in order (router.channels.stream)."""
+    return f"ar:chat:{incident_id}"
+
+
+def chat_sent(incident_id: str) -> str:
+    """How many of the incident's chat lines are out."""
+    return f"ar:chat-sent:{incident_id}"
+
+
+def chat_once(incident_id: str, change: str) -> str:
+    """Set with a chat line written outside a transaction of the change itself."""
+    return f"ar:chat-once:{incident_id}:{change}"

@@ -10,7 +10,7 @@ writes the text format.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,11 @@ def _field(name: str, labels: Mapping[str, object]) -> str:
 def count(pipe: Any, name: str, labels: Mapping[str, object], by: int = 1) -> None:
     """Add to a counter on a client, pipeline or MULTI."""
     pipe.hincrby(METRICS, _field(name, labels), by)
+
+
+def counting(name: str, labels: Mapping[str, object]) -> Callable[[Any], None]:
+    """`count` later, on whatever pipeline the caller is writing (router.sendonce)."""
+    return lambda pipe: count(pipe, name, labels)
 
 
 def observe_lateness(pipe: Any, late_s: float) -> None:

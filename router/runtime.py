@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 import redis
 
+from router.channels.apprise_backend import AppriseBackend
+from router.channels.base import ChannelBackend
+from router.channels.compose import NoticeComposer
+from router.channels.delivery import Notifier
 from router.clock import Clock, SystemClock
 from router.engine import Engine
 from router.folding import Fault, no_fault
@@ -26,6 +30,8 @@ class Runtime:
     engine: Engine
     roster: RosterStore
     composer: Composer
+    notifier: Notifier
+    notices: NoticeComposer
     clock: Clock = field(default_factory=SystemClock)
 
     def current_rules(self) -> Rules:
@@ -38,6 +44,7 @@ def build_runtime(
     clock: Clock | None = None,
     backend: EmailBackend | None = None,
     fault: Fault = no_fault,
+    channel_backend: ChannelBackend | None = None,
 ) -> Runtime:
     """`fault` is a test hook called where a crash once lost work (router.folding)."""
     rules = load_rules(settings.rules_dir)
@@ -52,6 +59,13 @@ def build_runtime(
     mailer = Mailer(
         client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
     )
+    notifier = Notifier(
+        client,
+        channel_backend or AppriseBackend(settings.channel_timeout_s),
+        settings.timer_lease_s,
+        settings.channel_max_attempts,
+    )
+    notices = NoticeComposer(composer, settings.templates_dir.parent / "push")
     roster = RosterStore(client, rules)
     engine = Engine.build(
         rules,
@@ -62,5 +76,17 @@ def build_runtime(
         settings.timer_lease_s,
         fault,
         roster.rules,
+        notifier=notifier,
+        notices=notices,
     )
-    return Runtime(settings, rules, client, engine, roster, composer, clock or SystemClock())
+    return Runtime(
+        settings,
+        rules,
+        client,
+        engine,
+        roster,
+        composer,
+        notifier,
+        notices,
+        clock or SystemClock(),
+    )

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     sendgrid_timeout_s: float = Field(default=10.0, gt=0, alias="ROUTER_SENDGRID_TIMEOUT_S")
     sendgrid_sandbox: bool = Field(default=False, alias="ROUTER_SENDGRID_SANDBOX")
     retry_backoff_s: float = Field(default=5.0, gt=0, alias="ROUTER_RETRY_BACKOFF_S")
+    channel_timeout_s: float = Field(default=10.0, gt=0, alias="ROUTER_CHANNEL_TIMEOUT_S")
+    channel_max_attempts: int = Field(default=6, ge=1, alias="ROUTER_CHANNEL_MAX_ATTEMPTS")
+    """Transient failures of a push or chat send before it is recorded as failed."""
     link_ttl_s: int = Field(default=7 * 86400, gt=0, alias="ROUTER_LINK_TTL_S")
     scheduler_tick_s: float = Field(default=1.0, gt=0, alias="ROUTER_SCHEDULER_TICK_S")
     timer_lease_s: float = Field(default=60.0, gt=0, alias="ROUTER_TIMER_LEASE_S")
@@ -100,11 +103,11 @@ def load_settings() -> Settings:
     if settings.email_backend == "sendgrid" and not settings.sendgrid_api_key.get_secret_value():
         raise SettingsInvalid("setting SENDGRID_API_KEY: required by ROUTER_EMAIL_BACKEND=sendgrid")
     attempt_s = {"smtp": settings.smtp_timeout_s, "sendgrid": settings.sendgrid_timeout_s}
-    longest_s = attempt_s.get(settings.email_backend, 0.0)
+    longest_s = max(attempt_s.get(settings.email_backend, 0.0), settings.channel_timeout_s)
     if settings.timer_lease_s < 2 * longest_s:
         raise SettingsInvalid(
             f"setting ROUTER_TIMER_LEASE_S: {settings.timer_lease_s:g} s is too short for one "
-            f"{settings.email_backend} attempt (timeout {longest_s:g} s); use at least "
+            f"{settings.email_backend} or channel attempt (timeout {longest_s:g} s); use at least "
             f"{2 * longest_s:g} s so no send outlives its lease"
         )
     return settings

@@ -21,6 +21,8 @@ import orjson
 import redis
 
 from router import keys, metrics
+from router.channels import stream
+from router.channels.stream import ChatLine, line_for, opened_line
 from router.events import Event
 from router.incidents import Incident, Outcome, Status, apply_event, retrigger
 from router.rules import Rules
@@ -326,14 +328,27 @@ class IncidentStore:
             if incident.status == "resolved":  # everyone paged is told, from the outbox
                 notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
                 writes.due_now.append(notice)
+                self._chat(pipe, writes, line_for(incident, "resolved", incident.resolved_by or ""))
             if incident.status == "acknowledged" and event.action == "acknowledge":
                 _schedule_ack_timeout(pipe, incident)
+                who = incident.acknowledged_by or ""
+                self._chat(pipe, writes, line_for(incident, "acknowledged", who))
         opened = outcome.opened
         if opened is not None:
+            self._chat(pipe, writes, opened_line(opened, self.rules.team.zone))
             _schedule_steps(pipe, opened, now, writes.due_now)
             actions = self.rules.pipeline(opened.pipeline).actions.get(opened.type, [])
             automatic = [n for n, a in enumerate(actions) if not getattr(a, "confirm", False)]
             _schedule_actions(pipe, opened, automatic, now, writes.due_now)
+
+    def _chat(self, pipe: Any, writes: _Writes, line: ChatLine | None) -> None:
+        """A line for the team chat, if there is one, with its change."""
+        if line is None or not self.rules.team.chat:
+            return
+        stream.append(pipe, line)
+        timer = stream.chat_timer(line.incident)
+        if timer not in writes.due_now:
+            writes.due_now.append(timer)
 
     def retrigger(self, incident_id: str, now: datetime) -> Incident | None:
         """An acknowledgement timed out: triggered again, its escalation from the start,
@@ -354,9 +369,11 @@ class IncidentStore:
                     entry(now, "decision", **said),
                 ]
                 pipe.rpush(timeline_key(incident_id), *lines)
-                due_now: list[Timer] = []
-                _schedule_steps(pipe, again, now, due_now)
-                fire_now(pipe, due_now, now.timestamp(), self.lease_s)
+                writes = _Writes()
+                _schedule_steps(pipe, again, now, writes.due_now)
+                line = line_for(again, "triggered again", detail="acknowledgement timed out")
+                self._chat(pipe, writes, line)
+                fire_now(pipe, writes.due_now, now.timestamp(), self.lease_s)
 
             return again, write
 

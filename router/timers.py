@@ -19,7 +19,7 @@ from router.keys import ATTEMPTS, LEASED, TIMERS
 from router.publish import publish
 from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE
 
-TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action"]
+TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action", "push", "chat"]
 MAX_BACKOFF_S = 300.0
 
 _CLAIM = """
@@ -39,8 +39,9 @@ return due
 
 class Timer(BaseModel):
     """Work due at some instant: an escalation step of an incident ("step"), a stored
-    notice ("msg", `incident` is the message's stem), or the resolved notices of an
-    incident ("resolved")."""
+    notice ("msg", `incident` is the message's stem), the resolved notices of an
+    incident ("resolved"), its acknowledgement timeout, a runbook action, a step's later
+    pushes ("push"), or its lines for the team chat ("chat")."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -20,11 +20,9 @@ import httpx
 import redis
 from jinja2.sandbox import SandboxedEnvironment
 
-from router import keys
-from router.mail.delivery import Delivery
+from router.sendonce import Delivery, SendOnce
 
 REPLAY_WINDOW_S = 300
-_KEEP_S = 30 * 86400
 _templates = SandboxedEnvironment(autoescape=False)
 
 
@@ -61,7 +59,7 @@ def render_body(template: str, context: dict[str, Any]) -> bytes:
 
 class WebhookCaller:
     def __init__(self, client: redis.Redis, lease_s: float, timeout_s: float = 10.0) -> None:
-        self.redis, self.lease_ms, self.timeout_s = client, int(lease_s * 1000), timeout_s
+        self.once, self.timeout_s = SendOnce(client, lease_s), timeout_s
 
     def call(
         self,
@@ -77,10 +75,9 @@ class WebhookCaller:
         secret = os.environ.get(secret_env, "")
         if not secret:
             return Delivery("failed", f"{secret_env} is not set: the webhook cannot be signed")
-        marker = keys.sent(key)
-        if not self.redis.set(marker, "sending", nx=True, px=self.lease_ms):
-            state = self.redis.get(marker)
-            return Delivery("already sent") if state in (b"sent", b"failed") else Delivery("busy")
+        found = self.once.claim(key)
+        if found is not None:
+            return found
         timestamp = int(now.timestamp())
         sent_headers = {
             "Content-Type": "application/json",
@@ -93,14 +90,14 @@ class WebhookCaller:
                 method, url, content=body, headers=sent_headers, timeout=self.timeout_s
             )
         except httpx.HTTPError as error:
-            self.redis.delete(marker)
+            self.once.again(key)
             return Delivery("retry", f"{type(error).__name__}: {error}")
         said = f"HTTP {answer.status_code} from {url}"
         if answer.status_code >= 500 or answer.status_code == 429:
-            self.redis.delete(marker)
+            self.once.again(key)
             return Delivery("retry", said)
         if answer.is_success:
-            self.redis.set(marker, "sent", ex=_KEEP_S)
+            self.once.sent(key)
             return Delivery("sent", said)
-        self.redis.set(marker, "failed", ex=_KEEP_S)
+        self.once.failed(key)
         return Delivery("failed", said)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
-from router.rules import Rules
+from router.rules import Rules, contact_methods
 from router.rules.oncall import OnCall
 from router.rules.pipelines import EmailAction, Pipelines
 from router.rules.routing import ROLE_TARGETS, Routing
@@ -82,12 +82,36 @@ def _cross_checks(
     does not hide the others' problems."""
     if team is None:
         return
+    yield from _contact_method_checks(team)
     if oncall is not None:
         yield from _oncall_checks(team, oncall)
     if pipelines is not None:
         yield from _pipeline_checks(team, pipelines)
         if routing is not None:
             yield from _routing_checks(team, pipelines, routing)
+
+
+def _contact_method_checks(team: Team) -> Iterator[RuleIssue]:
+    """Each URL parsed by apprise itself; the message names the person and the entry and
+    never prints the URL (it may hold a token), only its scheme."""
+    tf = FILES["team"]
+    for index, person in enumerate(team.engineers):
+        for number, url in enumerate(person.contact_methods):
+            if not contact_methods.is_valid(url):
+                yield RuleIssue(
+                    tf,
+                    f"engineers[{index}].contact_methods[{number}]",
+                    f"{person.name}'s contact method #{number + 1} "
+                    f"({contact_methods.masked(url)}) is not a notification URL apprise "
+                    "can use",
+                )
+    if team.chat is not None and not contact_methods.is_valid(team.chat):
+        yield RuleIssue(
+            tf,
+            "chat",
+            f"the team chat URL ({contact_methods.masked(team.chat)}) is not a "
+            "notification URL apprise can use",
+        )
 
 
 def _oncall_checks(team: Team, oncall: OnCall) -> Iterator[RuleIssue]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import EmailStr, Field, field_validator, model_validator
 
+from router.durations import DurationS
 from router.rules.base import ClockTime, DateRange, Strict
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -45,10 +46,27 @@ class Holidays(Strict):
     extra: list[ExtraHoliday] = Field(default_factory=list)
 
 
+class NotificationRules(Strict):
+    """When a person's contact methods are used for a page, by urgency (PagerDuty's
+    notification rules): each entry is one push to every contact method, that long after
+    the page's email, sent only while the incident is still unacknowledged. The email
+    itself always goes at once."""
+
+    high: list[DurationS] = Field(default_factory=lambda: [0])
+    """P1 and daily data (what pages at night): push at once."""
+    low: list[DurationS] = Field(default_factory=lambda: [5 * 60])
+    """Every other page: push after 5 minutes if nobody has acknowledged."""
+
+
 class Engineer(Strict):
     name: str
     email: EmailStr
     unavailable: list[DateRange] = Field(default_factory=list)
+    contact_methods: list[str] = Field(default_factory=list)
+    """Notification URLs in apprise's syntax (ntfys://ntfy.sh/topic, slack://...,
+    json://host/path): checked when the rules load; secrets in them never print."""
+    notification_rules: NotificationRules | None = None
+    """This person's own rules; the team's `notification_rules` otherwise."""
 
     def available_on(self, day: date) -> bool:
         return not any(span.contains(day) for span in self.unavailable)
@@ -73,6 +91,11 @@ class Team(Strict):
     engineers: list[Engineer] = Field(min_length=1)
     analysts: list[Analyst] = Field(default_factory=list)
     contacts: list[Contact] = Field(default_factory=list)
+    notification_rules: NotificationRules = Field(default_factory=NotificationRules)
+    """The default for every engineer without rules of their own."""
+    chat: str | None = None
+    """The team's chat channel (an apprise URL): one line per incident change, never a
+    page."""
 
     @field_validator("timezone")
     @classmethod
@@ -101,6 +124,9 @@ class Team(Strict):
             if contact.name == name:
                 return contact
         raise KeyError(name)
+
+    def rules_for(self, person: Engineer) -> NotificationRules:
+        return person.notification_rules or self.notification_rules
 
     def engineer(self, name: str) -> Engineer:
         for person in self.engineers:

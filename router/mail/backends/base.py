@@ -13,13 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from router.mail.message import OutgoingMessage
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, message: str, *, permanent: bool, retry_after_s: float = 0.0) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.retry_after_s = retry_after_s
+from router.sendonce import DeliveryFailed as DeliveryFailed
 
 
 class EmailBackend(Protocol):

@@ -1,0 +1,55 @@
+"""Every channel through apprise: one URL, one plugin, one attempt.
+
+apprise answers a bool per service and logs why a send failed; the status a service
+answered is in that log as `error=NNN` (every HTTP plugin writes it). A 4xx other than
+408 and 429 is the service refusing the request: permanent. Anything else (5xx, no
+connection, a timeout, no status at all) is transient and retried by the caller's timer.
+apprise's own retries stay off (`retry=0`): a task never waits out a back-off.
+"""
+
+from __future__ import annotations
+
+import re
+
+import apprise
+
+from router.channels.base import Notice, Tone
+from router.rules.contact_methods import masked
+from router.sendonce import DeliveryFailed
+
+_STATUS = re.compile(r"\berror=(\d{3})\b")
+_TRANSIENT_4XX = {408, 425, 429}
+_TYPES: dict[Tone, apprise.NotifyType] = {
+    "high": apprise.NotifyType.FAILURE,
+    "low": apprise.NotifyType.WARNING,
+    "info": apprise.NotifyType.INFO,
+}
+
+
+def _permanent(status: int | None) -> bool:
+    return status is not None and 400 <= status < 500 and status not in _TRANSIENT_4XX
+
+
+class AppriseBackend:
+    name = "apprise"
+
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self.timeout_s = timeout_s
+
+    def send(self, url: str, notice: Notice) -> None:
+        # A fresh plugin per send: apprise plugins remember what they delivered.
+        service = apprise.Apprise()
+        if not service.add(url):
+            raise DeliveryFailed(f"{masked(url)} is not a URL apprise can use", permanent=True)
+        result = service.notify(
+            body=notice.body,
+            title=notice.title,
+            notify_type=_TYPES[notice.tone],
+            timeout=self.timeout_s,
+        )
+        if result:
+            return
+        said = [entry.message for entry in result.logs()] or ["no reason given"]
+        statuses = [int(found) for line in said for found in _STATUS.findall(line)]
+        status = statuses[-1] if statuses else None
+        raise DeliveryFailed(f"{masked(url)}: {said[-1]}", permanent=_permanent(status))

@@ -1,0 +1,160 @@
+"""The team chat as a stream: one line per incident change, in order, once each.
+
+A line is written with its change: RPUSHed to the incident's list in the change's own
+transaction (a fold, a retrigger), or, for an escalation step that a timer fires, once
+under a marker. Its `chat` timer is fired at once; the worker sends the lines from the
+incident's cursor on, one at a time under each line's send-once marker, and releases
+the timer only when the cursor has reached the end of the list (one script): a line
+written meanwhile is never left behind. Two workers on one incident keep the order: the
+second finds the first's marker busy and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from router import keys
+from router.channels.base import Notice
+from router.channels.delivery import Notifier
+from router.incidents import Incident
+from router.keys import ATTEMPTS, LEASED
+from router.sendonce import Delivery
+from router.timers import Timer, fire_now
+
+log = logging.getLogger(__name__)
+
+Change = Literal["triggered", "triggered again", "escalated", "acknowledged", "resolved"]
+_KEEP_S = 30 * 86400
+
+
+class ChatLine(BaseModel):
+    """What changed, as it was then: rendered when sent (templates/push/chat.txt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident: str
+    change: Change
+    who: str = ""
+    detail: str = ""
+    severity: str
+    pipeline: str
+    summary: str
+
+
+def line_for(incident: Incident, change: Change, who: str = "", detail: str = "") -> ChatLine:
+    return ChatLine(
+        incident=incident.id,
+        change=change,
+        who=who,
+        detail=detail,
+        severity=incident.severity,
+        pipeline=incident.pipeline,
+        summary=incident.summary or incident.type.replace("_", " "),
+    )
+
+
+def opened_line(incident: Incident, zone: tzinfo) -> ChatLine | None:
+    """The first line of an incident that pages (now or at business hours); None for one
+    only recorded: the stream is for what someone must act on."""
+    if incident.decision == "page" and incident.escalation:
+        return line_for(
+            incident, "triggered", detail=f"paging {', '.join(incident.escalation[0].notify)}"
+        )
+    if incident.decision == "defer" and incident.deliver_at is not None:
+        at = incident.deliver_at.astimezone(zone).strftime("%a %H:%M %Z")
+        return line_for(incident, "triggered", detail=f"quiet hours: pages at {at}")
+    return None
+
+
+def chat_timer(incident_id: str) -> Timer:
+    return Timer(kind="chat", incident=incident_id, round=0, step=0)
+
+
+def append(pipe: Any, line: ChatLine) -> None:
+    """Inside the change's MULTI; the caller fires `chat_timer` in the same one."""
+    pipe.rpush(keys.chat_lines(line.incident), line.model_dump_json())
+    pipe.expire(keys.chat_lines(line.incident), _KEEP_S)
+
+
+def append_once(
+    client: redis.Redis, line: ChatLine, tag: str, now: datetime, lease_s: float
+) -> None:
+    """For a change a timer makes (an escalation step): the line and its timer once,
+    however often the timer fires."""
+    marker = keys.chat_once(line.incident, tag)
+    with client.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(marker)  # type: ignore[no-untyped-call]
+                if pipe.exists(marker):
+                    return
+                pipe.multi()
+                pipe.set(marker, 1, ex=_KEEP_S)
+                append(pipe, line)
+                fire_now(pipe, [chat_timer(line.incident)], now.timestamp(), lease_s)
+                pipe.execute()
+                return
+            except redis.WatchError:
+                continue
+
+
+# Release the chat timer only if every line is out: a line pushed since is sent first.
+_RELEASE_IF_DRAINED = """
+local sent = tonumber(redis.call('GET', KEYS[2]) or '0')
+if redis.call('LLEN', KEYS[1]) > sent then
+  return 0
+end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+return 1
+"""
+
+
+class Stream:
+    def __init__(
+        self,
+        client: redis.Redis,
+        notifier: Notifier,
+        url: Callable[[], str | None],
+        render: Callable[[ChatLine, str], Notice],
+    ) -> None:
+        """`url`: the team chat URL of the current rules; `render(line, key)`."""
+        self.redis, self.notifier, self.url, self.render = client, notifier, url, render
+
+    def drain(self, member: str, incident_id: str) -> tuple[list[tuple[ChatLine, Delivery]], bool]:
+        """Send the incident's lines from its cursor on; (what was tried, released).
+        Stops at a line to retry or one another worker is sending."""
+        url = self.url()
+        tried: list[tuple[ChatLine, Delivery]] = []
+        while True:
+            sent = int(self.redis.get(keys.chat_sent(incident_id)) or 0)
+            lines = self.redis.lrange(keys.chat_lines(incident_id), sent, -1)
+            for offset, raw in enumerate(lines):
+                number = sent + offset
+                line = ChatLine.model_validate_json(raw)
+                if url is None:  # the team chat was removed from the rules
+                    delivery = Delivery("failed", "no team chat URL in team.yaml")
+                else:
+                    notice = self.render(line, f"{incident_id}:chat:{number}")
+                    delivery = self.notifier.deliver(url, notice)
+                tried.append((line, delivery))
+                if delivery.result in ("retry", "busy"):
+                    return tried, False
+                self.redis.set(keys.chat_sent(incident_id), number + 1, ex=_KEEP_S)
+            released = self.redis.eval(
+                _RELEASE_IF_DRAINED,
+                4,
+                keys.chat_lines(incident_id),
+                keys.chat_sent(incident_id),
+                LEASED,
+                ATTEMPTS,
+                member,
+            )
+            if released:
+                return tried, True
