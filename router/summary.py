@@ -6,6 +6,11 @@ from rich.table import Table
 
 from router.durations import format_duration
 from router.rules import Rules
+from router.rules.contact_methods import masked
+
+
+def _delays(delays_s: list[int]) -> str:
+    return ", ".join(format_duration(s) if s else "at once" for s in delays_s) or "never"
 
 
 def rules_summary(rules: Rules) -> list[Table]:
@@ -14,14 +19,26 @@ def rules_summary(rules: Rules) -> list[Table]:
         title=f"Team ({team.timezone}; business hours {', '.join(hours.days)} "
         f"{hours.start:%H:%M}-{hours.end:%H:%M})"
     )
-    for column in ("Name", "Role", "Email", "Unavailable"):
+    for column in ("Name", "Role", "Email", "Unavailable", "Contact methods", "Push after"):
         people.add_column(column)
     for person in team.engineers:
         role = "engineer (on call)" if person.name in rules.oncall.rotation else "engineer"
         away = ", ".join(f"{span.start}..{span.end}" for span in person.unavailable)
-        people.add_row(person.name, role, str(person.email), away)
+        methods = ", ".join(masked(url) for url in person.contact_methods) or "email only"
+        push = team.rules_for(person)
+        after = f"high {_delays(push.high)}; low {_delays(push.low)}"
+        people.add_row(
+            person.name,
+            role,
+            str(person.email),
+            away,
+            methods,
+            after if person.contact_methods else "-",
+        )
     for analyst in team.analysts:
-        people.add_row(analyst.name, "analyst", str(analyst.email), "")
+        people.add_row(analyst.name, "analyst", str(analyst.email), "", "", "")
+    if team.chat:
+        people.caption = f"Team chat: {masked(team.chat)}"
 
     oncall = rules.oncall
     rotation = Table(

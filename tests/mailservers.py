@@ -68,7 +68,7 @@ class FakeSendGrid:
 def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """An HTTP server on a free loopback port, in a thread, for the test's duration."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -113,12 +113,20 @@ class WebhookReceiver:
 
     script: list[int] = field(default_factory=list)
     calls: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, headers: dict[str, str], body: bytes) -> int:
+    def answer(self, headers: dict[str, str], body: bytes, path: str = "/") -> int:
         with self.lock:
             self.calls.append((headers, body))
+            self.paths.append(path)
             return self.script.pop(0) if self.script else 200
+
+    def json_calls(self, path: str) -> list[dict[str, Any]]:
+        """The JSON bodies posted to `path` (apprise's json://), in order."""
+        with self.lock:
+            pairs = list(zip(self.paths, self.calls, strict=True))
+        return [json.loads(body) for at, (_, body) in pairs if at == path]
 
 
 @contextmanager
@@ -128,7 +136,7 @@ def webhook_receiver() -> Iterator[tuple[WebhookReceiver, str]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            status = receiver.answer(dict(self.headers), body)
+            status = receiver.answer(dict(self.headers), body, self.path)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -9,6 +9,7 @@ apprise's own retries stay off (`retry=0`): a task never waits out a back-off.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import apprise
@@ -35,6 +36,11 @@ class AppriseBackend:
 
     def __init__(self, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
+        # The reasons are apprise's warnings: they must reach its per-call capture even
+        # where the process logs errors only (Celery's test worker does).
+        apprise_log = logging.getLogger(apprise.LOGGER_NAME)
+        if not apprise_log.isEnabledFor(logging.WARNING):
+            apprise_log.setLevel(logging.WARNING)
 
     def send(self, url: str, notice: Notice) -> None:
         # A fresh plugin per send: apprise plugins remember what they delivered.

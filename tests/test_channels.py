@@ -1,0 +1,226 @@
+"""Pages that wake people (issue 11): push and chat through apprise beside email, on the
+running router (real Redis, a real Celery worker, the API, the scheduler) with the clock
+moved. Push targets and the team chat are local HTTP servers: apprise's json:// and
+ntfy:// URLs pointed at 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router.publish import redis_sender
+from router.tasks import FIRE, URGENT_QUEUE
+from tests.mailservers import WebhookReceiver, webhook_receiver
+from tests.stack import KSHAMA_TOKEN, Stack, running_stack, text_of, wait_until
+from tests.support import copy_rules, pacific
+
+K, B = "Kshama Kumar", "Biswa Kalyan Rath"
+SUNDAY_3AM = pacific("2026-11-29 03:00")  # Kshama Kumar on call (Thanksgiving period)
+TUESDAY_11AM = pacific("2026-12-01 11:00")  # business hours
+
+
+def _rules(tmp_path: Path, base: str, chat: bool = False) -> Path:
+    """Kshama Kumar pushed through ntfy, Biswa Kalyan Rath through a JSON webhook, both
+    at the local receiver `base`; the team chat there too if `chat`."""
+    host = base.removeprefix("http://")
+
+    def edit(team: dict[str, Any]) -> None:
+        for person in team["engineers"]:
+            if person["name"] == K:
+                person["contact_methods"] = [f"ntfy://{host}/kshama-pager"]
+            if person["name"] == B:
+                person["contact_methods"] = [f"json://{host}/biswa"]
+        if chat:
+            team["chat"] = f"json://{host}/team-chat"
+
+    return copy_rules(tmp_path / "rules", team=edit)
+
+
+def _ntfy(receiver: WebhookReceiver, topic: str) -> list[dict[str, Any]]:
+    bodies = [json.loads(body) for _, body in list(receiver.calls)]
+    return [body for body in bodies if body.get("topic") == topic]
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[WebhookReceiver, str]]:
+    with webhook_receiver() as found:
+        yield found
+
+
+def _stack(tmp_path: Path, base: str, start: datetime, chat: bool = False) -> Any:
+    return running_stack(_rules(tmp_path, base, chat), tmp_path / "outbox", start)
+
+
+def _incident(stack: Stack, dedup_key: str) -> str:
+    def found() -> str | None:
+        hits = [i for i in stack.runtime.engine.store.listing(None) if i.dedup_key == dedup_key]
+        return hits[0].id if hits else None
+
+    incident_id: str = wait_until(found, what=f"the incident {dedup_key}")
+    return incident_id
+
+
+def _emails_to(stack: Stack, address: str) -> int:
+    return sum(1 for m in stack.emails() if str(m["To"]) == address)
+
+
+def _timeline(stack: Stack, incident_id: str, kind: str) -> list[dict[str, Any]]:
+    return [e for e in stack.runtime.engine.store.timeline(incident_id) if e["kind"] == kind]
+
+
+def _p1(stack: Stack, dedup_key: str) -> str:
+    stack.send_event(
+        {
+            "pipeline": "growth.aggregate",
+            "type": "job_failed",
+            "severity": "P1",
+            "summary": "growth job died",
+            "dedup_key": dedup_key,
+        }
+    )
+    stack.settle()
+    return _incident(stack, dedup_key)
+
+
+def test_a_p1_on_sunday_night_pushes_once_and_emails_once_even_when_redelivered(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    with _stack(tmp_path, base, SUNDAY_3AM) as stack:
+        incident_id = _p1(stack, "night")
+        pushed = _ntfy(calls, "kshama-pager")
+        assert len(pushed) == 1
+        assert pushed[0]["title"] == "[P1] Aggregate growth: growth job died"
+        # the same signed Acknowledge link the email has, for its recipient
+        ack_url = next(
+            line.removeprefix("Acknowledge: ")
+            for line in pushed[0]["message"].splitlines()
+            if line.startswith("Acknowledge: ")
+        )
+        public_url = stack.runtime.settings.public_url
+        assert ack_url.startswith(f"{public_url}/email/acknowledge?token=")
+        email = next(m for m in stack.emails() if str(m["To"]) == "kshama.kumar@example.com")
+        assert ack_url in text_of(email)
+        assert _emails_to(stack, "kshama.kumar@example.com") == 1
+        (entry,) = _timeline(stack, incident_id, "push")
+        assert entry["to"] == K and entry["channel"].startswith("ntfy://127.0.0.1")
+
+        # the worker runs the step's timer task again (a redelivery): nothing goes twice
+        send = redis_sender(stack.redis)
+        send(FIRE, [f"step:{incident_id}:0:0"], URGENT_QUEUE)
+        stack.settle()
+        assert len(_ntfy(calls, "kshama-pager")) == 1
+        assert _emails_to(stack, "kshama.kumar@example.com") == 1
+        assert len(calls.calls) == 1
+
+
+def test_a_p2_in_business_hours_pushes_after_five_minutes_only_if_unacknowledged(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    with _stack(tmp_path, base, TUESDAY_11AM) as stack:
+        for key in ("left", "acked"):
+            stack.send_event(
+                {"pipeline": "growth.aggregate", "type": "job_failed", "dedup_key": key}
+            )
+        stack.settle()
+        left, acked = _incident(stack, "left"), _incident(stack, "acked")
+        assert _emails_to(stack, "biswa.rath@example.com") == 2  # both emailed at once
+        assert calls.json_calls("/biswa") == []
+
+        stack.clock.advance(timedelta(minutes=2))
+        with stack.client() as client:
+            answer = client.post(f"/v1/incidents/{acked}/acknowledge")
+        assert answer.status_code == 200, answer.text
+        stack.clock.advance(timedelta(minutes=2, seconds=59))  # 11:04:59
+        stack.settle()
+        assert calls.json_calls("/biswa") == []
+
+        stack.clock.set(TUESDAY_11AM + timedelta(minutes=5))
+        stack.settle()
+        pushed = calls.json_calls("/biswa")
+        assert len(pushed) == 1  # the unacknowledged one only
+        assert pushed[0]["type"] == "warning"  # low urgency
+        assert _timeline(stack, left, "push") and not _timeline(stack, acked, "push")
+
+        stack.clock.advance(timedelta(minutes=9))  # 11:14: before the next step, no more
+        stack.settle()
+        assert len(calls.json_calls("/biswa")) == 1
+        assert _emails_to(stack, "biswa.rath@example.com") == 2
+
+
+def test_a_push_target_answering_500_is_retried(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    calls.script.extend([500])
+    with _stack(tmp_path, base, SUNDAY_3AM) as stack:
+        incident_id = _p1(stack, "flaky")
+        assert len(_ntfy(calls, "kshama-pager")) == 1  # answered 500
+        assert _timeline(stack, incident_id, "push") == []
+        assert _emails_to(stack, "kshama.kumar@example.com") == 1  # the email went anyway
+
+        stack.clock.advance(timedelta(seconds=stack.runtime.settings.retry_backoff_s))
+        stack.settle()
+        assert len(_ntfy(calls, "kshama-pager")) == 2  # tried again, answered 200
+        (entry,) = _timeline(stack, incident_id, "push")
+        assert entry["to"] == K
+        assert _emails_to(stack, "kshama.kumar@example.com") == 1
+
+
+def test_a_push_target_answering_400_is_recorded_as_failed_and_escalation_goes_on(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    calls.script.extend([400])
+    with _stack(tmp_path, base, SUNDAY_3AM) as stack:
+        incident_id = _p1(stack, "refused")
+        (failed,) = _timeline(stack, incident_id, "push failed")
+        assert failed["to"] == K and "error=400" in failed["detail"]
+        assert _emails_to(stack, "kshama.kumar@example.com") == 1
+
+        stack.clock.advance(timedelta(minutes=10))  # past any retry back-off
+        stack.settle()
+        assert len(_ntfy(calls, "kshama-pager")) == 1  # never retried
+
+        stack.clock.advance(timedelta(minutes=5))  # the next step: the primary owner
+        stack.settle()
+        assert _emails_to(stack, "biswa.rath@example.com") == 1
+        assert len(calls.json_calls("/biswa")) == 1  # and his push, at once for a P1
+
+
+def test_the_team_chat_gets_each_change_of_an_incident_once_in_order(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    with _stack(tmp_path, base, SUNDAY_3AM, chat=True) as stack:
+        incident_id = _p1(stack, "chatty")
+        stack.clock.advance(timedelta(minutes=15))  # nobody acknowledged: escalated
+        stack.settle()
+        with stack.client() as client:
+            for action in ("acknowledge", "resolve"):
+                answer = client.post(
+                    f"/v1/incidents/{incident_id}/{action}",
+                    headers={"Authorization": f"Bearer {KSHAMA_TOKEN}"},
+                )
+                assert answer.status_code == 200, answer.text
+                stack.settle()
+        # the chat timer fired again (a redelivery) sends nothing twice
+        redis_sender(stack.redis)(FIRE, [f"chat:{incident_id}:0:0"], URGENT_QUEUE)
+        stack.settle()
+
+        lines = [call["message"].split(" · ")[0] for call in calls.json_calls("/team-chat")]
+        assert lines == [
+            "Triggered: paging Kshama Kumar",
+            "Escalated: paging Biswa Kalyan Rath",
+            "Acknowledged by kshama",
+            "Resolved by kshama",
+        ]
+        first = calls.json_calls("/team-chat")[0]
+        assert first["title"] == "[P1] Aggregate growth: growth job died"
+        assert f"/incidents/{incident_id}" in first["message"]
