@@ -17,13 +17,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from router.channels.compose import NoticeComposer
+from router.channels.trial import send_trial
 from router.mail.compose import KINDS, Composer
 from router.mail.message import OutgoingMessage
 from router.mail.samples import sample
 from router.roster import RosterInvalid
 from router.rosterstore import ChangeKind, RosterStore, change_json
 from router.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
-from router.rules import Rules
+from router.rules import Rules, contact_methods
 from router.rules.load import RulesInvalid, load_rules
 from router.settings import Settings, SettingsInvalid, load_settings
 from router.simulate import simulate
@@ -375,14 +377,17 @@ def up(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     serve.up(settings, host, port)
 
 
-def _sample(settings: Settings, kind: str) -> OutgoingMessage:
-    rules = _load(settings.rules_dir)
+def _composer(settings: Settings, rules: Rules) -> Composer:
     secret = settings.secret_key.get_secret_value() or "preview-only"
-    composer = Composer(
+    return Composer(
         settings.templates_dir, rules, settings.public_url, secret.encode(), settings.link_ttl_s
     )
+
+
+def _sample(settings: Settings, kind: str) -> OutgoingMessage:
+    rules = _load(settings.rules_dir)
     try:
-        return sample(kind, composer, rules)
+        return sample(kind, _composer(settings, rules), rules)
     except ValueError as error:
         _fail(str(error))
 
@@ -406,24 +411,74 @@ def preview(
 
 @app.command("send-test")
 def send_test(
-    to: Annotated[str, typer.Option("--to", help="Address to send to")],
-    kind: Annotated[str, typer.Option("--kind", help="Message kind")] = "page",
+    to: Annotated[
+        str, typer.Option("--to", help="An engineer's name (team.yaml), or an email address")
+    ],
+    channel: Annotated[
+        str,
+        typer.Option(
+            "--channel",
+            help="all (email and every contact method), email, or a notification URL to try",
+        ),
+    ] = "all",
+    kind: Annotated[str, typer.Option("--kind", help="Email message kind")] = "page",
 ) -> None:
-    """Send one sample message through the configured email backend."""
+    """Try a person's channels: a sample email and a test notice to each contact method.
+    One line per channel; exit 1 if any failed."""
+    settings = _settings()
+    rules = _load(settings.rules_dir)
+    person = next((p for p in rules.team.engineers if p.name == to), None)
+    if person is None and "@" not in to:
+        _fail(f"--to: {to!r} is neither an engineer in team.yaml nor an email address")
+    if channel not in ("all", "email"):
+        if not contact_methods.is_valid(channel):
+            _fail(f"--channel: {contact_methods.masked(channel)} is not a URL apprise can use")
+        if person is None:
+            _fail("--channel URL: --to must name an engineer")
+    failed = False
+    if channel in ("all", "email"):
+        failed = not _send_test_email(settings, kind, str(person.email) if person else to)
+    if person is None or channel == "email":
+        urls = []
+    else:
+        urls = person.contact_methods if channel == "all" else [channel]
+    if person is not None and urls:
+        from router.channels.apprise_backend import AppriseBackend  # apprise: slow to import
+
+        backend = AppriseBackend(settings.channel_timeout_s)
+        notices = _notices(settings, rules)
+        for tried in send_trial(backend, notices, person.name, urls, "router send-test"):
+            if tried.failure is None:
+                out.print(f"sent a test to {tried.method}", markup=False)
+            else:
+                failed = True
+                err.print(f"error: {tried.method}: {tried.failure}", markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _send_test_email(settings: Settings, kind: str, address: str) -> bool:
     from router.mail.backends import DeliveryFailed, backend_from
 
-    settings = _settings()
     message = _sample(settings, kind).model_copy(
-        update={"to": [to], "idempotency_key": f"send-test:{uuid.uuid4().hex}"}
+        update={"to": [address], "idempotency_key": f"send-test:{uuid.uuid4().hex}"}
     )
     backend = backend_from(settings)
     try:
         backend.send(message, settings.email_from, datetime.now(UTC))
     except DeliveryFailed as error:
-        _fail(f"{backend.name}: {error}", 1)
+        err.print(f"error: {backend.name}: {error}", markup=False, soft_wrap=True)
+        return False
     except Exception as error:  # network: refused, timed out, TLS; one line, no traceback
-        _fail(f"{backend.name}: could not send: {type(error).__name__}: {error}", 1)
-    out.print(f"sent a {kind} message to {to} through {backend.name}")
+        said = f"error: {backend.name}: could not send: {type(error).__name__}: {error}"
+        err.print(said, markup=False, soft_wrap=True)
+        return False
+    out.print(f"sent a {kind} message to {address} through {backend.name}", markup=False)
+    return True
+
+
+def _notices(settings: Settings, rules: Rules) -> NoticeComposer:
+    return NoticeComposer(_composer(settings, rules), settings.templates_dir.parent / "push")
 
 
 @app.command()

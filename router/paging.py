@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from router.durations import format_duration
 from router.incidents import Incident
 from router.rules import Rules
 
@@ -49,3 +50,8 @@ def pushes(incident: Incident, names: list[str], step_due: datetime, rules: Rule
             for method in range(len(person.contact_methods)):
                 planned.append(Push(name, rule, method, step_due + timedelta(seconds=after_s)))
     return planned
+
+
+def describe_delays(delays_s: list[int]) -> str:
+    """A person's pushes for one urgency, as `router check` and the console show them."""
+    return ", ".join(format_duration(s) if s else "at once" for s in delays_s) or "never"

@@ -5,12 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 
 from router.durations import format_duration
+from router.paging import describe_delays
 from router.rules import Rules
 from router.rules.contact_methods import masked
-
-
-def _delays(delays_s: list[int]) -> str:
-    return ", ".join(format_duration(s) if s else "at once" for s in delays_s) or "never"
 
 
 def rules_summary(rules: Rules) -> list[Table]:
@@ -26,7 +23,7 @@ def rules_summary(rules: Rules) -> list[Table]:
         away = ", ".join(f"{span.start}..{span.end}" for span in person.unavailable)
         methods = ", ".join(masked(url) for url in person.contact_methods) or "email only"
         push = team.rules_for(person)
-        after = f"high {_delays(push.high)}; low {_delays(push.low)}"
+        after = f"high {describe_delays(push.high)}; low {describe_delays(push.low)}"
         people.add_row(
             person.name,
             role,

@@ -5,18 +5,33 @@ ntfy:// URLs pointed at 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio
+from fastapi.testclient import TestClient
 
+from router.api.app import create_api
 from router.publish import redis_sender
+from router.runtime import Runtime, build_runtime
+from router.sessions import Logins
 from router.tasks import FIRE, URGENT_QUEUE
 from tests.mailservers import WebhookReceiver, webhook_receiver
-from tests.stack import KSHAMA_TOKEN, Stack, running_stack, text_of, wait_until
+from tests.stack import (
+    KSHAMA_TOKEN,
+    Stack,
+    running_stack,
+    settings_for,
+    text_of,
+    wait_until,
+)
 from tests.support import copy_rules, pacific
 
 K, B = "Kshama Kumar", "Biswa Kalyan Rath"
@@ -224,3 +239,78 @@ def test_the_team_chat_gets_each_change_of_an_incident_once_in_order(
         first = calls.json_calls("/team-chat")[0]
         assert first["title"] == "[P1] Aggregate growth: growth job died"
         assert f"/incidents/{incident_id}" in first["message"]
+
+
+def _signed_in(client: TestClient, runtime: Runtime, person: str) -> str:
+    """Signs `client` in as `person` through a login link; returns the session's CSRF."""
+    secret = runtime.settings.secret_key.get_secret_value().encode()
+
+    async def new_token() -> str:
+        async with redis.asyncio.Redis.from_url(runtime.settings.redis_url) as client:
+            return await Logins(secret).start(client, person)
+
+    token = asyncio.run(new_token())
+    shown = client.get("/login/link", params={"token": token})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text)
+    assert csrf
+    done = client.post("/login/link", data={"token": token, "csrf": csrf.group(1)})
+    assert done.status_code == 200, done.text  # followed to the console
+    page = client.get("/oncall")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+def test_the_console_shows_each_persons_methods_masked_and_sends_a_test(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    """In-process (no worker needed): the test is sent from the API process."""
+    calls, base = receiver
+    rules_dir = _rules(tmp_path, base)
+    host = base.removeprefix("http://")
+    runtime = build_runtime(settings_for(rules_dir, tmp_path / "outbox", db=6))
+    runtime.redis.flushdb()
+    try:
+        with TestClient(create_api(runtime), base_url="https://testserver") as client:
+            csrf = _signed_in(client, runtime, K)
+            page = client.get("/oncall")
+            paging = page.text.split('id="paging"')[1].split("</table>")[0]
+            assert f"<code>ntfy://{host}/kshama-pager</code>" in paging
+            assert f"<code>json://{host}/biswa</code>" in paging
+            assert paging.count("email only") == 2  # Aruna Sharma, Disha Kapoor
+            assert "at once / 5m" in paging
+            assert paging.count("Send me a test") == 1  # on her own row only
+
+            refused = client.post("/oncall/test", data={})  # no CSRF token: nothing sent
+            assert refused.status_code == 403 and calls.calls == []
+
+            sent = client.post("/oncall/test", data={"csrf": csrf})
+            assert sent.status_code == 200, sent.text
+            assert html.escape(f"Test sent to ntfy://{host}/kshama-pager.") in sent.text
+            (test,) = _ntfy(calls, "kshama-pager")
+            assert test["title"] == "Test from alert-router"
+            assert "Kshama Kumar" in test["message"]
+
+            calls.script.append(400)
+            failed = client.post("/oncall/test", data={"csrf": csrf})
+            assert failed.status_code == 400
+            assert "Test not delivered" in failed.text and "error=400" in failed.text
+    finally:
+        runtime.redis.flushdb()
+
+
+def test_a_secret_in_a_contact_method_never_shows(tmp_path: Path) -> None:
+    def edit(team: dict[str, Any]) -> None:
+        team["engineers"][0]["contact_methods"] = ["json://pager:s3cretpass@127.0.0.1:9/k"]
+
+    runtime = build_runtime(
+        settings_for(copy_rules(tmp_path / "r", team=edit), tmp_path / "o", db=6)
+    )
+    runtime.redis.flushdb()
+    try:
+        with TestClient(create_api(runtime), base_url="https://testserver") as client:
+            _signed_in(client, runtime, K)
+            page = client.get("/oncall").text
+        assert "json://pager:****@127.0.0.1:9/k" in page and "s3cret" not in page
+    finally:
+        runtime.redis.flushdb()

@@ -199,3 +199,71 @@ def test_dead_letters_list_and_retry() -> None:
     assert retried.returncode == 0 and "queued 0 dead letter(s)" in retried.stdout
     wrong = router("dead-letters", "burn", env=env)
     assert wrong.returncode == 2 and "use list or retry" in wrong.stderr
+
+
+def _with_methods(tmp_path: Path, *urls: str) -> Path:
+    def edit(team: dict[str, Any]) -> None:
+        team["engineers"][0]["contact_methods"] = list(urls)  # Kshama Kumar
+
+    return copy_rules(tmp_path / "rules", team=edit)
+
+
+def test_check_names_the_person_and_entry_of_a_malformed_notification_url(
+    tmp_path: Path,
+) -> None:
+    directory = _with_methods(tmp_path, "ntfys://ntfy.sh/kshama", "tgram://not-a-b0t-s3cret/")
+    done = router("check", "--rules", str(directory))
+    assert done.returncode == 1
+    (issue, summary) = done.stderr.strip().splitlines()
+    assert issue == (
+        f"{directory}/team.yaml: engineers[0].contact_methods[1]: Kshama Kumar's contact method "
+        "#2 (tgram://…) is not a notification URL apprise can use"
+    )
+    assert summary == f"error: 1 problem(s) in the rules in {directory}"
+    assert "s3cret" not in done.stderr + done.stdout
+
+
+def test_check_shows_contact_methods_masked(tmp_path: Path) -> None:
+    directory = _with_methods(tmp_path, "json://pager:s3cretpass@127.0.0.1/k")
+    done = router("check", "--rules", str(directory))
+    assert done.returncode == 0, done.stderr
+    assert "json://pager:****@127.0.0.1/k" in done.stdout
+    assert "s3cret" not in done.stdout
+
+
+def test_send_test_tries_each_of_a_persons_channels(tmp_path: Path) -> None:
+    from tests.mailservers import webhook_receiver
+
+    with webhook_receiver() as (receiver, base):
+        host = base.removeprefix("http://")
+        directory = _with_methods(tmp_path, f"ntfy://{host}/kshama", f"json://{host}/refuses")
+        receiver.script.extend([200, 400])
+        env = {"ROUTER_RULES_DIR": str(directory), "ROUTER_OUTBOX_DIR": str(tmp_path / "out")}
+        done = router("send-test", "--to", "Kshama Kumar", env=env)
+        assert done.returncode == 1  # one channel refused
+        assert done.stdout.splitlines() == [
+            "sent a page message to kshama.kumar@example.com through outbox",
+            f"sent a test to ntfy://{host}/kshama",
+        ]
+        (refused,) = done.stderr.strip().splitlines()
+        assert refused.startswith(f"error: json://{host}/refuses: ") and "error=400" in refused
+        assert len(list((tmp_path / "out").glob("*.eml"))) == 1
+        bodies = [json.loads(body) for _, body in receiver.calls]
+        assert bodies[0]["topic"] == "kshama" and "Kshama Kumar" in bodies[0]["message"]
+
+        # a URL to try before it goes in team.yaml: that one only, no email
+        done = router(
+            "send-test", "--to", "Kshama Kumar", "--channel", f"json://{host}/new", env=env
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"sent a test to json://{host}/new"
+        assert receiver.paths[-1] == "/new"
+
+
+def test_send_test_refuses_an_unknown_person_or_a_bad_url() -> None:
+    done = router("send-test", "--to", "Nobody")
+    assert done.returncode == 2
+    assert "'Nobody' is neither an engineer in team.yaml nor an email address" in done.stderr
+    done = router("send-test", "--to", "Kshama Kumar", "--channel", "tgram://s3cret/")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --channel: tgram://… is not a URL apprise can use"

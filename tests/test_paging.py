@@ -24,7 +24,7 @@ def _incident(severity: str, category: str | None) -> Incident:
         pipeline="growth.aggregate",
         type="job_failed",
         summary="",
-        severity=severity,  # type: ignore[arg-type]
+        severity=severity,
         category=category,
         status="triggered",
         opened_at=AT,

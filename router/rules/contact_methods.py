@@ -7,12 +7,13 @@ privacy form without its query, or for a URL apprise cannot read, the scheme alo
 from __future__ import annotations
 
 from functools import lru_cache
-
-import apprise
+from typing import Any
 
 
 @lru_cache(maxsize=256)
-def _service(url: str) -> apprise.NotifyBase | None:
+def _service(url: str) -> Any:
+    import apprise  # half a second to import: only rules that list a URL pay for it
+
     return apprise.Apprise.instantiate(url)
 
 
@@ -25,4 +26,4 @@ def masked(url: str) -> str:
     if service is None:
         scheme, found, _ = url.partition("://")
         return f"{scheme}://…" if found else "(not a URL)"
-    return str(service.url(privacy=True)).split("?", 1)[0]  # type: ignore[no-untyped-call]
+    return str(service.url(privacy=True)).split("?", 1)[0]

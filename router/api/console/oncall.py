@@ -8,14 +8,18 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from router.api.calendarfeed import feed_url
 from router.api.console.pages import form_session, page_message, page_session, render, runtime_of
 from router.api.roster import AbsenceIn, OverrideIn, add_absence, add_override
 from router.calendar import holiday_name
+from router.channels.trial import send_trial
+from router.paging import describe_delays
 from router.roster import RosterInvalid
 from router.rotation import shifts_between
+from router.rules.contact_methods import masked
 from router.runtime import Runtime
 from router.sessions import Session
 from router.times import local_day_span
@@ -71,7 +75,18 @@ def _oncall_context(runtime: Runtime, session: Session) -> dict[str, Any]:
             public.append((day, name))
         day += timedelta(days=1)
     engineers = [person.name for person in rules.team.engineers]
+    paging = [
+        {
+            "name": person.name,
+            "email": str(person.email),
+            "methods": [masked(url) for url in person.contact_methods],
+            "high": describe_delays(rules.team.rules_for(person).high),
+            "low": describe_delays(rules.team.rules_for(person).low),
+        }
+        for person in rules.team.engineers
+    ]
     return {
+        "paging": paging,
         "title": "On call",
         "shifts": rows,
         "absences": absences,
@@ -164,6 +179,24 @@ async def swap_shift(
     session = await form_session(request, csrf)
     reason = f"swap with {session.person}"
     return await _override(request, session, engineer, start, end, reason)
+
+
+@router.post("/oncall/test")
+async def send_me_a_test(request: Request, csrf: str = Form("")) -> Response:
+    """A test notice to each of the signed-in person's contact methods, now."""
+    session = await form_session(request, csrf)
+    runtime = runtime_of(request)
+    person = next((p for p in runtime.rules.team.engineers if p.name == session.person), None)
+    if person is None or not person.contact_methods:
+        said = "You have no contact methods besides email: add them in team.yaml."
+        return await _oncall_error(request, session, said)
+    backend, notices = runtime.notifier.backend, runtime.notices
+    urls = person.contact_methods
+    tried = await run_in_threadpool(send_trial, backend, notices, person.name, urls, person.name)
+    failed = [f"{t.method}: {t.failure}" for t in tried if t.failure is not None]
+    if failed:
+        return await _oncall_error(request, session, "Test not delivered: " + "; ".join(failed))
+    return _done(f"Test sent to {', '.join(t.method for t in tried)}.")
 
 
 @router.post("/oncall/{kind}/{change_id}/remove")
