@@ -44,7 +44,7 @@ class Notifier:
             log.warning("%s to %s failed for good: %s", notice.kind, masked(url), error)
             return Delivery("failed", str(error))
         self.once.sent(key, metrics.counting("router_messages_sent", labels))
-        return Delivery("sent", masked(url))
+        return Delivery("sent")
 
     def _attempts(self, key: str) -> int:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -138,9 +138,11 @@ def _timeline_text(item: dict[str, Any]) -> str:
     if kind == "note":
         estimate = f" (estimate: {item['estimate']})" if item.get("estimate") else ""
         return f"{item.get('by')}: {item.get('text')}{estimate}"
+    step = "" if item.get("round") is None else f" (round {item['round']}, step {item['step']})"
     if kind in ("message", "message failed"):
-        step = "" if item.get("round") is None else f" (round {item['round']}, step {item['step']})"
         return f"{item.get('message')} to {item.get('to')}{step} {item.get('detail') or ''}"
+    if kind in ("push", "push failed"):
+        return f"to {item.get('to')} at {item.get('channel')}{step} {item.get('detail') or ''}"
     skip = {"at", "kind"}
     return ", ".join(f"{key} {value}" for key, value in item.items() if key not in skip)
 
