@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import statistics
 import threading
 import time
@@ -155,6 +156,9 @@ def fold(directory: Path, sizes: Sizes, workers: int) -> dict[str, Any]:
     }
 
 
+_TIMER_SUBJECT = re.compile(rb"^Subject: t\d+\r?$", re.MULTILINE)
+
+
 def _subject_of(raw: bytes) -> str:
     return str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"])
 
@@ -219,12 +223,17 @@ def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
                 if n % 5000 == 4999:
                     pipe.execute()
             pipe.execute()
+
+        def ours() -> list[tuple[float, bytes]]:
+            # the router's own notices may arrive too (a 19:00 deadline missed in real time)
+            return [(at, raw) for at, raw in list(inbox.arrivals) if _TIMER_SUBJECT.search(raw)]
+
         wait_until(
-            lambda: len(inbox.arrivals) >= sizes.timers,
+            lambda: len(ours()) >= sizes.timers,
             timeout_s=sizes.timers_over_s + 900,
             what="every notice",
         )
-    late_ms = sorted(max(0.0, (at - due_of[_subject_of(raw)]) * 1000) for at, raw in inbox.arrivals)
+    late_ms = sorted(max(0.0, (at - due_of[_subject_of(raw)]) * 1000) for at, raw in ours())
     return {"timers": sizes.timers, "over_s": sizes.timers_over_s, **_percentiles(late_ms)}
 
 

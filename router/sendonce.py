@@ -60,10 +60,6 @@ class SendOnce:
         state = self.redis.get(marker)
         return Delivery("already sent") if state in (b"sent", b"failed") else Delivery("busy")
 
-    def state(self, key: str) -> str | None:
-        found = self.redis.get(keys.sent(key))
-        return found.decode() if isinstance(found, bytes) else None
-
     def again(self, key: str, counted: Counted = _nothing) -> None:
         """A transient failure: the next attempt sends."""
         with self.redis.pipeline() as pipe:
