@@ -27,7 +27,7 @@ from router.rosterstore import ChangeKind, RosterStore, change_json
 from router.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
 from router.rules import Rules, contact_methods
 from router.rules.load import RulesInvalid, load_rules
-from router.settings import Settings, SettingsInvalid, load_settings
+from router.settings import Settings, SettingsInvalid, check_channel_lease, load_settings
 from router.simulate import simulate
 from router.summary import rules_summary
 from router.times import local_day_span, parse_instant
@@ -315,7 +315,13 @@ def _logging() -> None:
 
 
 def _startup(settings: Settings) -> None:
-    _load(settings.rules_dir)  # refuse to start on bad rules, with every problem listed
+    rules = _load(settings.rules_dir)  # refuse to start on bad rules, with every problem listed
+    team = rules.team
+    uses_channels = bool(team.chat) or any(p.contact_methods for p in team.engineers)
+    try:
+        check_channel_lease(settings, uses_channels)
+    except SettingsInvalid as error:
+        _fail(str(error))
 
 
 @app.command()

@@ -103,11 +103,21 @@ def load_settings() -> Settings:
     if settings.email_backend == "sendgrid" and not settings.sendgrid_api_key.get_secret_value():
         raise SettingsInvalid("setting SENDGRID_API_KEY: required by ROUTER_EMAIL_BACKEND=sendgrid")
     attempt_s = {"smtp": settings.smtp_timeout_s, "sendgrid": settings.sendgrid_timeout_s}
-    longest_s = max(attempt_s.get(settings.email_backend, 0.0), settings.channel_timeout_s)
+    longest_s = attempt_s.get(settings.email_backend, 0.0)
     if settings.timer_lease_s < 2 * longest_s:
         raise SettingsInvalid(
             f"setting ROUTER_TIMER_LEASE_S: {settings.timer_lease_s:g} s is too short for one "
-            f"{settings.email_backend} or channel attempt (timeout {longest_s:g} s); use at least "
+            f"{settings.email_backend} attempt (timeout {longest_s:g} s); use at least "
             f"{2 * longest_s:g} s so no send outlives its lease"
         )
     return settings
+
+
+def check_channel_lease(settings: Settings, uses_channels: bool) -> None:
+    """With push or chat URLs in the rules, a channel attempt must fit in the lease too."""
+    if uses_channels and settings.timer_lease_s < 2 * settings.channel_timeout_s:
+        raise SettingsInvalid(
+            f"setting ROUTER_TIMER_LEASE_S: {settings.timer_lease_s:g} s is too short for one "
+            f"push or chat attempt (ROUTER_CHANNEL_TIMEOUT_S {settings.channel_timeout_s:g} s); "
+            f"use at least {2 * settings.channel_timeout_s:g} s so no send outlives its lease"
+        )

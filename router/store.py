@@ -22,7 +22,7 @@ import redis
 
 from router import keys, metrics
 from router.channels import stream
-from router.channels.stream import ChatLine, line_for, opened_line
+from router.channels.stream import Change, line_for, opened_line
 from router.events import Event
 from router.incidents import Incident, Outcome, Status, apply_event, retrigger
 from router.rules import Rules
@@ -328,23 +328,35 @@ class IncidentStore:
             if incident.status == "resolved":  # everyone paged is told, from the outbox
                 notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
                 writes.due_now.append(notice)
-                self._chat(pipe, writes, line_for(incident, "resolved", incident.resolved_by or ""))
+                self._chat(pipe, writes, incident, "resolved", incident.resolved_by)
             if incident.status == "acknowledged" and event.action == "acknowledge":
                 _schedule_ack_timeout(pipe, incident)
-                who = incident.acknowledged_by or ""
-                self._chat(pipe, writes, line_for(incident, "acknowledged", who))
+                self._chat(pipe, writes, incident, "acknowledged", incident.acknowledged_by)
         opened = outcome.opened
         if opened is not None:
-            self._chat(pipe, writes, opened_line(opened, self.rules.team.zone))
+            self._chat(pipe, writes, opened, "triggered")
             _schedule_steps(pipe, opened, now, writes.due_now)
             actions = self.rules.pipeline(opened.pipeline).actions.get(opened.type, [])
             automatic = [n for n, a in enumerate(actions) if not getattr(a, "confirm", False)]
             _schedule_actions(pipe, opened, automatic, now, writes.due_now)
 
-    def _chat(self, pipe: Any, writes: _Writes, line: ChatLine | None) -> None:
-        """A line for the team chat, if there is one, with its change."""
-        if line is None or not self.rules.team.chat:
+    def _chat(
+        self,
+        pipe: Any,
+        writes: _Writes,
+        incident: Incident,
+        change: Change,
+        who: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """A line for the team chat, if there is one, with its change: for incidents that
+        page only (the stream is for what someone must act on)."""
+        if not self.rules.team.chat or incident.decision not in ("page", "defer"):
             return
+        if change == "triggered":
+            line = opened_line(incident, self.rules.team.zone)
+        else:
+            line = line_for(incident, change, who or "", detail)
         stream.append(pipe, line)
         timer = stream.chat_timer(line.incident)
         if timer not in writes.due_now:
@@ -371,8 +383,9 @@ class IncidentStore:
                 pipe.rpush(timeline_key(incident_id), *lines)
                 writes = _Writes()
                 _schedule_steps(pipe, again, now, writes.due_now)
-                line = line_for(again, "triggered again", detail="acknowledgement timed out")
-                self._chat(pipe, writes, line)
+                self._chat(
+                    pipe, writes, again, "triggered again", None, "acknowledgement timed out"
+                )
                 fire_now(pipe, writes.due_now, now.timestamp(), self.lease_s)
 
             return again, write

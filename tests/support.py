@@ -39,5 +39,19 @@ def copy_rules(target: Path, **edits: Callable[[Any], None]) -> Path:
     return target
 
 
+def without_deadlines(source: Path, target: Path) -> Path:
+    """A copy of the rules in `source` whose pipelines have no deadlines, for the router's
+    processes that read the real clock: a run between 19:00 Pacific and midnight (03:00 to
+    08:00 UTC) would otherwise see today's unit-data deadline page in the middle of a
+    drill that counts pages."""
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    path = target / "pipelines.yaml"
+    data = read_yaml(path)
+    for pipeline in data["pipelines"]:
+        pipeline["deadlines"] = []
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return target
+
+
 def edited_rules(target: Path, **edits: Callable[[Any], None]) -> Rules:
     return load_rules(copy_rules(target, **edits))

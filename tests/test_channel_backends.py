@@ -83,3 +83,13 @@ def test_a_high_urgency_notice_is_marked_as_such_where_the_service_shows_it() ->
         AppriseBackend().send(url, NOTICE)
         AppriseBackend().send(url, NOTICE.model_copy(update={"tone": "low"}))
     assert [json.loads(body)["type"] for _, body in receiver.calls] == ["failure", "warning"]
+
+
+def test_a_failure_names_the_target_masked(caplog: pytest.LogCaptureFixture) -> None:
+    with webhook_receiver() as (receiver, base):
+        receiver.script.append(500)
+        url = f"json://pager:s3cretpass@{base.removeprefix('http://')}/hook"
+        with caplog.at_level("INFO"), pytest.raises(DeliveryFailed) as failed:
+            AppriseBackend().send(url, NOTICE)
+    assert "json://pager:****@127.0.0.1" in str(failed.value)
+    assert "s3cret" not in str(failed.value) and "s3cret" not in caplog.text

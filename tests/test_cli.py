@@ -267,3 +267,14 @@ def test_send_test_refuses_an_unknown_person_or_a_bad_url() -> None:
     done = router("send-test", "--to", "Kshama Kumar", "--channel", "tgram://s3cret/")
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --channel: tgram://… is not a URL apprise can use"
+
+
+def test_a_process_with_channels_refuses_a_lease_a_push_could_outlive(tmp_path: Path) -> None:
+    directory = _with_methods(tmp_path, "ntfys://ntfy.sh/kshama")
+    env = {"ROUTER_RULES_DIR": str(directory), "ROUTER_TIMER_LEASE_S": "15"}
+    done = router("scheduler", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: setting ROUTER_TIMER_LEASE_S: 15 s is too short for one push or chat attempt "
+        "(ROUTER_CHANNEL_TIMEOUT_S 10 s); use at least 20 s so no send outlives its lease"
+    )

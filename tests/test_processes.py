@@ -29,17 +29,17 @@ from router.scheduler import Scheduler
 from router.tasks import URGENT_QUEUE
 from tests.redis_server import session_redis
 from tests.stack import TOKEN, free_port, read_outbox, settings_for, wait_until
-from tests.support import RULES_DIR
+from tests.support import RULES_DIR, without_deadlines
 
 ROOT = RULES_DIR.parent
 
 
-def _env(db: int, **extra: str) -> dict[str, str]:
+def _env(db: int, rules_dir: Path, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "REDIS_URL": session_redis().url(db),
         "ROUTER_API_TOKENS": TOKEN,
-        "ROUTER_RULES_DIR": str(RULES_DIR),
+        "ROUTER_RULES_DIR": str(rules_dir),
         "ROUTER_SECRET_KEY": "process-test-secret-key",
         **extra,
     }
@@ -76,14 +76,15 @@ def router_up(tmp_path: Path, port: int, env: dict[str, str]) -> Iterator[str]:
 def test_router_up_serves_and_pages(tmp_path: Path) -> None:
     session_redis().client(14).flushdb()
     outbox, port = tmp_path / "outbox", free_port()
-    with router_up(tmp_path, port, _env(14, ROUTER_OUTBOX_DIR=str(outbox))) as url:
+    rules_dir = without_deadlines(RULES_DIR, tmp_path / "rules")  # the real clock
+    with router_up(tmp_path, port, _env(14, rules_dir, ROUTER_OUTBOX_DIR=str(outbox))) as url:
         event = _readme_event()
         answer = httpx.post(
             f"{url}/v1/events", json=event, headers={"Authorization": f"Bearer {TOKEN}"}
         )
         assert answer.status_code == 202, answer.text
         (page,) = wait_until(lambda: read_outbox(outbox), timeout_s=30, what="the page email")
-        rules = build_runtime(settings_for(RULES_DIR, outbox, db=14)).rules
+        rules = build_runtime(settings_for(rules_dir, outbox, db=14)).rules
         on_call = shift_at(SystemClock().now(), rules)
         assert page["To"] == on_call.email  # daily data pages the on-call engineer, any hour
         assert page["Subject"].strip() == f"[P2] Unit-level profit: {event['summary']}"
@@ -147,8 +148,9 @@ def test_worker_killed_mid_send_pages_exactly_once(
     tmp_path: Path, silent_smtp: tuple[int, threading.Event]
 ) -> None:
     db = 15
+    rules_dir = without_deadlines(RULES_DIR, tmp_path / "rules")  # the real clock
     settings = settings_for(
-        RULES_DIR,
+        rules_dir,
         tmp_path / "outbox",
         db=db,
         ROUTER_TIMER_LEASE_S="3",
@@ -170,7 +172,9 @@ def test_worker_killed_mid_send_pages_exactly_once(
         "ROUTER_TIMER_LEASE_S": "3",
         "ROUTER_SMTP_TIMEOUT_S": "1.5",
     }
-    first = _worker(_env(db, ROUTER_SMTP_PORT=str(stuck_port), **common), tmp_path / "w1.log")
+    first = _worker(
+        _env(db, rules_dir, ROUTER_SMTP_PORT=str(stuck_port), **common), tmp_path / "w1.log"
+    )
     second = None
     try:
         now = runtime.clock.now()
@@ -191,7 +195,9 @@ def test_worker_killed_mid_send_pages_exactly_once(
         assert connected.wait(30), "the first worker never tried to send"
         os.killpg(first.pid, signal.SIGKILL)  # dies holding the due step
         first.wait(10)
-        second = _worker(_env(db, ROUTER_SMTP_PORT=str(smtp.port), **common), tmp_path / "w2.log")
+        second = _worker(
+            _env(db, rules_dir, ROUTER_SMTP_PORT=str(smtp.port), **common), tmp_path / "w2.log"
+        )
         wait_until(lambda: inbox.messages, timeout_s=30, what="the page after the restart")
         first_step = f"step:{incident.id}:0:0"
 
@@ -224,7 +230,10 @@ def test_worker_killed_mid_send_pages_exactly_once(
 def test_router_up_starts_a_private_redis_when_none_answers(tmp_path: Path) -> None:
     redis_port, port = free_port(), free_port()
     env = _env(
-        0, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", ROUTER_OUTBOX_DIR=str(tmp_path / "outbox")
+        0,
+        without_deadlines(RULES_DIR, tmp_path / "rules"),
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        ROUTER_OUTBOX_DIR=str(tmp_path / "outbox"),
     )
     with router_up(tmp_path, port, env):
         client = redis.Redis(port=redis_port)

@@ -59,17 +59,13 @@ def line_for(incident: Incident, change: Change, who: str = "", detail: str = ""
     )
 
 
-def opened_line(incident: Incident, zone: tzinfo) -> ChatLine | None:
-    """The first line of an incident that pages (now or at business hours); None for one
-    only recorded: the stream is for what someone must act on."""
-    if incident.decision == "page" and incident.escalation:
-        return line_for(
-            incident, "triggered", detail=f"paging {', '.join(incident.escalation[0].notify)}"
-        )
+def opened_line(incident: Incident, zone: tzinfo) -> ChatLine:
+    """The first line of an incident that pages: whom, or when quiet hours end."""
     if incident.decision == "defer" and incident.deliver_at is not None:
         at = incident.deliver_at.astimezone(zone).strftime("%a %H:%M %Z")
         return line_for(incident, "triggered", detail=f"quiet hours: pages at {at}")
-    return None
+    names = incident.escalation[0].notify if incident.escalation else []
+    return line_for(incident, "triggered", detail=f"paging {', '.join(names)}")
 
 
 def chat_timer(incident_id: str) -> Timer:
