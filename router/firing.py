@@ -33,6 +33,16 @@ from router.webhooks import WebhookCaller, render_body
 
 
 @dataclass(frozen=True)
+class _DueStep:
+    index: int
+    """Its place in the incident's plan."""
+    step: PlannedStep
+    due: datetime
+    """When its email was due."""
+    names: list[str]
+
+
+@dataclass(frozen=True)
 class Fired:
     result: FireResult
     said: str
@@ -99,9 +109,9 @@ class Firing:
 
     def _due_step(
         self, member: str, timer: Timer, incident: Incident, now: datetime
-    ) -> tuple[int, PlannedStep, datetime] | Fired:
-        """The step a step or push timer is for, and when its email was due; or why
-        there is nothing to send."""
+    ) -> _DueStep | Fired:
+        """The step a step or push timer is for, when its email was due and whom it
+        notifies under the current roster; or why there is nothing to send."""
         if incident.status != "triggered" or incident.deliver_at is None:
             release(self.redis, member)
             return Fired("nothing", f"incident {incident.status}")
@@ -117,21 +127,16 @@ class Firing:
         due = incident.deliver_at + timedelta(seconds=step.after_s)
         if now < due:
             return Fired("early", "")  # leave the lease: it is claimed again when due
-        return index, step, due
+        rules = self.current_rules()
+        names = recipients_now(step, incident.policy, incident.pipeline, incident.deliver_at, rules)
+        return _DueStep(index, step, due, names)
 
     def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
         found = self._due_step(member, timer, incident, now)
         if isinstance(found, Fired):
             return found
-        index, step, due = found
+        index, step, due, names = found.index, found.step, found.due, found.names
         kind = _first_kind(incident) if index == 0 else "escalation"
-        names = recipients_now(
-            step,
-            incident.policy,
-            incident.pipeline,
-            incident.deliver_at or due,
-            self.current_rules(),
-        )
         if index > 0 and self.current_rules().team.chat:
             line = line_for(incident, "escalated", detail=f"paging {', '.join(names)}")
             tag = f"{step.round}:{step.step}:{incident.cycle}"
@@ -141,7 +146,7 @@ class Firing:
             key = _step_key(incident, step, name)
             message = self.composer.incident_message(kind, incident, name, index, now, key=key)
             emails.append(self._send_and_note(message, incident, name, now, step.round, step.step))
-        pushed, later = self._push(incident, index, step, names, due, now)
+        pushed, later = self._push(incident, found, now)
         if later is not None:  # before the step is released: a crash fires it again
             push = Timer(kind="push", incident=incident.id, round=step.round, step=step.step)
             schedule_in(self.redis, push, later.timestamp())
@@ -158,42 +163,29 @@ class Firing:
         found = self._due_step(member, timer, incident, now)
         if isinstance(found, Fired):
             return found
-        index, step, due = found
-        names = recipients_now(
-            step,
-            incident.policy,
-            incident.pipeline,
-            incident.deliver_at or due,
-            self.current_rules(),
-        )
-        pushed, later = self._push(incident, index, step, names, due, now)
-        said = f"push to {', '.join(names)}"
+        pushed, later = self._push(incident, found, now)
+        said = f"push to {', '.join(found.names)}"
         if later is not None and all(d.result not in ("retry", "busy") for d in pushed):
             reschedule(self.redis, member, later.timestamp())
             return Fired("sent" if pushed else "early", said)
         return self._settle(member, pushed, now, said)
 
     def _push(
-        self,
-        incident: Incident,
-        index: int,
-        step: PlannedStep,
-        names: list[str],
-        due: datetime,
-        now: datetime,
+        self, incident: Incident, found: _DueStep, now: datetime
     ) -> tuple[list[Delivery], datetime | None]:
         """The step's pushes due by now, one attempt each (sent once per key); and when
         the next one is due."""
         rules = self.current_rules()
         tone = paging.urgency(incident, rules)
+        step = found.step
         deliveries, later = [], []
-        for push in paging.pushes(incident, names, due, rules):
+        for push in paging.pushes(incident, found.names, found.due, rules):
             if push.due > now:
                 later.append(push.due)
                 continue
             url = rules.team.engineer(push.person).contact_methods[push.method]
             key = f"{_step_key(incident, step, push.person)}:push{push.rule}:{push.method}"
-            notice = self.notices.page(incident, push.person, index, now, key, tone)
+            notice = self.notices.page(incident, push.person, found.index, now, key, tone)
             delivery = self.notifier.deliver(url, notice)
             if delivery.result in ("sent", "failed"):
                 self.store.note(

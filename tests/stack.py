@@ -164,6 +164,16 @@ class Stack:
                 return
         raise AssertionError("the scheduler kept handing out timers")
 
+    def incident_id(self, dedup_key: str) -> str:
+        """The id of the incident `dedup_key` opened, once it exists."""
+
+        def found() -> str | None:
+            hits = [i for i in self.runtime.engine.store.listing(None) if i.dedup_key == dedup_key]
+            return hits[0].id if hits else None
+
+        incident_id: str = wait_until(found, what=f"the incident {dedup_key}")
+        return incident_id
+
     def emails(self) -> list[EmailMessage]:
         return read_outbox(self.outbox)
 

@@ -30,7 +30,6 @@ from tests.stack import (
     running_stack,
     settings_for,
     text_of,
-    wait_until,
 )
 from tests.support import copy_rules, pacific
 
@@ -71,21 +70,19 @@ def _stack(tmp_path: Path, base: str, start: datetime, chat: bool = False) -> An
     return running_stack(_rules(tmp_path, base, chat), tmp_path / "outbox", start)
 
 
-def _incident(stack: Stack, dedup_key: str) -> str:
-    def found() -> str | None:
-        hits = [i for i in stack.runtime.engine.store.listing(None) if i.dedup_key == dedup_key]
-        return hits[0].id if hits else None
-
-    incident_id: str = wait_until(found, what=f"the incident {dedup_key}")
-    return incident_id
-
-
 def _emails_to(stack: Stack, address: str) -> int:
     return sum(1 for m in stack.emails() if str(m["To"]) == address)
 
 
 def _timeline(stack: Stack, incident_id: str, kind: str) -> list[dict[str, Any]]:
     return [e for e in stack.runtime.engine.store.timeline(incident_id) if e["kind"] == kind]
+
+
+def _said(stack: Stack, incident_id: str) -> str:
+    """What the router did, for a failing assertion's message."""
+    markers = {str(key): stack.redis.get(key) for key in stack.redis.keys("ar:sent:*")}
+    timers = stack.redis.zrange("ar:timers", 0, -1, withscores=True)
+    return f"timeline {stack.runtime.engine.store.timeline(incident_id)}; sent {markers}; timers {timers}"
 
 
 def _p1(stack: Stack, dedup_key: str) -> str:
@@ -99,7 +96,7 @@ def _p1(stack: Stack, dedup_key: str) -> str:
         }
     )
     stack.settle()
-    return _incident(stack, dedup_key)
+    return stack.incident_id(dedup_key)
 
 
 def test_a_p1_on_sunday_night_pushes_once_and_emails_once_even_when_redelivered(
@@ -109,7 +106,7 @@ def test_a_p1_on_sunday_night_pushes_once_and_emails_once_even_when_redelivered(
     with _stack(tmp_path, base, SUNDAY_3AM) as stack:
         incident_id = _p1(stack, "night")
         pushed = _ntfy(calls, "kshama-pager")
-        assert len(pushed) == 1
+        assert len(pushed) == 1, _said(stack, incident_id)
         assert pushed[0]["title"] == "[P1] Aggregate growth: growth job died"
         # the same signed Acknowledge link the email has, for its recipient
         ack_url = next(
@@ -144,7 +141,7 @@ def test_a_p2_in_business_hours_pushes_after_five_minutes_only_if_unacknowledged
                 {"pipeline": "growth.aggregate", "type": "job_failed", "dedup_key": key}
             )
         stack.settle()
-        left, acked = _incident(stack, "left"), _incident(stack, "acked")
+        left, acked = stack.incident_id("left"), stack.incident_id("acked")
         assert _emails_to(stack, "biswa.rath@example.com") == 2  # both emailed at once
         assert calls.json_calls("/biswa") == []
 

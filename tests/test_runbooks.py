@@ -22,17 +22,8 @@ from router.rules.load import load_rules
 from router.rules.pipelines import WebhookAction
 from router.webhooks import render_body, signature, verify
 from tests.mailservers import webhook_receiver
-from tests.stack import Stack, html_of, running_stack, text_of, wait_until
+from tests.stack import Stack, html_of, running_stack, text_of
 from tests.support import RULES_DIR, copy_rules, pacific
-
-
-def _incident(stack: Stack, dedup_key: str) -> str:
-    def found() -> str | None:
-        hits = [i for i in stack.runtime.engine.store.listing(None) if i.dedup_key == dedup_key]
-        return hits[0].id if hits else None
-
-    incident_id: str = wait_until(found, what=f"the incident {dedup_key}")
-    return incident_id
 
 
 def _mail(stack: Stack, kind: str, incident_id: str) -> list[EmailMessage]:
@@ -57,7 +48,7 @@ def test_a_note_with_an_estimate_is_on_the_timeline_and_in_the_resolved_email(
         }
     )
     stack.settle()
-    incident_id = _incident(stack, "agg")
+    incident_id = stack.incident_id("agg")
     (page,) = _mail(stack, "page", incident_id)
     # the runbook says "Document the bug and give an estimate": the page asks for a note
     assert f"/incidents/{incident_id}" in text_of(page)
@@ -104,7 +95,7 @@ def test_a_page_whose_runbook_asks_for_nothing_does_not_ask_for_a_note(tuesday: 
         }
     )
     stack.settle()
-    (page,) = _mail(stack, "page", _incident(stack, "gd"))
+    (page,) = _mail(stack, "page", stack.incident_id("gd"))
     assert "give an estimate" not in text_of(page)
 
 
@@ -155,7 +146,7 @@ def test_an_acknowledged_p2_left_for_its_timeout_pages_again(tuesday: Stack) -> 
         }
     )
     stack.settle()
-    incident_id = _incident(stack, "ack-timeout")
+    incident_id = stack.incident_id("ack-timeout")
     assert _pages_to(stack, incident_id) == ["biswa.rath@example.com"]
     with stack.client() as client:
         acked = client.post(f"/v1/incidents/{incident_id}/acknowledge").json()["incident"]
@@ -184,7 +175,7 @@ def test_a_snoozed_incident_waits_out_the_snooze(tuesday: Stack) -> None:
         }
     )
     stack.settle()
-    incident_id = _incident(stack, "snoozed")
+    incident_id = stack.incident_id("snoozed")
     with stack.client() as client:
         early = client.post(f"/v1/incidents/{incident_id}/snooze", json={"for": "6h"})
         assert early.status_code == 409  # acknowledge first
@@ -223,7 +214,7 @@ def test_permission_denied_on_a_tuesday_emails_it_at_once(tmp_path: Path) -> Non
         stack.send_event(DENIED)
         stack.settle()
         (email,) = _to_it(stack)
-        incident_id = _incident(stack, "growth.aggregate/permission_denied")
+        incident_id = stack.incident_id("growth.aggregate/permission_denied")
         with stack.client() as client:
             timeline = client.get(f"/v1/incidents/{incident_id}").json()["timeline"]
     assert str(email["To"]) == IT
@@ -277,7 +268,7 @@ def test_a_report_is_held_while_a_blocker_is_open_and_sent_once_after(
     stack = tuesday
     stack.send_event(blocker)
     stack.settle()
-    incident_id = _incident(stack, f"{blocker['pipeline']}/{blocker['type']}")
+    incident_id = stack.incident_id(f"{blocker['pipeline']}/{blocker['type']}")
     with stack.client() as client:
         client.post(f"/v1/incidents/{incident_id}/notes", json={"text": "on it", "estimate": "4h"})
     stack.send_event({"pipeline": report, "type": "report_ready", "summary": "Q4 numbers"})
@@ -302,7 +293,7 @@ def test_one_delay_email_per_report_and_day_unless_the_estimate_changes(tuesday:
     stack = tuesday
     stack.send_event({"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "blank"})
     stack.settle()
-    incident_id = _incident(stack, "growth.aggregate/chart_broken")
+    incident_id = stack.incident_id("growth.aggregate/chart_broken")
     for _ in range(2):
         stack.send_event({"pipeline": "growth.aggregate", "type": "report_ready"})
         stack.settle()
@@ -326,7 +317,7 @@ def test_the_sla_is_in_the_page_and_the_incident_json(tuesday: Stack) -> None:
     sla = "Make sure that the charts in the report are correctly showing up."
     tuesday.send_event({"pipeline": "growth.aggregate", "type": "chart_broken", "summary": "blank"})
     tuesday.settle()
-    incident_id = _incident(tuesday, "growth.aggregate/chart_broken")
+    incident_id = tuesday.incident_id("growth.aggregate/chart_broken")
     (page,) = _mail(tuesday, "page", incident_id)
     assert f"SLA:       {sla}" in text_of(page)
     with tuesday.client() as client:
@@ -372,7 +363,7 @@ def test_a_confirm_webhook_is_a_button_that_calls_once_signed_and_retried(
             )
             stack.settle()
             assert receiver.calls == []  # a confirm action never runs by itself
-            incident_id = _incident(stack, "growth.aggregate/chart_broken")
+            incident_id = stack.incident_id("growth.aggregate/chart_broken")
             (page,) = _mail(stack, "page", incident_id)
             found = re.search(r"Rebuild the charts: (\S+/actions/run\?token=\S+)", text_of(page))
             assert found and "Rebuild the charts" in html_of(page)
@@ -455,7 +446,7 @@ def test_the_weekly_report_reaches_both_engineers_with_the_weeks_counts(tmp_path
         def act(dedup_key: str, action: str, local: str) -> None:
             at(local)
             with stack.client() as client:
-                answer = client.post(f"/v1/incidents/{_incident(stack, dedup_key)}/{action}")
+                answer = client.post(f"/v1/incidents/{stack.incident_id(dedup_key)}/{action}")
                 assert answer.status_code == 200, answer.text
 
         def event(local: str, **fields: str) -> None:
@@ -492,7 +483,7 @@ def test_the_weekly_report_reaches_both_engineers_with_the_weeks_counts(tmp_path
         act("slow", "acknowledge", "2026-12-10 14:05")
         with stack.client() as client:
             note = {"text": "Index missing on the events table", "estimate": "2026-12-16T17:00"}
-            client.post(f"/v1/incidents/{_incident(stack, 'slow')}/notes", json=note)
+            client.post(f"/v1/incidents/{stack.incident_id('slow')}/notes", json=note)
         event(
             "2026-12-12 15:00",
             pipeline="growth.daily",

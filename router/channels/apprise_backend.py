@@ -41,6 +41,8 @@ class AppriseBackend:
         apprise_log = logging.getLogger(apprise.LOGGER_NAME)
         if not apprise_log.isEnabledFor(logging.WARNING):
             apprise_log.setLevel(logging.WARNING)
+        # apprise imports its 180 plugins on first use: here, not inside a page's deadline
+        apprise.Apprise.instantiate("json://localhost")
 
     def send(self, url: str, notice: Notice) -> None:
         # A fresh plugin per send: apprise plugins remember what they delivered.
