@@ -316,10 +316,8 @@ def _logging() -> None:
 
 def _startup(settings: Settings) -> None:
     rules = _load(settings.rules_dir)  # refuse to start on bad rules, with every problem listed
-    team = rules.team
-    uses_channels = bool(team.chat) or any(p.contact_methods for p in team.engineers)
     try:
-        check_channel_lease(settings, uses_channels)
+        check_channel_lease(settings, rules.team.uses_channels())
     except SettingsInvalid as error:
         _fail(str(error))
 

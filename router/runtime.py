@@ -61,7 +61,7 @@ def build_runtime(
     )
     notifier = Notifier(
         client,
-        channel_backend or AppriseBackend(settings.channel_timeout_s),
+        channel_backend or AppriseBackend(settings.channel_timeout_s, rules.team.uses_channels()),
         settings.timer_lease_s,
         settings.channel_max_attempts,
     )

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-
-import apprise
+from typing import Any
 
 from router.channels.base import Notice, Tone
 from router.rules.contact_methods import masked
@@ -20,11 +19,7 @@ from router.sendonce import DeliveryFailed
 
 _STATUS = re.compile(r"\berror=(\d{3})\b")
 _TRANSIENT_4XX = {408, 425, 429}
-_TYPES: dict[Tone, apprise.NotifyType] = {
-    "high": apprise.NotifyType.FAILURE,
-    "low": apprise.NotifyType.WARNING,
-    "info": apprise.NotifyType.INFO,
-}
+_TYPES: dict[Tone, str] = {"high": "failure", "low": "warning", "info": "info"}  # NotifyType
 
 
 def _permanent(status: int | None) -> bool:
@@ -34,19 +29,27 @@ def _permanent(status: int | None) -> bool:
 class AppriseBackend:
     name = "apprise"
 
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    def __init__(self, timeout_s: float = 10.0, warm: bool = True) -> None:
+        """`warm`: load apprise now (half a second: it imports 180 plugins) rather than
+        inside the first page's deadline; a process whose rules list no channel skips it."""
         self.timeout_s = timeout_s
+        if warm:
+            self._apprise().Apprise.instantiate("json://localhost")
+
+    @staticmethod
+    def _apprise() -> Any:
+        import apprise
+
         # The reasons are apprise's warnings: they must reach its per-call capture even
         # where the process logs errors only (Celery's test worker does).
         apprise_log = logging.getLogger(apprise.LOGGER_NAME)
         if not apprise_log.isEnabledFor(logging.WARNING):
             apprise_log.setLevel(logging.WARNING)
-        # apprise imports its 180 plugins on first use: here, not inside a page's deadline
-        apprise.Apprise.instantiate("json://localhost")
+        return apprise
 
     def send(self, url: str, notice: Notice) -> None:
         # A fresh plugin per send: apprise plugins remember what they delivered.
-        service = apprise.Apprise()
+        service = self._apprise().Apprise()
         if not service.add(url):
             raise DeliveryFailed(f"{masked(url)} is not a URL apprise can use", permanent=True)
         result = service.notify(

@@ -125,6 +125,10 @@ class Team(Strict):
                 return contact
         raise KeyError(name)
 
+    def uses_channels(self) -> bool:
+        """Whether anything is ever pushed or posted besides email."""
+        return bool(self.chat) or any(person.contact_methods for person in self.engineers)
+
     def rules_for(self, person: Engineer) -> NotificationRules:
         return person.notification_rules or self.notification_rules
 
