@@ -40,6 +40,8 @@ class _DueStep:
     due: datetime
     """When its email was due."""
     names: list[str]
+    rules: Rules
+    """The current rules, read once for the whole fire."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Firing:
             return Fired("early", "")  # leave the lease: it is claimed again when due
         rules = self.current_rules()
         names = recipients_now(step, incident.policy, incident.pipeline, incident.deliver_at, rules)
-        return _DueStep(index, step, due, names)
+        return _DueStep(index, step, due, names, rules)
 
     def _step(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
         found = self._due_step(member, timer, incident, now)
@@ -137,7 +139,7 @@ class Firing:
             return found
         index, step, due, names = found.index, found.step, found.due, found.names
         kind = _first_kind(incident) if index == 0 else "escalation"
-        if index > 0 and self.current_rules().team.chat:
+        if index > 0 and found.rules.team.chat:
             line = line_for(incident, "escalated", detail=f"paging {', '.join(names)}")
             tag = f"{step.round}:{step.step}:{incident.cycle}"
             append_once(self.redis, line, tag, now, self.lease_s)
@@ -175,9 +177,8 @@ class Firing:
     ) -> tuple[list[Delivery], datetime | None]:
         """The step's pushes due by now, one attempt each (sent once per key); and when
         the next one is due."""
-        rules = self.current_rules()
+        rules, step = found.rules, found.step
         tone = paging.urgency(incident, rules)
-        step = found.step
         deliveries, later = [], []
         for push in paging.pushes(incident, found.names, found.due, rules):
             if push.due > now:
