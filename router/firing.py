@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 
@@ -25,7 +26,7 @@ from router.mail.message import OutgoingMessage
 from router.rules import Rules
 from router.rules.contact_methods import masked
 from router.rules.pipelines import WebhookAction
-from router.sendonce import Delivery
+from router.sendonce import Delivery, Recorded
 from router.store import IncidentStore
 from router.tasks import FireResult
 from router.timers import Timer, release, reschedule, retry_later, schedule_in
@@ -152,13 +153,14 @@ class Firing:
         if later is not None:  # before the step is released: a crash fires it again
             push = Timer(kind="push", incident=incident.id, round=step.round, step=step.step)
             schedule_in(self.redis, push, later.timestamp())
-        fired = self._settle(member, emails + pushed, now, f"{kind} to {', '.join(names)}")
+        counted = None
         if any(d.result == "sent" for d in emails):
-            with self.redis.pipeline(transaction=False) as pipe:
+
+            def counted(pipe: Any) -> None:
                 metrics.count(pipe, "router_escalation_steps", {"message": kind})
                 metrics.observe_lateness(pipe, (now - due).total_seconds())
-                pipe.execute()
-        return fired
+
+        return self._settle(member, emails + pushed, now, f"{kind} to {', '.join(names)}", counted)
 
     def _later_pushes(self, member: str, timer: Timer, incident: Incident, now: datetime) -> Fired:
         """A step's pushes that wait for an acknowledgement: none once it came."""
@@ -187,20 +189,28 @@ class Firing:
             url = rules.team.engineer(push.person).contact_methods[push.method]
             key = f"{_step_key(incident, step, push.person)}:push{push.rule}:{push.method}"
             notice = self.notices.page(incident, push.person, found.index, now, key, tone)
-            delivery = self.notifier.deliver(url, notice)
-            if delivery.result in ("sent", "failed"):
-                self.store.note(
-                    incident.id,
-                    now,
-                    "push" if delivery.result == "sent" else "push failed",
-                    to=push.person,
-                    channel=masked(url),
-                    round=step.round,
-                    step=step.step,
-                    detail=delivery.detail,
-                )
-            deliveries.append(delivery)
+            deliveries.append(
+                self.notifier.deliver(url, notice, self._push_noted(incident, push, url, step, now))
+            )
         return deliveries, min(later, default=None)
+
+    def _push_noted(
+        self, incident: Incident, push: paging.Push, url: str, step: PlannedStep, now: datetime
+    ) -> Recorded:
+        def recorded(pipe: Any, delivery: Delivery) -> None:
+            self.store.note_on(
+                pipe,
+                incident.id,
+                now,
+                "push" if delivery.result == "sent" else "push failed",
+                to=push.person,
+                channel=masked(url),
+                round=step.round,
+                step=step.step,
+                detail=delivery.detail,
+            )
+
+        return recorded
 
     def _chat(self, member: str, incident: Incident, now: datetime) -> Fired:
         """The incident's lines for the team chat, in order, from where they stopped."""
@@ -302,15 +312,28 @@ class Firing:
             self.redis.delete(keys.message(stem))
         return fired
 
-    def _settle(self, member: str, deliveries: list[Delivery], now: datetime, said: str) -> Fired:
+    def _settle(
+        self,
+        member: str,
+        deliveries: list[Delivery],
+        now: datetime,
+        said: str,
+        counted: Callable[[Any], None] | None = None,
+    ) -> Fired:
+        """Release the timer, or put it back after a back-off; `counted` (metrics of what
+        this attempt sent) goes with the release, or on its own."""
         results = {d.result for d in deliveries}
-        if "retry" in results:
+        if "retry" in results or "busy" in results:
+            if counted is not None:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    counted(pipe)
+                    pipe.execute()
+            if "busy" in results:
+                return Fired("busy", said)  # another worker holds the send: its lease decides
             asked_s = max(d.retry_after_s for d in deliveries)
             wait_s = retry_later(self.redis, member, now.timestamp(), self.retry_backoff_s, asked_s)
             return Fired("retry", f"{said}; again in {wait_s:g} s")
-        if "busy" in results:
-            return Fired("busy", said)  # another worker holds the send: its lease decides
-        release(self.redis, member)
+        release(self.redis, member, counted)
         return Fired("failed" if results == {"failed"} else "sent", said)
 
     def _send_and_note(
@@ -322,10 +345,12 @@ class Firing:
         round_no: int | None,
         step_no: int | None,
     ) -> Delivery:
-        """One attempt; what was sent or failed for good goes on the incident's timeline."""
-        delivery = self.mailer.deliver(message, now)
-        if delivery.result in ("sent", "failed"):
-            self.store.note(
+        """One attempt; what was sent or failed for good goes on the incident's timeline,
+        in the same MULTI as the send's marker."""
+
+        def recorded(pipe: Any, delivery: Delivery) -> None:
+            self.store.note_on(
+                pipe,
                 incident.id,
                 now,
                 "message" if delivery.result == "sent" else "message failed",
@@ -336,4 +361,5 @@ class Firing:
                 step=step_no,
                 detail=delivery.detail,
             )
-        return delivery
+
+        return self.mailer.deliver(message, now, recorded)

@@ -32,6 +32,22 @@ def _nothing(pipe: Any) -> None:
     pass
 
 
+Recorded = Callable[[Any, "Delivery"], None]
+"""What the caller writes with a send's final outcome, in the marker's own MULTI (the
+incident's timeline line): the marker and its record are never one without the other."""
+
+
+def together(counted: Counted, recorded: Recorded | None, delivery: Delivery) -> Counted:
+    if recorded is None:
+        return counted
+
+    def both(pipe: Any) -> None:
+        counted(pipe)
+        recorded(pipe, delivery)
+
+    return both
+
+
 class DeliveryFailed(Exception):
     """What a backend (email or channel) raises: `permanent` is never retried."""
 

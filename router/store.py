@@ -469,6 +469,11 @@ class IncidentStore:
     def note(self, incident_id: str, now: datetime, kind: str, **fields: Any) -> None:
         self.redis.rpush(timeline_key(incident_id), entry(now, kind, **fields))
 
+    @staticmethod
+    def note_on(pipe: Any, incident_id: str, now: datetime, kind: str, **fields: Any) -> None:
+        """A timeline line on the caller's pipeline (with a send's marker)."""
+        pipe.rpush(timeline_key(incident_id), entry(now, kind, **fields))
+
     def touched_since(self, since: datetime, until: datetime) -> list[Incident]:
         """Open incidents, and resolved ones opened from `since` to `until`."""
         ids: list[Any] = []

@@ -10,6 +10,7 @@ one timer; a worker removes the lease when the timer is handled. A lease that ex
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import redis
@@ -83,10 +84,13 @@ def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 5
     return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
 
 
-def release(client: redis.Redis, member: str) -> None:
+def release(client: redis.Redis, member: str, also: Callable[[Any], None] | None = None) -> None:
+    """The timer is done; `also` writes what goes with that (metrics) in the same MULTI."""
     with client.pipeline() as pipe:
         pipe.zrem(LEASED, member)
         pipe.hdel(ATTEMPTS, member)
+        if also is not None:
+            also(pipe)
         pipe.execute()
 
 

@@ -148,13 +148,21 @@ class Stack:
         nothing queued or in hand, until a tick hands out nothing more: after this, an
         assertion that nothing happened means nothing will."""
 
+        db = str(self.redis.connection_pool.connection_kwargs.get("db", 0))
+
         def idle() -> bool:
             queued = sum(self.redis.llen(queue) for queue in QUEUES)
             # a due timer is work too: the scheduler thread may have written it (a fold
             # of its own tick) after this tick looked
             due = self.redis.zcount(TIMERS, "-inf", self.clock.now().timestamp())
             busy = self.redis.hlen("unacked") or self.redis.zcard(LEASED) or due
-            return queued == 0 and not busy
+            # A message the worker has just taken off the queue is, for an instant, in
+            # neither the queue nor `unacked`: only a worker blocked in BRPOP holds none.
+            waiting = any(
+                c.get("cmd") == "brpop" and "b" in c.get("flags", "") and c.get("db") == db
+                for c in self.redis.client_list()
+            )
+            return queued == 0 and not busy and waiting
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import redis
 from router import keys, metrics
 from router.channels.base import ChannelBackend, Notice
 from router.rules.contact_methods import masked
-from router.sendonce import Delivery, DeliveryFailed, SendOnce
+from router.sendonce import Delivery, DeliveryFailed, Recorded, SendOnce, together
 
 log = logging.getLogger(__name__)
 _ATTEMPTS_KEEP_S = 86400
@@ -25,8 +25,9 @@ class Notifier:
         self.redis, self.backend, self.max_attempts = client, backend, max_attempts
         self.once = SendOnce(client, lease_s)
 
-    def deliver(self, url: str, notice: Notice) -> Delivery:
-        """One attempt; Redis errors propagate (the task is redelivered)."""
+    def deliver(self, url: str, notice: Notice, recorded: Recorded | None = None) -> Delivery:
+        """One attempt; `recorded` writes a sent or failed outcome with its marker. Redis
+        errors propagate (the task is redelivered)."""
         key = notice.idempotency_key
         found = self.once.claim(key)
         if found is not None:
@@ -40,11 +41,16 @@ class Notifier:
                 self.once.again(key, metrics.counting("router_message_retries", labels))
                 log.warning("%s to %s: %s; will retry", notice.kind, masked(url), error)
                 return Delivery("retry", str(error))
-            self.once.failed(key, metrics.counting("router_messages_failed", labels))
+            failed = Delivery("failed", str(error))
+            counted = metrics.counting("router_messages_failed", labels)
+            self.once.failed(key, together(counted, recorded, failed))
             log.warning("%s to %s failed for good: %s", notice.kind, masked(url), error)
-            return Delivery("failed", str(error))
-        self.once.sent(key, metrics.counting("router_messages_sent", labels))
-        return Delivery("sent")
+            return failed
+        sent = Delivery("sent")
+        self.once.sent(
+            key, together(metrics.counting("router_messages_sent", labels), recorded, sent)
+        )
+        return sent
 
     def _attempts(self, key: str) -> int:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -15,7 +15,7 @@ import redis
 from router import metrics
 from router.mail.backends import DeliveryFailed, EmailBackend
 from router.mail.message import OutgoingMessage
-from router.sendonce import Delivery, SendOnce
+from router.sendonce import Delivery, Recorded, SendOnce, together
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,11 @@ class Mailer:
         self.redis, self.backend, self.sender = client, backend, sender
         self.once = SendOnce(client, lease_s)
 
-    def deliver(self, message: OutgoingMessage, now: datetime) -> Delivery:
-        """One attempt. "failed" is permanent and recorded by the caller; Redis errors
-        propagate (the task is redelivered)."""
+    def deliver(
+        self, message: OutgoingMessage, now: datetime, recorded: Recorded | None = None
+    ) -> Delivery:
+        """One attempt. "failed" is permanent; `recorded` writes a sent or failed outcome
+        with its marker. Redis errors propagate (the task is redelivered)."""
         key = message.idempotency_key
         found = self.once.claim(key)
         if found is not None:
@@ -39,9 +41,11 @@ class Mailer:
             self.backend.send(message, self.sender, now)
         except DeliveryFailed as error:
             if error.permanent:
-                self.once.failed(key, metrics.counting("router_messages_failed", labels))
+                failed = Delivery("failed", str(error))
+                counted = metrics.counting("router_messages_failed", labels)
+                self.once.failed(key, together(counted, recorded, failed))
                 log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
-                return Delivery("failed", str(error))
+                return failed
             self.once.again(key, metrics.counting("router_message_retries", labels))
             log.warning("email %s to %s: %s; will retry", message.kind, message.to, error)
             return Delivery("retry", str(error), error.retry_after_s)
@@ -49,5 +53,8 @@ class Mailer:
             self.once.again(key, metrics.counting("router_message_retries", labels))
             log.warning("email %s to %s: %r; will retry", message.kind, message.to, error)
             return Delivery("retry", repr(error))
-        self.once.sent(key, metrics.counting("router_messages_sent", labels))
-        return Delivery("sent")
+        sent = Delivery("sent")
+        self.once.sent(
+            key, together(metrics.counting("router_messages_sent", labels), recorded, sent)
+        )
+        return sent
