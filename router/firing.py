@@ -17,7 +17,7 @@ import redis
 from router import keys, metrics, outbox, paging
 from router.channels.compose import NoticeComposer
 from router.channels.delivery import Notifier
-from router.channels.stream import Stream, append_once, line_for
+from router.channels.stream import ChatLine, Stream, append_once, line_for
 from router.escalation import PlannedStep, recipients_now
 from router.incidents import Incident
 from router.mail.compose import Composer
@@ -88,7 +88,9 @@ class Firing:
         self.current_rules = current_rules
         self.webhooks = webhooks
         self.notifier, self.notices, self.lease_s = notifier, notices, lease_s
-        self.stream = Stream(client, notifier, lambda: current_rules().team.chat, notices.chat)
+        self.stream = Stream(
+            client, notifier, lambda: current_rules().team.chat, notices.chat, self._chat_noted
+        )
 
     def fire(self, member: str, now: datetime) -> Fired:
         timer = Timer.parse(member)
@@ -212,14 +214,19 @@ class Firing:
 
         return recorded
 
+    def _chat_noted(self, line: ChatLine, now: datetime) -> Recorded:
+        """A chat line refused for good goes on the incident's timeline."""
+
+        def recorded(pipe: Any, delivery: Delivery) -> None:
+            if delivery.result == "failed":
+                said = {"change": line.change, "detail": delivery.detail}
+                self.store.note_on(pipe, line.incident, now, "chat failed", **said)
+
+        return recorded
+
     def _chat(self, member: str, incident: Incident, now: datetime) -> Fired:
         """The incident's lines for the team chat, in order, from where they stopped."""
-        tried, released = self.stream.drain(member, incident.id)
-        for line, delivery in tried:
-            if delivery.result == "failed":
-                self.store.note(
-                    incident.id, now, "chat failed", change=line.change, detail=delivery.detail
-                )
+        tried, released = self.stream.drain(member, incident.id, now)
         said = f"{len(tried)} chat line(s)"
         if released:
             failed = tried and all(d.result == "failed" for _, d in tried)

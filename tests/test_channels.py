@@ -38,9 +38,9 @@ SUNDAY_3AM = pacific("2026-11-29 03:00")  # Kshama Kumar on call (Thanksgiving p
 TUESDAY_11AM = pacific("2026-12-01 11:00")  # business hours
 
 
-def _rules(tmp_path: Path, base: str, chat: bool = False) -> Path:
+def _rules(tmp_path: Path, base: str, chat: bool | str = False) -> Path:
     """Kshama Kumar pushed through ntfy, Biswa Kalyan Rath through a JSON webhook, both
-    at the local receiver `base`; the team chat there too if `chat`."""
+    at the local receiver `base`; the team chat there too if `chat` (or at `chat`)."""
     host = base.removeprefix("http://")
 
     def edit(team: dict[str, Any]) -> None:
@@ -50,7 +50,8 @@ def _rules(tmp_path: Path, base: str, chat: bool = False) -> Path:
             if person["name"] == B:
                 person["contact_methods"] = [f"json://{host}/biswa"]
         if chat:
-            team["chat"] = f"json://{host}/team-chat"
+            chat_host = chat.removeprefix("http://") if isinstance(chat, str) else host
+            team["chat"] = f"json://{chat_host}/team-chat"
 
     return copy_rules(tmp_path / "rules", team=edit)
 
@@ -66,7 +67,7 @@ def receiver() -> Iterator[tuple[WebhookReceiver, str]]:
         yield found
 
 
-def _stack(tmp_path: Path, base: str, start: datetime, chat: bool = False) -> Any:
+def _stack(tmp_path: Path, base: str, start: datetime, chat: bool | str = False) -> Any:
     return running_stack(_rules(tmp_path, base, chat), tmp_path / "outbox", start)
 
 
@@ -311,3 +312,19 @@ def test_a_secret_in_a_contact_method_never_shows(tmp_path: Path) -> None:
         assert "json://pager:****@127.0.0.1:9/k" in page and "s3cret" not in page
     finally:
         runtime.redis.flushdb()
+
+
+def test_a_chat_line_refused_for_good_is_on_the_timeline_and_the_next_still_goes(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    _, base = receiver
+    with webhook_receiver() as (calls, chat), _stack(tmp_path, base, SUNDAY_3AM, chat) as stack:
+        calls.script.append(400)  # the chat refuses its first line
+        incident_id = _p1(stack, "refused-line")
+        (failed,) = _timeline(stack, incident_id, "chat failed")
+        assert failed["change"] == "triggered" and "error=400" in failed["detail"]
+        with stack.client() as client:
+            assert client.post(f"/v1/incidents/{incident_id}/resolve").status_code == 200
+        stack.settle()
+        lines = [call["message"].split(" · ")[0] for call in calls.json_calls("/team-chat")]
+        assert lines == ["Triggered: paging Kshama Kumar", "Resolved by token 1"]

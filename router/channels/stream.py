@@ -24,7 +24,7 @@ from router.channels.base import Notice
 from router.channels.delivery import Notifier
 from router.incidents import Incident
 from router.keys import ATTEMPTS, LEASED
-from router.sendonce import Delivery
+from router.sendonce import Delivery, Recorded
 from router.timers import Timer, fire_now
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,16 @@ class Stream:
         notifier: Notifier,
         url: Callable[[], str | None],
         render: Callable[[ChatLine, str], Notice],
+        recorded: Callable[[ChatLine, datetime], Recorded],
     ) -> None:
-        """`url`: the team chat URL of the current rules; `render(line, key)`."""
+        """`url`: the team chat URL of the current rules; `render(line, key)`;
+        `recorded(line, now)`: what a line's outcome writes with its send-once marker."""
         self.redis, self.notifier, self.url, self.render = client, notifier, url, render
+        self.recorded = recorded
 
-    def drain(self, member: str, incident_id: str) -> tuple[list[tuple[ChatLine, Delivery]], bool]:
+    def drain(
+        self, member: str, incident_id: str, now: datetime
+    ) -> tuple[list[tuple[ChatLine, Delivery]], bool]:
         """Send the incident's lines from its cursor on; (what was tried, released).
         Stops at a line to retry or one another worker is sending."""
         url = self.url()
@@ -136,9 +141,12 @@ class Stream:
                 line = ChatLine.model_validate_json(raw)
                 if url is None:  # the team chat was removed from the rules
                     delivery = Delivery("failed", "no team chat URL in team.yaml")
+                    with self.redis.pipeline() as pipe:
+                        self.recorded(line, now)(pipe, delivery)
+                        pipe.execute()
                 else:
                     notice = self.render(line, f"{incident_id}:chat:{number}")
-                    delivery = self.notifier.deliver(url, notice)
+                    delivery = self.notifier.deliver(url, notice, self.recorded(line, now))
                 tried.append((line, delivery))
                 if delivery.result in ("retry", "busy"):
                     return tried, False
