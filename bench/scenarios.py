@@ -167,7 +167,7 @@ def p1_during_storm(directory: Path, sizes: Sizes) -> dict[str, Any]:
     """While a storm is posted and folded, a P1 every 100 ms: POST to page arrival. As
     docker-compose.yml runs it: a worker of two processes, and one for router.urgent."""
     with router(directory / "p1", workers=2) as (deployment, inbox):
-        deployment.worker(concurrency=1, urgent_only=True)
+        deployment.worker(concurrency=1, lane="urgent")
         _workers_ready(deployment, 2)
         posted: dict[str, float] = {}
         storm = threading.Thread(target=_post_storm, args=(deployment, sizes.storm_events))

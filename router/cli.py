@@ -342,22 +342,25 @@ def api(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
-    urgent_only: Annotated[
-        bool,
+    lane: Annotated[
+        str,
         typer.Option(
-            "--urgent-only",
-            help="Consume router.urgent alone (pages, escalation steps, P1 batches), so a "
-            "page never waits for a batch another worker holds",
+            help="What this worker takes: 'fold' (events into incidents, P1 batches first), "
+            "'deliver' (escalation steps, emails, pushes, chat), 'urgent' (P1 batches "
+            "alone) or 'all'. A deployment runs a fold and a deliver lane, so a slow mail "
+            "server never holds up a fold; 'all' suits a single worker for trying it out",
         ),
-    ] = False,
+    ] = "all",
 ) -> None:
     """Run a Celery worker: folds events into incidents, sends messages."""
     settings = _settings()
     _startup(settings)
     from router import serve
-    from router.tasks import QUEUES, URGENT_QUEUE
+    from router.tasks import LANES
 
-    serve.run_worker(settings, concurrency, (URGENT_QUEUE,) if urgent_only else QUEUES)
+    if lane not in LANES:
+        _fail(f"--lane: {lane!r} is not a lane (known: {', '.join(LANES)})")
+    serve.run_worker(settings, concurrency, LANES[lane])
 
 
 @app.command()

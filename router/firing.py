@@ -338,6 +338,10 @@ class Firing:
             if "busy" in results:
                 return Fired("busy", said)  # another worker holds the send: its lease decides
             asked_s = max(d.retry_after_s for d in deliveries)
+            if all(d.held for d in deliveries if d.result == "retry"):
+                # Nothing was tried (the backend is down): no attempt to back off from.
+                reschedule(self.redis, member, now.timestamp() + asked_s)
+                return Fired("retry", f"{said}; held {asked_s:g} s, the backend is down")
             wait_s = retry_later(self.redis, member, now.timestamp(), self.retry_backoff_s, asked_s)
             return Fired("retry", f"{said}; again in {wait_s:g} s")
         release(self.redis, member, counted)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from router.breaker import Breaker
 from router.channels.apprise_backend import AppriseBackend
 from router.channels.base import ChannelBackend
 from router.channels.compose import NoticeComposer
@@ -56,8 +57,13 @@ def build_runtime(
         settings.secret_key.get_secret_value().encode(),
         settings.link_ttl_s,
     )
+    email_backend = backend or backend_from(settings)
     mailer = Mailer(
-        client, backend or backend_from(settings), settings.email_from, settings.timer_lease_s
+        client,
+        email_backend,
+        settings.email_from,
+        settings.timer_lease_s,
+        Breaker(email_backend.name, settings.retry_backoff_s),
     )
     notifier = Notifier(
         client,

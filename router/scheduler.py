@@ -14,7 +14,7 @@ import threading
 from datetime import datetime
 
 from router.runtime import Runtime
-from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE, Send
+from router.tasks import DELIVER_QUEUE, FIRE, FIRE_BATCH, Send
 from router.timers import claim_due
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class Scheduler:
         settings = self.runtime.settings
         members = claim_due(self.runtime.redis, now.timestamp(), settings.timer_lease_s)
         for start in range(0, len(members), FIRE_BATCH):
-            self.send(FIRE, members[start : start + FIRE_BATCH], URGENT_QUEUE)
+            self.send(FIRE, members[start : start + FIRE_BATCH], DELIVER_QUEUE)
         watchers = self.runtime.engine.watchers
         if raised := watchers.raise_deadlines(now):
             log.info("deadline missed: %d data_late event(s) raised", raised)

@@ -189,14 +189,17 @@ def up(settings: Settings, host: str, port: int) -> None:
     me = [sys.executable, "-m", "router"]
     children = [
         subprocess.Popen([*me, "api", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([*me, "worker"], env=env),
+        # Two lanes (router.tasks): a hanging mail server never holds up a fold.
+        subprocess.Popen([*me, "worker", "--lane", "fold"], env=env),
+        subprocess.Popen([*me, "worker", "--lane", "deliver"], env=env),
         subprocess.Popen([*me, "scheduler"], env=env),
     ]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(
-        f"up: api on http://{host}:{port} (docs at /docs), worker and scheduler running; "
+        f"up: api on http://{host}:{port} (docs at /docs), workers (fold, deliver) and "
+        "scheduler running; "
         "Ctrl-C stops all",
         flush=True,
     )

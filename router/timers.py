@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from router.keys import ATTEMPTS, LEASED, TIMERS
 from router.publish import publish
-from router.tasks import FIRE, FIRE_BATCH, URGENT_QUEUE
+from router.tasks import DELIVER_QUEUE, FIRE, FIRE_BATCH
 
 TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action", "push", "chat"]
 MAX_BACKOFF_S = 300.0
@@ -76,7 +76,7 @@ def fire_now(pipe: Any, timers: list[Timer], now_ts: float, lease_s: float) -> N
         return
     pipe.zadd(LEASED, dict.fromkeys(members, now_ts + lease_s))
     for start in range(0, len(members), FIRE_BATCH):
-        publish(pipe, FIRE, members[start : start + FIRE_BATCH], URGENT_QUEUE)
+        publish(pipe, FIRE, members[start : start + FIRE_BATCH], DELIVER_QUEUE)
 
 
 def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 500) -> list[str]:
@@ -99,6 +99,15 @@ def reschedule(client: redis.Redis, member: str, due_ts: float) -> None:
     with client.pipeline() as pipe:
         pipe.zrem(LEASED, member)
         pipe.zadd(TIMERS, {member: due_ts})
+        pipe.execute()
+
+
+def hand_back(client: redis.Redis, members: list[str], due_ts: float) -> None:
+    """Timers a fire task had no time left for: due again at `due_ts`, for the scheduler
+    to hand out on its next tick. One MULTI."""
+    with client.pipeline() as pipe:
+        pipe.zrem(LEASED, *members)
+        pipe.zadd(TIMERS, dict.fromkeys(members, due_ts))
         pipe.execute()
 
 

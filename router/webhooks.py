@@ -20,7 +20,7 @@ import httpx
 import redis
 from jinja2.sandbox import SandboxedEnvironment
 
-from router.sendonce import Delivery, SendOnce
+from router.sendonce import Delivery, LeaseLost, SendOnce
 
 REPLAY_WINDOW_S = 300
 _templates = SandboxedEnvironment(autoescape=False)
@@ -75,9 +75,9 @@ class WebhookCaller:
         secret = os.environ.get(secret_env, "")
         if not secret:
             return Delivery("failed", f"{secret_env} is not set: the webhook cannot be signed")
-        found = self.once.claim(key)
-        if found is not None:
-            return found
+        lease = self.once.claim(key)
+        if isinstance(lease, Delivery):
+            return lease
         timestamp = int(now.timestamp())
         sent_headers = {
             "Content-Type": "application/json",
@@ -86,18 +86,22 @@ class WebhookCaller:
             "Idempotency-Key": key,
         }
         try:
+            lease.fence(self.timeout_s)
             answer = httpx.request(
                 method, url, content=body, headers=sent_headers, timeout=self.timeout_s
             )
+        except LeaseLost as error:
+            return Delivery("busy", str(error))
         except httpx.HTTPError as error:
-            self.once.again(key)
+            self.once.again(lease)
             return Delivery("retry", f"{type(error).__name__}: {error}")
         said = f"HTTP {answer.status_code} from {url}"
         if answer.status_code >= 500 or answer.status_code == 429:
-            self.once.again(key)
+            self.once.again(lease)
             return Delivery("retry", said)
         if answer.is_success:
-            self.once.sent(key)
+            if not self.once.sent(lease):
+                return Delivery("busy", f"{said}, but the lease was lost meanwhile")
             return Delivery("sent", said)
-        self.once.failed(key)
+        self.once.failed(lease)
         return Delivery("failed", said)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,8 @@ from kombu.entity import Queue
 from router import keys
 from router.broker import TRANSPORT
 from router.runtime import Runtime
-from router.tasks import FIRE, INGEST, INGEST_QUEUE, QUEUED_BATCH, QUEUES
+from router.tasks import FIRE, FIRE_SHARE_OF_LEASE, INGEST, INGEST_QUEUE, QUEUED_BATCH, QUEUES
+from router.timers import hand_back
 
 log = logging.getLogger(__name__)
 HEARTBEATS = keys.HEARTBEATS
@@ -85,8 +87,18 @@ def create_celery(
     @app.task(name=FIRE, shared=False)
     def fire(members: list[str] | str) -> list[str]:
         rt = current()
-        fired_all = []
-        for member in [members] if isinstance(members, str) else members:  # str: before 0.2
+        fired_all: list[str] = []
+        members = [members] if isinstance(members, str) else members  # str: before 0.2
+        started = time.monotonic()
+        budget_s = rt.settings.timer_lease_s * FIRE_SHARE_OF_LEASE
+        for index, member in enumerate(members):
+            if time.monotonic() - started > budget_s:
+                # Slow sends (a mail server near its timeout): the rest would be fired
+                # after their leases ran out, so they go back, due now.
+                rest = members[index:]
+                hand_back(rt.redis, rest, rt.clock.now().timestamp())
+                log.warning("fire: %d timer(s) handed back after %.0f s", len(rest), budget_s)
+                break
             try:
                 fired = rt.engine.firing.fire(member, rt.clock.now())
             except redis.RedisError as error:

@@ -93,9 +93,8 @@ class Deployment:
         wait_until(lambda: self._status("/healthz") == 200, timeout_s=30, what="the api")
         return process
 
-    def worker(self, concurrency: int = 2, urgent_only: bool = False) -> subprocess.Popen[bytes]:
-        only = ["--urgent-only"] if urgent_only else []
-        return self.start("worker", "--concurrency", str(concurrency), *only)
+    def worker(self, concurrency: int = 2, lane: str = "all") -> subprocess.Popen[bytes]:
+        return self.start("worker", "--concurrency", str(concurrency), "--lane", lane)
 
     def scheduler(self) -> subprocess.Popen[bytes]:
         return self.start("scheduler")

@@ -19,9 +19,13 @@ import yaml
 from router.mail.backends.outbox import OutboxBackend
 from router.mail.message import OutgoingMessage
 from router.settings import Settings
+from router.tasks import DELIVER_QUEUE, LANES, QUEUES
 from tests.support import RULES_DIR
 
 ROOT = RULES_DIR.parent
+
+
+ROUTER_SERVICES = ("api", "worker", "worker-urgent", "worker-deliver", "scheduler")
 
 
 def _compose() -> dict[str, Any]:
@@ -31,16 +35,16 @@ def _compose() -> dict[str, Any]:
 
 def test_services_and_redis_persistence() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "api", "worker", "worker-urgent", "scheduler"}
+    assert set(services) == {"redis", "api", "worker", "worker-urgent", "worker-deliver", "scheduler"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and redis["healthcheck"]["test"]
-    for name in ("api", "worker", "worker-urgent", "scheduler"):
+    for name in ROUTER_SERVICES:
         assert services[name]["build"] == "."
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_each_command_is_a_real_router_command() -> None:
-    for name in ("api", "worker", "worker-urgent", "scheduler"):
+    for name in ROUTER_SERVICES:
         program, command, *options = _compose()["services"][name]["command"]
         assert program == "router"
         done = subprocess.run(
@@ -57,7 +61,7 @@ def test_each_command_is_a_real_router_command() -> None:
 
 def test_environment_names_are_settings() -> None:
     known = {field.alias for field in Settings.model_fields.values()}
-    for name in ("api", "worker", "worker-urgent", "scheduler"):
+    for name in ROUTER_SERVICES:
         assert set(_compose()["services"][name]["environment"]) <= known
 
 
@@ -110,3 +114,15 @@ def test_the_outbox_volume_is_writable_by_the_image_user() -> None:
             assert bool(list(volume.glob("*.eml"))) is works
     finally:
         shutil.rmtree(root)
+
+
+def test_every_queue_has_a_worker_and_delivery_a_lane_of_its_own() -> None:
+    """A worker that delivers takes nothing else: a hanging mail server holds up no fold."""
+    lanes: dict[str, tuple[str, ...]] = {}
+    for name, service in _compose()["services"].items():
+        command = service.get("command", [])
+        if command[:2] == ["router", "worker"]:
+            lanes[name] = LANES[command[command.index("--lane") + 1]]
+    assert set().union(*lanes.values()) == set(QUEUES)
+    delivering = [name for name, queues in lanes.items() if DELIVER_QUEUE in queues]
+    assert delivering and all(lanes[name] == (DELIVER_QUEUE,) for name in delivering)

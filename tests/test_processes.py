@@ -26,7 +26,7 @@ from router.publish import redis_sender
 from router.rotation import shift_at
 from router.runtime import build_runtime
 from router.scheduler import Scheduler
-from router.tasks import URGENT_QUEUE
+from router.tasks import QUEUES
 from tests.redis_server import session_redis
 from tests.stack import TOKEN, free_port, read_outbox, settings_for, wait_until
 from tests.support import RULES_DIR, without_deadlines
@@ -206,7 +206,7 @@ def test_worker_killed_mid_send_pages_exactly_once(
             return (
                 client.zscore(LEASED, first_step) is None
                 and client.zscore(TIMERS, first_step) is None
-                and not client.llen(URGENT_QUEUE)
+                and not any(client.llen(queue) for queue in QUEUES)
                 and not client.hlen("unacked")
             )
 

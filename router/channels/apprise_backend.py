@@ -15,7 +15,7 @@ from typing import Any
 
 from router.channels.base import Notice, Tone
 from router.rules.contact_methods import masked
-from router.sendonce import DeliveryFailed
+from router.sendonce import DeliveryFailed, Fence, unfenced
 
 _STATUS = re.compile(r"\berror=(\d{3})\b")
 _TRANSIENT_4XX = {408, 425, 429}
@@ -47,11 +47,12 @@ class AppriseBackend:
             apprise_log.setLevel(logging.WARNING)
         return apprise
 
-    def send(self, url: str, notice: Notice) -> None:
+    def send(self, url: str, notice: Notice, fence: Fence = unfenced) -> None:
         # A fresh plugin per send: apprise plugins remember what they delivered.
         service = self._apprise().Apprise()
         if not service.add(url):
             raise DeliveryFailed(f"{masked(url)} is not a URL apprise can use", permanent=True)
+        fence(self.timeout_s)
         result = service.notify(
             body=notice.body,
             title=notice.title,

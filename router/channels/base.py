@@ -4,7 +4,8 @@
 `DeliveryFailed(permanent=True)` for one that will never go (the service refused the
 request: a 4xx), `DeliveryFailed(permanent=False)` or any other exception for a
 transient failure (a 5xx, a timeout, no connection): the timer tries again. One call is
-one attempt, bounded by the backend's timeout.
+one attempt, bounded by the backend's timeout. `fence(needed_s)` comes right before the
+request that commits the send and may raise LeaseLost (router.sendonce).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+from router.sendonce import Fence, unfenced
 
 NoticeKind = Literal["push", "chat", "test"]
 Tone = Literal["high", "low", "info"]
@@ -32,4 +35,4 @@ class Notice(BaseModel):
 class ChannelBackend(Protocol):
     name: str
 
-    def send(self, url: str, notice: Notice) -> None: ...
+    def send(self, url: str, notice: Notice, fence: Fence = unfenced) -> None: ...

@@ -12,7 +12,7 @@ import redis
 from router import keys, metrics
 from router.channels.base import ChannelBackend, Notice
 from router.rules.contact_methods import masked
-from router.sendonce import Delivery, DeliveryFailed, Recorded, SendOnce, together
+from router.sendonce import Delivery, DeliveryFailed, LeaseLost, Recorded, SendOnce, together
 
 log = logging.getLogger(__name__)
 _ATTEMPTS_KEEP_S = 86400
@@ -29,27 +29,30 @@ class Notifier:
         """One attempt; `recorded` writes a sent or failed outcome with its marker. Redis
         errors propagate (the task is redelivered)."""
         key = notice.idempotency_key
-        found = self.once.claim(key)
-        if found is not None:
-            return found
+        lease = self.once.claim(key)
+        if isinstance(lease, Delivery):
+            return lease
         labels = {"kind": notice.kind, "backend": self.backend.name}
         try:
-            self.backend.send(url, notice)
+            self.backend.send(url, notice, fence=lease.fence)
+        except LeaseLost as error:
+            log.warning("%s to %s not sent: %s", notice.kind, masked(url), error)
+            return Delivery("busy", str(error))
         except Exception as error:  # DeliveryFailed, or the backend's own: transient
             permanent = isinstance(error, DeliveryFailed) and error.permanent
             if not permanent and self._attempts(key) < self.max_attempts:
-                self.once.again(key, metrics.counting("router_message_retries", labels))
+                self.once.again(lease, metrics.counting("router_message_retries", labels))
                 log.warning("%s to %s: %s; will retry", notice.kind, masked(url), error)
                 return Delivery("retry", str(error))
             failed = Delivery("failed", str(error))
             counted = metrics.counting("router_messages_failed", labels)
-            self.once.failed(key, together(counted, recorded, failed))
+            self.once.failed(lease, together(counted, recorded, failed))
             log.warning("%s to %s failed for good: %s", notice.kind, masked(url), error)
             return failed
         sent = Delivery("sent")
-        self.once.sent(
-            key, together(metrics.counting("router_messages_sent", labels), recorded, sent)
-        )
+        counted = metrics.counting("router_messages_sent", labels)
+        if not self.once.sent(lease, together(counted, recorded, sent)):
+            return Delivery("busy", "sent, but the lease was lost meanwhile")
         return sent
 
     def _attempts(self, key: str) -> int:

@@ -2,7 +2,10 @@
 
 One call is one attempt: a transient failure comes back as "retry" and the caller's
 timer tries again after a back-off, so no task outlives the lease (settings check the
-lease is longer than one attempt can take).
+lease is longer than one attempt can take). While the backend is down (an attempt
+failed transiently a moment ago in this process: router.breaker), an attempt fails at
+once, so a hanging mail server costs one timeout per probe, not one per message, and
+the pushes and chat lines sent beside the emails still go.
 """
 
 from __future__ import annotations
@@ -13,48 +16,72 @@ from datetime import datetime
 import redis
 
 from router import metrics
+from router.breaker import Breaker
 from router.mail.backends import DeliveryFailed, EmailBackend
 from router.mail.message import OutgoingMessage
-from router.sendonce import Delivery, Recorded, SendOnce, together
+from router.sendonce import Delivery, Lease, LeaseLost, Recorded, SendOnce, together
 
 log = logging.getLogger(__name__)
 
 
 class Mailer:
     def __init__(
-        self, client: redis.Redis, backend: EmailBackend, sender: str, lease_s: float
+        self,
+        client: redis.Redis,
+        backend: EmailBackend,
+        sender: str,
+        lease_s: float,
+        breaker: Breaker | None = None,
     ) -> None:
         self.redis, self.backend, self.sender = client, backend, sender
         self.once = SendOnce(client, lease_s)
+        self.breaker = breaker or Breaker(backend.name)
 
     def deliver(
         self, message: OutgoingMessage, now: datetime, recorded: Recorded | None = None
     ) -> Delivery:
         """One attempt. "failed" is permanent; `recorded` writes a sent or failed outcome
         with its marker. Redis errors propagate (the task is redelivered)."""
+        down_s = self.breaker.open_s(now)
+        if down_s > 0:
+            return Delivery("retry", f"{self.backend.name} is down", down_s, held=True)
         key = message.idempotency_key
-        found = self.once.claim(key)
-        if found is not None:
-            return found
+        lease = self.once.claim(key)
+        if isinstance(lease, Delivery):
+            return lease
         labels = {"kind": message.kind, "backend": self.backend.name}
         try:
-            self.backend.send(message, self.sender, now)
+            self.backend.send(message, self.sender, now, fence=lease.fence)
+        except LeaseLost as error:
+            log.warning("email %s to %s not sent: %s", message.kind, message.to, error)
+            return Delivery("busy", str(error))
         except DeliveryFailed as error:
             if error.permanent:
                 failed = Delivery("failed", str(error))
                 counted = metrics.counting("router_messages_failed", labels)
-                self.once.failed(key, together(counted, recorded, failed))
+                self.once.failed(lease, together(counted, recorded, failed))
                 log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
                 return failed
-            self.once.again(key, metrics.counting("router_message_retries", labels))
-            log.warning("email %s to %s: %s; will retry", message.kind, message.to, error)
-            return Delivery("retry", str(error), error.retry_after_s)
+            return self._again(lease, message, now, labels, str(error), error.retry_after_s)
         except Exception as error:  # the backend's own network errors: transient
-            self.once.again(key, metrics.counting("router_message_retries", labels))
-            log.warning("email %s to %s: %r; will retry", message.kind, message.to, error)
-            return Delivery("retry", repr(error))
+            return self._again(lease, message, now, labels, repr(error), 0.0)
+        self.breaker.closed()
         sent = Delivery("sent")
-        self.once.sent(
-            key, together(metrics.counting("router_messages_sent", labels), recorded, sent)
-        )
+        counted = metrics.counting("router_messages_sent", labels)
+        if not self.once.sent(lease, together(counted, recorded, sent)):
+            return Delivery("busy", "sent, but the lease was lost meanwhile")
         return sent
+
+    def _again(
+        self,
+        lease: Lease,
+        message: OutgoingMessage,
+        now: datetime,
+        labels: dict[str, str],
+        said: str,
+        retry_after_s: float,
+    ) -> Delivery:
+        self.breaker.failed(now)
+        self.once.again(lease, metrics.counting("router_message_retries", labels))
+        log.warning("email %s to %s: %s; will retry", message.kind, message.to, said)
+        return Delivery("retry", said, retry_after_s)

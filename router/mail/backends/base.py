@@ -5,6 +5,10 @@ for a message that will never go (refused address, rejected request): the failur
 recorded on the incident and escalation goes on. `DeliveryFailed(permanent=False)` or
 any other exception is transient: the timer tries again after a back-off. One call is
 one attempt, bounded by the backend's timeout.
+
+`fence(needed_s)` is called right before the step that commits the send (the last
+moment it can still be taken back) and may raise LeaseLost: then nothing is sent
+(router.sendonce).
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ from typing import Protocol
 
 from router.mail.message import OutgoingMessage
 from router.sendonce import DeliveryFailed as DeliveryFailed
+from router.sendonce import Fence, unfenced
 
 
 class EmailBackend(Protocol):
     name: str
 
-    def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None: ...
+    def send(
+        self,
+        message: OutgoingMessage,
+        sender: str,
+        sent_at: datetime,
+        fence: Fence = unfenced,
+    ) -> None: ...

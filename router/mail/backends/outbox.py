@@ -6,12 +6,14 @@ twice is still one whole file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from router.mail.message import OutgoingMessage
+from router.sendonce import Fence, unfenced
 
 
 class OutboxBackend:
@@ -20,9 +22,17 @@ class OutboxBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None:
+    def send(
+        self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
+    ) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            out.write(bytes(message.to_email(sender, sent_at)))
-        os.replace(temporary, self.directory / f"{message.file_stem()}.eml")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(bytes(message.to_email(sender, sent_at)))
+            fence(1.0)  # the rename is the commit
+            os.replace(temporary, self.directory / f"{message.file_stem()}.eml")
+        except BaseException:  # a full disk, a lost lease: no temp file is left behind
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise

@@ -17,6 +17,7 @@ from sendgrid import SendGridAPIClient
 
 from router.mail.backends.base import DeliveryFailed
 from router.mail.message import OutgoingMessage
+from router.sendonce import Fence, unfenced
 
 log = logging.getLogger(__name__)
 GLOBAL_HOST = "https://api.sendgrid.com"
@@ -36,7 +37,7 @@ class SendGridBackend:
     ) -> None:
         self.api = SendGridAPIClient(api_key=api_key, host=host)
         self.api.client.timeout = timeout_s
-        self.sandbox, self.max_wait_s = sandbox, max_wait_s
+        self.sandbox, self.max_wait_s, self.timeout_s = sandbox, max_wait_s, timeout_s
 
     def body(self, message: OutgoingMessage, sender: str) -> dict[str, Any]:
         custom_args = {"idempotency_key": message.idempotency_key, "kind": message.kind}
@@ -67,9 +68,13 @@ class SendGridBackend:
             ]
         return body
 
-    def send(self, message: OutgoingMessage, sender: str, sent_at: datetime) -> None:
+    def send(
+        self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
+    ) -> None:
+        body = self.body(message, sender)
+        fence(self.timeout_s)
         try:
-            self.api.send(self.body(message, sender))
+            self.api.send(body)
         except HTTPError as error:
             status = int(error.status_code)
             said = f"SendGrid {status}: {_excerpt(error.body)}"
