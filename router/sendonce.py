@@ -14,14 +14,17 @@ its lease ran out and another worker took the send over. So a lease is fenced:
   lost its lease writes nothing, not even the timeline line or the metrics that go with
   the marker.
 - Right before the bytes that commit a send (SMTP's final ".", an HTTP request), the
-  backend calls the lease's fence: it checks the lease by the process's monotonic clock
-  against the time the claim (or the last renewal) was sent to Redis, which Redis's
-  expiry can only be later than, so it needs no round trip. A send that might outlive
-  what is left renews the lease in Redis first, checking the token.
+  backend calls the lease's fence. It refuses at once if the lease ran out by this
+  process's monotonic clock (counted from when the claim was sent, so never later than
+  Redis's expiry); otherwise one script checks the token in Redis and extends the lease
+  to COMMIT_LEASES leases. From there on the send may have happened, so nobody may take
+  it over soon: a worker that stops between the commit and its marker (waiting for the
+  server's "250 OK" is most of that) and wakes within that longer lease finds its
+  marker still its own, and nobody sent the message twice.
 
-What stays open (docs/reliability.md): a pause between the fence and the commit
-(microseconds of Python), and a pause after the commit but before the marker is written,
-after which the next worker sends again: at least once, never silent.
+What stays open (docs/reliability.md): a worker that stops after the fence for longer
+than COMMIT_LEASES leases, after which the next worker sends again (at least once, never
+silent); and a worker that dies after the fence, whose message then waits that long.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ _SENDING = "sending:"
 # The lease as this process counts it is shorter than Redis's by this share: a margin
 # for the two clocks' rates.
 _LOCAL_SHARE = 0.9
+COMMIT_LEASES = 2
+"""From the fence on, a send's marker is held for this many leases."""
 
 Counted = Callable[[Any], None]
 """Metrics written with the marker (router.metrics.count), on a `Writes`."""
@@ -161,20 +166,18 @@ class Lease:
         return self.until - time.monotonic()
 
     def fence(self, needed_s: float) -> None:
-        """Right before the commit: still held for `needed_s` more, or renewed in Redis."""
-        if self.left_s() > needed_s:
-            return
+        """Right before the commit of a send that may take `needed_s`: the lease still
+        holds, and is extended to cover the commit and the marker after it."""
         if self.left_s() <= 0:
             raise LeaseLost(f"the lease on {self.key} ran out before the send")
+        hold_s = max(COMMIT_LEASES * self.once.lease_s, 2 * needed_s)
         asked_at = time.monotonic()
         renewed = self.once.renew_script(
-            keys=[keys.sent(self.key)], args=[self.holder, self.once.lease_ms]
+            keys=[keys.sent(self.key)], args=[self.holder, int(hold_s * 1000)]
         )
         if not renewed:
             raise LeaseLost(f"the lease on {self.key} passed to another attempt")
-        # A lease shorter than the send may take (settings refuse one for the processes)
-        # is as long as it can be now: the send goes.
-        self.until = asked_at + self.once.lease_s * _LOCAL_SHARE
+        self.until = asked_at + hold_s * _LOCAL_SHARE
 
     def finish(self, state: str, writes: Writes) -> bool:
         """The attempt's outcome and its writes, if this lease still holds the marker."""

@@ -3,7 +3,9 @@ SendGrid's HTTP API (the one thing that cannot be reached from here)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,3 +148,30 @@ def webhook_receiver() -> Iterator[tuple[WebhookReceiver, str]]:
 
     with _serving(Handler) as url:
         yield receiver, url
+
+
+class Tarpit:
+    """A mail server that hangs: it accepts connections on `port` and never answers,
+    until `end()` closes them all and frees the port for a real server."""
+
+    def __init__(self, port: int) -> None:
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.held: list[socket.socket] = []
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed by end()
+                return
+            self.held.append(connection)
+            self.connections += 1
+
+    def end(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept() in progress: it lets go
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for connection in self.held:
+            connection.close()

@@ -4,6 +4,7 @@ at the worst moment. Every accepted event is folded, every page is sent exactly 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import signal
@@ -21,9 +22,9 @@ import redis
 from router import keys
 from router.incidents import Incident
 from router.mail.backends.sendgrid import SendGridBackend
-from router.tasks import URGENT_QUEUE
+from router.tasks import DELIVER_QUEUE
 from tests.deployment import Deployment, message_ids
-from tests.mailservers import sendgrid_server, smtp_server
+from tests.mailservers import Tarpit, sendgrid_server, smtp_server, webhook_receiver
 from tests.redis_server import RedisServer
 from tests.stack import Stack, free_port, running_stack, wait_until
 from tests.support import copy_rules, pacific
@@ -84,11 +85,18 @@ def test_worker_killed_mid_fold_pages_every_event_once(
     kill: str, tmp_path: Path, own_redis: RedisServer
 ) -> None:
     """4,000 P1 events in four batches of 1,000; the worker dies right after the last is
-    accepted, holding batches and pages. Redelivery after 10 s, not the default 30 s: the
-    mechanism is the same, the suite is shorter."""
+    accepted, holding batches and pages. Redelivery after 10 s, not the default 30 s, and
+    a 15 s lease, not 60 s (a send the worker died committing is held COMMIT_LEASES
+    leases: router.sendonce): the mechanism is the same, the suite is shorter."""
     smtp_port = free_port()
     with smtp_server(smtp_port) as inbox:
-        deployment = Deployment(tmp_path, own_redis, smtp_port, ROUTER_REDELIVER_AFTER_S="10")
+        deployment = Deployment(
+            tmp_path,
+            own_redis,
+            smtp_port,
+            ROUTER_REDELIVER_AFTER_S="10",
+            ROUTER_TIMER_LEASE_S="15",
+        )
         try:
             deployment.api()
             deployment.scheduler()
@@ -251,9 +259,9 @@ def test_schedulers_killed_or_doubled_send_each_step_once(
 
 
 def _timers_queued(client: redis.Redis) -> int:
-    """Timer members in the fire tasks waiting in router.urgent (a task carries a list)."""
+    """Timer members in the fire tasks waiting in router.deliver (a task carries a list)."""
     count = 0
-    for raw in client.lrange(URGENT_QUEUE, 0, -1):
+    for raw in client.lrange(DELIVER_QUEUE, 0, -1):
         envelope = json.loads(raw)
         (argument,), _, _ = json.loads(base64.b64decode(envelope["body"]))
         count += len(argument) if isinstance(argument, list) else 1
@@ -337,3 +345,169 @@ def _stack_planned_keys(stack: Stack) -> set[str]:
         for step in incident.escalation:
             found |= {f"{incident.id}:{step.round}:{step.step}:{n}" for n in step.notify}
     return found
+
+
+def _heartbeats(deployment: Deployment, count: int) -> None:
+    with deployment.client() as client:
+        wait_until(lambda: client.zcard(keys.HEARTBEATS) >= count, timeout_s=60, what="workers")
+
+
+PAUSE_LEASE_S = 20
+
+
+def test_a_worker_paused_past_its_lease_sends_no_page_twice(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """2,000 P1 pages through two delivering workers. One is frozen (SIGSTOP, pool and
+    all) after 300 pages, mid-send, for 1.5 leases; the other takes over the sends whose
+    leases ran out; then the frozen one wakes. A send it had not committed yet is
+    refused at its fence (the lease is gone); one it had committed (after the fence,
+    waiting for "250 OK") kept its marker for COMMIT_LEASES leases, so nobody sent it
+    again and the woken worker writes its marker. No page twice. A 20 s lease instead of
+    60 s: the same mechanism, a shorter suite."""
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as inbox:
+        deployment = Deployment(
+            tmp_path,
+            own_redis,
+            smtp_port,
+            ROUTER_TIMER_LEASE_S=str(PAUSE_LEASE_S),
+            ROUTER_SMTP_TIMEOUT_S="2",
+        )
+        try:
+            deployment.api()
+            deployment.scheduler()
+            deployment.worker(lane="fold")
+            paused = deployment.worker(lane="deliver")
+            deployment.worker(lane="deliver")
+            _heartbeats(deployment, 3)
+            _post_batches(deployment, 2)
+            wait_until(lambda: len(message_ids(inbox)) >= 300, timeout_s=60, what="300 pages")
+            os.killpg(paused.pid, signal.SIGSTOP)
+            stopped_at = time.monotonic()
+            at_pause = len(message_ids(inbox))
+
+            def taken_over() -> bool:
+                """1.5 leases, and every page sent but the two the frozen pool may have
+                committed; or, with the other worker slow, 1.9 leases."""
+                frozen_s = time.monotonic() - stopped_at
+                sent = len(set(message_ids(inbox)))
+                return frozen_s >= 1.9 * PAUSE_LEASE_S or (
+                    frozen_s >= 1.5 * PAUSE_LEASE_S and sent >= 2000 - 2
+                )
+
+            wait_until(taken_over, timeout_s=2 * PAUSE_LEASE_S, what="the other to take over")
+            frozen_s = time.monotonic() - stopped_at
+            at_wake = len(set(message_ids(inbox)))
+            os.killpg(paused.pid, signal.SIGCONT)
+            wait_until(deployment.idle, timeout_s=90, what="the woken worker to finish")
+            counts = Counter(message_ids(inbox))
+            twice = [key for key, n in counts.items() if n > 1]
+            with deployment.client() as client:
+                sent = sum(
+                    int(v)
+                    for f, v in client.hgetall(keys.METRICS).items()
+                    if f.startswith(b"router_messages_sent|")
+                )
+            print(
+                f"\ndrill pause: {len(counts)} pages, {len(twice)} sent twice; worker frozen "
+                f"{frozen_s:.0f} s (lease {PAUSE_LEASE_S} s) from {at_pause} pages to "
+                f"{at_wake}; "
+                f"router_messages_sent {sent}"
+            )
+            assert len(counts) == 2000
+            assert twice == []
+            assert sent == 2000
+        finally:
+            deployment.stop()
+
+
+SMTP_HANG_S = float(os.environ.get("ROUTER_DRILL_SMTP_HANG_S", "30"))
+
+
+def _pushed_rules(tmp_path: Path, receiver_url: str) -> Path:
+    """Every engineer also pushed through a JSON webhook at the local receiver."""
+    host = receiver_url.removeprefix("http://")
+
+    def edit(team: dict[str, Any]) -> None:
+        for person in team["engineers"]:
+            person["contact_methods"] = [f"json://{host}/{person['name'].split()[0].lower()}"]
+
+    return copy_rules(tmp_path / "rules", team=edit)
+
+
+def _p1(tag: str) -> dict[str, Any]:
+    return {"pipeline": "growth.aggregate", "type": "job_failed", "severity": "P1",
+            "dedup_key": tag, "summary": f"Growth job {tag} failed"}  # fmt: skip
+
+
+def test_a_hanging_mail_server_holds_up_no_fold_and_no_push(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """The mail server accepts connections and never answers, for ROUTER_DRILL_SMTP_HANG_S
+    (30 s in the suite; the issue's 120 s gives the same counts). 60 P1 incidents open as
+    it starts to hang; halfway, 30 more P1 events are posted one by one. With folding and
+    delivering in separate lanes (as `router up` runs them) and the breaker holding
+    emails while the server is down, each of the 30 is folded within a second and every
+    incident's push goes during the hang; each email arrives once when it is back."""
+    smtp_port = free_port()
+    tarpit = Tarpit(smtp_port)
+    with webhook_receiver() as (receiver, receiver_url):
+        deployment = Deployment(
+            tmp_path, own_redis, smtp_port, _pushed_rules(tmp_path, receiver_url)
+        )
+        try:
+            deployment.api()
+            deployment.scheduler()
+            deployment.worker(lane="fold")
+            deployment.worker(lane="deliver")
+            _heartbeats(deployment, 2)
+            hang_started = time.monotonic()
+            answer = deployment.post("/v1/events", [_p1(f"early-{n}") for n in range(60)])
+            assert answer.status_code == 202, answer.text
+            wait_until(lambda: tarpit.connections, timeout_s=30, what="a send to the tarpit")
+            wait_until(lambda: time.monotonic() - hang_started >= SMTP_HANG_S / 2,
+                       timeout_s=SMTP_HANG_S, what="halfway through the hang")  # fmt: skip
+            fold_s = []
+            with deployment.client() as client:
+                for n in range(30):
+                    posted = deployment.post("/v1/events", _p1(f"during-{n}"))
+                    assert posted.status_code == 202, posted.text
+                    event_id = posted.json()["events"][0]["event_id"]
+                    posted_at = time.monotonic()
+                    folded = functools.partial(client.exists, keys.seen(event_id))
+                    wait_until(folded, timeout_s=30,
+                               what=f"the fold of during-{n}")  # fmt: skip
+                    fold_s.append(time.monotonic() - posted_at)
+            assert _opened(deployment) == 90
+            first_steps = {key for key in _planned_keys(deployment) if ":0:0:" in key}
+            wait_until(lambda: len(receiver.calls) >= len(first_steps), timeout_s=SMTP_HANG_S,
+                       what="every incident's push")  # fmt: skip
+            pushed_in_hang = len(receiver.calls)
+            left_s = SMTP_HANG_S - (time.monotonic() - hang_started)
+            assert left_s > 0, "the pushes went only after the hang"
+            wait_until(lambda: time.monotonic() - hang_started >= SMTP_HANG_S,
+                       timeout_s=SMTP_HANG_S, what="the end of the hang")  # fmt: skip
+            tarpit.end()
+            with smtp_server(smtp_port) as inbox:
+                back_at = time.monotonic()
+                wait_until(lambda: len(set(message_ids(inbox))) >= 90, timeout_s=120,
+                           what="every email after the hang")  # fmt: skip
+                emails_after_s = time.monotonic() - back_at
+                wait_until(deployment.idle, timeout_s=60, what="every timer to be done")
+                counts = Counter(message_ids(inbox))
+            print(
+                f"\ndrill smtp hang: {SMTP_HANG_S:.0f} s hang, {tarpit.connections} connection(s) "
+                f"to it; 30 P1 posted mid-hang folded in max {max(fold_s) * 1000:.0f} ms "
+                f"(median {sorted(fold_s)[15] * 1000:.0f} ms); {pushed_in_hang} pushes during "
+                f"the hang ({left_s:.0f} s before its end); {len(counts)} emails, "
+                f"{sum(n > 1 for n in counts.values())} twice, the last "
+                f"{emails_after_s:.1f} s after the server came back"
+            )
+            assert max(fold_s) <= 1.0
+            assert len(receiver.calls) == len(first_steps)  # one push each, none twice
+            assert set(counts) == first_steps
+            assert [key for key, n in counts.items() if n > 1] == []
+        finally:
+            tarpit.end()
+            deployment.stop()

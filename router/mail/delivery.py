@@ -11,6 +11,7 @@ the pushes and chat lines sent beside the emails still go.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 import redis
@@ -50,6 +51,7 @@ class Mailer:
         if isinstance(lease, Delivery):
             return lease
         labels = {"kind": message.kind, "backend": self.backend.name}
+        started = time.monotonic()
         try:
             self.backend.send(message, self.sender, now, fence=lease.fence)
         except LeaseLost as error:
@@ -62,9 +64,11 @@ class Mailer:
                 self.once.failed(lease, together(counted, recorded, failed))
                 log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
                 return failed
-            return self._again(lease, message, now, labels, str(error), error.retry_after_s)
+            took_s = time.monotonic() - started
+            return self._again(lease, message, now, took_s, labels, str(error), error.retry_after_s)
         except Exception as error:  # the backend's own network errors: transient
-            return self._again(lease, message, now, labels, repr(error), 0.0)
+            took_s = time.monotonic() - started
+            return self._again(lease, message, now, took_s, labels, repr(error), 0.0)
         self.breaker.closed()
         sent = Delivery("sent")
         counted = metrics.counting("router_messages_sent", labels)
@@ -77,11 +81,12 @@ class Mailer:
         lease: Lease,
         message: OutgoingMessage,
         now: datetime,
+        took_s: float,
         labels: dict[str, str],
         said: str,
         retry_after_s: float,
     ) -> Delivery:
-        self.breaker.failed(now)
+        self.breaker.failed(now, took_s)
         self.once.again(lease, metrics.counting("router_message_retries", labels))
         log.warning("email %s to %s: %s; will retry", message.kind, message.to, said)
         return Delivery("retry", said, retry_after_s)

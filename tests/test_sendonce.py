@@ -1,0 +1,234 @@
+"""The send-once marker's fenced lease, on the session's real Redis, and the breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+
+from router import keys
+from router.breaker import MAX_OPEN_S, Breaker
+from router.mail.backends.smtp import SmtpBackend
+from router.mail.delivery import Mailer
+from router.mail.message import OutgoingMessage
+from router.sendonce import COMMIT_LEASES, Delivery, Lease, LeaseLost, SendOnce, Writes
+from tests.mailservers import SmtpInbox, smtp_server
+from tests.redis_server import session_redis
+from tests.stack import free_port, wait_until
+
+DB = 9
+NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
+MESSAGE = OutgoingMessage(
+    idempotency_key="inc1:0:0:Kshama Kumar",
+    kind="page",
+    to=["kshama.kumar@example.com"],
+    subject="[P1] Aggregate profit: unit-level profit missing",
+    text="You are paged.\n",
+    html="<p>You are paged.</p>",
+    thread="inc1",
+)
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    found = session_redis().client(DB)
+    found.flushdb()
+    yield found
+    found.flushdb()
+    found.close()
+
+
+def _lease(once: SendOnce, key: str) -> Lease:
+    lease = once.claim(key)
+    assert isinstance(lease, Lease), lease
+    return lease
+
+
+def _record(line: str) -> Writes:
+    writes = Writes()
+    writes.rpush("timeline", line)
+    writes.hincrby("metrics", "sent", 1)
+    return writes
+
+
+def _taken_over(client: redis.Redis, once: SendOnce, key: str) -> Lease:
+    """The first holder's lease ran out (as after a pause longer than it) and another
+    attempt claimed the send."""
+    client.delete(keys.sent(key))  # what the lease's expiry does
+    return _lease(once, key)
+
+
+def test_a_claim_is_exclusive_until_the_outcome_is_written(client: redis.Redis) -> None:
+    once = SendOnce(client, lease_s=60)
+    lease = _lease(once, "k")
+    assert once.claim("k") == Delivery("busy")
+    assert lease.finish("sent", _record("first"))
+    assert once.claim("k") == Delivery("already sent")
+    assert client.lrange("timeline", 0, -1) == [b"first"]
+    assert client.hget("metrics", "sent") == b"1"
+
+
+@pytest.mark.parametrize("state", ["sent", "failed", ""])
+def test_a_lost_lease_writes_no_outcome_and_nothing_with_it(
+    client: redis.Redis, state: str
+) -> None:
+    """sent, failed for good, or given up for a retry: a worker that lost its lease (it
+    paused past it and another attempt holds the send now) writes none of them."""
+    once = SendOnce(client, lease_s=60)
+    paused = _lease(once, "k")
+    other = _taken_over(client, once, "k")
+    assert not paused.finish(state, _record("from the paused worker"))
+    assert client.get(keys.sent("k")) == other.holder.encode()  # the holder's, untouched
+    assert client.lrange("timeline", 0, -1) == []
+    assert client.hget("metrics", "sent") is None
+    assert other.finish("sent", _record("from the holder"))
+    assert client.lrange("timeline", 0, -1) == [b"from the holder"]
+
+
+def test_the_fence_holds_the_marker_for_the_commit(client: redis.Redis) -> None:
+    """From the fence on the send may have happened: its marker is held for
+    COMMIT_LEASES leases, so a worker that stops before writing it is not taken over
+    for that long."""
+    once = SendOnce(client, lease_s=2)
+    lease = _lease(once, "k")
+    assert client.pttl(keys.sent("k")) <= 2000
+    lease.fence(0.1)
+    assert client.pttl(keys.sent("k")) > 2000 * (COMMIT_LEASES - 1)
+    assert lease.left_s() > 2 * (COMMIT_LEASES - 1)
+    lease.fence(30)  # a send that may take longer: held for twice that
+    assert client.pttl(keys.sent("k")) > 30_000
+
+
+def test_the_fence_refuses_after_the_lease_ran_out_by_the_local_clock(client: redis.Redis) -> None:
+    """A pause longer than the lease: nothing in Redis needs to be asked."""
+    once = SendOnce(client, lease_s=0.3)
+    lease = _lease(once, "k")
+    wait_until(lambda: lease.left_s() <= 0, what="the lease to run out")
+    with pytest.raises(LeaseLost, match="ran out"):
+        lease.fence(0.1)
+
+
+def test_the_fence_refuses_a_lease_another_attempt_holds(client: redis.Redis) -> None:
+    once = SendOnce(client, lease_s=60)
+    paused = _lease(once, "k")
+    _taken_over(client, once, "k")
+    with pytest.raises(LeaseLost, match="another attempt"):
+        paused.fence(120)  # longer than is left: it asks Redis, which says no
+
+
+def test_smtp_hangs_up_before_the_final_dot_when_the_fence_refuses(client: redis.Redis) -> None:
+    """The message's bytes went, but not the "." that commits it: the server drops it,
+    and the connection after it is clean."""
+    port = free_port()
+
+    def refuse(needed_s: float) -> None:
+        raise LeaseLost("lost")
+
+    with smtp_server(port) as inbox:
+        backend = SmtpBackend("127.0.0.1", port, timeout_s=5)
+        with pytest.raises(LeaseLost):
+            backend.send(MESSAGE, "router@example.com", NOW, fence=refuse)
+        assert inbox.messages == []
+        backend.send(MESSAGE, "router@example.com", NOW)
+        wait_until(lambda: inbox.messages, what="the next message")
+        assert len(inbox.messages) == 1
+        backend.close()
+
+
+class _StallingInbox(SmtpInbox):
+    """Holds the conversation at RCPT until told to go on: the sending worker is paused
+    there, mid-send, as long as the test likes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached, self.go_on = threading.Event(), threading.Event()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        self.reached.set()
+        await asyncio.to_thread(self.go_on.wait, 30)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_mailer_paused_past_its_lease_mid_send_sends_and_writes_nothing(
+    client: redis.Redis,
+) -> None:
+    """The worker is held mid-conversation past its lease, and another attempt claims
+    the send meanwhile. When it goes on, its fence refuses before the final ".": the
+    server gets no message, and the marker, the timeline and the metrics are the new
+    holder's alone."""
+    inbox, port = _StallingInbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        backend = SmtpBackend("127.0.0.1", port, timeout_s=30)
+        mailer = Mailer(client, backend, "r@example.com", lease_s=0.5)
+        outcome: list[Delivery] = []
+        sending = threading.Thread(target=lambda: outcome.append(mailer.deliver(MESSAGE, NOW)))
+        sending.start()
+        assert inbox.reached.wait(10)
+        marker = keys.sent(MESSAGE.idempotency_key)
+        wait_until(lambda: client.get(marker) is None, what="the lease to run out in Redis")
+        holder = _lease(mailer.once, MESSAGE.idempotency_key)
+        inbox.go_on.set()
+        sending.join(30)
+        assert outcome == [Delivery("busy", outcome[0].detail)]
+        assert "ran out" in outcome[0].detail
+        assert inbox.messages == []
+        assert client.get(marker) == holder.holder.encode()
+        assert client.hgetall(keys.METRICS) == {}
+        backend.close()
+    finally:
+        controller.stop()
+
+
+def test_a_mailer_holds_emails_while_its_backend_is_down(client: redis.Redis) -> None:
+    """One timeout, then the next emails are held at once, without an attempt, until
+    the breaker's time is up; then one probe goes, and a success closes the breaker."""
+    port = free_port()
+    backend = SmtpBackend("127.0.0.1", port, timeout_s=1)  # nothing listens yet
+    mailer = Mailer(client, backend, "r@example.com", 60, Breaker("smtp", first_open_s=5))
+    first = mailer.deliver(MESSAGE, NOW)
+    assert first.result == "retry" and not first.held
+    second = MESSAGE.model_copy(update={"idempotency_key": "inc2:0:0:Kshama Kumar"})
+    held = mailer.deliver(second, NOW + timedelta(seconds=1))
+    assert held.result == "retry" and held.held
+    assert held.retry_after_s == pytest.approx(4.0, abs=0.5)
+    assert client.get(keys.sent(second.idempotency_key)) is None  # not even claimed
+    with smtp_server(port) as inbox:
+        assert mailer.deliver(second, NOW + timedelta(seconds=5)).result == "sent"
+        assert mailer.breaker.open_s(NOW + timedelta(seconds=5)) == 0
+        assert len(inbox.messages) == 1
+    backend.close()
+
+
+@pytest.mark.parametrize(
+    ("failures", "took_s", "open_s"),
+    [
+        (1, 0.0, 5.0),
+        (2, 0.0, 10.0),
+        (3, 0.0, 20.0),
+        (4, 0.0, MAX_OPEN_S),
+        (9, 0.0, MAX_OPEN_S),
+        (1, 5.0, 15.0),  # a 5 s timeout: open three times as long from its start
+        (1, 20.0, MAX_OPEN_S),
+    ],
+)
+def test_the_breaker_opens_longer_for_each_failed_probe(
+    failures: int, took_s: float, open_s: float
+) -> None:
+    breaker = Breaker("smtp", first_open_s=5)
+    for _ in range(failures):
+        breaker.failed(NOW, took_s)
+    assert breaker.open_s(NOW) == open_s
+    assert breaker.open_s(NOW + timedelta(seconds=open_s)) == 0
+    breaker.closed()
+    assert breaker.open_s(NOW) == 0
