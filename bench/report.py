@@ -55,8 +55,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"({results['alertmanager_version']}) measured in the same run; load by "
         f"{results['ingest'][0]['tool']}, 16 connections, on loopback. The API runs as "
         "`router api --processes 2` (both cores, as Alertmanager's Go runtime uses them); "
-        "the P1 scenario adds a `router worker --urgent-only` beside the two-process worker, "
-        "as docker-compose.yml does.",
+        "the P1 scenario runs workers as docker-compose.yml does: `--lane fold` (two "
+        "processes), `--lane urgent` (one) and `--lane deliver` (two).",
         "",
         "| what | Alertmanager | alert-router | ratio / figure | goal |",
         "| --- | --- | --- | --- | --- |",

@@ -52,9 +52,10 @@ class Sizes:
 
 @contextmanager
 def router(
-    directory: Path, workers: int = 0, api_processes: int = 1, **settings: str
+    directory: Path, workers: int = 0, api_processes: int = 1, lane: str = "all", **settings: str
 ) -> Iterator[tuple[Deployment, TimedInbox]]:
-    """api + scheduler (+ a worker with `workers` pool processes) on a fresh Redis."""
+    """api + scheduler (+ a worker of `lane` with `workers` pool processes) on a fresh
+    Redis."""
     directory.mkdir(parents=True, exist_ok=True)
     server = RedisServer(directory / "redis").start()
     with timed_smtp() as (inbox, smtp_port):
@@ -63,7 +64,7 @@ def router(
             deployment.api(api_processes)
             deployment.scheduler()
             if workers:
-                deployment.worker(concurrency=workers)
+                deployment.worker(concurrency=workers, lane=lane)
                 _workers_ready(deployment, 1)
             yield deployment, inbox
         finally:
@@ -165,10 +166,12 @@ def _subject_of(raw: bytes) -> str:
 
 def p1_during_storm(directory: Path, sizes: Sizes) -> dict[str, Any]:
     """While a storm is posted and folded, a P1 every 100 ms: POST to page arrival. As
-    docker-compose.yml runs it: a worker of two processes, and one for router.urgent."""
-    with router(directory / "p1", workers=2) as (deployment, inbox):
+    docker-compose.yml runs it: a folding worker of two processes, one for router.urgent
+    and a delivering one of two processes."""
+    with router(directory / "p1", workers=2, lane="fold") as (deployment, inbox):
         deployment.worker(concurrency=1, lane="urgent")
-        _workers_ready(deployment, 2)
+        deployment.worker(concurrency=2, lane="deliver")
+        _workers_ready(deployment, 3)
         posted: dict[str, float] = {}
         storm = threading.Thread(target=_post_storm, args=(deployment, sizes.storm_events))
         storm.start()

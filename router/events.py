@@ -8,13 +8,16 @@ client systems stamp local time (the seed's timestamp problem).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from router.rules import Rules
 from router.rules.routing import Severity
@@ -31,6 +34,26 @@ class EventInvalid(ValueError):
 # arithmetic of decisions (zones, + 15 minutes) must never overflow.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+_NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
+
+
+def _iso_text(example: str) -> BeforeValidator:
+    """Dates and instants are ISO 8601 text, as the schema says: pydantic alone would also
+    take a number, or a string of digits, as Unix time (`occurred_at: 0` was 1970)."""
+
+    def check(value: object) -> object:
+        if isinstance(value, date) or (isinstance(value, str) and not _NUMBER.fullmatch(value)):
+            return value
+        raise PydanticCustomError("iso_text", f"must be ISO 8601 text, like {example}")
+
+    return BeforeValidator(check)
+
+
+Instant = Annotated[datetime, _iso_text("2026-11-24T10:00:00Z")]
+"""A datetime read from ISO 8601 text only (the translated schemas use it too)."""
+Day = Annotated[date, _iso_text("2026-11-24")]
 
 
 def is_web_url(href: str) -> bool:
@@ -65,7 +88,7 @@ class EventIn(BaseModel):
     severity: Severity | None = None
     action: Action = "trigger"
     dedup_key: str | None = Field(default=None, min_length=1, max_length=255)
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
     source: str | None = Field(default=None, max_length=255)
     details: dict[str, Any] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
@@ -88,6 +111,26 @@ class Event:
     source: str | None
     details: dict[str, Any]
     links: list[Link]
+
+
+FREE_FORM = ("details", "links")
+"""The fields of an event with no shape of their own, capped in bytes (docs/limits.md)."""
+
+
+def oversized(raw: EventIn, limit: int) -> list[tuple[str, int]]:
+    """Each free-form field of `raw` over `limit` bytes as compact JSON, with its size."""
+    found = []
+    if raw.details and (size := len(orjson.dumps(raw.details))) > limit:
+        found.append(("details", size))
+    if raw.links:
+        links = [{"href": link.href, "text": link.text} for link in raw.links]
+        if (size := len(orjson.dumps(links))) > limit:
+            found.append(("links", size))
+    return found
+
+
+def too_large(field: str, size: int, limit: int) -> str:
+    return f"{field}: {size:,} bytes, over the {limit:,}-byte limit (ROUTER_MAX_DETAILS_BYTES)"
 
 
 def default_dedup_key(pipeline: str, event_type: str) -> str:

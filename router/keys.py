@@ -4,6 +4,8 @@ incident:{id}           the incident, JSON
 open:{pipeline}         hash dedup key -> id of the pipeline's open incidents (WATCHed)
 open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
 status:{status}         sorted set of ids by opening time, for listings
+status:{status}:pipeline:{pipeline}  the same, one pipeline's (the console's filter)
+pipeline-index          set once every incident stored before those sets is in them
 timeline:{id}           list of JSON entries: events, decisions, messages, ack, resolve
 seen:{event_id}         written with the fold: a retried batch folds no event twice
 ready:{pipeline}:{day}[:{type}]  a data_ready (or the type a deadline expects) arrived
@@ -42,6 +44,7 @@ ROSTER_VERSION = "ar:roster:version"
 AUDIT = "ar:audit"
 FEED_KEYS = "ar:feed-keys"
 METRICS = "ar:metrics"
+PIPELINE_INDEX = "ar:pipeline-index"
 
 
 def incident(incident_id: str) -> str:
@@ -58,6 +61,11 @@ def open_by_type(pipeline: str, event_type: str) -> str:
 
 def status(name: str) -> str:
     return f"ar:status:{name}"
+
+
+def pipeline_status(pipeline: str, name: str) -> str:
+    """A pipeline's incidents of one status, by opening time: written with `status`."""
+    return f"ar:status:{name}:pipeline:{pipeline}"
 
 
 def timeline(incident_id: str) -> str:

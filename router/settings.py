@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         default_factory=list, alias="ROUTER_LINK_HOSTS"
     )
     rate_limit_per_min: int = Field(default=0, ge=0, alias="ROUTER_RATE_LIMIT_PER_MIN")
+    max_details_bytes: int = Field(default=16 * 1024, ge=64, alias="ROUTER_MAX_DETAILS_BYTES")
+    """Each free-form field of an event (`details`, `links`), as compact JSON: docs/limits.md."""
     api_docs: bool = Field(default=True, alias="ROUTER_API_DOCS")
 
     @field_validator("api_tokens", mode="before")

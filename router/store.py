@@ -146,6 +146,59 @@ def _count_folded(pipe: Any, counted: Counter[tuple[str, str, str, str]]) -> Non
         metrics.count(pipe, "router_decisions", {"decision": decision}, n)
 
 
+Position = tuple[float, str]
+"""Where a listing's page ends: the last incident's opening time (its score) and id."""
+_INDEX_CHUNK = 1000
+
+# The ids after a position in each sorted set (KEYS) of one listing: the sets order equal
+# scores by id, bytewise, so the position's rank is found by a binary search among the
+# ids of its score. ARGV: score ('' for the start), id, how many.
+_AFTER = """
+local function before(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local score, member, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local lo = 0
+  if score ~= '' then
+    lo = redis.call('ZCOUNT', key, '(' .. score, '+inf')
+    local hi = lo + redis.call('ZCOUNT', key, score, score)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if before(redis.call('ZREVRANGE', key, mid, mid)[1], member) then
+        hi = mid
+      else
+        lo = mid + 1
+      end
+    end
+  end
+  out[i] = redis.call('ZREVRANGE', key, lo, lo + n - 1, 'WITHSCORES')
+end
+return out
+"""
+
+# Backfill of the per-pipeline status sets: KEYS[1] the status set, KEYS[1 + i] the
+# pipeline set of ARGV[i]; each id is added with its score only while it is in KEYS[1].
+_INDEX = """
+local added = 0
+for i, id in ipairs(ARGV) do
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score then added = added + redis.call('ZADD', KEYS[i + 1], score, id) end
+end
+return added
+"""
+
+
+def _listed(status: Status, pipeline: str | None) -> str:
+    return keys.status(status) if pipeline is None else keys.pipeline_status(pipeline, status)
+
+
 class IncidentStore:
     def __init__(
         self,
@@ -161,6 +214,8 @@ class IncidentStore:
         self.rules = rules
         self.lease_s = lease_s
         self.current_rules = current_rules or (lambda: rules)
+        self._after = client.register_script(_AFTER)
+        self._index = client.register_script(_INDEX)
 
     def fold(
         self,
@@ -447,10 +502,13 @@ class IncidentStore:
                 pipe.hset(index, incident.dedup_key, incident.id)
             else:
                 pipe.hdel(index, incident.dedup_key)
+        opened = {incident.id: incident.opened_at.timestamp()}
         for status in STATUSES:
             if status != incident.status:
                 pipe.zrem(keys.status(status), incident.id)
-        pipe.zadd(keys.status(incident.status), {incident.id: incident.opened_at.timestamp()})
+                pipe.zrem(keys.pipeline_status(incident.pipeline, status), incident.id)
+        pipe.zadd(keys.status(incident.status), opened)
+        pipe.zadd(keys.pipeline_status(incident.pipeline, incident.status), opened)
 
     def _load(self, client: Any, ids: list[Any]) -> list[Incident]:
         if not ids:
@@ -482,13 +540,82 @@ class IncidentStore:
             ids += self.redis.zrangebyscore(keys.status(status), low, until.timestamp())
         return self._load(self.redis, ids)
 
-    def count(self, status: Status) -> int:
-        return int(self.redis.zcard(keys.status(status)))
+    def count(self, status: Status, pipeline: str | None = None) -> int:
+        return int(self.redis.zcard(_listed(status, pipeline)))
 
-    def page(self, status: Status, offset: int, limit: int) -> list[Incident]:
-        """Newest first, from `offset`: a page of a listing of any length."""
-        ids = self.redis.zrevrange(keys.status(status), offset, offset + limit - 1)
+    def page(
+        self, status: Status, offset: int, limit: int, pipeline: str | None = None
+    ) -> list[Incident]:
+        """Newest first, from `offset`: a page of a listing of any length (of one
+        pipeline's incidents only, with `pipeline`)."""
+        ids = self.redis.zrevrange(_listed(status, pipeline), offset, offset + limit - 1)
         return sorted(self._load(self.redis, ids), key=lambda i: i.opened_at, reverse=True)
+
+    def page_after(
+        self,
+        statuses: list[Status],
+        after: Position | None,
+        limit: int,
+        pipeline: str | None = None,
+    ) -> tuple[list[Incident], Position | None]:
+        """At most `limit` incidents of the statuses, newest first (ties: the greater id
+        first), from just after `after`, and the position of the last one when more
+        follow. A position is an incident's (opening time, id), so a page does not move
+        when incidents are added (newer ones come before it), acknowledged (the same
+        position in `open`) or resolved; one read of the sorted sets (a script), then
+        one MGET of the page."""
+        names = [_listed(status, pipeline) for status in statuses]
+        score, member = ("", "") if after is None else (repr(after[0]), after[1])
+        found = self._after(keys=names, args=[score, member, limit + 1])
+        entries = sorted(
+            (
+                (float(scored[n + 1]), bytes(scored[n]))
+                for scored in found
+                for n in range(0, len(scored), 2)
+            ),
+            reverse=True,
+        )
+        shown = entries[:limit]
+        by_id = {i.id: i for i in self._load(self.redis, [id_ for _, id_ in shown])}
+        incidents = [by_id[m.decode()] for _, m in shown if m.decode() in by_id]
+        if len(entries) <= limit or not shown:
+            return incidents, None
+        return incidents, (shown[-1][0], shown[-1][1].decode())
+
+    def index_pipelines(self, stop: Callable[[], bool] = lambda: False) -> int:
+        """Put every incident in its pipeline's status set (router.keys.pipeline_status):
+        `put` writes them since they exist, and this fills them for incidents stored
+        before. Idempotent and safe beside folds: ZSCAN returns every id that stays in
+        a status set throughout, and the script adds an id only while it is still in that
+        status, atomically. `stop` ends it early between chunks. Marks the store done
+        (keys.PIPELINE_INDEX) once it has gone through every incident, so later calls
+        return at once. How many entries it added."""
+        if self.redis.exists(keys.PIPELINE_INDEX):
+            return 0
+        added, seen = 0, 0
+        for status in STATUSES:
+            listed = keys.status(status)
+            cursor: int = 0
+            while True:
+                if stop():
+                    return added
+                cursor, found = self.redis.zscan(listed, cursor, count=_INDEX_CHUNK)
+                ids = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in found]
+                raws = self.redis.mget([keys.incident(i) for i in ids]) if ids else []
+                pairs = [
+                    (i, str(orjson.loads(raw)["pipeline"]))
+                    for i, raw in zip(ids, raws, strict=True)
+                    if raw is not None
+                ]
+                seen += len(pairs)
+                if pairs:
+                    names = [keys.pipeline_status(p, status) for _, p in pairs]
+                    added += int(self._index(keys=[listed, *names], args=[i for i, _ in pairs]))
+                if cursor == 0:
+                    break
+        if seen:  # nothing to mark on an empty store: nothing was stored before
+            _set(self.redis, keys.PIPELINE_INDEX, 1)
+        return added
 
     def listing(self, status: Status | None, limit: int = 200) -> list[Incident]:
         statuses = [status] if status else list(STATUSES)

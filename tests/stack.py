@@ -215,8 +215,10 @@ def running_stack(
     start: datetime,
     backend: EmailBackend | None = None,
     fault: Fault = no_fault,
+    **extra: str,
 ) -> Iterator[Stack]:
-    settings = settings_for(rules_dir, outbox)
+    """`extra`: settings besides settings_for's (ROUTER_API_TOKENS=...)."""
+    settings = settings_for(rules_dir, outbox, REDIS_DB, **extra)
     clock = FixedClock(start)
     runtime = build_runtime(settings, clock, backend, fault)
     runtime.redis.flushdb()

@@ -20,6 +20,7 @@ from router.mail.backends.outbox import OutboxBackend
 from router.mail.backends.sendgrid import SendGridBackend
 from router.mail.backends.smtp import SmtpBackend
 from router.mail.message import OutgoingMessage
+from router.sendonce import LeaseLost
 from tests.mailservers import sendgrid_server, smtp_server
 from tests.stack import free_port, read_outbox, self_signed
 
@@ -219,3 +220,59 @@ def test_sendgrid_sandbox_mode() -> None:
     with sendgrid_server() as (fake, url):
         SendGridBackend("SG.test", host=url, sandbox=True).send(MESSAGE, SENDER, NOW)
     assert fake.requests[0]["mail_settings"] == {"sandbox_mode": {"enable": True}}
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from tests.test_backends import MESSAGE, NOW, SENDER
+from router.mail.backends.outbox import OutboxBackend
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a disk with 4 KB free, a file
+big = MESSAGE.model_copy(update={"text": "x" * 200_000})
+try:
+    OutboxBackend(Path(sys.argv[1])).send(big, SENDER, NOW)
+except OSError as error:
+    print("failed:", error.errno)
+"""
+
+
+def test_a_failed_outbox_write_leaves_no_temp_file(tmp_path: Path) -> None:
+    """A real failure: the write runs into the file size limit (RLIMIT_FSIZE), as on a
+    full disk; the error still reaches the caller (so the timer retries)."""
+    import errno
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(out)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"failed: {errno.EFBIG}"
+    assert list(out.iterdir()) == []  # no .tmp, no half .eml
+    OutboxBackend(out).send(MESSAGE, SENDER, NOW)  # and the next write still works
+    assert [p.suffix for p in out.iterdir()] == [".eml"]
+
+
+def test_contract_a_refused_fence_sends_nothing(backend: Pair) -> None:
+    """A worker whose lease is gone (router.sendonce) hears it at the fence, right before
+    the send's commit: nothing arrives, and the backend sends the next message as ever."""
+    sender, received = backend
+    asked: list[float] = []
+
+    def refused(needed_s: float) -> None:
+        asked.append(needed_s)
+        raise LeaseLost("the lease passed to another attempt")
+
+    with pytest.raises(LeaseLost):
+        sender.send(MESSAGE, SENDER, NOW, fence=refused)
+    assert received() == [] and len(asked) == 1 and asked[0] > 0
+    sender.send(MESSAGE, SENDER, NOW)
+    assert [got.idempotency_key for got in received()] == [MESSAGE.idempotency_key]

@@ -11,7 +11,7 @@ import pytest
 
 from router.channels.apprise_backend import AppriseBackend
 from router.channels.base import Notice
-from router.sendonce import DeliveryFailed
+from router.sendonce import DeliveryFailed, LeaseLost
 from tests.mailservers import WebhookReceiver, webhook_receiver
 from tests.stack import free_port
 
@@ -93,3 +93,18 @@ def test_a_failure_names_the_target_masked(caplog: pytest.LogCaptureFixture) -> 
             AppriseBackend().send(url, NOTICE)
     assert "json://pager:****@127.0.0.1" in str(failed.value)
     assert "s3cret" not in str(failed.value) and "s3cret" not in caplog.text
+
+
+def test_a_refused_fence_sends_nothing(target: tuple[WebhookReceiver, str]) -> None:
+    """The fence comes right before the request (router.sendonce): a worker whose lease is
+    gone makes none."""
+    receiver, url = target
+
+    def refused(needed_s: float) -> None:
+        raise LeaseLost("the lease passed to another attempt")
+
+    with pytest.raises(LeaseLost):
+        AppriseBackend(timeout_s=5).send(url, NOTICE, fence=refused)
+    assert receiver.calls == []
+    AppriseBackend(timeout_s=5).send(url, NOTICE)
+    assert len(receiver.calls) == 1

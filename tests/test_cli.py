@@ -278,3 +278,16 @@ def test_a_process_with_channels_refuses_a_lease_a_push_could_outlive(tmp_path: 
         "error: setting ROUTER_TIMER_LEASE_S: 15 s is too short for one push or chat attempt "
         "(ROUTER_CHANNEL_TIMEOUT_S 10 s); use at least 20 s so no send outlives its lease"
     )
+
+
+def test_check_reports_deep_nesting_in_one_line(tmp_path: Path) -> None:
+    directory = copy_rules(tmp_path / "rules")
+    with (directory / "team.yaml").open("a", encoding="utf-8") as out:
+        out.write("\nzz: " + "[" * 1200 + "]" * 1200 + "\n")
+    done = router("check", "--rules", str(directory))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr
+    first, summary = done.stderr.splitlines()
+    assert first.startswith(f"{directory}/team.yaml: line ")
+    assert first.endswith(": nested deeper than 64 levels")
+    assert "1 problem(s) in the rules" in summary

@@ -35,7 +35,14 @@ def _compose() -> dict[str, Any]:
 
 def test_services_and_redis_persistence() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "api", "worker", "worker-urgent", "worker-deliver", "scheduler"}
+    assert set(services) == {
+        "redis",
+        "api",
+        "worker",
+        "worker-urgent",
+        "worker-deliver",
+        "scheduler",
+    }
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and redis["healthcheck"]["test"]
     for name in ROUTER_SERVICES:

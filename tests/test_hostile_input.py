@@ -176,3 +176,75 @@ def test_redis_down_answers_503_with_retry_after(tmp_path: Path) -> None:
     for answer in answers:
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] and answer.json()["status"] == "unavailable"
+
+
+BIG = {"log": "x" * (480 * 1024)}  # 480 KB of details: under the 512 KB body cap
+
+
+def _queued(runtime: Runtime) -> int:
+    return sum(runtime.redis.llen(queue) for queue in QUEUES)
+
+
+def test_480_kb_of_details_is_a_400_naming_details(api: TestClient, runtime: Runtime) -> None:
+    answer = api.post("/v1/events", json={**GOOD, "details": BIG}, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["errors"] == [
+        "details: 491,530 bytes, over the 16,384-byte limit (ROUTER_MAX_DETAILS_BYTES)"
+    ]
+    assert _queued(runtime) == 0
+
+
+def test_a_batch_with_one_event_over_the_cap_is_refused_whole(
+    api: TestClient, runtime: Runtime
+) -> None:
+    batch = [GOOD, {**GOOD, "details": {"log": "x" * 20_000}}, GOOD]
+    answer = api.post("/v1/events", json=batch, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["errors"] == [
+        "[1] details: 20,010 bytes, over the 16,384-byte limit (ROUTER_MAX_DETAILS_BYTES)"
+    ]
+    assert _queued(runtime) == 0
+    small = [{**GOOD, "details": {"log": "x" * 16_000}}] * 3  # each under: the body is not
+    assert api.post("/v1/events", json=small, headers=AUTH).status_code == 202
+    assert _queued(runtime) == 1
+
+
+def test_the_other_schemas_name_their_own_fields(api: TestClient, runtime: Runtime) -> None:
+    pd = api.post("/v2/enqueue", json=_pd(custom_details=BIG), headers=AUTH)
+    assert pd.status_code == 400, pd.text
+    assert pd.json()["errors"][0].startswith("payload.custom_details: 491,5")
+    am = _am("2026-11-24T10:00:00Z")
+    am["alerts"] = [am["alerts"][0], {**am["alerts"][0], "annotations": BIG}]
+    answer = api.post("/v1/alertmanager", json=am, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    (error,) = answer.json()["errors"]
+    assert error.startswith("[1] labels and annotations: 491,")
+    assert error.endswith("over the 16,384-byte limit (ROUTER_MAX_DETAILS_BYTES)")
+    many = [{"href": f"https://ci.example.com/runs/{n}"} for n in range(600)]
+    links = api.post("/v1/events", json={**GOOD, "links": many}, headers=AUTH)
+    assert links.status_code == 400 and links.json()["errors"][0].startswith("links: ")
+    assert _queued(runtime) == 0
+
+
+def test_the_cap_is_a_setting(tmp_path: Path) -> None:
+    settings = settings_for(RULES_DIR, tmp_path / "outbox", db=4, ROUTER_MAX_DETAILS_BYTES="100")
+    with _client(build_runtime(settings)) as api:
+        over = api.post("/v1/events", json={**GOOD, "details": {"s": "x" * 93}}, headers=AUTH)
+        at = api.post("/v1/events", json={**GOOD, "details": {"s": "x" * 92}}, headers=AUTH)
+    assert over.status_code == 400 and "101 bytes, over the 100-byte limit" in over.text
+    assert at.status_code == 202, at.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/email/acknowledge", "GET, POST"),  # two routes at one path
+        ("OPTIONS", "/v1/absences", "GET, POST"),
+        ("DELETE", "/v1/events", "POST"),
+    ],
+)
+def test_a_405_lists_every_method_of_the_path(
+    api: TestClient, method: str, path: str, allow: str
+) -> None:
+    answer = api.request(method, path, headers=AUTH)
+    assert answer.status_code == 405 and answer.headers["allow"] == allow

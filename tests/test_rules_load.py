@@ -244,3 +244,35 @@ def test_cross_file_problems_come_with_the_per_file_ones(tmp_path: Path) -> None
         "pipelines.yaml: pipelines[2].report_to: unknown analyst 'Nobody' (not in team.yaml)"
         in said
     )
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "[" * 1200 + "]" * 1200,  # flow style
+        "".join(f"\n{'  ' * depth}- " for depth in range(1200)) + "x",  # block style
+        "".join(f"\n{'  ' * depth}k:" for depth in range(1200)) + " x",  # block mappings
+    ],
+    ids=["flow-lists", "block-lists", "block-mappings"],
+)
+def test_deep_nesting_is_one_issue_naming_the_file(tmp_path: Path, nested: str) -> None:
+    """PyYAML builds a document recursively: 1,200 levels once ended in a RecursionError."""
+    directory = copy_rules(tmp_path / "rules")
+    with (directory / "pipelines.yaml").open("a", encoding="utf-8") as out:
+        out.write(f"\ndeep: {nested}\n")
+    with pytest.raises(RulesInvalid) as invalid:
+        load_rules(directory)
+    (issue,) = invalid.value.issues
+    assert issue.file == "pipelines.yaml" and issue.path.startswith("line ")
+    assert issue.message == "nested deeper than 64 levels"
+
+
+def test_nesting_up_to_the_limit_is_only_checked_by_the_models(tmp_path: Path) -> None:
+    directory = copy_rules(tmp_path / "rules")
+    with (directory / "pipelines.yaml").open("a", encoding="utf-8") as out:
+        out.write("\ndeep: " + "[" * 63 + "]" * 63 + "\n")  # 64 with the top-level mapping
+    with pytest.raises(RulesInvalid) as invalid:
+        load_rules(directory)
+    assert [(i.path, i.message) for i in invalid.value.issues] == [
+        ("deep", "unknown key (misspelt?)")
+    ]

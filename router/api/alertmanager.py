@@ -7,10 +7,9 @@ critical/error/warning/info); its fingerprint is the dedup key; `firing` trigger
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -19,7 +18,7 @@ from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import as_sent, check, enqueue, invalid
 from router.api.pagerduty import SEVERITY
-from router.events import EventIn, Link, is_web_url
+from router.events import EventIn, Instant, Link, is_web_url
 
 router = APIRouter()
 
@@ -28,7 +27,7 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime | None = None
+    startsAt: Instant | None = None
     generatorURL: str | None = None
     fingerprint: str = Field(min_length=1)
 
@@ -38,6 +37,9 @@ class AmNotification(BaseModel):
     status: str
     receiver: str = ""
     alerts: list[AmAlert] = Field(min_length=1, max_length=1000)
+
+
+_AM_NAMES = {"details": "labels and annotations", "links": "generatorURL"}
 
 
 def to_native(alert: AmAlert) -> EventIn:
@@ -65,6 +67,7 @@ def to_native(alert: AmAlert) -> EventIn:
 
 @router.post("/v1/alertmanager", status_code=202, dependencies=[Depends(require_token)])
 async def alertmanager(
+    request: Request,
     runtime: RuntimeDep,
     send: SendDep,
     body: Any = Depends(read_json),  # noqa: B008
@@ -77,7 +80,7 @@ async def alertmanager(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
         ]
         return invalid("Alertmanager notification is invalid", errors)
-    events, errors = check(runtime, raw)
+    events, errors = check(runtime, raw, len(await request.body()), _AM_NAMES)
     if errors:
         return invalid("Alertmanager notification is invalid", errors)
     queued = await enqueue(runtime, send, as_sent(raw), events)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -34,6 +39,7 @@ from router.sessions import Logins
 from router.tasks import AsyncSend
 
 MAX_BODY_BYTES = 512 * 1024
+log = logging.getLogger(__name__)
 
 
 def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
@@ -43,7 +49,11 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        indexing = asyncio.create_task(_index_pipelines(runtime, stop))
         yield
+        stop.set()
+        await indexing
         await clients.close()
 
     app = FastAPI(
@@ -74,6 +84,21 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def _index_pipelines(runtime: Runtime, stop: threading.Event) -> None:
+    """Incidents stored before the per-pipeline status sets existed are put in them, once
+    (router.store.IncidentStore.index_pipelines), in a thread while the API serves; the
+    console's pipeline filter lists them when it is done. A failure is logged, and the
+    next start tries again."""
+    store = runtime.engine.store
+    try:
+        added = await run_in_threadpool(store.index_pipelines, stop.is_set)
+    except redis.RedisError as error:
+        log.warning("the per-pipeline incident index was not filled: %s", error)
+        return
+    if added:
+        log.info("indexed %d incidents by pipeline", added)
 
 
 def _offline_docs(app: FastAPI) -> None:

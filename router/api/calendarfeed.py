@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -74,6 +75,12 @@ async def oncall_ics(request: Request, engineer: str | None = None, key: str = "
     runtime: Runtime = request.app.state.runtime
     if not (key and await _key_ok(request, runtime, key)):
         await require_reader(request, runtime, request.app.state.async_redis())
+    body = await run_in_threadpool(_feed, runtime, engineer)  # the roster: a sync read
+    headers: dict[str, Any] = {"Cache-Control": "private, max-age=300"}
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
+
+
+def _feed(runtime: Runtime, engineer: str | None) -> bytes:
     rules = runtime.current_rules()
     if engineer is not None and engineer not in {p.name for p in rules.team.engineers}:
         raise HTTPException(400, f"engineer: unknown engineer {engineer!r}")
@@ -84,9 +91,7 @@ async def oncall_ics(request: Request, engineer: str | None = None, key: str = "
     if engineer is not None:
         shifts = [shift for shift in shifts if shift.engineer == engineer]
     title = f"On call: {engineer}" if engineer else "On call: data engineering"
-    body = shifts_calendar(shifts, rules, now, title)
-    headers: dict[str, Any] = {"Cache-Control": "private, max-age=300"}
-    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
+    return shifts_calendar(shifts, rules, now, title)
 
 
 @router.post("/oncall/feed-key", include_in_schema=False)

@@ -1,7 +1,9 @@
 """Acknowledge and Resolve from the email itself.
 
 GET shows a small confirmation page and changes nothing (mail scanners open links); its
-button POSTs the action. A tampered or expired token gets a clear page and a 4xx.
+button POSTs the action. A tampered or expired token gets a clear page and a 4xx. A link
+is made out to the engineer paged; one whose recipient is not an engineer (any more) gets
+a 403 and changes nothing. Sync handlers: FastAPI runs them off the event loop.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from html import escape
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
+from router.api.auth import role_of
 from router.api.incidents import already_done, perform
 from router.incidents import Incident
 from router.links import LinkAction, LinkClaim, LinkInvalid, verify
@@ -50,6 +53,13 @@ def _claim(request: Request, action: LinkAction, token: str) -> LinkClaim | HTML
         )
     if claim.action != action:
         return _page("This link is not valid", "<p>It is for another action.</p>", 400)
+    if role_of(runtime.rules, claim.recipient) != "engineer":  # pages go to engineers only
+        return _page(
+            "Engineers only",
+            f"<p>This link was sent to {escape(claim.recipient)}, who is not an engineer "
+            "now. Nothing was changed.</p>",
+            403,
+        )
     return claim
 
 

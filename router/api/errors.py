@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 from starlette.types import Send
 
 log = logging.getLogger("router.api")
@@ -31,6 +32,24 @@ async def send_json(send: Send, status: int, payload: dict[str, object]) -> None
     await send({"type": "http.response.body", "body": body})
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed(request: Request) -> str | None:
+    """Every method some route at this path takes: Starlette's 405 names only the first
+    route's (GET for /email/{action}, though POST is there too). Each method is tried
+    against the app's routes; None if none takes one (then Starlette's header stands)."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed) or None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -39,9 +58,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse(
-            error_body("error", str(error.detail)), error.status_code, headers=error.headers
-        )
+        headers = error.headers
+        if error.status_code == 405 and (allowed := _allowed(request)):
+            headers = {**(headers or {}), "Allow": allowed}
+        return JSONResponse(error_body("error", str(error.detail)), error.status_code, headers)
 
     async def unavailable(request: Request, error: Exception) -> JSONResponse:
         log.warning("request %s: store unavailable: %s", request.state.request_id, error)

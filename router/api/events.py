@@ -46,7 +46,7 @@ async def post_events(request: Request) -> Response:
         raw = _BATCH.validate_python(items)
     except ValidationError as error:
         return invalid("Event object is invalid", _describe(error, batch))
-    events, errors = check(runtime, raw)
+    events, errors = check(runtime, raw, len(await request.body()))
     if errors:
         return invalid("Event object is invalid", errors)
     queued = await enqueue(runtime, request.app.state.send, items, events)

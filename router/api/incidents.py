@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import math
+import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 import redis
-from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from router import deadletters, keys
-from router.api.auth import Writer, require_reader
+from router.api.auth import Engineer, Writer, require_reader
 from router.api.deps import RuntimeDep
 from router.api.errors import error_body
 from router.durations import DurationS
-from router.incidents import Incident
+from router.incidents import Incident, Status
 from router.links import LinkAction
 from router.notes import MAX_NOTE_CHARS, estimate_at
 from router.rotation import shift_json, shifts_between
 from router.runtime import Runtime
-from router.store import persistence_warning
+from router.store import STATUSES, Position, persistence_warning
 from router.times import iso_z
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ router = APIRouter()
 authorized = APIRouter(dependencies=[Depends(require_reader)])
 HEARTBEAT_FRESH_S = 30
 Listed = Literal["triggered", "open", "acknowledged", "resolved"]
+PAGE, MAX_PAGE = 100, 500  # incidents a page of GET /v1/incidents: by default, at most
 
 
 def find_incident(runtime: Runtime, incident_id: str) -> Incident:
@@ -46,16 +51,78 @@ def _view(incident: Incident, runtime: Runtime | None = None) -> dict[str, Any]:
     return said
 
 
-@authorized.get("/v1/incidents")
-def list_incidents(runtime: RuntimeDep, status: Listed | None = None) -> dict[str, Any]:
-    """`open` is triggered or acknowledged, as in PagerDuty."""
-    store = runtime.engine.store
-    if status == "open":
-        found = store.listing("triggered") + store.listing("acknowledged")
-        found.sort(key=lambda i: i.opened_at, reverse=True)
-    else:
-        found = store.listing(status)
-    return {"incidents": [_view(i, runtime) for i in found]}
+class IncidentView(Incident):
+    sla: list[str] = Field(default_factory=list, description="The pipeline's SLA, as written")
+
+
+class IncidentPage(BaseModel):
+    incidents: list[IncidentView]
+    next: str | None = Field(
+        description="The cursor of the next page (pass it as `next`); null on the last page"
+    )
+
+
+def cursor_of(position: Position) -> str:
+    """Opaque to clients: the last incident's opening time and id, base64url."""
+    said = base64.urlsafe_b64encode(f"{position[0]!r}:{position[1]}".encode())
+    return said.decode().rstrip("=")
+
+
+def position_of(cursor: str) -> Position:
+    """ValueError unless `cursor` is one cursor_of made."""
+    if len(cursor) > 200:
+        raise ValueError("not a cursor from this API")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        said = base64.b64decode(padded, altchars=b"-_", validate=True)
+        score, _, incident_id = said.decode().partition(":")
+        at = float(score)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise ValueError("not a cursor from this API") from None
+    if not (math.isfinite(at) and _ID.fullmatch(incident_id)):
+        raise ValueError("not a cursor from this API")
+    return at, incident_id
+
+
+_ID = re.compile(r"[0-9a-f]{1,64}")
+LISTED: dict[str, list[Status]] = {
+    "open": ["triggered", "acknowledged"],
+    "triggered": ["triggered"],
+    "acknowledged": ["acknowledged"],
+    "resolved": ["resolved"],
+}
+
+
+@authorized.get(
+    "/v1/incidents",
+    response_model=IncidentPage,
+    responses={400: {"description": "`limit`, `next` or `pipeline` is not valid"}},
+)
+def list_incidents(
+    runtime: RuntimeDep,
+    status: Listed | None = None,
+    pipeline: Annotated[str | None, Query(description="Only this pipeline's")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Incidents a page")] = PAGE,
+    cursor: Annotated[
+        str | None, Query(alias="next", description="The previous page's `next`")
+    ] = None,
+) -> Response:
+    """Newest first, a page at a time: follow `next` until it is null. `open` is
+    triggered or acknowledged, as in PagerDuty. A cursor stays valid while incidents
+    are added, acknowledged or resolved: each incident is listed once."""
+    try:
+        after = None if cursor is None else position_of(cursor)
+    except ValueError as error:
+        return JSONResponse(error_body("invalid request", f"next: {error}"), 400)
+    if pipeline is not None and pipeline not in runtime.rules.pipelines:
+        return JSONResponse(error_body("invalid request", f"pipeline: unknown {pipeline!r}"), 400)
+    statuses = LISTED[status] if status else list(STATUSES)
+    found, last = runtime.engine.store.page_after(statuses, after, limit, pipeline)
+    said = {
+        "incidents": [_view(i, runtime) for i in found],
+        "next": None if last is None else cursor_of(last),
+    }
+    return Response(orjson.dumps(said), media_type="application/json")
 
 
 @authorized.get("/v1/incidents/{incident_id}")
@@ -86,12 +153,12 @@ def _act(runtime: Runtime, incident_id: str, action: LinkAction, by: str) -> Any
 
 
 @authorized.post("/v1/incidents/{incident_id}/acknowledge")
-def acknowledge(runtime: RuntimeDep, incident_id: str, who: Writer) -> Any:
+def acknowledge(runtime: RuntimeDep, incident_id: str, who: Engineer) -> Any:
     return _act(runtime, incident_id, "acknowledge", who)
 
 
 @authorized.post("/v1/incidents/{incident_id}/resolve")
-def resolve(runtime: RuntimeDep, incident_id: str, who: Writer) -> Any:
+def resolve(runtime: RuntimeDep, incident_id: str, who: Engineer) -> Any:
     return _act(runtime, incident_id, "resolve", who)
 
 
@@ -152,7 +219,7 @@ def snooze(runtime: Runtime, incident_id: str, for_s: int, by: str) -> Incident:
 
 
 @authorized.post("/v1/incidents/{incident_id}/snooze")
-def post_snooze(runtime: RuntimeDep, incident_id: str, body: SnoozeIn, who: Writer) -> Any:
+def post_snooze(runtime: RuntimeDep, incident_id: str, body: SnoozeIn, who: Engineer) -> Any:
     """Postpone the acknowledgement timeout: the incident is triggered again after `for`
     unless resolved first."""
     return {"incident": _view(snooze(runtime, incident_id, body.duration, who))}

@@ -3,6 +3,7 @@ task: on the urgent queue when the batch carries a P1, so it never waits behind 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from router.classify import classify
 from router.engine import new_id
-from router.events import Event, EventIn, EventInvalid, to_event
+from router.events import Event, EventIn, EventInvalid, oversized, to_event, too_large
 from router.rules import Rules
 from router.runtime import Runtime
 from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, AsyncSend, QueuedEvent
@@ -33,12 +34,34 @@ def _link_problem(event: Event, hosts: list[str]) -> str | None:
     return None
 
 
-def check(runtime: Runtime, raw: list[EventIn]) -> tuple[list[Event], list[str]]:
-    """Every event checked before anything is queued: a bad one rejects the whole request."""
+# Compact JSON of parsed values is never longer than the text it was read from, but for
+# floats written with an exponent ("1e15" is 1000000000000000.0: 4.5 times) and the few
+# bytes a translation adds (a link's empty "text"): a body this much under the cap cannot
+# hold a field over it, and is not measured at all (the hot path: one small event).
+_GROWTH = 5
+
+
+def check(
+    runtime: Runtime,
+    raw: list[EventIn],
+    body_bytes: int | None = None,
+    names: Mapping[str, str] | None = None,
+) -> tuple[list[Event], list[str]]:
+    """Every event checked before anything is queued: a bad one rejects the whole request.
+
+    Free-form fields are capped at ROUTER_MAX_DETAILS_BYTES (`body_bytes`, the request's
+    size, spares the measuring when it is small); `names` says what a translated schema
+    calls the native field (PagerDuty's `payload.custom_details` for `details`)."""
     now = runtime.clock.now()
+    limit = runtime.settings.max_details_bytes
+    measure = body_bytes is None or body_bytes * _GROWTH > limit
     events, errors = [], []
     for index, item in enumerate(raw):
         prefix = f"[{index}] " if len(raw) > 1 else ""
+        if measure and (big := oversized(item, limit)):
+            named = names or {}
+            errors += [f"{prefix}{too_large(named.get(f, f), n, limit)}" for f, n in big]
+            continue
         try:
             event = to_event(item, runtime.rules, now)
         except EventInvalid as error:

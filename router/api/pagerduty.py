@@ -9,10 +9,9 @@ key gets a new one (every such trigger is its own incident).
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
@@ -27,7 +26,7 @@ from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import as_sent, check, enqueue, invalid
 from router.engine import new_id
-from router.events import EventIn, Link
+from router.events import EventIn, Instant, Link
 from router.runtime import Runtime
 
 router = APIRouter()
@@ -50,7 +49,7 @@ class PdPayload(BaseModel):
     summary: str = Field(min_length=1, max_length=1024)
     source: str = Field(min_length=1, max_length=255)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: datetime | None = None
+    timestamp: Instant | None = None
     component: str | None = None
     group: str | None = None
     class_: str | None = Field(default=None, alias="class")
@@ -112,6 +111,7 @@ def to_native(pd: PdEvent, pipeline: str) -> EventIn:
 
 @router.post("/v2/enqueue", status_code=202)
 async def enqueue_v2(
+    request: Request,
     runtime: RuntimeDep,
     send: SendDep,
     body: Any = Depends(read_json),  # noqa: B008
@@ -128,7 +128,7 @@ async def enqueue_v2(
     except ValidationError as error:  # e.g. a `class` too long to be an event type
         said = [_pd_error(e, native=True) for e in error.errors()]
         return invalid("Event object is invalid", said)
-    events, errors = check(runtime, raw)
+    events, errors = check(runtime, raw, len(await request.body()), _PD_NAMES)
     if errors:
         return invalid("Event object is invalid", errors)
     await enqueue(runtime, send, as_sent(raw), events)
@@ -138,6 +138,7 @@ async def enqueue_v2(
     )
 
 
+_PD_NAMES = {"details": "payload.custom_details"}  # with component and group, if any
 _NATIVE_TO_PD = {"type": "payload.class", "summary": "payload.summary", "source": "payload.source"}
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.api.auth import Writer, require_reader
+from router.api.auth import Engineer, require_reader
 from router.api.deps import RuntimeDep
 from router.api.errors import error_body
+from router.events import Day
 from router.roster import RosterInvalid
 from router.rosterstore import ChangeKind, change_json
 from router.runtime import Runtime
@@ -33,8 +34,8 @@ class AbsenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     engineer: str
-    first: date = Field(alias="from", description="First day away (team time)")
-    last: date = Field(alias="to", description="Last day away, included")
+    first: Day = Field(alias="from", description="First day away (team time)")
+    last: Day = Field(alias="to", description="Last day away, included")
     reason: str = Field(default="", max_length=500)
 
 
@@ -68,7 +69,7 @@ def add_absence(runtime: Runtime, body: AbsenceIn, by: str) -> dict[str, Any]:
 
 
 @router.post("/v1/overrides", status_code=201)
-def post_override(runtime: RuntimeDep, body: OverrideIn, who: Writer) -> Any:
+def post_override(runtime: RuntimeDep, body: OverrideIn, who: Engineer) -> Any:
     try:
         return {"override": add_override(runtime, body, who)}
     except RosterInvalid as error:
@@ -76,7 +77,7 @@ def post_override(runtime: RuntimeDep, body: OverrideIn, who: Writer) -> Any:
 
 
 @router.post("/v1/absences", status_code=201)
-def post_absence(runtime: RuntimeDep, body: AbsenceIn, who: Writer) -> Any:
+def post_absence(runtime: RuntimeDep, body: AbsenceIn, who: Engineer) -> Any:
     try:
         return {"absence": add_absence(runtime, body, who)}
     except RosterInvalid as error:
@@ -102,12 +103,12 @@ def _remove(runtime: Runtime, kind: ChangeKind, change_id: str, by: str) -> dict
 
 
 @router.delete("/v1/overrides/{override_id}")
-def delete_override(runtime: RuntimeDep, override_id: str, who: Writer) -> dict[str, Any]:
+def delete_override(runtime: RuntimeDep, override_id: str, who: Engineer) -> dict[str, Any]:
     return _remove(runtime, "override", override_id, who)
 
 
 @router.delete("/v1/absences/{absence_id}")
-def delete_absence(runtime: RuntimeDep, absence_id: str, who: Writer) -> dict[str, Any]:
+def delete_absence(runtime: RuntimeDep, absence_id: str, who: Engineer) -> dict[str, Any]:
     return _remove(runtime, "absence", absence_id, who)
 
 

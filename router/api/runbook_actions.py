@@ -1,15 +1,19 @@
 """A runbook action's button: from the page email (its signed link: GET shows, POST
-acts, since mail scanners open links) and from the console (a form with CSRF)."""
+acts, since mail scanners open links) and from the console (a form with CSRF). Either
+way an engineer's: the link's recipient, or the signed-in person. The store is read off
+the event loop (run_in_threadpool)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from router import actions
-from router.api.console.pages import form_session, page_message, runtime_of
+from router.api.auth import role_of
+from router.api.console.pages import engineer_form, page_message, runtime_of
 from router.api.incidents import find_incident
 from router.runtime import Runtime
 
@@ -38,11 +42,17 @@ def _press(runtime: Runtime, incident_id: str, index: int, by: str) -> tuple[str
 
 @router.get("/actions/run")
 async def show(request: Request, token: str = "") -> Response:
+    return await run_in_threadpool(_show, request, token)
+
+
+def _show(request: Request, token: str) -> Response:
     runtime = runtime_of(request)
     try:
         claim = actions.read_button(_secret(runtime), token, runtime.settings.link_ttl_s)
     except actions.ButtonInvalid as error:
         return page_message(request, "This link does not work", f"The link is {error}.", 400)
+    if role_of(runtime.rules, claim.recipient) != "engineer":
+        return _not_an_engineer(request, claim.recipient)
     incident = find_incident(runtime, claim.incident)
     action = actions.confirm_action(runtime.rules, incident, claim.index)
     if action is None:
@@ -52,13 +62,26 @@ async def show(request: Request, token: str = "") -> Response:
     return page_message(request, f"{action.label}?", text, 200, **form)
 
 
+def _not_an_engineer(request: Request, recipient: str) -> Response:
+    """A button's link is an engineer's (pages go to engineers): one made out to anyone
+    else (an engineer since moved to the analysts) does not run the action."""
+    text = f"This link was sent to {recipient}, who is not an engineer now. Nothing was run."
+    return page_message(request, "Engineers only", text, 403)
+
+
 @router.post("/actions/run")
 async def run(request: Request, token: str = Form("")) -> Response:
+    return await run_in_threadpool(_run, request, token)
+
+
+def _run(request: Request, token: str) -> Response:
     runtime = runtime_of(request)
     try:
         claim = actions.read_button(_secret(runtime), token, runtime.settings.link_ttl_s)
     except actions.ButtonInvalid as error:
         return page_message(request, "This link does not work", f"The link is {error}.", 400)
+    if role_of(runtime.rules, claim.recipient) != "engineer":
+        return _not_an_engineer(request, claim.recipient)
     title, text = _press(runtime, claim.incident, claim.index, f"{claim.recipient} (email link)")
     return page_message(request, title, text)
 
@@ -67,6 +90,7 @@ async def run(request: Request, token: str = Form("")) -> Response:
 async def run_from_console(
     request: Request, incident_id: str, index: int, csrf: str = Form("")
 ) -> Response:
-    session = await form_session(request, csrf)
-    title, text = _press(runtime_of(request), incident_id, index, session.person)
+    session = await engineer_form(request, csrf)
+    runtime = runtime_of(request)
+    title, text = await run_in_threadpool(_press, runtime, incident_id, index, session.person)
     return RedirectResponse(f"/incidents/{incident_id}?done={quote(f'{title}: {text}')}", 303)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from router import keys, outbox
@@ -138,7 +139,9 @@ async def _email_link(
     query = urlencode({"token": token, "next": target})
     link = f"{runtime.settings.public_url.rstrip('/')}/login/link?{query}"
     now = runtime.clock.now()
-    message = runtime.composer.login(name, address, link, now + timedelta(seconds=LOGIN_TTL_S))
+    expires = now + timedelta(seconds=LOGIN_TTL_S)
+    # rendering reads the templates from disk (the first time, then their mtimes): off the loop
+    message = await run_in_threadpool(runtime.composer.login, name, address, link, expires)
     timer = Timer(kind="msg", incident=message.file_stem(), round=0, step=0)
     # the message and its fire task in one MULTI, like any notice (router.outbox)
     async with aredis.pipeline(transaction=True) as pipe:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from router.rules import Rules, contact_methods
@@ -24,6 +25,12 @@ FILES = {
 }
 
 M = TypeVar("M", bound=BaseModel)
+
+# Far deeper than any rules file needs; PyYAML builds documents recursively, so a file
+# nested a thousand deep would otherwise end in a RecursionError.
+MAX_DEPTH = 64
+_OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSE = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
 class RulesInvalid(Exception):
@@ -55,6 +62,7 @@ def load_rules(directory: Path) -> Rules:
 def _model(directory: Path, key: str, model: type[M], issues: list[RuleIssue]) -> M | None:
     file = FILES[key]
     try:
+        _check_depth(directory / file)
         data: Any = read_yaml(directory / file)
         if not isinstance(data, dict):
             raise RuleIssue(file, "", "must be a mapping of keys to values")
@@ -64,6 +72,26 @@ def _model(directory: Path, key: str, model: type[M], issues: list[RuleIssue]) -
     except ValidationError as error:
         issues.extend(issues_from(file, error))
     return None
+
+
+def _check_depth(path: Path) -> None:
+    """Refuse a file nested deeper than MAX_DEPTH, read as a stream of events (the parser
+    keeps its own stack, so no depth can blow it). A file that cannot be read or parsed is
+    left to read_yaml, which says why."""
+    depth = 0
+    try:
+        with path.open(encoding="utf-8") as stream:
+            for event in yaml.parse(stream, Loader=yaml.SafeLoader):
+                if isinstance(event, _CLOSE):
+                    depth -= 1
+                elif isinstance(event, _OPEN):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        mark = event.start_mark
+                        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                        raise RuleIssue(path.name, where, f"nested deeper than {MAX_DEPTH} levels")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
 
 
 def _unknown(

@@ -1,4 +1,7 @@
-"""/ (what needs attention) and /incidents/{id} with its Acknowledge and Resolve."""
+"""/ (what needs attention) and /incidents/{id} with its Acknowledge and Resolve.
+
+The handlers check the session on the event loop (the asyncio client), then do the rest
+off it (run_in_threadpool): the store is read and written with the synchronous client."""
 
 from __future__ import annotations
 
@@ -8,10 +11,19 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from router.api.console.pages import form_session, page_message, page_session, render, runtime_of
+from router.api.console.pages import (
+    engineer_form,
+    form_session,
+    is_engineer,
+    page_message,
+    page_session,
+    render,
+    runtime_of,
+)
 from router.api.incidents import (
     NoteIn,
     NoteInvalid,
@@ -28,6 +40,7 @@ from router.notes import MAX_NOTE_CHARS
 from router.rotation import shifts_between
 from router.rules.pipelines import WebhookAction
 from router.runtime import Runtime
+from router.sessions import Session
 from router.store import IncidentStore
 
 router = APIRouter(include_in_schema=False)
@@ -74,6 +87,12 @@ async def index(
     request: Request, status: str = "open", pipeline: str = "", page: int = 1
 ) -> Response:
     session = await page_session(request)
+    return await run_in_threadpool(_index, request, session, status, pipeline, page)
+
+
+def _index(request: Request, session: Session, status: str, pipeline: str, page: int) -> Response:
+    """Off the event loop (run_in_threadpool): the store and the roster are read with the
+    synchronous client."""
     runtime = runtime_of(request)
     now = runtime.clock.now()
     store = runtime.engine.store
@@ -107,25 +126,18 @@ def _page_of(
     store: IncidentStore, statuses: list[Status], pipeline: str, page: int
 ) -> tuple[list[Incident], int]:
     """One page of the statuses in order (triggered before acknowledged), newest first
-    within each, and how many there are in all. Without a pipeline filter only the page
-    is read; with one, every incident of those statuses is (open ones are few)."""
+    within each, and how many there are in all. Only the page is read, with a pipeline
+    filter too: each pipeline has its own status sets (router.keys.pipeline_status)."""
     start = (page - 1) * PAGE_SIZE
-    if not pipeline:
-        counts = [store.count(status) for status in statuses]
-        shown: list[Incident] = []
-        offset = start
-        for status, count in zip(statuses, counts, strict=True):
-            if offset < count and len(shown) < PAGE_SIZE:
-                shown += store.page(status, offset, PAGE_SIZE - len(shown))
-            offset = max(0, offset - count)
-        return shown, sum(counts)
-    found = [
-        incident
-        for status in statuses
-        for incident in store.page(status, 0, store.count(status))
-        if incident.pipeline == pipeline
-    ]
-    return found[start : start + PAGE_SIZE], len(found)
+    within = pipeline or None
+    counts = [store.count(status, within) for status in statuses]
+    shown: list[Incident] = []
+    offset = start
+    for status, count in zip(statuses, counts, strict=True):
+        if offset < count and len(shown) < PAGE_SIZE:
+            shown += store.page(status, offset, PAGE_SIZE - len(shown), within)
+        offset = max(0, offset - count)
+    return shown, sum(counts)
 
 
 def _timeline_text(item: dict[str, Any]) -> str:
@@ -150,6 +162,10 @@ def _timeline_text(item: dict[str, Any]) -> str:
 @router.get("/incidents/{incident_id}")
 async def incident_page(request: Request, incident_id: str) -> Response:
     session = await page_session(request)
+    return await run_in_threadpool(_incident_page, request, session, incident_id)
+
+
+def _incident_page(request: Request, session: Session, incident_id: str) -> Response:
     runtime = runtime_of(request)
     incident = runtime.engine.store.get(incident_id)
     if incident is None:
@@ -187,16 +203,21 @@ async def incident_page(request: Request, incident_id: str) -> Response:
             if isinstance(action, WebhookAction) and action.confirm
         ],
         timeline=timeline,
+        can_act=is_engineer(request, session),
     )
 
 
 async def _act(request: Request, incident_id: str, action: LinkAction, csrf: str) -> Response:
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     runtime = runtime_of(request)
-    incident = find_incident(runtime, incident_id)
+
+    def act() -> None:
+        incident = find_incident(runtime, incident_id)
+        if not already_done(incident, action):
+            perform(runtime, incident, action, session.person)
+
+    await run_in_threadpool(act)
     done = "acknowledged" if action == "acknowledge" else "resolved"
-    if not already_done(incident, action):
-        perform(runtime, incident, action, session.person)
     return RedirectResponse(f"/incidents/{incident_id}?done={quote(f'Incident {done}.')}", 303)
 
 
@@ -208,11 +229,12 @@ async def note(
     text: str = Form(""),
     estimate: str = Form(""),
 ) -> Response:
+    """Everyone signed in may add a note, analysts too."""
     session = await form_session(request, csrf)
     runtime = runtime_of(request)
     try:
         body = NoteIn(text=text[:MAX_NOTE_CHARS], estimate=estimate.strip() or None)
-        add_note(runtime, incident_id, body, session.person)
+        await run_in_threadpool(add_note, runtime, incident_id, body, session.person)
     except (NoteInvalid, ValidationError) as error:
         said = str(error).splitlines()[0]
         back = {"link": f"/incidents/{incident_id}", "link_text": "Back to the incident"}
@@ -224,12 +246,12 @@ async def note(
 async def snooze_form(
     request: Request, incident_id: str, csrf: str = Form(""), duration: str = Form("", alias="for")
 ) -> Response:
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     try:
         for_s = parse_duration_s(duration)
     except ValueError as error:
         return page_message(request, "Not snoozed", f"for: {error}", 400)
-    snooze(runtime_of(request), incident_id, for_s, session.person)
+    await run_in_threadpool(snooze, runtime_of(request), incident_id, for_s, session.person)
     return RedirectResponse(
         f"/incidents/{incident_id}?done={quote(f'Snoozed for {duration}.')}", 303
     )

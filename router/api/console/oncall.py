@@ -1,5 +1,7 @@
 """/oncall: the next weeks of shifts, absences and overrides, and the forms that change
-them (mark away, take, swap, remove), through the same code as the API."""
+them (mark away, take, swap, remove), through the same code as the API. Engineers' forms
+only (router.api.console.pages.engineer_form). The roster is read and written with the
+synchronous client, off the event loop (run_in_threadpool)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from router.api.calendarfeed import feed_url
-from router.api.console.pages import form_session, page_message, page_session, render, runtime_of
+from router.api.console.pages import (
+    engineer_form,
+    is_engineer,
+    page_message,
+    page_session,
+    render,
+    runtime_of,
+)
 from router.api.roster import AbsenceIn, OverrideIn, add_absence, add_override
 from router.calendar import holiday_name
 from router.channels.trial import send_trial
 from router.paging import describe_delays
 from router.roster import RosterInvalid
+from router.rosterstore import ChangeKind
 from router.rotation import shifts_between
 from router.rules.contact_methods import masked
 from router.runtime import Runtime
@@ -26,9 +36,10 @@ from router.times import local_day_span
 
 router = APIRouter(include_in_schema=False)
 WEEKS_SHOWN = 8
+KINDS: dict[str, ChangeKind] = {"absences": "absence", "overrides": "override"}
 
 
-def _oncall_context(runtime: Runtime, session: Session) -> dict[str, Any]:
+def _oncall_context(runtime: Runtime, session: Session, engineer: bool) -> dict[str, Any]:
     rules = runtime.current_rules()
     zone = rules.team.zone
     today = runtime.clock.now().astimezone(zone).date()
@@ -96,7 +107,7 @@ def _oncall_context(runtime: Runtime, session: Session) -> dict[str, Any]:
         ],
         "public_holidays": public,
         "engineers": engineers,
-        "is_engineer": session.person in engineers,
+        "is_engineer": engineer,
         "today": today.isoformat(),
     }
 
@@ -104,18 +115,23 @@ def _oncall_context(runtime: Runtime, session: Session) -> dict[str, Any]:
 @router.get("/oncall")
 async def oncall_page(request: Request) -> Response:
     session = await page_session(request)
-    runtime = runtime_of(request)
-    context = _oncall_context(runtime, session)
-    url = await feed_url(request, runtime, session.person)
-    return render(request, "oncall.html", session, feed_url=url, **context)
+    url = await feed_url(request, runtime_of(request), session.person)
+    return await run_in_threadpool(_oncall_page, request, session, url)
+
+
+def _oncall_page(
+    request: Request, session: Session, url: str, error: str | None = None
+) -> HTMLResponse:
+    context = _oncall_context(runtime_of(request), session, is_engineer(request, session))
+    said = {**context, "feed_url": url}
+    if error is not None:
+        said.update(error=error, status_code=400)
+    return render(request, "oncall.html", session, **said)
 
 
 async def _oncall_error(request: Request, session: Session, message: str) -> HTMLResponse:
-    runtime = runtime_of(request)
-    context = _oncall_context(runtime, session)
-    url = await feed_url(request, runtime, session.person)
-    said = {**context, "feed_url": url, "error": message, "status_code": 400}
-    return render(request, "oncall.html", session, **said)
+    url = await feed_url(request, runtime_of(request), session.person)
+    return await run_in_threadpool(_oncall_page, request, session, url, message)
 
 
 def _done(message: str) -> RedirectResponse:
@@ -131,7 +147,7 @@ async def mark_away(
     last: str = Form("", alias="to"),
     reason: str = Form(""),
 ) -> Response:
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     runtime = runtime_of(request)
     try:
         days = (date.fromisoformat(first), date.fromisoformat(last))
@@ -139,7 +155,7 @@ async def mark_away(
         return await _oncall_error(request, session, "from/to: dates like 2027-04-12, please")
     try:
         body = AbsenceIn(engineer=engineer, first=days[0], last=days[1], reason=reason)
-        add_absence(runtime, body, session.person)
+        await run_in_threadpool(add_absence, runtime, body, session.person)
     except RosterInvalid as error:
         return await _oncall_error(request, session, str(error))
     return _done(f"{engineer} is away from {first} to {last}.")
@@ -150,11 +166,8 @@ async def _override(
 ) -> Response:
     runtime = runtime_of(request)
     try:
-        add_override(
-            runtime,
-            OverrideIn(engineer=engineer, start=start, end=end, reason=reason),
-            session.person,
-        )
+        body = OverrideIn(engineer=engineer, start=start, end=end, reason=reason)
+        await run_in_threadpool(add_override, runtime, body, session.person)
     except RosterInvalid as error:
         return await _oncall_error(request, session, str(error))
     return _done(f"{engineer} is on call for that shift.")
@@ -164,7 +177,7 @@ async def _override(
 async def take_shift(
     request: Request, csrf: str = Form(""), start: str = Form(""), end: str = Form("")
 ) -> Response:
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     return await _override(request, session, session.person, start, end, "taken in the console")
 
 
@@ -176,7 +189,7 @@ async def swap_shift(
     end: str = Form(""),
     engineer: str = Form(""),
 ) -> Response:
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     reason = f"swap with {session.person}"
     return await _override(request, session, engineer, start, end, reason)
 
@@ -184,7 +197,7 @@ async def swap_shift(
 @router.post("/oncall/test")
 async def send_me_a_test(request: Request, csrf: str = Form("")) -> Response:
     """A test notice to each of the signed-in person's contact methods, now."""
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     runtime = runtime_of(request)
     person = next((p for p in runtime.rules.team.engineers if p.name == session.person), None)
     if person is None or not person.contact_methods:
@@ -203,10 +216,11 @@ async def send_me_a_test(request: Request, csrf: str = Form("")) -> Response:
 async def remove_change(
     request: Request, kind: str, change_id: str, csrf: str = Form("")
 ) -> Response:
-    session = await form_session(request, csrf)
+    session = await engineer_form(request, csrf)
     runtime = runtime_of(request)
-    which = {"absences": "absence", "overrides": "override"}.get(kind)
+    which = KINDS.get(kind)
     if which is None:
         return page_message(request, "Not found", f"Nothing to remove at {kind}.", 404)
-    removed = runtime.roster.remove(which, change_id, session.person, runtime.clock.now())  # type: ignore[arg-type]
+    now = runtime.clock.now()
+    removed = await run_in_threadpool(runtime.roster.remove, which, change_id, session.person, now)
     return _done(f"Removed that {which}." if removed else f"That {which} was already gone.")

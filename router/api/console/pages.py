@@ -1,5 +1,5 @@
-"""What every console page shares: its templates, the session and CSRF guards, and the
-page a guard answers with (a redirect to /login, a 403)."""
+"""What every console page shares: its templates, the session, CSRF and role guards,
+and the page a guard answers with (a redirect to /login, a 403)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from router.api.auth import session_of
+from router.api.auth import Caller, engineers_only, role_of, session_of
 from router.runtime import Runtime
 from router.sessions import Session
 from router.times import iso_z
@@ -62,6 +62,27 @@ class CsrfRefused(Exception):
     pass
 
 
+class EngineersOnly(Exception):
+    """An analyst's session sent an engineer's form: answered with a 403 page."""
+
+    def __init__(self, caller: Caller) -> None:
+        super().__init__(engineers_only(caller))
+        self.caller = caller
+
+
+def is_engineer(request: Request, session: Session) -> bool:
+    return role_of(runtime_of(request).rules, session.person) == "engineer"
+
+
+async def engineer_form(request: Request, csrf: str) -> Session:
+    """form_session, and the person has an engineer's rights (router.api.auth.role_of):
+    what every console form that acts on an incident or the roster asks first."""
+    session = await form_session(request, csrf)
+    if not is_engineer(request, session):
+        raise EngineersOnly(Caller(session.person, "analyst"))
+    return session
+
+
 def sign_in_redirect(path: str) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(path, safe='')}", status_code=303)
 
@@ -105,7 +126,8 @@ def render(request: Request, name: str, session: Session, **context: Any) -> HTM
 
 
 def install(app: FastAPI) -> None:
-    """A page without a session goes to /login; a form without its CSRF token, 403."""
+    """A page without a session goes to /login; a form without its CSRF token, 403; an
+    engineer's form sent by an analyst, 403."""
 
     @app.exception_handler(SignInFirst)
     async def sign_in_first(request: Request, error: SignInFirst) -> Response:
@@ -114,3 +136,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CsrfRefused)
     async def refused(request: Request, error: CsrfRefused) -> Response:
         return csrf_refused(request)
+
+    @app.exception_handler(EngineersOnly)
+    async def engineers_only_page(request: Request, error: EngineersOnly) -> Response:
+        text = (
+            f"Only engineers can do this. You are signed in as {error.caller.name}, "
+            "who can read everything and add notes to incidents. Nothing was changed."
+        )
+        return page_message(
+            request, "Engineers only", text, 403, link="/", link_text="Back to the console"
+        )
