@@ -89,10 +89,17 @@ def check_engineer(rules: Rules, name: str) -> None:
         raise RosterInvalid("engineer", f"unknown engineer {name!r} (not in team.yaml)")
 
 
+MAX_CHANGE_DAYS = 366
+"""The longest absence or override: anything longer is a typo (a year off by ten), and
+absences thousands of years long (the fuzzer's) slowed the calendar feed to seconds."""
+
+
 def check_absence(rules: Rules, engineer: str, first: date, last: date) -> None:
     check_engineer(rules, engineer)
     if last < first:
         raise RosterInvalid("to", f"{last} is before from {first}")
+    if (last - first).days >= MAX_CHANGE_DAYS:
+        raise RosterInvalid("to", f"an absence is at most {MAX_CHANGE_DAYS} days")
 
 
 def check_override(rules: Rules, engineer: str, start: datetime, end: datetime) -> None:
@@ -100,6 +107,8 @@ def check_override(rules: Rules, engineer: str, start: datetime, end: datetime) 
     check_engineer(rules, engineer)
     if end <= start:
         raise RosterInvalid("end", "end must be after start")
+    if (end - start).days >= MAX_CHANGE_DAYS:
+        raise RosterInvalid("end", f"an override is at most {MAX_CHANGE_DAYS} days")
     zone = rules.team.zone
     for existing in rules.oncall.overrides:
         lo, hi = existing.span(zone)

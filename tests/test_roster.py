@@ -186,6 +186,8 @@ BAD_CHANGES = [
     ("/v1/absences", {"engineer": "Nobody", "from": "2026-12-01", "to": "2026-12-02"}, "engineer: unknown engineer 'Nobody'"),
     ("/v1/absences", {"engineer": K, "from": "2026-12-02", "to": "2026-12-01"}, "to: 2026-12-01 is before from 2026-12-02"),
     ("/v1/absences", {"engineer": K, "from": "soon", "to": "2026-12-01"}, "body.from: Input should be a valid date"),
+    ("/v1/absences", {"engineer": K, "from": "2026-12-01", "to": "3026-12-01"}, "to: an absence is at most 366 days"),
+    ("/v1/overrides", {"engineer": K, "start": "2026-12-01T09:00", "end": "2027-12-02T09:00"}, "end: an override is at most 366 days"),
     ("/v1/overrides", {"engineer": K, "start": "2026-12-02T09:00", "end": "2026-12-01T09:00"}, "end: end must be after start"),
     ("/v1/overrides", {"engineer": K, "start": "tomorrow", "end": "2026-12-01T09:00"}, "start: 'tomorrow' is not an ISO 8601"),
     ("/v1/overrides", {"engineer": "Nobody", "start": "2026-12-01T09:00", "end": "2026-12-02T09:00"}, "engineer: unknown engineer"),
