@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
 import threading
 import weakref
@@ -108,8 +109,12 @@ class SmtpBackend:
             client = _FencedSSL(self.host, self.port, timeout=self.timeout_s, context=self.tls)
         else:
             client = _FencedSMTP(self.host, self.port, timeout=self.timeout_s)
-            if self.security == "starttls":
-                client.starttls(context=self.tls)
+        # The final "." goes in a write of its own after the fence: without this, Nagle's
+        # algorithm holds it for the server's delayed ACK (40 ms a message).
+        if client.sock is not None:
+            client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.security == "starttls":
+            client.starttls(context=self.tls)
         if self.username:
             client.login(self.username, self.password)
         return client
