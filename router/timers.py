@@ -96,15 +96,12 @@ def release(client: redis.Redis, member: str, also: Callable[[Any], None] | None
 
 def reschedule(client: redis.Redis, member: str, due_ts: float) -> None:
     """Back from the lease set to the timer set, due at `due_ts`: one MULTI."""
-    with client.pipeline() as pipe:
-        pipe.zrem(LEASED, member)
-        pipe.zadd(TIMERS, {member: due_ts})
-        pipe.execute()
+    hand_back(client, [member], due_ts)
 
 
 def hand_back(client: redis.Redis, members: list[str], due_ts: float) -> None:
-    """Timers a fire task had no time left for: due again at `due_ts`, for the scheduler
-    to hand out on its next tick. One MULTI."""
+    """Back from the lease set to the timer set, due at `due_ts`, for the scheduler to
+    hand out (the timers a fire task had no time left for): one MULTI."""
     with client.pipeline() as pipe:
         pipe.zrem(LEASED, *members)
         pipe.zadd(TIMERS, dict.fromkeys(members, due_ts))

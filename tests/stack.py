@@ -182,6 +182,33 @@ class Stack:
         incident_id: str = wait_until(found, what=f"the incident {dedup_key}")
         return incident_id
 
+    def contents(self, skip: tuple[bytes, ...] = ()) -> dict[bytes, Any]:
+        """Every router key and its value in a comparable form (worker heartbeats and
+        keys starting with `skip` aside), and what is queued for the workers: for a test
+        that something wrote nothing."""
+        said: dict[bytes, Any] = {}
+        client = self.redis
+        for key in client.scan_iter("ar:*"):
+            if key.startswith((b"ar:workers", *skip)):
+                continue
+            kind = client.type(key)
+            if kind == b"string":
+                said[key] = client.get(key)
+            elif kind == b"hash":
+                said[key] = client.hgetall(key)
+            elif kind == b"zset":
+                said[key] = client.zrange(key, 0, -1, withscores=True)
+            elif kind == b"list":
+                said[key] = client.lrange(key, 0, -1)
+            elif kind == b"set":
+                said[key] = sorted(client.smembers(key))
+            else:
+                said[key] = kind
+        for queue in QUEUES:
+            said[f"queue {queue}".encode()] = client.lrange(queue, 0, -1)
+        said[b"unacked"] = client.hgetall("unacked")
+        return said
+
     def emails(self) -> list[EmailMessage]:
         return read_outbox(self.outbox)
 

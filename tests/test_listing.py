@@ -230,21 +230,6 @@ def test_incidents_stored_before_the_pipeline_index_are_indexed_once(stack: Stac
         assert store.count(status, "growth.daily") == 250
 
 
-def _contents(stack: Stack) -> dict[bytes, Any]:
-    """Every router key and its value, in a comparable form."""
-    said: dict[bytes, Any] = {}
-    for key in stack.redis.scan_iter("ar:*"):
-        kind = stack.redis.type(key)
-        if kind == b"string":
-            said[key] = stack.redis.get(key)
-        elif kind == b"hash":
-            said[key] = stack.redis.hgetall(key)
-        elif kind == b"zset":
-            said[key] = stack.redis.zrange(key, 0, -1, withscores=True)
-    said.pop(b"ar:workers", None)
-    return said
-
-
 def test_the_bulk_writer_writes_what_the_store_does(stack: Stack) -> None:
     """tests/bulk.py's fast path for new incidents writes the keys IncidentStore.put does."""
     store = stack.runtime.engine.store
@@ -253,8 +238,8 @@ def test_the_bulk_writer_writes_what_the_store_does(stack: Stack) -> None:
         for n, (pipeline, status) in enumerate((p, s) for p in PIPELINES for s in STATUSES)
     ]
     put_all(store, made)
-    through_put = _contents(stack)
+    through_put = stack.contents()
     stack.redis.delete(*through_put)
     put_new(store, made)
-    assert _contents(stack) == through_put
+    assert stack.contents() == through_put
     assert len(through_put) > len(made)

@@ -21,7 +21,6 @@ import redis.asyncio
 from router import actions
 from router.api.auth import role_of
 from router.sessions import COOKIE, Logins
-from router.tasks import QUEUES
 from tests.mailservers import WebhookReceiver, webhook_receiver
 from tests.stack import KSHAMA_TOKEN, TOKEN, Stack, running_stack
 from tests.support import copy_rules, pacific
@@ -269,27 +268,7 @@ def _session(stack: Stack, person: str) -> tuple[str, str]:
 def _state(stack: Stack) -> dict[bytes, Any]:
     """Every router key with its value (sessions, sign-in links, rate-limit counters and
     worker heartbeats aside), and what is queued for the workers."""
-    said: dict[bytes, Any] = {}
-    for key in stack.redis.scan_iter("ar:*"):
-        if key.startswith((b"ar:workers", b"ar:session:", b"ar:login:", b"ar:ratelimit:")):
-            continue
-        kind = stack.redis.type(key)
-        if kind == b"string":
-            said[key] = stack.redis.get(key)
-        elif kind == b"hash":
-            said[key] = stack.redis.hgetall(key)
-        elif kind == b"zset":
-            said[key] = stack.redis.zrange(key, 0, -1, withscores=True)
-        elif kind == b"list":
-            said[key] = stack.redis.lrange(key, 0, -1)
-        elif kind == b"set":
-            said[key] = sorted(stack.redis.smembers(key))
-        else:
-            said[key] = kind
-    for queue in QUEUES:
-        said[f"queue {queue}".encode()] = stack.redis.lrange(queue, 0, -1)
-    said[b"unacked"] = stack.redis.hgetall("unacked")
-    return said
+    return stack.contents(skip=(b"ar:session:", b"ar:login:", b"ar:ratelimit:"))
 
 
 _weeks = itertools.count(1)

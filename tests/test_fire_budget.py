@@ -1,0 +1,59 @@
+"""A fire task carries only as many sends as fit well inside the timer lease: once it has
+run half of it, the timers it has not reached go back, due now, rather than be fired
+after their leases ran out. Real Redis, the real Celery task, a mail server that hangs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from router import keys, outbox
+from router.mail.backends.smtp import SmtpBackend
+from router.mail.message import OutgoingMessage
+from router.runtime import build_runtime
+from router.tasks import FIRE
+from router.timers import claim_due
+from router.worker import create_celery
+from tests.mailservers import Tarpit
+from tests.stack import free_port, settings_for
+from tests.support import RULES_DIR
+
+DB = 8
+LEASE_S = 1.0
+
+
+def test_a_fire_task_hands_back_what_it_has_no_time_left_for(tmp_path: Path) -> None:
+    port = free_port()
+    tarpit = Tarpit(port)  # each attempt waits out the SMTP timeout, longer than half the lease
+    settings = settings_for(
+        RULES_DIR, tmp_path / "outbox", db=DB, ROUTER_TIMER_LEASE_S=str(LEASE_S)
+    )
+    runtime = build_runtime(settings, backend=SmtpBackend("127.0.0.1", port, timeout_s=0.8))
+    runtime.redis.flushdb()
+    try:
+        now = datetime.now(UTC)
+        with runtime.redis.pipeline() as pipe:
+            for n in range(3):
+                message = OutgoingMessage(
+                    idempotency_key=f"notice-{n}",
+                    kind="report_ready",
+                    to=["analyst@example.com"],
+                    subject=f"n{n}",
+                    text="t",
+                    html="h",
+                )
+                outbox.put(pipe, message, now)
+            pipe.execute()
+        members = claim_due(runtime.redis, now.timestamp(), LEASE_S)
+        assert len(members) == 3
+        fire = create_celery(lambda: runtime, settings.redis_url).tasks[FIRE]
+        fired = fire(members)
+        assert len(fired) == 1 and fired[0].startswith("retry")  # the first: timed out
+        rest = members[1:]
+        assert [runtime.redis.zscore(keys.LEASED, m) for m in rest] == [None, None]
+        due = [runtime.redis.zscore(keys.TIMERS, m) for m in rest]
+        assert all(d is not None and d <= datetime.now(UTC).timestamp() for d in due)
+        assert tarpit.connections == 1
+    finally:
+        tarpit.end()
+        runtime.redis.flushdb()
