@@ -212,17 +212,19 @@ class SendOnce:
         lease.finish("failed", _written(counted))
 
     def sent(self, lease: Lease, counted: Counted = _nothing) -> bool:
-        """The message is out: if Redis is away right now, keep trying while the lease
-        still holds off everyone else, so that a short outage does not make the timer
-        send it again. Past that the error propagates and the message may go twice: at
-        least once, never silent. False: the lease was lost meanwhile, nothing written."""
+        """The message is out: if Redis is away right now, keep trying for half a lease
+        (while the held marker still holds off everyone else), so that a short outage
+        does not make the timer send it again. Past that the error propagates and the
+        message may go twice: at least once, never silent. False: the lease was lost
+        meanwhile, nothing written."""
         writes = _written(counted)
+        deadline = time.monotonic() + min(lease.left_s(), self.lease_s / 2)
         pause_s = 0.1
         while True:
             try:
                 return lease.finish("sent", writes)
             except redis.RedisError as error:
-                if lease.left_s() < pause_s:
+                if time.monotonic() + pause_s > deadline:
                     raise
                 log.warning("sent, but Redis is away (%s): marking it again", error)
                 time.sleep(pause_s)
