@@ -16,23 +16,14 @@ from router import keys
 from router.breaker import MAX_OPEN_S, Breaker
 from router.mail.backends.smtp import SmtpBackend
 from router.mail.delivery import Mailer
-from router.mail.message import OutgoingMessage
 from router.sendonce import COMMIT_LEASES, Delivery, Lease, LeaseLost, SendOnce, Writes
 from tests.mailservers import SmtpInbox, smtp_server
 from tests.redis_server import session_redis
 from tests.stack import free_port, wait_until
+from tests.test_backends import MESSAGE
 
 DB = 9
 NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
-MESSAGE = OutgoingMessage(
-    idempotency_key="inc1:0:0:Kshama Kumar",
-    kind="page",
-    to=["kshama.kumar@example.com"],
-    subject="[P1] Aggregate profit: unit-level profit missing",
-    text="You are paged.\n",
-    html="<p>You are paged.</p>",
-    thread="inc1",
-)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from router import metrics
 from router.breaker import Breaker
 from router.mail.backends import DeliveryFailed, EmailBackend
 from router.mail.message import OutgoingMessage
-from router.sendonce import Delivery, Lease, LeaseLost, Recorded, SendOnce, together
+from router.sendonce import Delivery, LeaseLost, Recorded, SendOnce, together
 
 log = logging.getLogger(__name__)
 
@@ -57,36 +57,22 @@ class Mailer:
         except LeaseLost as error:
             log.warning("email %s to %s not sent: %s", message.kind, message.to, error)
             return Delivery("busy", str(error))
-        except DeliveryFailed as error:
-            if error.permanent:
+        except Exception as error:  # DeliveryFailed, or the backend's own network errors
+            checked = error if isinstance(error, DeliveryFailed) else None
+            if checked is not None and checked.permanent:
                 failed = Delivery("failed", str(error))
                 counted = metrics.counting("router_messages_failed", labels)
                 self.once.failed(lease, together(counted, recorded, failed))
                 log.warning("email %s to %s failed for good: %s", message.kind, message.to, error)
                 return failed
-            took_s = time.monotonic() - started
-            return self._again(lease, message, now, took_s, labels, str(error), error.retry_after_s)
-        except Exception as error:  # the backend's own network errors: transient
-            took_s = time.monotonic() - started
-            return self._again(lease, message, now, took_s, labels, repr(error), 0.0)
+            self.breaker.failed(now, time.monotonic() - started)
+            self.once.again(lease, metrics.counting("router_message_retries", labels))
+            said = str(error) if checked is not None else repr(error)
+            log.warning("email %s to %s: %s; will retry", message.kind, message.to, said)
+            return Delivery("retry", said, checked.retry_after_s if checked is not None else 0.0)
         self.breaker.closed()
         sent = Delivery("sent")
         counted = metrics.counting("router_messages_sent", labels)
         if not self.once.sent(lease, together(counted, recorded, sent)):
             return Delivery("busy", "sent, but the lease was lost meanwhile")
         return sent
-
-    def _again(
-        self,
-        lease: Lease,
-        message: OutgoingMessage,
-        now: datetime,
-        took_s: float,
-        labels: dict[str, str],
-        said: str,
-        retry_after_s: float,
-    ) -> Delivery:
-        self.breaker.failed(now, took_s)
-        self.once.again(lease, metrics.counting("router_message_retries", labels))
-        log.warning("email %s to %s: %s; will retry", message.kind, message.to, said)
-        return Delivery("retry", said, retry_after_s)
