@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import msgspec
 import redis
 import typer
 from rich.console import Console
@@ -507,13 +508,14 @@ def dead_letters_command(
     if action not in ("list", "retry"):
         _fail(f"dead-letters: unknown action {action!r}: use list or retry")
     settings = _settings()
+    rules = load_rules(settings.rules_dir)
     client = redis.Redis.from_url(settings.redis_url)
     try:
         if action == "list":
-            for letter in deadletters.listing(client):
-                sys.stdout.write(letter.model_dump_json() + "\n")
+            for letter in deadletters.listing(client, rules):
+                sys.stdout.write(msgspec.json.encode(letter).decode() + "\n")
             return
-        count = deadletters.retry_all(client, redis_sender(client))
+        count = deadletters.retry_all(client, rules, redis_sender(client))
     except redis.RedisError as error:
         _fail(f"redis: {error}")
     out.print(f"queued {count} dead letter(s) again")

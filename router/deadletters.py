@@ -8,25 +8,40 @@ list, its `seen` marker set in the same transaction so the batch's next run skip
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
 import redis
-from pydantic import BaseModel, ConfigDict
 
 from router import keys
-from router.tasks import INGEST, INGEST_QUEUE, QueuedEvent, Send
+from router.rules import Rules
+from router.tasks import INGEST, INGEST_QUEUE, QueuedEvent, Send, decode_batch, encode_batch
 from router.times import iso_z
 
 MAX_FOLD_FAILURES = 3
 
 
-class DeadLetter(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
     item: QueuedEvent
     error: str
     failures: int
     at: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredBefore:
+    """A dead letter stored before 0.3: its item is a version-1 queue item."""
+
+    item: dict[str, object]
+    error: str
+    failures: int
+    at: str
+
+
+_READ = msgspec.json.Decoder(DeadLetter)
+_READ_BEFORE = msgspec.json.Decoder(_StoredBefore)
 
 
 def record_failure(client: redis.Redis, item: QueuedEvent, error: str, now: datetime) -> bool:
@@ -36,29 +51,36 @@ def record_failure(client: redis.Redis, item: QueuedEvent, error: str, now: date
         return False
     letter = DeadLetter(item=item, error=error[:2000], failures=failures, at=iso_z(now))
     with client.pipeline() as pipe:
-        pipe.rpush(keys.DEAD_LETTERS, letter.model_dump_json())
+        pipe.rpush(keys.DEAD_LETTERS, msgspec.json.encode(letter))
         pipe.hdel(keys.FOLD_FAILURES, item.event_id)
         pipe.set(keys.seen(item.event_id), "dead letter", ex=7 * 86400)
         pipe.execute()
     return True
 
 
-def listing(client: redis.Redis, limit: int = 1000) -> list[DeadLetter]:
-    return [
-        DeadLetter.model_validate_json(raw)
-        for raw in client.lrange(keys.DEAD_LETTERS, 0, limit - 1)
-    ]
+def listing(client: redis.Redis, rules: Rules, limit: int = 1000) -> list[DeadLetter]:
+    """The dead letters, oldest first; `rules` reads those stored before 0.3."""
+    return [_read(raw, rules) for raw in client.lrange(keys.DEAD_LETTERS, 0, limit - 1)]
 
 
-def retry_all(client: redis.Redis, send: Send) -> int:
+def _read(raw: bytes | str, rules: Rules) -> DeadLetter:
+    try:
+        return _READ.decode(raw)
+    except msgspec.ValidationError:
+        old = _READ_BEFORE.decode(raw)
+        (item,) = decode_batch([old.item], rules)
+        return DeadLetter(item, old.error, old.failures, old.at)
+
+
+def retry_all(client: redis.Redis, rules: Rules, send: Send) -> int:
     """Queue every dead letter again as one batch; returns how many.
 
     Order matters for crashes: the markers go first, the list entries last, so a retry
     that dies half-way leaves the letters listed (folding them twice is a no-op)."""
-    letters = listing(client)
+    letters = listing(client, rules)
     if not letters:
         return 0
     client.delete(*[keys.seen(letter.item.event_id) for letter in letters])
-    send(INGEST, [letter.item for letter in letters], INGEST_QUEUE)
+    send(INGEST, encode_batch([letter.item for letter in letters]), INGEST_QUEUE)
     client.ltrim(keys.DEAD_LETTERS, len(letters), -1)
     return len(letters)

@@ -61,8 +61,16 @@ def is_web_url(href: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-class Link(BaseModel):
-    """A link an event carries into emails: http or https only."""
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link an event carries into emails, checked at the edge (LinkIn)."""
+
+    href: str
+    text: str = ""
+
+
+class LinkIn(BaseModel):
+    """A link as sent: http or https only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -91,15 +99,20 @@ class EventIn(BaseModel):
     occurred_at: Instant | None = None
     source: str | None = Field(default=None, max_length=255)
     details: dict[str, Any] = Field(default_factory=dict)
-    links: list[Link] = Field(default_factory=list)
+    links: list[LinkIn] = Field(default_factory=list)
+
+
+Details = dict[str, object]
+"""An event's free-form JSON object, capped in bytes at the edge (docs/limits.md)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """An event checked against the rules: known pipeline, dedup key set, time in UTC.
 
-    A dataclass: built only by `to_event` from a validated EventIn (or by the router
-    itself), and a pydantic model cost as much to build as the rest of the intake."""
+    Built once, by `to_event` at the edge (or by the router itself): it travels on the
+    queue as it is (router.queue) and the worker trusts it. A dataclass, because a
+    pydantic model cost as much to build as the rest of the intake."""
 
     pipeline: str
     type: str
@@ -109,7 +122,7 @@ class Event:
     dedup_key: str
     occurred_at: datetime
     source: str | None
-    details: dict[str, Any]
+    details: Details
     links: list[Link]
 
 
@@ -148,11 +161,16 @@ def parse_event(data: object, rules: Rules, now: datetime) -> Event:
     return to_event(raw, rules, now)
 
 
+def unknown_pipeline(name: str, rules: Rules) -> EventInvalid:
+    return EventInvalid(
+        f"pipeline: unknown pipeline {name!r} (known: {', '.join(rules.pipelines)})"
+    )
+
+
 def to_event(raw: EventIn, rules: Rules, now: datetime) -> Event:
     pipeline = rules.pipelines.get(raw.pipeline)
     if pipeline is None:
-        known = ", ".join(rules.pipelines)
-        raise EventInvalid(f"pipeline: unknown pipeline {raw.pipeline!r} (known: {known})")
+        raise unknown_pipeline(raw.pipeline, rules)
     occurred_at = raw.occurred_at or require_aware(now)
     if occurred_at.tzinfo is None:
         zone = ZoneInfo(pipeline.source_timezone) if pipeline.source_timezone else rules.team.zone
@@ -173,7 +191,7 @@ def to_event(raw: EventIn, rules: Rules, now: datetime) -> Event:
         occurred_at=occurred_at,
         source=raw.source,
         details=raw.details,
-        links=raw.links,
+        links=[Link(link.href, link.text) for link in raw.links],
     )
 
 

@@ -19,7 +19,7 @@ from router import keys, outbox
 from router.deadletters import record_failure
 from router.deadlines import DEADLINE_SOURCE, data_day, reports_fed_by
 from router.decide import analyst_emails
-from router.events import Action, Event, EventIn, to_event
+from router.events import Action, Event, unknown_pipeline
 from router.incidents import Incident, Outcome
 from router.mail.compose import Composer
 from router.rules import Rules
@@ -65,11 +65,10 @@ class Intake:
         problem: it is counted towards the dead letters and the rest goes on."""
         folds, items_of, failed, dead = [], {}, 0, 0
         for item in items:
-            try:
-                received_at = datetime.fromisoformat(item.received_at)
-                event = to_event(EventIn.model_validate(item.event), self.rules, received_at)
-            except Exception as error:
-                failed, dead = self._set_aside(item, error, now, failed, dead)
+            event = item.event
+            if event.pipeline not in self.rules.pipelines:  # the rules changed since
+                problem = unknown_pipeline(event.pipeline, self.rules)
+                failed, dead = self._set_aside(item, problem, now, failed, dead)
                 continue
             effects = self._effects(event, item.event_id, now)
             folds.append(Fold(event, item.event_id, self.new_id(), effects))

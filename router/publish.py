@@ -15,19 +15,19 @@ import asyncio
 import base64
 import os
 import uuid
-from typing import Any
 
 import orjson
 import redis
 import redis.asyncio
 
-from router.tasks import AsyncSend, Send
+from router.pipe import Pipe
+from router.tasks import AsyncSend, Send, TaskArgument
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"router@{os.uname().nodename}"
 
 
-def task_message(task: str, argument: Any, queue: str) -> bytes:
+def task_message(task: str, argument: TaskArgument, queue: str) -> bytes:
     """One task with one positional argument, as kombu stores it in the list `queue`."""
     task_id = str(uuid.uuid4())
     body = orjson.dumps([[argument], {}, _EMBED])
@@ -48,7 +48,7 @@ def task_message(task: str, argument: Any, queue: str) -> bytes:
             "timelimit": [None, None],
             "root_id": task_id,
             "parent_id": None,
-            "argsrepr": f"[{len(argument)} item(s)]" if isinstance(argument, list) else "",
+            "argsrepr": f"[{len(argument)} item(s)]" if isinstance(argument, list) else "[batch]",
             "kwargsrepr": "{}",
             "origin": _ORIGIN,
             "ignore_result": True,
@@ -68,7 +68,7 @@ def task_message(task: str, argument: Any, queue: str) -> bytes:
     return orjson.dumps(envelope)
 
 
-def publish(pipe: Any, task: str, argument: Any, queue: str) -> None:
+def publish(pipe: Pipe, task: str, argument: TaskArgument, queue: str) -> None:
     """Queue a task on a Redis client, pipeline or MULTI transaction."""
     pipe.lpush(queue, task_message(task, argument, queue))
 
@@ -76,7 +76,7 @@ def publish(pipe: Any, task: str, argument: Any, queue: str) -> None:
 def redis_sender(client: redis.Redis) -> Send:
     """The synchronous `Send`: one LPUSH a task."""
 
-    def send(task: str, argument: Any, queue: str) -> object:
+    def send(task: str, argument: TaskArgument, queue: str) -> object:
         publish(client, task, argument, queue)
         return None
 
@@ -110,7 +110,7 @@ class LoopRedis:
 def async_sender(clients: LoopRedis) -> AsyncSend:
     """The API's `AsyncSend`: one LPUSH on the loop's connection pool."""
 
-    async def send(task: str, argument: Any, queue: str) -> object:
+    async def send(task: str, argument: TaskArgument, queue: str) -> object:
         return await clients().lpush(queue, task_message(task, argument, queue))
 
     return send

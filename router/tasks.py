@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Literal
 
-from pydantic import TypeAdapter
+import msgspec
 
-INGEST = "router.ingest"  # argument: list of QueuedEvent as JSON
+from router.events import Event, EventIn, Link, default_dedup_key, to_event
+from router.rules import Rules
+
+INGEST = "router.ingest"  # argument: a batch of events (encode_batch)
 FIRE = "router.fire"  # argument: a list of timer members (router.timers)
 FIRE_BATCH = 20  # timers in one fire task: fewer tasks, and still spread over the workers
 FIRE_SHARE_OF_LEASE = 0.5
@@ -38,24 +42,81 @@ LANES: dict[str, tuple[str, ...]] = {
 FireResult = Literal["sent", "nothing", "stale", "early", "busy", "retry", "failed"]
 
 
-Send = Callable[[str, Any, str], object]
+TaskArgument = str | list[str]
+"""What a task carries: an encoded batch of events (INGEST), or timer members (FIRE)."""
+
+Send = Callable[[str, TaskArgument, str], object]
 """send(task, argument, queue) queues one task for the workers; raises if the broker
 cannot take it."""
 
-AsyncSend = Callable[[str, Any, str], Awaitable[object]]
+AsyncSend = Callable[[str, TaskArgument, str], Awaitable[object]]
 """The API's `send`, awaited on its event loop (router.publish.AsyncSender)."""
+
+BATCH_VERSION = 2
+"""Version 2: each event as the API checked it (router.events.Event: UTC time, dedup key
+settled). Version 1 (before 0.3) was a JSON list of each event as sent; it still folds."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueuedEvent:
-    """One event as the API queued it: the event as sent (naive times too), its id, and
-    when it arrived (what a missing `occurred_at` means). A dataclass, not a model: the
-    API builds one per event on its hottest path and orjson writes it natively; the
-    worker validates what it reads with QUEUED_BATCH."""
+    """One event as the API checked it, its id (the `seen` marker), and when it arrived."""
 
     event_id: str
-    received_at: str
-    event: dict[str, Any]
+    received_at: datetime
+    event: Event
 
 
-QUEUED_BATCH = TypeAdapter(list[QueuedEvent])
+@dataclass(frozen=True, slots=True)
+class QueuedBatch:
+    v: int
+    events: list[QueuedEvent]
+
+
+_DECODE = msgspec.json.Decoder(QueuedBatch)
+_ENCODE = msgspec.json.Encoder()
+
+
+def encode_batch(items: list[QueuedEvent]) -> str:
+    """The INGEST task's argument: one JSON string, decoded by the worker in one step
+    (kombu only moves it)."""
+    return _ENCODE.encode(QueuedBatch(BATCH_VERSION, items)).decode()
+
+
+def decode_batch(argument: str | list[dict[str, object]], rules: Rules) -> list[QueuedEvent]:
+    """The events of an INGEST task, trusted as the API checked them. `rules` reads a
+    version-1 batch (queued before an upgrade), checked again as it was then."""
+    if isinstance(argument, str):
+        batch = _DECODE.decode(argument)
+        if batch.v != BATCH_VERSION:
+            raise ValueError(f"batch version {batch.v}: this worker reads {BATCH_VERSION}")
+        return batch.events
+    return [_legacy(item, rules) for item in argument]
+
+
+def _legacy(item: dict[str, object], rules: Rules) -> QueuedEvent:
+    """A version-1 item: {event_id, received_at, event as sent}. Its event was checked by
+    the API that queued it; an unknown pipeline (the rules changed since) still reads,
+    in the team's zone, and is set aside by the fold."""
+    received_at = datetime.fromisoformat(str(item["received_at"]))
+    raw = EventIn.model_validate(item["event"])
+    known = raw.pipeline in rules.pipelines
+    event = to_event(raw, rules, received_at) if known else _unchecked(raw, received_at)
+    return QueuedEvent(str(item["event_id"]), received_at, event)
+
+
+def _unchecked(raw: EventIn, received_at: datetime) -> Event:
+    occurred_at = raw.occurred_at or received_at
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return Event(
+        pipeline=raw.pipeline,
+        type=raw.type,
+        summary=raw.summary,
+        severity=raw.severity,
+        action=raw.action,
+        dedup_key=raw.dedup_key or default_dedup_key(raw.pipeline, raw.type),
+        occurred_at=occurred_at.astimezone(UTC),
+        source=raw.source,
+        details=raw.details,
+        links=[Link(link.href, link.text) for link in raw.links],
+    )

@@ -25,7 +25,7 @@ from kombu.entity import Queue
 from router import keys
 from router.broker import TRANSPORT
 from router.runtime import Runtime
-from router.tasks import FIRE, FIRE_SHARE_OF_LEASE, INGEST, INGEST_QUEUE, QUEUED_BATCH, QUEUES
+from router.tasks import FIRE, FIRE_SHARE_OF_LEASE, INGEST, INGEST_QUEUE, QUEUES, decode_batch
 from router.timers import hand_back
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,9 @@ def create_celery(
         return holder["runtime"]
 
     @app.task(name=INGEST, shared=False)
-    def ingest(items: list[dict[str, Any]]) -> int:
+    def ingest(argument: str | list[dict[str, object]]) -> int:
         rt = current()
-        batch = QUEUED_BATCH.validate_python(items)
+        batch = decode_batch(argument, rt.rules)
         try:
             report = rt.engine.intake.ingest(batch, rt.clock.now())
         except redis.RedisError as error:

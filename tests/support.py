@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from router.events import EventIn, to_event
 from router.rules import Rules
 from router.rules.load import load_rules
 from router.rules.yamlfile import read_yaml
+from router.tasks import QueuedEvent
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -55,3 +58,14 @@ def without_deadlines(source: Path, target: Path) -> Path:
 
 def edited_rules(target: Path, **edits: Callable[[Any], None]) -> Rules:
     return load_rules(copy_rules(target, **edits))
+
+
+@functools.cache
+def _shipped_rules() -> Rules:
+    return load_rules(RULES_DIR)
+
+
+def queued(event_id: str, sent: dict[str, object], received_at: datetime) -> QueuedEvent:
+    """An event as the API queues it, checked against the repository's rules."""
+    event = to_event(EventIn.model_validate(sent), _shipped_rules(), received_at)
+    return QueuedEvent(event_id, received_at, event)

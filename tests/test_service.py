@@ -9,9 +9,9 @@ from typing import Any
 import pagerduty
 
 from router.publish import redis_sender
-from router.tasks import INGEST, INGEST_QUEUE, QueuedEvent
+from router.tasks import INGEST, INGEST_QUEUE, encode_batch
 from tests.stack import PROFIT_AGGREGATE_KEY, Stack, running_stack, text_of, wait_until
-from tests.support import RULES_DIR, pacific
+from tests.support import RULES_DIR, pacific, queued
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
 EMAIL = {
@@ -228,16 +228,17 @@ def test_a_p1_does_not_wait_behind_an_ingest_storm(tuesday: Stack) -> None:
     """Thirty 1,000-event batches already queued, then a P1 through the API: its page goes
     out while the storm is still waiting in router.ingest."""
     send = redis_sender(tuesday.redis)
+    at = pacific("2026-11-24 10:00")
     for batch in range(30):
         storm = [
-            QueuedEvent(
-                event_id=f"storm-{batch}-{n}",
-                received_at="2026-11-24T18:00:00Z",
-                event={**SLOW, "severity": "P4", "dedup_key": f"storm-{n % 100}"},
+            queued(
+                f"storm-{batch}-{n}",
+                {**SLOW, "severity": "P4", "dedup_key": f"storm-{n % 100}"},
+                at,
             )
             for n in range(1000)
         ]
-        send(INGEST, storm, INGEST_QUEUE)
+        send(INGEST, encode_batch(storm), INGEST_QUEUE)
     tuesday.send_event(
         {"pipeline": "growth.aggregate", "type": "job_failed", "severity": "P1", "summary": "down"}
     )

@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field, ValidationError
 from router.api.auth import require_token
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
-from router.api.intake import as_sent, check, enqueue, invalid
+from router.api.intake import check, enqueue, invalid
 from router.api.pagerduty import SEVERITY
-from router.events import EventIn, Instant, Link, is_web_url
+from router.events import EventIn, Instant, LinkIn, is_web_url
 
 router = APIRouter()
 
@@ -60,7 +60,7 @@ def to_native(alert: AmAlert) -> EventIn:
             "occurred_at": alert.startsAt if alert.status == "firing" else None,
             "source": "alertmanager",
             "details": details,
-            "links": [Link(href=url)] if (url := alert.generatorURL) and is_web_url(url) else [],
+            "links": [LinkIn(href=url)] if (url := alert.generatorURL) and is_web_url(url) else [],
         }
     )
 
@@ -83,5 +83,5 @@ async def alertmanager(
     events, errors = check(runtime, raw, len(await request.body()), _AM_NAMES)
     if errors:
         return invalid("Alertmanager notification is invalid", errors)
-    queued = await enqueue(runtime, send, as_sent(raw), events)
+    queued = await enqueue(runtime, send, events)
     return JSONResponse({"status": "accepted", "events": len(queued)}, status_code=202)

@@ -49,8 +49,8 @@ async def post_events(request: Request) -> Response:
     events, errors = check(runtime, raw, len(await request.body()))
     if errors:
         return invalid("Event object is invalid", errors)
-    queued = await enqueue(runtime, request.app.state.send, items, events)
-    accepted = [{"event_id": q.event_id, "dedup_key": q.event["dedup_key"]} for q in queued]
+    queued = await enqueue(runtime, request.app.state.send, events)
+    accepted = [{"event_id": q.event_id, "dedup_key": q.event.dedup_key} for q in queued]
     return Response(
         orjson.dumps({"status": "accepted", "events": accepted}),
         202,

@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 import redis
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -237,8 +238,8 @@ def oncall(runtime: RuntimeDep, days: int = 14) -> dict[str, Any]:
 def dead_letters(runtime: RuntimeDep) -> dict[str, Any]:
     """Events whose fold failed MAX_FOLD_FAILURES times; `router dead-letters retry`
     queues them again."""
-    letters = deadletters.listing(runtime.redis)
-    return {"dead_letters": [letter.model_dump() for letter in letters]}
+    letters = deadletters.listing(runtime.redis, runtime.rules)
+    return {"dead_letters": msgspec.to_builtins(letters)}
 
 
 @router.get("/healthz")

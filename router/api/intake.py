@@ -4,7 +4,6 @@ task: on the urgent queue when the batch carries a P1, so it never waits behind 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
@@ -14,8 +13,7 @@ from router.engine import new_id
 from router.events import Event, EventIn, EventInvalid, oversized, to_event, too_large
 from router.rules import Rules
 from router.runtime import Runtime
-from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, AsyncSend, QueuedEvent
-from router.times import iso_z
+from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, AsyncSend, QueuedEvent, encode_batch
 
 
 def invalid(message: str, errors: list[str], status_code: int = 400) -> JSONResponse:
@@ -82,24 +80,11 @@ def _is_page_now(event: Event, rules: Rules) -> bool:
     return (event.severity or classify(event, rules).severity) == "P1"
 
 
-def as_sent(raw: list[EventIn]) -> list[dict[str, Any]]:
-    """Events translated from another schema (PagerDuty, Alertmanager), as JSON."""
-    return [item.model_dump(mode="json", exclude_none=True) for item in raw]
-
-
-async def enqueue(
-    runtime: Runtime,
-    send: AsyncSend,
-    sent: list[dict[str, Any]],
-    events: list[Event],
-) -> list[QueuedEvent]:
-    """One task for the whole batch. Each item keeps the event as sent (naive times too,
-    JSON that was just validated), with the dedup key the check settled on."""
-    received_at = iso_z(runtime.clock.now())
-    items = [
-        QueuedEvent(new_id(), received_at, {**item, "dedup_key": event.dedup_key})
-        for item, event in zip(sent, events, strict=True)
-    ]
+async def enqueue(runtime: Runtime, send: AsyncSend, events: list[Event]) -> list[QueuedEvent]:
+    """One task for the whole batch, carrying the events as checked: the worker trusts
+    them (router.tasks.decode_batch)."""
+    received_at = runtime.clock.now()
+    items = [QueuedEvent(new_id(), received_at, event) for event in events]
     urgent = any(_is_page_now(event, runtime.rules) for event in events)
-    await send(INGEST, items, URGENT_QUEUE if urgent else INGEST_QUEUE)
+    await send(INGEST, encode_batch(items), URGENT_QUEUE if urgent else INGEST_QUEUE)
     return items

@@ -24,9 +24,9 @@ from pydantic import (
 
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
-from router.api.intake import as_sent, check, enqueue, invalid
+from router.api.intake import check, enqueue, invalid
 from router.engine import new_id
-from router.events import EventIn, Instant, Link
+from router.events import EventIn, Instant, LinkIn
 from router.runtime import Runtime
 
 router = APIRouter()
@@ -40,7 +40,7 @@ class PdLink(BaseModel):
     @field_validator("href")
     @classmethod
     def _web_only(cls, href: str) -> str:
-        return Link.model_validate({"href": href}).href  # the native rule: http(s) only
+        return LinkIn.model_validate({"href": href}).href  # the native rule: http(s) only
 
 
 class PdPayload(BaseModel):
@@ -105,7 +105,7 @@ def to_native(pd: PdEvent, pipeline: str) -> EventIn:
         occurred_at=payload.timestamp if payload else None,
         source=payload.source if payload else pd.client,
         details={**details, **{k: v for k, v in extra.items() if v}},
-        links=[Link(href=link.href, text=link.text) for link in pd.links],
+        links=[LinkIn(href=link.href, text=link.text) for link in pd.links],
     )
 
 
@@ -131,7 +131,7 @@ async def enqueue_v2(
     events, errors = check(runtime, raw, len(await request.body()), _PD_NAMES)
     if errors:
         return invalid("Event object is invalid", errors)
-    await enqueue(runtime, send, as_sent(raw), events)
+    await enqueue(runtime, send, events)
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": events[0].dedup_key},
         status_code=202,

@@ -120,7 +120,7 @@ def _as_checked(spec: dict[str, Any], rules: Rules) -> None:
     text(event["dedup_key"])
     event["occurred_at"]["description"] = _INSTANT
     event["details"]["description"] = "At most ROUTER_MAX_DETAILS_BYTES (16 KB) as compact JSON"
-    for link in ("Link", "PdLink"):
+    for link in ("LinkIn", "PdLink"):
         fields(link)["href"]["pattern"] = _WEB_URL
     pd = schemas["PdEvent"]
     text(pd["properties"]["dedup_key"])
