@@ -7,11 +7,10 @@ the next business-hours start. `report_ready` emails the analysts at any hour.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from router.calendar import next_business_start, quiet_reason
 from router.classify import Classification, classify
@@ -25,8 +24,9 @@ from router.times import iso_z, require_aware
 DecisionKind = Literal["page", "defer", "notify", "none"]
 
 
-class Decision(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A dataclass: one is made per event folded, from values already checked."""
 
     pipeline: str
     type: str

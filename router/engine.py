@@ -51,8 +51,8 @@ class Engine:
         """`current_rules`: the rules with the run-time roster laid over; by default the
         loaded rules alone."""
         current = current_rules or (lambda: rules)
-        store = IncidentStore(client, rules, timer_lease_s, current)
-        intake = Intake(rules, client, store, composer, new_id, fault)
+        store = IncidentStore(client, rules, timer_lease_s, current, composer)
+        intake = Intake(rules, client, store, new_id, fault)
         return cls(
             store=store,
             intake=intake,

@@ -8,6 +8,7 @@ dropped; after a resolve the same key opens a new incident.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -57,10 +58,10 @@ class Incident(BaseModel):
         return self.status != "resolved"
 
 
-class Outcome(BaseModel):
-    """What one event did: the open incidents after it, its decision, what it changed."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one event did: the open incidents after it, its decision, what it changed.
+    A dataclass: one is made per event folded, and it holds only checked values."""
 
     open: dict[str, Incident]
     decision: Decision

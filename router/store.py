@@ -11,64 +11,35 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis
 
-from router import keys, metrics
-from router.channels import stream
-from router.channels.stream import Change, line_for, opened_line
-from router.events import Event
-from router.incidents import Incident, Outcome, Status, apply_event, retrigger
+from router import keys
+from router.fold import (
+    Act,
+    Arrival,
+    Estimate,
+    Plan,
+    plan_action,
+    plan_fold,
+    plan_retrigger,
+    plan_snooze,
+    report_sources,
+)
+from router.incidents import Incident, Outcome, Status
+from router.pipe import Pipe
 from router.rules import Rules
-from router.timers import Timer, fire_now, schedule_in
 from router.times import iso_z
+from router.writer import STATUSES, PlanWriter, put_incident, set_value
 
-STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
-_SEEN_S = 7 * 86400  # longer than any redelivery
+if TYPE_CHECKING:  # the composer imports the store (router.actions)
+    from router.mail.compose import Composer
+
 MAX_FOLD_TRIES = 50  # conflicts on one pipeline before the fold gives up
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Why a report_ready notice must wait: the open incidents blocking its report (on its
-    pipeline or one it is built from), and the latest estimate in their notes."""
-
-    blockers: list[Incident]
-    estimate: str | None = None
-
-
-Effects = Callable[[Any, Outcome, Hold | None], None]
-"""Writes more on the fold's MULTI pipeline, given what the fold did (and, for a
-report_ready notice, what holds it)."""
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One event to fold: its id (the `seen` marker), the id an incident it opens gets,
-    and what else its fold writes."""
-
-    event: Event
-    event_id: str
-    new_id: str
-    effects: Effects | None = None
-
-
-@dataclass
-class _Writes:
-    """What a batch writes once per incident: its last state, its timeline lines."""
-
-    incidents: dict[str, Incident] = field(default_factory=dict)
-    timelines: dict[str, list[str]] = field(default_factory=dict)
-    due_now: list[Timer] = field(default_factory=list)  # fired from this transaction
-
-    def note(self, incident_id: str, line: str) -> None:
-        self.timelines.setdefault(incident_id, []).append(line)
 
 
 class FoldConflict(Exception):
@@ -83,67 +54,6 @@ def entry(now: datetime, kind: str, **fields: Any) -> str:
     return orjson.dumps(
         {"at": iso_z(now), "kind": kind, **fields}, option=orjson.OPT_SORT_KEYS
     ).decode()
-
-
-def _set(pipe: Any, key: str, value: str | int, ex_s: int | None = None) -> None:
-    """SET without redis-py's `set()`: its argument checks cost more than the command
-    in a fold that writes a thousand markers (bench profile, docs/benchmarks.md)."""
-    if ex_s is None:
-        pipe.execute_command("SET", key, value)
-    else:
-        pipe.execute_command("SET", key, value, "EX", ex_s)
-
-
-def _schedule_steps(pipe: Any, incident: Incident, now: datetime, due_now: list[Timer]) -> None:
-    """The escalation's timers: steps due now are fired from the transaction (`due_now`),
-    the others wait in the timer set."""
-    if incident.deliver_at is None:
-        return
-    for step in incident.escalation:
-        timer = Timer(incident=incident.id, round=step.round, step=step.step)
-        due_ts = incident.deliver_at.timestamp() + step.after_s
-        if due_ts <= now.timestamp():  # the first page: no wait for a scheduler tick
-            due_now.append(timer)
-        else:
-            schedule_in(pipe, timer, due_ts)
-
-
-def _schedule_actions(
-    pipe: Any, incident: Incident, indexes: list[int], now: datetime, due_now: list[Timer]
-) -> None:
-    """A runbook's automatic actions go when the page does (at once, or at the next
-    business-hours start for a deferred one): timer `action`, round = the action's index.
-    An action that needs confirming waits for its button (router.api.runbook_actions)."""
-    if incident.deliver_at is None:
-        return
-    for index in indexes:
-        timer = Timer(kind="action", incident=incident.id, round=index, step=0)
-        if incident.deliver_at <= now:
-            due_now.append(timer)
-        else:
-            schedule_in(pipe, timer, incident.deliver_at.timestamp())
-
-
-def _schedule_ack_timeout(pipe: Any, incident: Incident) -> None:
-    """One timer per incident: a snooze moves it (ZADD updates the due time)."""
-    if incident.ack_expires_at is not None:
-        timer = Timer(kind="ack_timeout", incident=incident.id, round=0, step=0)
-        schedule_in(pipe, timer, incident.ack_expires_at.timestamp())
-
-
-def _count_folded(pipe: Any, counted: Counter[tuple[str, str, str, str]]) -> None:
-    """Metrics for the batch, a few HINCRBYs in its MULTI (not one per event)."""
-    decisions: Counter[str] = Counter()
-    events: Counter[tuple[str, str, str]] = Counter()
-    for (source, pipeline, severity, decision), n in counted.items():
-        events[source, pipeline, severity] += n
-        decisions[decision] += n
-    for (source, pipeline, severity), n in events.items():
-        metrics.count(
-            pipe, "router_events", {"source": source, "pipeline": pipeline, "severity": severity}, n
-        )
-    for decision, n in decisions.items():
-        metrics.count(pipe, "router_decisions", {"decision": decision}, n)
 
 
 Position = tuple[float, str]
@@ -206,273 +116,133 @@ class IncidentStore:
         rules: Rules,
         lease_s: float = 60.0,
         current_rules: Callable[[], Rules] | None = None,
+        composer: Composer | None = None,
     ) -> None:
         """`lease_s`: how long a timer fired at once (router.timers.fire_now) is leased;
         `current_rules`: the rules with the run-time roster laid over (router.rosterstore),
-        read once per fold, so a new absence changes the next page's recipient."""
+        read once per fold, so a new absence changes the next page's recipient;
+        `composer`: renders the report notices a fold queues."""
         self.redis = client
         self.rules = rules
         self.lease_s = lease_s
         self.current_rules = current_rules or (lambda: rules)
+        self.writer = PlanWriter(rules, composer, lease_s)
         self._after = client.register_script(_AFTER)
         self._index = client.register_script(_INDEX)
 
-    def fold(
-        self,
-        event: Event,
-        now: datetime,
-        new_id: str,
-        event_id: str,
-        effects: Effects | None = None,
-    ) -> Outcome | None:
+    def fold(self, arrival: Arrival, now: datetime) -> Outcome | None:
         """Apply one event atomically; None when its id was folded before."""
-        return self.fold_many([Fold(event, event_id, new_id, effects)], now)[0]
+        return self.fold_many([arrival], now)[0]
 
-    def fold_many(self, folds: list[Fold], now: datetime) -> list[Outcome | None]:
-        """Apply events in order, all in one transaction: two pipelined reads, the pure
-        fold in memory, one MULTI/EXEC. Concurrent folds of the same pipelines retry with
-        a short random back-off, MAX_FOLD_TRIES times at most. An event whose id was
-        folded before (a redelivered task) gets None and changes nothing."""
+    def fold_many(self, arrivals: list[Arrival], now: datetime) -> list[Outcome | None]:
+        """Apply events in order, all in one transaction: pipelined reads, the pure fold
+        (router.fold.plan_fold), one MULTI/EXEC of its plan. Concurrent folds of the
+        same pipelines retry with a short random back-off, MAX_FOLD_TRIES times at most.
+        An event whose id was folded before (a redelivered task) gets None and changes
+        nothing."""
+        rules = self.rules
         watched = sorted(
-            {keys.open_index(p) for f in folds for p in self._report_sources(f.event)}
-            | {keys.open_index(f.event.pipeline) for f in folds}
+            {keys.open_index(p) for a in arrivals for p in report_sources(a.event, rules)}
+            | {keys.open_index(a.event.pipeline) for a in arrivals}
         )
-        watched += [keys.seen(f.event_id) for f in folds]
+        watched += [keys.seen(a.event_id) for a in arrivals]
         for attempt in range(MAX_FOLD_TRIES):
             with self.redis.pipeline() as pipe:
                 try:
                     pipe.watch(*watched)  # type: ignore[no-untyped-call]
-                    outcomes = self._plan(folds, now)
-                    holds = self._holds(folds, outcomes)
+                    books, seen, estimates = self._read(arrivals)
+                    plan = plan_fold(arrivals, books, seen, estimates, self.current_rules(), now)
                     pipe.multi()
-                    writes = _Writes()
-                    counted: Counter[tuple[str, str, str, str]] = Counter()
-                    for fold, outcome in zip(folds, outcomes, strict=True):
-                        if outcome is None:
-                            continue
-                        event, decision = fold.event, outcome.decision
-                        source = event.source or "unknown"
-                        counted[source, event.pipeline, decision.severity, decision.decision] += 1
-                        self._write(pipe, outcome, fold.event, now, fold.event_id, writes)
-                        if fold.effects is not None:
-                            fold.effects(pipe, outcome, holds.get(fold.event_id))
-                        _set(pipe, keys.seen(fold.event_id), 1, _SEEN_S)
-                    for incident in writes.incidents.values():
-                        self.put(pipe, incident)
-                    fire_now(pipe, writes.due_now, now.timestamp(), self.lease_s)
-                    _count_folded(pipe, counted)
-                    for incident_id, lines in writes.timelines.items():
-                        pipe.rpush(timeline_key(incident_id), *lines)
+                    self.writer.write(pipe, plan, now)
                     pipe.execute()
-                    return outcomes
+                    return plan.outcomes
                 except redis.WatchError:
                     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         raise FoldConflict(f"{MAX_FOLD_TRIES} conflicting folds in a row")
 
-    def _report_sources(self, event: Event) -> list[str]:
-        """The pipelines whose open problems hold a report_ready of `event`'s pipeline."""
-        if event.type not in self.rules.routing.paging.notify_types:
-            return []
-        pipeline = self.rules.pipelines.get(event.pipeline)
-        return [event.pipeline, *(pipeline.built_from if pipeline else [])]
-
-    def _holds(self, folds: list[Fold], outcomes: list[Outcome | None]) -> dict[str, Hold]:
-        """For each report_ready about to notify, what blocks it (read after WATCH on its
-        pipelines' open indexes, like the fold's own reads). Rare: no read otherwise."""
-        blocking = self.rules.routing.paging.report_blockers
-        holds: dict[str, Hold] = {}
-        for fold, outcome in zip(folds, outcomes, strict=True):
-            if outcome is None or outcome.decision.decision != "notify":
-                continue
-            hashes = [
-                keys.open_by_type(pipeline, event_type)
-                for pipeline in self._report_sources(fold.event)
-                for event_type in blocking
-            ]
-            with self.redis.pipeline(transaction=False) as reads:
-                for name in hashes:
-                    reads.hvals(name)
-                found = reads.execute()
-            ids = {i.decode() if isinstance(i, bytes) else str(i) for v in found for i in v}
-            # the book in memory: a blocker opened earlier in this very batch counts too
-            here = [i for i in outcome.open.values() if i.type in blocking]
-            blockers = here + self._load(self.redis, sorted(ids - {i.id for i in here}))
-            if blockers:
-                holds[fold.event_id] = Hold(blockers, self._latest_estimate(blockers))
-        return holds
-
-    def _latest_estimate(self, incidents: list[Incident]) -> str | None:
-        """The estimate of the newest note that has one, among the incidents."""
-        estimates = [
-            (item["at"], item["estimate"])
-            for incident in incidents
-            for item in self.timeline(incident.id)
-            if item["kind"] == "note" and item.get("estimate")
-        ]
-        return max(estimates)[1] if estimates else None
-
-    def _plan(self, folds: list[Fold], now: datetime) -> list[Outcome | None]:
-        """Read what the events can touch (after WATCH, on another connection: a change
-        made since aborts the EXEC), then fold them in order in memory. The reads are a
-        few commands for the whole batch (MGET, HMGET per pipeline), not one per event;
-        never the whole book."""
+    def _read(
+        self, arrivals: list[Arrival]
+    ) -> tuple[dict[str, dict[str, Incident]], set[str], dict[str, Estimate]]:
+        """What the events can touch (after WATCH, on another connection: a change made
+        since aborts the EXEC): a few commands for the whole batch (MGET, HMGET per
+        pipeline), never the whole book. The open incidents by dedup key, per pipeline;
+        the event ids folded before; for a report a batch makes ready, what blocks it and
+        the blockers' latest estimates (rare: no read otherwise)."""
+        rules = self.rules
         dedup_keys: dict[str, dict[str, None]] = {}  # pipeline -> its keys, in order
-        resolving: set[tuple[str, str]] = set()  # data_ready: the types it resolves
-        for fold in folds:
-            event = fold.event
+        by_type: set[tuple[str, str]] = set()  # data_ready: the types it resolves; blockers
+        for arrival in arrivals:
+            event = arrival.event
             dedup_keys.setdefault(event.pipeline, {})[event.dedup_key] = None
-            for event_type in self.rules.routing.paging.resolves.get(event.type, []):
-                resolving.add((event.pipeline, event_type))
+            for event_type in rules.routing.paging.resolves.get(event.type, []):
+                by_type.add((event.pipeline, event_type))
+            for source in report_sources(event, rules):
+                by_type |= {(source, t) for t in rules.routing.paging.report_blockers}
         with self.redis.pipeline(transaction=False) as reads:
-            reads.mget([keys.seen(fold.event_id) for fold in folds])
+            reads.mget([keys.seen(arrival.event_id) for arrival in arrivals])
             for pipeline, wanted in dedup_keys.items():
                 reads.hmget(keys.open_index(pipeline), list(wanted))
-            for pipeline, event_type in sorted(resolving):
+            for pipeline, event_type in sorted(by_type):
                 reads.hvals(keys.open_by_type(pipeline, event_type))
             seen_flags, *relevant = reads.execute()
+        seen = {
+            a.event_id for a, flag in zip(arrivals, seen_flags, strict=True) if flag is not None
+        }
         ids = {
             found.decode() if isinstance(found, bytes) else str(found)
             for answer in relevant
             for found in answer
             if found is not None
         }
-        rules = self.current_rules()
         books: dict[str, dict[str, Incident]] = {}
-        for incident in self._load(self.redis, sorted(ids)):
+        incidents = self._load(self.redis, sorted(ids))
+        for incident in incidents:
             books.setdefault(incident.pipeline, {})[incident.dedup_key] = incident
-        outcomes: list[Outcome | None] = []
-        folded: set[str] = set()
-        for fold, seen in zip(folds, seen_flags, strict=True):
-            if seen is not None or fold.event_id in folded:
-                outcomes.append(None)
-                continue
-            pipeline = fold.event.pipeline
-            outcome = apply_event(books.get(pipeline, {}), fold.event, rules, now, fold.new_id)
-            books[pipeline] = dict(outcome.open)
-            folded.add(fold.event_id)
-            outcomes.append(outcome)
-        return outcomes
+        estimates: dict[str, Estimate] = {}
+        if any(report_sources(a.event, rules) for a in arrivals):
+            blocking = rules.routing.paging.report_blockers
+            for incident in incidents:
+                if incident.type in blocking and (found := self._estimate(incident.id)):
+                    estimates[incident.id] = found
+        return books, seen, estimates
 
-    def _write(
-        self,
-        pipe: Any,
-        outcome: Outcome,
-        event: Event,
-        now: datetime,
-        event_id: str,
-        writes: _Writes,
-    ) -> None:
-        for incident in outcome.changed:
-            writes.incidents[incident.id] = incident  # written once, in its last state
-            said = {
-                "event_id": event_id,
-                "action": event.action,
-                "type": event.type,
-                "summary": event.summary,
-                "source": event.source,
-            }
-            writes.note(incident.id, entry(now, "event", **said))
-            if (
-                incident is outcome.opened
-                or incident.status == "resolved"
-                or (incident.status == "acknowledged" and event.action == "acknowledge")
-            ):
-                decision = outcome.decision
-                said = {"decision": decision.decision, "reason": decision.reason}
-                writes.note(incident.id, entry(now, "decision", **said))
-            if incident.status == "resolved":  # everyone paged is told, from the outbox
-                notice = Timer(kind="resolved", incident=incident.id, round=0, step=0)
-                writes.due_now.append(notice)
-                self._chat(pipe, writes, incident, "resolved", incident.resolved_by)
-            if incident.status == "acknowledged" and event.action == "acknowledge":
-                _schedule_ack_timeout(pipe, incident)
-                self._chat(pipe, writes, incident, "acknowledged", incident.acknowledged_by)
-        opened = outcome.opened
-        if opened is not None:
-            self._chat(pipe, writes, opened, "triggered")
-            _schedule_steps(pipe, opened, now, writes.due_now)
-            actions = self.rules.pipeline(opened.pipeline).actions.get(opened.type, [])
-            automatic = [n for n, a in enumerate(actions) if not getattr(a, "confirm", False)]
-            _schedule_actions(pipe, opened, automatic, now, writes.due_now)
+    def _estimate(self, incident_id: str) -> Estimate | None:
+        """The newest note on the incident that has an estimate: (when, estimate)."""
+        estimates = [
+            (item["at"], item["estimate"])
+            for item in self.timeline(incident_id)
+            if item["kind"] == "note" and item.get("estimate")
+        ]
+        return max(estimates) if estimates else None
 
-    def _chat(
-        self,
-        pipe: Any,
-        writes: _Writes,
-        incident: Incident,
-        change: Change,
-        who: str | None = None,
-        detail: str = "",
-    ) -> None:
-        """A line for the team chat, if there is one, with its change: for incidents that
-        page only (the stream is for what someone must act on)."""
-        if not self.rules.team.chat or incident.decision not in ("page", "defer"):
-            return
-        if change == "triggered":
-            line = opened_line(incident, self.rules.team.zone)
-        else:
-            line = line_for(incident, change, who or "", detail)
-        stream.append(pipe, line)
-        timer = stream.chat_timer(line.incident)
-        if timer not in writes.due_now:
-            writes.due_now.append(timer)
+    def act(
+        self, incident_id: str, action: Act, by: str,
+        action_id: str, now: datetime,
+    ) -> Incident | None:  # fmt: skip
+        """Acknowledge or resolve as `by`; None when there was nothing to do."""
+        return self._change(
+            incident_id,
+            lambda current: plan_action(current, action, by, action_id, self.current_rules(), now),
+            now,
+        )
 
     def retrigger(self, incident_id: str, now: datetime) -> Incident | None:
         """An acknowledgement timed out: triggered again, its escalation from the start,
         with its timers. None when there was nothing to do."""
-
-        def change(current: Incident) -> tuple[Incident, Callable[[Any], None]] | None:
-            if current.ack_expires_at is None or current.ack_expires_at > now:
-                return None
-            found = retrigger(current, self.current_rules(), now)
-            if found is None:
-                return None
-            again, decision = found
-
-            def write(pipe: Any) -> None:
-                said = {"decision": decision.decision, "reason": decision.reason}
-                lines = [
-                    entry(now, "ack timeout", acknowledged_by=current.acknowledged_by),
-                    entry(now, "decision", **said),
-                ]
-                pipe.rpush(timeline_key(incident_id), *lines)
-                writes = _Writes()
-                _schedule_steps(pipe, again, now, writes.due_now)
-                self._chat(
-                    pipe, writes, again, "triggered again", None, "acknowledgement timed out"
-                )
-                fire_now(pipe, writes.due_now, now.timestamp(), self.lease_s)
-
-            return again, write
-
-        return self._change(incident_id, change)
+        return self._change(
+            incident_id, lambda current: plan_retrigger(current, self.current_rules(), now), now
+        )
 
     def snooze(self, incident_id: str, for_s: int, by: str, now: datetime) -> Incident | None:
         """Postpone an acknowledged incident's return to triggered until `for_s` from now.
         None when it is not acknowledged."""
-
-        def change(current: Incident) -> tuple[Incident, Callable[[Any], None]] | None:
-            if current.status != "acknowledged":
-                return None
-            until = now + timedelta(seconds=for_s)
-            snoozed = current.model_copy(update={"ack_expires_at": until})
-
-            def write(pipe: Any) -> None:
-                said = {"by": by, "until": iso_z(until)}
-                pipe.rpush(timeline_key(incident_id), entry(now, "snooze", **said))
-                _schedule_ack_timeout(pipe, snoozed)
-
-            return snoozed, write
-
-        return self._change(incident_id, change)
+        return self._change(incident_id, lambda current: plan_snooze(current, for_s, by, now), now)
 
     def _change(
-        self,
-        incident_id: str,
-        change: Callable[[Incident], tuple[Incident, Callable[[Any], None]] | None],
+        self, incident_id: str, change: Callable[[Incident], Plan | None], now: datetime
     ) -> Incident | None:
         """One incident changed in one transaction with what the change writes besides
-        (WATCHed: an acknowledge or resolve racing it wins, and the change is planned
+        (WATCHed: a fold or another action racing it wins, and the change is planned
         again on what it left). None when `change` finds nothing to do."""
         key = keys.incident(incident_id)
         with self.redis.pipeline() as pipe:
@@ -480,35 +250,18 @@ class IncidentStore:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     raw = pipe.get(key)
-                    planned = None if raw is None else change(Incident.model_validate_json(raw))
-                    if planned is None:
+                    plan = None if raw is None else change(Incident.model_validate_json(raw))
+                    if plan is None:
                         return None
-                    changed, write = planned
                     pipe.multi()
-                    self.put(pipe, changed)
-                    write(pipe)
+                    self.writer.write(pipe, plan, now)
                     pipe.execute()
-                    return changed
+                    return plan.incidents.get(incident_id)
                 except redis.WatchError:
                     continue
 
-    def put(self, pipe: Any, incident: Incident) -> None:
-        _set(pipe, keys.incident(incident.id), incident.model_dump_json())
-        for index in (
-            keys.open_index(incident.pipeline),
-            keys.open_by_type(incident.pipeline, incident.type),
-        ):
-            if incident.is_open:
-                pipe.hset(index, incident.dedup_key, incident.id)
-            else:
-                pipe.hdel(index, incident.dedup_key)
-        opened = {incident.id: incident.opened_at.timestamp()}
-        for status in STATUSES:
-            if status != incident.status:
-                pipe.zrem(keys.status(status), incident.id)
-                pipe.zrem(keys.pipeline_status(incident.pipeline, status), incident.id)
-        pipe.zadd(keys.status(incident.status), opened)
-        pipe.zadd(keys.pipeline_status(incident.pipeline, incident.status), opened)
+    def put(self, pipe: Pipe, incident: Incident) -> None:
+        put_incident(pipe, incident)
 
     def _load(self, client: Any, ids: list[Any]) -> list[Incident]:
         if not ids:
@@ -614,7 +367,7 @@ class IncidentStore:
                 if cursor == 0:
                     break
         if seen:  # nothing to mark on an empty store: nothing was stored before
-            _set(self.redis, keys.PIPELINE_INDEX, 1)
+            set_value(self.redis, keys.PIPELINE_INDEX, 1)
         return added
 
     def listing(self, status: Status | None, limit: int = 200) -> list[Incident]:

@@ -15,7 +15,7 @@ import pytest
 
 from router import keys
 from router.incidents import Incident
-from router.store import STATUSES
+from router.writer import STATUSES
 from tests.bulk import an_incident, put_all, put_new, write_incidents
 from tests.stack import Stack, running_stack
 from tests.support import RULES_DIR, pacific

@@ -10,6 +10,7 @@ import redis
 
 from router.engine import new_id
 from router.events import parse_event
+from router.fold import Arrival
 from router.rules import Rules
 from router.store import IncidentStore
 from router.timers import Timer, claim_due, schedule_in
@@ -39,7 +40,7 @@ def test_concurrent_triggers_with_one_key_make_one_incident(
     def send(n: int) -> None:
         start.wait()
         for m in range(10):
-            store.fold(event, NOW, new_id(), f"e{n}-{m}")
+            store.fold(Arrival(event, f"e{n}-{m}", new_id()), NOW)
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -87,9 +88,9 @@ def test_a_lease_that_runs_out_is_claimed_again(client: redis.Redis) -> None:
 def test_a_retried_batch_folds_no_event_twice(client: redis.Redis, rules: Rules) -> None:
     store = IncidentStore(client, rules)
     event = parse_event({"pipeline": "profit.aggregate", "type": "aggregation_error"}, rules, NOW)
-    first = store.fold(event, NOW, new_id(), "evt-1")
-    again = store.fold(event, NOW, new_id(), "evt-1")  # the same event, redelivered
-    later = store.fold(event, NOW, new_id(), "evt-2")
+    first = store.fold(Arrival(event, "evt-1", new_id()), NOW)
+    again = store.fold(Arrival(event, "evt-1", new_id()), NOW)  # the same event, redelivered
+    later = store.fold(Arrival(event, "evt-2", new_id()), NOW)
     assert first is not None and again is None and later is not None
     (incident,) = store.listing(None)
     assert incident.events == 2

@@ -26,8 +26,9 @@ from router.links import LinkAction
 from router.notes import MAX_NOTE_CHARS, estimate_at
 from router.rotation import shift_json, shifts_between
 from router.runtime import Runtime
-from router.store import STATUSES, Position, persistence_warning
+from router.store import Position, persistence_warning
 from router.times import iso_z
+from router.writer import STATUSES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
