@@ -21,7 +21,7 @@ import msgspec
 from router.deadlines import DEADLINE_SOURCE, data_day, reports_fed_by
 from router.decide import Decision, analyst_emails
 from router.events import Action, Event
-from router.incidents import Incident, Outcome, apply_event, retrigger
+from router.incidents import Incident, Outcome, Status, apply_event, retrigger
 from router.rules import Rules
 from router.rules.pipelines import Pipeline
 from router.times import iso_z
@@ -140,7 +140,10 @@ class Plan:
     chats: list[Chat] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     ready: list[ReadyMarker] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)
+    seen: list[Arrival] = field(default_factory=list)
+    """The events folded: their markers stop a redelivery folding them again."""
+    before: dict[str, Status | None] = field(default_factory=dict)
+    """Each changed incident's status before the plan (None: opened by it)."""
     counted: Counter[Counted] = field(default_factory=Counter)
 
     def note(self, incident_id: str, entry: Entry) -> None:
@@ -149,11 +152,13 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """One event to fold: its id (the `seen` marker) and the id an incident it opens gets."""
+    """One event to fold: its id (the `seen` marker), the id an incident it opens gets,
+    and when it arrived (the day its `seen` marker is kept under)."""
 
     event: Event
     event_id: str
     new_id: str
+    received_at: datetime
 
 
 # -- the fold of a batch -----------------------------------------------------------------
@@ -180,6 +185,7 @@ def plan_fold(
     ids folded before; `estimates`: the latest fix estimate in the blockers' notes."""
     plan = Plan()
     working = {pipeline: dict(book) for pipeline, book in books.items()}
+    statuses = {i.id: i.status for book in books.values() for i in book.values()}
     folded: set[str] = set()  # an event twice in one batch folds once
     at = iso_z(now)
     for arrival in arrivals:
@@ -191,7 +197,9 @@ def plan_fold(
         outcome = apply_event(working.get(event.pipeline, {}), event, rules, now, arrival.new_id)
         working[event.pipeline] = dict(outcome.open)
         plan.outcomes.append(outcome)
-        plan.seen.append(arrival.event_id)
+        plan.seen.append(arrival)
+        for incident in outcome.changed:
+            plan.before.setdefault(incident.id, statuses.get(incident.id))
         _effects(plan, outcome, arrival, working, estimates, rules, now, at)
     return plan
 
@@ -342,7 +350,7 @@ def plan_action(
         links=[],
     )
     return plan_fold(
-        [Arrival(event, action_id, action_id)],
+        [Arrival(event, action_id, action_id, now)],
         {current.pipeline: {current.dedup_key: current}},
         set(),
         {},
@@ -357,7 +365,7 @@ def plan_snooze(current: Incident, for_s: int, by: str, now: datetime) -> Plan |
         return None
     until = now + timedelta(seconds=for_s)
     snoozed = current.model_copy(update={"ack_expires_at": until})
-    plan = Plan(incidents={snoozed.id: snoozed})
+    plan = Plan(incidents={snoozed.id: snoozed}, before={snoozed.id: current.status})
     plan.note(snoozed.id, SnoozeEntry(iso_z(now), by, iso_z(until)))
     _ack_timeout(plan, snoozed)
     return plan
@@ -374,7 +382,7 @@ def plan_retrigger(current: Incident, rules: Rules, now: datetime) -> Plan | Non
         return None
     again, decision = found
     at = iso_z(now)
-    plan = Plan(incidents={again.id: again})
+    plan = Plan(incidents={again.id: again}, before={again.id: current.status})
     plan.note(again.id, AckTimeoutEntry(at, current.acknowledged_by))
     plan.note(again.id, _decided(at, decision))
     _steps(plan, again, now)

@@ -65,7 +65,7 @@ class Intake:
                 problem = unknown_pipeline(event.pipeline, self.rules)
                 failed, dead = self._set_aside(item, problem, now, failed, dead)
                 continue
-            arrivals.append(Arrival(event, item.event_id, self.new_id()))
+            arrivals.append(Arrival(event, item.event_id, self.new_id(), item.received_at))
             items_of[item.event_id] = item
         outcomes: list[Outcome | None] = []
         for start in range(0, len(arrivals), MAX_FOLD_BATCH):
@@ -96,8 +96,13 @@ class Intake:
             return failed, dead + 1
         return failed + 1, dead
 
-    def apply(self, event: Event, event_id: str, now: datetime) -> Outcome | None:
-        outcome = self.store.fold(Arrival(event, event_id, self.new_id()), now)
+    def apply(
+        self, event: Event, event_id: str, now: datetime, received_at: datetime | None = None
+    ) -> Outcome | None:
+        """One event the router makes itself (a missed deadline); `received_at` (by
+        default `now`) names the day its `seen` marker is kept under."""
+        arrival = Arrival(event, event_id, self.new_id(), received_at or now)
+        outcome = self.store.fold(arrival, now)
         self.fault("folded")
         return outcome
 

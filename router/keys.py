@@ -1,13 +1,16 @@
 """The Redis key layout: every key the router writes is named here (prefix `ar:`).
 
 incident:{id}           the incident, JSON
-open:{pipeline}         hash dedup key -> id of the pipeline's open incidents (WATCHed)
+open:{pipeline}         hash dedup key -> id of the pipeline's open incidents
 open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
 status:{status}         sorted set of ids by opening time, for listings
 status:{status}:pipeline:{pipeline}  the same, one pipeline's (the console's filter)
 pipeline-index          set once every incident stored before those sets is in them
 timeline:{id}           list of JSON entries: events, decisions, messages, ack, resolve
-seen:{event_id}         written with the fold: a retried batch folds no event twice
+seen-on:{pipeline}:{day}  hash of the ids of events folded, by the day they arrived:
+                        written with the fold, so a retried batch folds no event twice
+seen:{event_id}         the same, one key per event: before 0.3, and dead letters
+version:{pipeline}      incremented by every write to the pipeline's incidents (WATCHed)
 ready:{pipeline}:{day}[:{type}]  a data_ready (or the type a deadline expects) arrived
 timers, leased          due work and work in progress (router.timers)
 attempts                hash timer member -> failed send attempts, for the back-off
@@ -31,6 +34,8 @@ metrics                 hash metric|labels -> count, for /metrics (router.metric
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 TIMERS = "ar:timers"
 LEASED = "ar:leased"
@@ -73,7 +78,21 @@ def timeline(incident_id: str) -> str:
 
 
 def seen(event_id: str) -> str:
+    """An event folded before 0.3, or set aside as a dead letter: one key per event."""
     return f"ar:seen:{event_id}"
+
+
+def seen_on(pipeline: str, received_at: datetime) -> str:
+    """A hash of the ids of the pipeline's events received that day (UTC) and folded:
+    one HSET per batch, not one SET per event."""
+    return f"ar:seen-on:{pipeline}:{received_at.astimezone(UTC).date().isoformat()}"
+
+
+def pipeline_version(pipeline: str) -> str:
+    """Incremented by every write that changes the pipeline's incidents or folds one of
+    its events: folds WATCH it (router.store), so two folds of one pipeline never both
+    commit what they planned from the same reads."""
+    return f"ar:version:{pipeline}"
 
 
 def ready(pipeline: str, day: object, event_type: str = "data_ready") -> str:

@@ -1,14 +1,12 @@
 """The Redis commands the router queues on a pipeline or MULTI, as a Protocol.
 
-A redis-py client, a pipeline and a MULTI transaction all satisfy it, and so does
-`router.sendonce.Writes` for the few commands a send's marker script applies: code that
-writes takes a `Pipe`, and the caller decides when (and in which transaction) the
-commands run.
+A redis-py client, a pipeline and a MULTI transaction all satisfy it: code that writes
+takes a `Pipe`, and the caller decides when (and in which transaction) the commands run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 Value = str | bytes | int | float
@@ -25,7 +23,15 @@ class Pipe(Protocol):
 
     def ltrim(self, name: str, start: int, end: int) -> object: ...
 
-    def hset(self, name: str, key: str, value: Value) -> object: ...
+    def hset(
+        self,
+        name: str,
+        key: str | None = None,
+        value: Value | None = None,
+        *,
+        items: Sequence[Value] | None = None,
+    ) -> object:
+        """One field, or many: `items` is field, value, field, value, ..."""
 
     def hdel(self, name: str, *keys: str) -> object: ...
 
@@ -38,6 +44,8 @@ class Pipe(Protocol):
     def zrem(self, name: str, *values: str) -> object: ...
 
     def sadd(self, name: str, *values: Value) -> object: ...
+
+    def incr(self, name: str, amount: int = 1) -> object: ...
 
     def delete(self, *names: str) -> object: ...
 

@@ -142,10 +142,9 @@ class IncidentStore:
         nothing."""
         rules = self.rules
         watched = sorted(
-            {keys.open_index(p) for a in arrivals for p in report_sources(a.event, rules)}
-            | {keys.open_index(a.event.pipeline) for a in arrivals}
+            {keys.pipeline_version(p) for a in arrivals for p in report_sources(a.event, rules)}
+            | {keys.pipeline_version(a.event.pipeline) for a in arrivals}
         )
-        watched += [keys.seen(a.event_id) for a in arrivals]
         for attempt in range(MAX_FOLD_TRIES):
             with self.redis.pipeline() as pipe:
                 try:
@@ -178,16 +177,23 @@ class IncidentStore:
                 by_type.add((event.pipeline, event_type))
             for source in report_sources(event, rules):
                 by_type |= {(source, t) for t in rules.routing.paging.report_blockers}
+        seen_on: dict[str, list[str]] = {}
+        for arrival in arrivals:
+            key = keys.seen_on(arrival.event.pipeline, arrival.received_at)
+            seen_on.setdefault(key, []).append(arrival.event_id)
         with self.redis.pipeline(transaction=False) as reads:
-            reads.mget([keys.seen(arrival.event_id) for arrival in arrivals])
+            reads.mget([keys.seen(arrival.event_id) for arrival in arrivals])  # before 0.3
+            for key, event_ids in seen_on.items():
+                reads.hmget(key, event_ids)
             for pipeline, wanted in dedup_keys.items():
                 reads.hmget(keys.open_index(pipeline), list(wanted))
             for pipeline, event_type in sorted(by_type):
                 reads.hvals(keys.open_by_type(pipeline, event_type))
-            seen_flags, *relevant = reads.execute()
-        seen = {
-            a.event_id for a, flag in zip(arrivals, seen_flags, strict=True) if flag is not None
-        }
+            markers_before, *answers = reads.execute()
+        found_on, relevant = answers[: len(seen_on)], answers[len(seen_on) :]
+        seen = {a.event_id for a, flag in zip(arrivals, markers_before, strict=True) if flag}
+        for event_ids, flags in zip(seen_on.values(), found_on, strict=True):
+            seen |= {event_id for event_id, flag in zip(event_ids, flags, strict=True) if flag}
         ids = {
             found.decode() if isinstance(found, bytes) else str(found)
             for answer in relevant
@@ -205,6 +211,14 @@ class IncidentStore:
                 if incident.type in blocking and (found := self._estimate(incident.id)):
                     estimates[incident.id] = found
         return books, seen, estimates
+
+    def folded_before(self, pipeline: str, event_id: str, received_at: datetime) -> bool:
+        """Whether the event, received at `received_at`, was folded (or set aside)."""
+        with self.redis.pipeline(transaction=False) as reads:
+            reads.exists(keys.seen(event_id))
+            reads.hexists(keys.seen_on(pipeline, received_at), event_id)
+            before, now = reads.execute()
+        return bool(before or now)
 
     def _estimate(self, incident_id: str) -> Estimate | None:
         """The newest note on the incident that has an estimate: (when, estimate)."""

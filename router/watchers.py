@@ -52,7 +52,8 @@ class Watchers:
             expects = due.deadline.expects
             event_id = f"deadline:{due.pipeline}:{due.day}:{expects}"
             ready = keys.ready(due.pipeline, due.day, expects)
-            if self.redis.exists(ready, keys.seen(event_id)):
+            store = self.intake.store
+            if self.redis.exists(ready) or store.folded_before(due.pipeline, event_id, due.at):
                 continue
             pipeline = self.rules.pipeline(due.pipeline)
             at = self.composer.local(due.at, "%H:%M %Z")
@@ -65,7 +66,8 @@ class Watchers:
                 source=DEADLINE_SOURCE,
                 details={"data_date": str(due.day)},
             )
-            if self.intake.apply(to_event(raw, self.rules, now), event_id, now) is not None:
+            event = to_event(raw, self.rules, now)
+            if self.intake.apply(event, event_id, now, received_at=due.at) is not None:
                 raised += 1
             self.fault("deadline raised")
         return raised

@@ -8,6 +8,7 @@ and the counts. Key layout: router.keys.
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,6 +28,14 @@ if TYPE_CHECKING:  # the composer imports the store (router.actions)
     from router.mail.compose import Composer
 
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
+
+
+class Unknown(enum.Enum):
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = Unknown.UNKNOWN
+"""The status before is not known: every index is written."""
 SEEN_S = 7 * 86400  # longer than any redelivery
 READY_KEEP_S = 3 * 86400
 _ENTRY = msgspec.json.Encoder()
@@ -45,9 +54,13 @@ def set_value(pipe: Pipe, key: str, value: str | int, ex_s: int | None = None) -
         pipe.execute_command("SET", key, value, "EX", ex_s)
 
 
-def put_incident(pipe: Pipe, incident: Incident) -> None:
-    """The incident and its indexes: open by dedup key and by type, by status."""
+def put_incident(pipe: Pipe, incident: Incident, before: Status | Unknown | None = UNKNOWN) -> None:
+    """The incident and, when its status changed from `before` (None: it is new), its
+    indexes: open by dedup key and by type, by status. A fold into an open incident
+    changes its JSON only: one command, not nine."""
     set_value(pipe, keys.incident(incident.id), incident.model_dump_json())
+    if before == incident.status:
+        return
     for index in (
         keys.open_index(incident.pipeline),
         keys.open_by_type(incident.pipeline, incident.type),
@@ -57,8 +70,9 @@ def put_incident(pipe: Pipe, incident: Incident) -> None:
         else:
             pipe.hdel(index, incident.dedup_key)
     opened = {incident.id: incident.opened_at.timestamp()}
-    for status in STATUSES:
-        if status != incident.status:
+    left = [s for s in STATUSES if s != incident.status] if before is UNKNOWN else [before]
+    for status in left:
+        if status is not None and status != incident.status:
             pipe.zrem(keys.status(status), incident.id)
             pipe.zrem(keys.pipeline_status(incident.pipeline, status), incident.id)
     pipe.zadd(keys.status(incident.status), opened)
@@ -72,8 +86,10 @@ class PlanWriter:
         self.rules, self.composer, self.lease_s = rules, composer, lease_s
 
     def write(self, pipe: Pipe, plan: Plan, now: datetime) -> None:
+        changed: set[str] = set()
         for incident in plan.incidents.values():
-            put_incident(pipe, incident)
+            put_incident(pipe, incident, plan.before.get(incident.id, UNKNOWN))
+            changed.add(incident.pipeline)
         for incident_id, entries in plan.timeline.items():
             pipe.rpush(keys.timeline(incident_id), *[_ENTRY.encode(e) for e in entries])
         due_now: list[Timer] = []
@@ -96,8 +112,17 @@ class PlanWriter:
         for marker in plan.ready:
             ready = keys.ready(marker.pipeline, marker.day, marker.type)
             set_value(pipe, ready, marker.event_id, READY_KEEP_S)
-        for event_id in plan.seen:
-            set_value(pipe, keys.seen(event_id), 1, SEEN_S)
+        seen: dict[str, list[str]] = {}
+        for arrival in plan.seen:
+            changed.add(arrival.event.pipeline)
+            seen.setdefault(keys.seen_on(arrival.event.pipeline, arrival.received_at), []).append(
+                arrival.event_id
+            )
+        for key, event_ids in seen.items():
+            pipe.hset(key, items=[word for event_id in event_ids for word in (event_id, 1)])
+            pipe.expire(key, SEEN_S)
+        for pipeline in sorted(changed):
+            pipe.incr(keys.pipeline_version(pipeline))
         fire_now(pipe, due_now, now.timestamp(), self.lease_s)
         _count(pipe, plan.counted)
 

@@ -47,7 +47,7 @@ def _arrivals(sent: list[Sent], rules: Rules, now: datetime) -> list[Arrival]:
         event_id = f"evt-{event.dedup_key}"
         event_id = f"{event_id}-{n}" if event_id in ids else event_id
         ids.add(event_id)
-        arrivals.append(Arrival(event, event_id, f"inc-{n}-{event.type}"))
+        arrivals.append(Arrival(event, event_id, f"inc-{n}-{event.type}", now))
     return arrivals
 
 
@@ -98,7 +98,9 @@ def test_a_trigger_opens_an_incident_with_its_timeline_and_steps(rules: Rules) -
     assert [d.at for d in later] == [
         TUESDAY + timedelta(seconds=s.after_s) for s in incident.escalation[1:]
     ]
-    assert plan.seen == ["evt-agg"] and plan.chats == []  # the shipped team has no chat
+    assert [a.event_id for a in plan.seen] == [
+        "evt-agg"
+    ] and plan.chats == []  # the shipped team has no chat
     assert plan.counted == {("unknown", "profit.aggregate", "P2", "page"): 1}
 
 
@@ -137,7 +139,7 @@ def test_what_each_event_changes(
     assert [d.kind for d in plan.timers] == timers
     kinds = [type(e).__name__ for lines in plan.timeline.values() for e in lines]
     assert kinds == [f"{k.capitalize()}Entry" for k in entries]
-    assert plan.seen == [a.event_id for a in _arrivals(sent, rules, TUESDAY)]
+    assert plan.seen == _arrivals(sent, rules, TUESDAY)
 
 
 def test_an_acknowledgement_times_out_after_the_severitys_timeout(rules: Rules) -> None:
@@ -156,7 +158,7 @@ def test_an_event_folded_before_changes_nothing(rules: Rules) -> None:
 def test_an_event_twice_in_one_batch_folds_once(rules: Rules) -> None:
     (arrival,) = _arrivals([P2], rules, TUESDAY)
     plan = plan_fold([arrival, arrival], {}, set(), {}, rules, TUESDAY)
-    assert plan.outcomes[1] is None and plan.seen == ["evt-agg"]
+    assert plan.outcomes[1] is None and plan.seen == [arrival]
 
 
 def test_data_ready_marks_the_day_for_the_deadline(rules: Rules) -> None:

@@ -40,7 +40,7 @@ def test_concurrent_triggers_with_one_key_make_one_incident(
     def send(n: int) -> None:
         start.wait()
         for m in range(10):
-            store.fold(Arrival(event, f"e{n}-{m}", new_id()), NOW)
+            store.fold(Arrival(event, f"e{n}-{m}", new_id(), NOW), NOW)
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -88,9 +88,9 @@ def test_a_lease_that_runs_out_is_claimed_again(client: redis.Redis) -> None:
 def test_a_retried_batch_folds_no_event_twice(client: redis.Redis, rules: Rules) -> None:
     store = IncidentStore(client, rules)
     event = parse_event({"pipeline": "profit.aggregate", "type": "aggregation_error"}, rules, NOW)
-    first = store.fold(Arrival(event, "evt-1", new_id()), NOW)
-    again = store.fold(Arrival(event, "evt-1", new_id()), NOW)  # the same event, redelivered
-    later = store.fold(Arrival(event, "evt-2", new_id()), NOW)
+    first = store.fold(Arrival(event, "evt-1", new_id(), NOW), NOW)
+    again = store.fold(Arrival(event, "evt-1", new_id(), NOW), NOW)  # the same event, redelivered
+    later = store.fold(Arrival(event, "evt-2", new_id(), NOW), NOW)
     assert first is not None and again is None and later is not None
     (incident,) = store.listing(None)
     assert incident.events == 2
