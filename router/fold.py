@@ -21,7 +21,7 @@ import msgspec
 from router.deadlines import DEADLINE_SOURCE, data_day, reports_fed_by
 from router.decide import Decision, analyst_emails
 from router.events import Action, Event
-from router.incidents import Incident, Outcome, Status, apply_event, retrigger
+from router.incidents import Incident, Outcome, Status, apply_event, keep_open, retrigger
 from router.rules import Rules
 from router.rules.pipelines import Pipeline
 from router.times import iso_z
@@ -194,8 +194,9 @@ def plan_fold(
             plan.outcomes.append(None)
             continue
         folded.add(arrival.event_id)
-        outcome = apply_event(working.get(event.pipeline, {}), event, rules, now, arrival.new_id)
-        working[event.pipeline] = dict(outcome.open)
+        book = working.setdefault(event.pipeline, {})
+        outcome = apply_event(book, event, rules, now, arrival.new_id)
+        keep_open(book, outcome)
         plan.outcomes.append(outcome)
         plan.seen.append(arrival)
         for incident in outcome.changed:

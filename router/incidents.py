@@ -60,10 +60,9 @@ class Incident(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one event did: the open incidents after it, its decision, what it changed.
-    A dataclass: one is made per event folded, and it holds only checked values."""
+    """What one event did: its decision and what it changed (`keep_open` applies that to
+    a book). A dataclass: one is made per event folded, of values already checked."""
 
-    open: dict[str, Incident]
     decision: Decision
     changed: list[Incident]
     """Incidents opened, folded into, acknowledged or resolved, in their new state."""
@@ -73,21 +72,26 @@ class Outcome:
 OpenIncidents = Mapping[str, Incident]
 
 
+def keep_open(book: dict[str, Incident], outcome: Outcome) -> None:
+    """The book (dedup key -> open incident) after the outcome: changed in place, so a
+    batch of events on one book copies nothing per event."""
+    for incident in outcome.changed:
+        if incident.is_open:
+            book[incident.dedup_key] = incident
+        else:
+            book.pop(incident.dedup_key, None)
+
+
 def apply_event(
     book: OpenIncidents, event: Event, rules: Rules, now: datetime, new_id: str
 ) -> Outcome:
-    """`book` maps dedup keys to open incidents; `new_id` names an incident it opens."""
-    after = dict(book)
-    current = after.get(event.dedup_key)
+    """`book` maps dedup keys to open incidents (read only: `keep_open` applies the
+    outcome); `new_id` names an incident the event opens."""
+    current = book.get(event.dedup_key)
     by = event.source or "event"
 
     def done(decision: Decision, *changed: Incident, opened: Incident | None = None) -> Outcome:
-        for incident in changed:
-            if incident.is_open:
-                after[incident.dedup_key] = incident
-            else:
-                after.pop(incident.dedup_key, None)
-        return Outcome(open=after, decision=decision, changed=list(changed), opened=opened)
+        return Outcome(decision=decision, changed=list(changed), opened=opened)
 
     if event.action != "trigger":
         if current is None:
@@ -118,7 +122,7 @@ def apply_event(
     if resolves is not None:
         finished = [
             _resolve(incident, now, by)
-            for _, incident in sorted(after.items())
+            for _, incident in sorted(book.items())
             if incident.pipeline == event.pipeline and incident.type in resolves
         ]
         keys = ", ".join(incident.dedup_key for incident in finished)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from router.events import EventInvalid, parse_event
-from router.incidents import Incident, apply_event
+from router.incidents import Incident, apply_event, keep_open
 from router.rules import Rules
 
 
@@ -29,5 +29,5 @@ def simulate(lines: Iterable[str], rules: Rules, now: datetime) -> Iterator[dict
             yield {"line": number, "error": str(error)}
             continue
         outcome = apply_event(book, event, rules, now, new_id=f"sim-{number}")
-        book = outcome.open
+        keep_open(book, outcome)
         yield outcome.decision.to_json()

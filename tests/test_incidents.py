@@ -8,7 +8,7 @@ import pytest
 
 from router.decide import Decision
 from router.events import parse_event
-from router.incidents import Incident, apply_event, retrigger
+from router.incidents import Incident, apply_event, keep_open, retrigger
 from router.rules import Rules
 from tests.support import pacific
 
@@ -22,7 +22,7 @@ def _run(rules: Rules, *events: dict[str, Any]) -> tuple[dict[str, Incident], li
         outcome = apply_event(
             book, parse_event(data, rules, NOW), rules, NOW, new_id=f"i{len(decisions)}"
         )
-        book = outcome.open
+        keep_open(book, outcome)
         decisions.append(outcome.decision)
     return book, decisions
 
