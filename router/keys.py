@@ -35,6 +35,7 @@ metrics                 hash metric|labels -> count, for /metrics (router.metric
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 TIMERS = "ar:timers"
@@ -85,7 +86,12 @@ def seen(event_id: str) -> str:
 def seen_on(pipeline: str, received_at: datetime) -> str:
     """A hash of the ids of the pipeline's events received that day (UTC) and folded:
     one HSET per batch, not one SET per event."""
-    return f"ar:seen-on:{pipeline}:{received_at.astimezone(UTC).date().isoformat()}"
+    return f"ar:seen-on:{pipeline}:{_utc_day(received_at)}"
+
+
+@functools.lru_cache(maxsize=256)  # a batch's events arrived at one instant
+def _utc_day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def pipeline_version(pipeline: str) -> str:

@@ -6,6 +6,7 @@ Everything the core stores is an aware UTC datetime; wall-clock arithmetic
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -47,6 +48,7 @@ def local_day_span(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, d
     return local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
 
 
+@functools.lru_cache(maxsize=4096)  # a fold names the same few instants thousands of times
 def iso_z(moment: datetime) -> str:
     """UTC, second precision, `Z` suffix: 2026-11-26T17:00:00Z."""
     utc = require_aware(moment, "instant").astimezone(UTC).replace(microsecond=0)

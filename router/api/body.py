@@ -32,15 +32,30 @@ def _depth(value: Any, limit: int) -> bool:
     return False
 
 
+def too_deep() -> HTTPException:
+    return HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels")
+
+
+def nests_deeper(value: Any, limit: int) -> bool:
+    """True when `value` nests deeper than `limit` levels."""
+    return _depth(value, limit)
+
+
 async def read_json(request: Request) -> Any:
+    return await read_json_within(request, MAX_DEPTH)
+
+
+async def read_json_within(request: Request, depth: int | None) -> Any:
+    """The body as JSON, nested at most `depth` levels; None: the caller checks the depth
+    of what its schema lets nest (events: `details` only), after validating it."""
     raw = await request.body()
     try:  # orjson is strict (UTF-8, no NaN) and fast; the slow path below says what is wrong
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
     else:
-        if _depth(body, MAX_DEPTH):
-            raise HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels")
+        if depth is not None and _depth(body, depth):
+            raise too_deep()
         return body
     try:
         text = raw.decode("utf-8")
@@ -49,9 +64,9 @@ async def read_json(request: Request) -> Any:
     try:
         body = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
-        raise HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels") from None
+        raise too_deep() from None
     except ValueError as error:
         raise HTTPException(400, f"body: {error}") from None
     if _depth(body, MAX_DEPTH):
-        raise HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels")
+        raise too_deep()
     return body

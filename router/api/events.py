@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from router.api.auth import authorize
-from router.api.body import read_json
+from router.api.body import MAX_DEPTH, nests_deeper, read_json_within, too_deep
 from router.api.intake import check, enqueue, invalid
 from router.events import EventIn
 from router.runtime import Runtime
@@ -37,7 +37,7 @@ async def post_events(request: Request) -> Response:
     await authorize(
         runtime, request.app.state.async_redis(), request.headers.get("authorization", "")
     )
-    body = await read_json(request)
+    body = await read_json_within(request, None)
     batch = isinstance(body, list)
     items = body if batch else [body]
     if not items or len(items) > MAX_BATCH:
@@ -46,6 +46,12 @@ async def post_events(request: Request) -> Response:
         raw = _BATCH.validate_python(items)
     except ValidationError as error:
         return invalid("Event object is invalid", _describe(error, batch))
+    # Only `details` can nest in a valid event: checked there, not over the whole body
+    # (the walk cost as much as the validation). The body's levels above it: the event,
+    # and the batch's list.
+    above = 2 if batch else 1
+    if any(item.details and nests_deeper(item.details, MAX_DEPTH - above) for item in raw):
+        raise too_deep()
     events, errors = check(runtime, raw, len(await request.body()))
     if errors:
         return invalid("Event object is invalid", errors)
