@@ -172,6 +172,29 @@ def report_sources(event: Event, rules: Rules) -> list[str]:
     return [event.pipeline, *(pipeline.built_from if pipeline else [])]
 
 
+def fold_groups(arrivals: list[Arrival], rules: Rules) -> list[list[int]]:
+    """The arrivals' indexes in groups that fold apart: events of pipelines that no event
+    touches together (a report_ready reads its source pipelines' blockers), each group
+    in the batch's order. Folded apart, they never wait on one another."""
+    group_of: dict[str, int] = {}  # pipeline -> its group's number
+    groups: list[list[int]] = []
+    for index, arrival in enumerate(arrivals):
+        pipelines = [arrival.event.pipeline, *report_sources(arrival.event, rules)]
+        found = sorted({group_of[p] for p in pipelines if p in group_of})
+        if not found:
+            number = len(groups)
+            groups.append([])
+        else:
+            number, *others = found
+            for other in others:  # this event joins groups: merge them, keeping the order
+                groups[number] = sorted(groups[number] + groups[other])
+                groups[other] = []
+                group_of.update({p: number for p, g in group_of.items() if g == other})
+        groups[number].append(index)
+        group_of.update(dict.fromkeys(pipelines, number))
+    return [group for group in groups if group]
+
+
 def plan_fold(
     arrivals: list[Arrival],
     books: Mapping[str, Mapping[str, Incident]],

@@ -11,6 +11,7 @@ seen-on:{pipeline}:{day}  hash of the ids of events folded, by the day they arri
                         written with the fold, so a retried batch folds no event twice
 seen:{event_id}         the same, one key per event: before 0.3, and dead letters
 version:{pipeline}      incremented by every write to the pipeline's incidents (WATCHed)
+folding:{pipeline}      the fold lock: workers take turns on a pipeline's big batches
 ready:{pipeline}:{day}[:{type}]  a data_ready (or the type a deadline expects) arrived
 timers, leased          due work and work in progress (router.timers)
 attempts                hash timer member -> failed send attempts, for the back-off
@@ -92,6 +93,11 @@ def seen_on(pipeline: str, received_at: datetime) -> str:
 @functools.lru_cache(maxsize=256)  # a batch's events arrived at one instant
 def _utc_day(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
+
+
+def fold_lock(pipeline: str) -> str:
+    """Held by the worker folding a big batch of the pipeline's events (router.store)."""
+    return f"ar:folding:{pipeline}"
 
 
 def pipeline_version(pipeline: str) -> str:

@@ -23,6 +23,7 @@ from router.fold import (
     ReportDelayed,
     ReportReady,
     SnoozeEntry,
+    fold_groups,
     plan_action,
     plan_fold,
     plan_retrigger,
@@ -260,3 +261,23 @@ def test_an_acknowledgement_that_timed_out_triggers_again(rules: Rules) -> None:
     kinds = [type(e) for e in plan.timeline[incident.id]]
     assert kinds == [AckTimeoutEntry, DecisionEntry]
     assert plan.timers[0] == Due("step", incident.id, 0, 0, None)
+
+
+UNIT = {"pipeline": "profit.unit", "type": "job_failed"}
+GROWTH = {"pipeline": "growth.aggregate", "type": "slow_query"}
+
+
+# the events' pipelines -> the groups that fold apart, as indexes
+@pytest.mark.parametrize(
+    ("sent", "groups"),
+    [
+        ([P2, GROWTH, P2, GROWTH], [[0, 2], [1, 3]]),
+        ([UNIT, GROWTH, REPORT], [[0, 2], [1]]),  # profit.aggregate's report reads profit.unit
+        ([P2, UNIT, GROWTH, REPORT], [[0, 1, 3], [2]]),  # the report joins two groups
+        ([GROWTH], [[0]]),
+    ],
+)
+def test_pipelines_no_event_touches_together_fold_apart(
+    rules: Rules, sent: list[Sent], groups: list[list[int]]
+) -> None:
+    assert fold_groups(_arrivals(sent, rules, TUESDAY), rules) == groups
