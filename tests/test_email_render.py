@@ -136,8 +136,13 @@ def test_summary_is_escaped_in_html(composer: Composer, rules: Rules) -> None:
 
 def test_rfc5322_form_has_both_parts(composer: Composer, rules: Rules) -> None:
     from datetime import UTC, datetime
+    from email import policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
 
-    email = sample("page", composer, rules).to_email("router@example.com", datetime.now(UTC))
+    raw = sample("page", composer, rules).to_bytes("router@example.com", datetime.now(UTC))
+    email = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(email, EmailMessage)
     assert email.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in email.iter_parts()] == ["text/plain", "text/html"]
     assert email["In-Reply-To"] == email["References"]

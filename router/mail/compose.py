@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,37 @@ def _instant(text: str) -> datetime:
 PURPOSE = {"investors": "reported to investors", "experiments": "needed for experiments"}
 
 
+@dataclass(frozen=True)
+class _Procedure:
+    """What every message about one incident type of one pipeline says alike: worked out
+    once, not for each message."""
+
+    pipeline: Pipeline
+    purpose: str
+    runbook: str | None
+    deadline: str | None
+    asks_note: bool
+    buttons: tuple[tuple[int, str], ...]
+    """(index, label) of the runbook actions that wait for a person's button."""
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, incident_type: str) -> _Procedure:
+        deadline = pipeline.deadlines[0] if pipeline.deadlines else None
+        runbook = pipeline.runbook.get(incident_type)
+        return cls(
+            pipeline=pipeline,
+            purpose=PURPOSE[pipeline.purpose],
+            runbook=runbook,
+            deadline=deadline.at.strftime("%H:%M") if deadline else None,
+            asks_note=bool(_ASKS_NOTE.search(runbook or "")),
+            buttons=tuple(
+                (index, action.label)
+                for index, action in enumerate(pipeline.actions.get(incident_type, []))
+                if isinstance(action, WebhookAction) and action.confirm
+            ),
+        )
+
+
 class Composer:
     def __init__(
         self, templates_dir: Path, rules: Rules, public_url: str, secret: bytes, link_ttl_s: int
@@ -52,17 +84,36 @@ class Composer:
             autoescape=jinja2.select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
+            # Read once: checking each template's file for changes cost a stat for every
+            # template and include of every message. A change takes a restart.
+            auto_reload=False,
         )
+        self._templates: dict[str, jinja2.Template] = {}
+        self._procedures: dict[tuple[str, str], _Procedure] = {}
+
+    def _template(self, name: str) -> jinja2.Template:
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template
+
+    def _procedure(self, pipeline: Pipeline, incident_type: str) -> _Procedure:
+        known = self._procedures.get((pipeline.id, incident_type))
+        if known is None or known.pipeline is not pipeline:  # other rules: worked out again
+            known = self._procedures[pipeline.id, incident_type] = _Procedure.of(
+                pipeline, incident_type
+            )
+        return known
 
     # -- rendering ---------------------------------------------------------------------
     def render(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
         """(subject, text, html)."""
-        text = self.env.get_template(f"{kind}.txt").render(**context)
+        text = self._template(f"{kind}.txt").render(context)
         first, _, body = text.partition("\n")
         if not first.startswith("Subject: "):
             raise ValueError(f"template {kind}.txt must start with a 'Subject: ' line")
         subject = " ".join(first.removeprefix("Subject: ").split())
-        html = self.env.get_template(f"{kind}.html").render(subject=subject, **context)
+        html = self._template(f"{kind}.html").render(context, subject=subject)
         return subject, body.lstrip("\n"), html
 
     def message(
@@ -110,6 +161,7 @@ class Composer:
     ) -> dict[str, Any]:
         """`notes`: the incident's note entries from its timeline (router.api.incidents)."""
         pipeline = self.rules.pipeline(incident.pipeline)
+        procedure = self._procedure(pipeline, incident.type)
         plan = incident.escalation
         earlier: list[str] = []
         for step in plan[: index or 0]:
@@ -119,36 +171,34 @@ class Composer:
         if following is not None and incident.deliver_at is not None:
             at = incident.deliver_at + timedelta(seconds=following.after_s)
             next_step = {"names": ", ".join(following.notify), "at": self.local(at, "%a %H:%M %Z")}
-        deadline = pipeline.deadlines[0] if pipeline.deadlines else None
         return {
             "incident": incident,
             "pipeline": pipeline,
-            "purpose": PURPOSE[pipeline.purpose],
+            "purpose": procedure.purpose,
             "summary": incident.summary or incident.type.replace("_", " "),
             "recipient": recipient,
             "opened_local": self.local(incident.opened_at),
             "opened_utc": incident.opened_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "runbook": pipeline.runbook.get(incident.type),
+            "runbook": procedure.runbook,
             "sla": pipeline.sla,
             "earlier": earlier,
             "next_step": next_step,
             "quiet": quiet_reason(incident.opened_at, self.rules.team),
             "data_date": incident.details.get("data_date"),
-            "deadline": deadline.at.strftime("%H:%M") if deadline else None,
+            "deadline": procedure.deadline,
             "ack_url": self.link(incident, recipient, "acknowledge", now),
             "resolve_url": self.link(incident, recipient, "resolve", now),
             "incident_url": f"{self.public_url}/v1/incidents/{incident.id}",
             "console_url": f"{self.public_url}/incidents/{incident.id}",
             "buttons": [
                 {
-                    "label": action.label,
+                    "label": label,
                     "url": f"{self.public_url}/actions/run?token="
-                    + button_token(self.secret, incident.id, index, recipient),
+                    + button_token(self.secret, incident.id, action_index, recipient),
                 }
-                for index, action in enumerate(pipeline.actions.get(incident.type, []))
-                if isinstance(action, WebhookAction) and action.confirm
+                for action_index, label in procedure.buttons
             ],
-            "asks_note": bool(_ASKS_NOTE.search(pipeline.runbook.get(incident.type) or "")),
+            "asks_note": procedure.asks_note,
             "notes": [
                 {
                     "at": self.local(_instant(note["at"])),

@@ -19,7 +19,8 @@ class ConsoleBackend:
     def send(
         self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
     ) -> None:
-        email = message.to_email(sender, sent_at)
+        # 7bit, as EmailMessage.as_string wrote it: a part that would be 8bit is base64
+        text = message.to_bytes(sender, sent_at, seven_bit=True).decode("ascii")
         fence(1.0)
-        self.stream.write(f"--- email {message.idempotency_key} ---\n{email.as_string()}\n")
+        self.stream.write(f"--- email {message.idempotency_key} ---\n{text}\n")
         self.stream.flush()

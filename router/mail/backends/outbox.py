@@ -29,7 +29,7 @@ class OutboxBackend:
         handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as out:
-                out.write(bytes(message.to_email(sender, sent_at)))
+                out.write(message.to_bytes(sender, sent_at))
             fence(1.0)  # the rename is the commit
             os.replace(temporary, self.directory / f"{message.file_stem()}.eml")
         except BaseException:  # a full disk, a lost lease: no temp file is left behind

@@ -6,7 +6,11 @@ replaced once, at once; any other failure closes it, so the next send starts cle
 
 The send's fence (router.sendonce) is checked between the message's last line and the
 "." that ends it: a worker that lost its lease hangs up there, and the server discards
-a message whose DATA never ended (RFC 5321, 4.1.1.4)."""
+a message whose DATA never ended (RFC 5321, 4.1.1.4).
+
+The message goes as its bytes (OutgoingMessage.to_bytes, CRLF) with the envelope
+smtplib's send_message would have taken from its headers; only an address that is not
+ASCII goes through send_message itself, which asks the server for SMTPUTF8."""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ import socket
 import ssl
 import threading
 import weakref
+from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Literal
 
 from typing_extensions import Buffer
@@ -57,6 +61,31 @@ class _FencedSMTP(_Fenced):
 
 class _FencedSSL(_Fenced, smtplib.SMTP_SSL):
     pass
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """One message as it goes on the connection, made before the connection is taken."""
+
+    message: OutgoingMessage
+    sender: str
+    sent_at: datetime
+    envelope: tuple[str, list[str]]
+    raw: bytes | None
+    """None: an address is not ASCII (SMTPUTF8), so smtplib writes the message."""
+
+    @classmethod
+    def of(cls, message: OutgoingMessage, sender: str, sent_at: datetime) -> _Outgoing:
+        envelope = message.envelope(sender)
+        international = not "".join([envelope[0], *envelope[1]]).isascii()
+        raw = None if international else message.to_bytes(sender, sent_at, "\r\n")
+        return cls(message, sender, sent_at, envelope, raw)
+
+    def go(self, client: _Fenced) -> None:
+        if self.raw is None:
+            client.send_message(self.message.to_email(self.sender, self.sent_at))
+        else:
+            client.sendmail(*self.envelope, self.raw)
 
 
 class _Connection:
@@ -119,30 +148,30 @@ class SmtpBackend:
             client.login(self.username, self.password)
         return client
 
-    def _send_on_connection(self, email: EmailMessage, fence: Fence) -> None:
+    def _send_on_connection(self, outgoing: _Outgoing, fence: Fence) -> None:
         held = self._connection
         reused = held.client is not None
         if held.client is None:
             held.client = self._connect()
         try:
             held.client.fence = fence
-            held.client.send_message(email)
+            outgoing.go(held.client)
         except smtplib.SMTPServerDisconnected:
             held.close(polite=False)
             if not reused:
                 raise
             held.client = self._connect()  # it was closed while idle: once more, fresh
             held.client.fence = fence
-            held.client.send_message(email)
+            outgoing.go(held.client)
 
     def send(
         self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
     ) -> None:
-        email = message.to_email(sender, sent_at)
+        outgoing = _Outgoing.of(message, sender, sent_at)
         try:
             with self._lock:
                 try:
-                    self._send_on_connection(email, fence)
+                    self._send_on_connection(outgoing, fence)
                 except BaseException:
                     self._connection.close()  # unknown state: the next send starts clean
                     raise
