@@ -112,3 +112,8 @@ def release(client: redis.Redis, incident_id: str, now: datetime) -> int:
 def get(client: redis.Redis, stem: str) -> StoredMessage | None:
     raw = client.get(keys.message(stem))
     return StoredMessage.model_validate_json(raw) if raw is not None else None
+
+
+def discard(pipe: Pipe, stem: str) -> None:
+    """The notice is sent or failed for good: queued with its timer's release."""
+    pipe.delete(keys.message(stem))

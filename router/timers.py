@@ -13,8 +13,7 @@ that format; a script that builds members gets them from `member_around`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
@@ -123,12 +122,10 @@ def reschedule_on(pipe: Pipe, member: str, due_ts: float) -> None:
     pipe.zadd(TIMERS, {member: due_ts})
 
 
-def release(client: redis.Redis, member: str, also: Callable[[Any], None] | None = None) -> None:
-    """The timer is done; `also` writes what goes with that (metrics) in the same MULTI."""
+def release(client: redis.Redis, member: str) -> None:
+    """The timer is done: one MULTI."""
     with client.pipeline() as pipe:
         release_on(pipe, member)
-        if also is not None:
-            also(pipe)
         pipe.execute()
 
 

@@ -2,29 +2,27 @@
 
 A line is written with its change: RPUSHed to the incident's list in the change's own
 transaction (a fold, a retrigger), or, for an escalation step that a timer fires, once
-under a marker. Its `chat` timer is fired at once; the worker sends the lines from the
-incident's cursor on, one at a time under each line's send-once marker, and releases
-the timer only when the cursor has reached the end of the list (one script): a line
-written meanwhile is never left behind. Two workers on one incident keep the order: the
-second finds the first's marker busy and stops.
+under a marker. Its `chat` timer is fired at once; the worker (router.firing.chat) sends
+the lines from the incident's cursor on, one at a time under each line's send-once
+marker, and releases the timer only when the cursor has reached the end of the list (one
+script): a line written meanwhile is never left behind. Two workers on one incident keep
+the order: the second finds the first's marker busy and stops. This module owns the
+lines, the cursor and their scripts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
 
 from router import keys
-from router.channels.base import Notice
-from router.channels.delivery import Notifier
 from router.incidents import Incident
 from router.keys import ATTEMPTS, LEASED
-from router.sendonce import Delivery, Recorded
+from router.pipe import Pipe
 from router.timers import Timer, fire_now
 
 log = logging.getLogger(__name__)
@@ -72,7 +70,7 @@ def chat_timer(incident_id: str) -> Timer:
     return Timer(kind="chat", incident=incident_id, round=0, step=0)
 
 
-def append(pipe: Any, line: ChatLine) -> None:
+def append(pipe: Pipe, line: ChatLine) -> None:
     """Inside the change's MULTI; the caller fires `chat_timer` in the same one."""
     pipe.rpush(keys.chat_lines(line.incident), line.model_dump_json())
     pipe.expire(keys.chat_lines(line.incident), _KEEP_S)
@@ -100,6 +98,24 @@ def append_once(
                 continue
 
 
+def pending(client: redis.Redis, incident_id: str) -> tuple[int, list[ChatLine]]:
+    """How many of the incident's lines are out, and the lines after those."""
+    sent = int(client.get(keys.chat_sent(incident_id)) or 0)
+    lines = client.lrange(keys.chat_lines(incident_id), sent, -1)
+    return sent, [ChatLine.model_validate_json(raw) for raw in lines]
+
+
+def line_key(incident_id: str, number: int) -> str:
+    """The idempotency key of the incident's line `number` (from 0)."""
+    return f"{incident_id}:chat:{number}"
+
+
+def advance_on(pipe: Pipe, incident_id: str, number: int) -> None:
+    """Line `number` is done (sent, or failed for good): the cursor moves past it, on
+    the caller's transaction."""
+    pipe.execute_command("SET", keys.chat_sent(incident_id), number + 1, "EX", _KEEP_S)
+
+
 # Release the chat timer only if every line is out: a line pushed since is sent first.
 _RELEASE_IF_DRAINED = """
 local sent = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -112,53 +128,16 @@ return 1
 """
 
 
-class Stream:
-    def __init__(
-        self,
-        client: redis.Redis,
-        notifier: Notifier,
-        url: Callable[[], str | None],
-        render: Callable[[ChatLine, str], Notice],
-        recorded: Callable[[ChatLine, datetime], Recorded],
-    ) -> None:
-        """`url`: the team chat URL of the current rules; `render(line, key)`;
-        `recorded(line, now)`: what a line's outcome writes with its send-once marker."""
-        self.redis, self.notifier, self.url, self.render = client, notifier, url, render
-        self.recorded = recorded
-
-    def drain(
-        self, member: str, incident_id: str, now: datetime
-    ) -> tuple[list[tuple[ChatLine, Delivery]], bool]:
-        """Send the incident's lines from its cursor on; (what was tried, released).
-        Stops at a line to retry or one another worker is sending."""
-        url = self.url()
-        tried: list[tuple[ChatLine, Delivery]] = []
-        while True:
-            sent = int(self.redis.get(keys.chat_sent(incident_id)) or 0)
-            lines = self.redis.lrange(keys.chat_lines(incident_id), sent, -1)
-            for offset, raw in enumerate(lines):
-                number = sent + offset
-                line = ChatLine.model_validate_json(raw)
-                if url is None:  # the team chat was removed from the rules
-                    delivery = Delivery("failed", "no team chat URL in team.yaml")
-                    with self.redis.pipeline() as pipe:
-                        self.recorded(line, now)(pipe, delivery)
-                        pipe.execute()
-                else:
-                    notice = self.render(line, f"{incident_id}:chat:{number}")
-                    delivery = self.notifier.deliver(url, notice, self.recorded(line, now))
-                tried.append((line, delivery))
-                if delivery.result in ("retry", "busy"):
-                    return tried, False
-                self.redis.set(keys.chat_sent(incident_id), number + 1, ex=_KEEP_S)
-            released = self.redis.eval(
-                _RELEASE_IF_DRAINED,
-                4,
-                keys.chat_lines(incident_id),
-                keys.chat_sent(incident_id),
-                LEASED,
-                ATTEMPTS,
-                member,
-            )
-            if released:
-                return tried, True
+def release_if_drained(client: redis.Redis, member: str, incident_id: str) -> bool:
+    """Release the chat timer `member` if the cursor is at the end of the lines; False
+    when lines came meanwhile (send those first)."""
+    released = client.eval(
+        _RELEASE_IF_DRAINED,
+        4,
+        keys.chat_lines(incident_id),
+        keys.chat_sent(incident_id),
+        LEASED,
+        ATTEMPTS,
+        member,
+    )
+    return bool(released)
