@@ -41,6 +41,19 @@ end
 return due
 """
 
+# KEYS: the timer set, the lease set, the failure counts. ARGV: the member, now, the
+# first back-off, the least wait, the longest. One call: the timer is in one of the two
+# sets throughout. Scores and the wait go out as '%.17g' (Lua's own number format keeps
+# 14 digits: a timestamp would lose its fraction).
+_BACK_OFF = """
+local failures = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+local wait = math.min(tonumber(ARGV[5]), tonumber(ARGV[3]) * 2 ^ (failures - 1))
+wait = math.max(tonumber(ARGV[4]), wait)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], string.format('%.17g', tonumber(ARGV[2]) + wait), ARGV[1])
+return string.format('%.17g', wait)
+"""
+
 
 def member_around(kind: TimerKind, round_no: int, step: int) -> tuple[str, str]:
     """The member of a timer of this kind, round and step is prefix + incident + suffix:
@@ -147,10 +160,8 @@ def retry_later(
     client: redis.Redis, member: str, now_ts: float, first_s: float, at_least_s: float = 0.0
 ) -> float:
     """After a transient failure: due again after a doubling back-off (first_s, 2x, 4x, ...
-    up to MAX_BACKOFF_S, never less than `at_least_s`); returns the wait."""
-    failures = int(client.hincrby(ATTEMPTS, member, 1))
-    wait_s: float = max(at_least_s, min(MAX_BACKOFF_S, first_s * 2 ** (failures - 1)))
-    with client.pipeline() as pipe:  # MULTI: the timer is always in one of the two sets
-        reschedule_on(pipe, member, now_ts + wait_s)
-        pipe.execute()
-    return wait_s
+    up to MAX_BACKOFF_S, never less than `at_least_s`); returns the wait. One script."""
+    wait = client.eval(
+        _BACK_OFF, 3, TIMERS, LEASED, ATTEMPTS, member, now_ts, first_s, at_least_s, MAX_BACKOFF_S
+    )
+    return float(wait)

@@ -23,6 +23,7 @@ from router import keys
 from router.incidents import Incident
 from router.keys import ATTEMPTS, LEASED
 from router.pipe import Pipe
+from router.sendonce import Writes, apply_argv_lua
 from router.timers import Timer, fire_now
 
 log = logging.getLogger(__name__)
@@ -76,33 +77,36 @@ def append(pipe: Pipe, line: ChatLine) -> None:
     pipe.expire(keys.chat_lines(line.incident), _KEEP_S)
 
 
+# KEYS[1] the change's marker. ARGV: its lifetime, then the writes (router.sendonce).
+_ONCE = f"""
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+{apply_argv_lua(2)}
+return 1
+"""
+
+
 def append_once(
     client: redis.Redis, line: ChatLine, tag: str, now: datetime, lease_s: float
-) -> None:
+) -> bool:
     """For a change a timer makes (an escalation step): the line and its timer once,
-    however often the timer fires."""
+    however often the timer fires (one script: the marker, the line, its fire task).
+    False when the line was written before."""
+    writes = Writes()
+    append(writes, line)
+    fire_now(writes, [chat_timer(line.incident)], now.timestamp(), lease_s)
     marker = keys.chat_once(line.incident, tag)
-    with client.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(marker)  # type: ignore[no-untyped-call]
-                if pipe.exists(marker):
-                    return
-                pipe.multi()
-                pipe.set(marker, 1, ex=_KEEP_S)
-                append(pipe, line)
-                fire_now(pipe, [chat_timer(line.incident)], now.timestamp(), lease_s)
-                pipe.execute()
-                return
-            except redis.WatchError:
-                continue
+    return bool(client.eval(_ONCE, 1, marker, _KEEP_S, *writes.argv()))
 
 
 def pending(client: redis.Redis, incident_id: str) -> tuple[int, list[ChatLine]]:
-    """How many of the incident's lines are out, and the lines after those."""
-    sent = int(client.get(keys.chat_sent(incident_id)) or 0)
-    lines = client.lrange(keys.chat_lines(incident_id), sent, -1)
-    return sent, [ChatLine.model_validate_json(raw) for raw in lines]
+    """How many of the incident's lines are out, and the lines after those: one read.
+    An incident has a line per change, a few: all of them are read."""
+    with client.pipeline(transaction=False) as reads:
+        reads.get(keys.chat_sent(incident_id))
+        reads.lrange(keys.chat_lines(incident_id), 0, -1)
+        sent_raw, lines = reads.execute()
+    sent = int(sent_raw or 0)
+    return sent, [ChatLine.model_validate_json(raw) for raw in lines[sent:]]
 
 
 def line_key(incident_id: str, number: int) -> str:
@@ -112,7 +116,7 @@ def line_key(incident_id: str, number: int) -> str:
 
 def advance_on(pipe: Pipe, incident_id: str, number: int) -> None:
     """Line `number` is done (sent, or failed for good): the cursor moves past it, on
-    the caller's transaction."""
+    the caller's transaction (or with the line's outcome)."""
     pipe.execute_command("SET", keys.chat_sent(incident_id), number + 1, "EX", _KEEP_S)
 
 

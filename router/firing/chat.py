@@ -1,6 +1,6 @@
 """An incident's lines for the team chat, in order, from where they stopped
-(router.channels.stream): each line once, then the cursor past it; the timer is released
-only once the cursor has reached the end of the lines."""
+(router.channels.stream): each line once, the cursor past it with its outcome; the timer
+is released only once the cursor has reached the end of the lines."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from router.channels.stream import ChatLine
 from router.firing import records
 from router.firing.plan import ChatPost, Done, Fired, Plan, Refused, Release, Send
 from router.firing.run import Runner
-from router.firing.settle import ENDED
+from router.firing.settle import ENDED, WRITTEN
 from router.rules import Rules
 from router.sendonce import Delivery, Writes
 from router.store import IncidentStore
@@ -64,14 +64,15 @@ class ChatHandler:
         while True:
             sent, lines = stream.pending(self.redis, incident_id)
             for number, send in enumerate(decide(incident_id, sent, lines, url), start=sent):
-                delivery = self.runner.send(send, now)
+                advance = Writes()
+                stream.advance_on(advance, incident_id, number)
+                delivery = self.runner.send(send, now, *advance.commands)
                 tried.append(send)
                 outcomes.append(delivery)
                 if delivery.result not in ENDED:  # to retry, or another worker's
                     plan = Plan(said=_said(outcomes), sends=tuple(tried))
                     return self.runner.settled(member, plan, outcomes, now)
-                advance = Writes()
-                stream.advance_on(advance, incident_id, number)
-                self.runner.write(advance)
+                if delivery.result not in WRITTEN:  # sent before: the cursor moves here
+                    self.runner.write(advance)
             if stream.release_if_drained(self.redis, member, incident_id):
                 return drained(outcomes)

@@ -1,6 +1,11 @@
 """The shell of a fired timer: a decision's sends performed, one attempt each, and what
-happens to the timer written after them (its release or reschedule, a later push timer,
-the step's metrics, a stored notice's deletion), as one MULTI.
+happens to the timer written, once.
+
+The timer's change (its release or reschedule, a later push timer, the step's metrics,
+a stored notice's deletion) rides on the last send's outcome when every send before it
+has ended: the marker's script writes it with the outcome, so a page that goes makes no
+Redis round trip of its own for its timer. When that send ends otherwise (another
+worker's, to retry, sent before), the change is written after it, as one MULTI.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from router.firing.plan import (
     Reschedule,
     Send,
 )
-from router.firing.settle import settle
+from router.firing.settle import ENDED, WRITTEN, counted, settle
 from router.pipe import Pipe
-from router.sendonce import Delivery, Writes
+from router.sendonce import Command, Delivery, Writes
 
 
 class Runner:
@@ -45,15 +50,36 @@ class Runner:
     def run(self, member: str, plan: Plan, now: datetime) -> Fired:
         if plan.chat is not None:
             stream.append_once(self.redis, plan.chat.line, plan.chat.tag, now, self.lease_s)
-        deliveries = [self.send(send, now) for send in plan.sends]
-        return self.settled(member, plan, deliveries, now)
+        deliveries: list[Delivery] = []
+        rides = False  # the timer's change rides on the last send's outcome
+        for number, send in enumerate(plan.sends):
+            record = send.record
+            if number == len(plan.sends) - 1 and all(d.result in ENDED for d in deliveries):
+                earlier, rides = counted(plan, deliveries), True
+                record = record.also(
+                    self._then(member, plan, earlier or send.counts),
+                    self._then(member, plan, earlier),
+                )
+            deliveries.append(self.outbound.send(send, record, now))
+        written = rides and deliveries[-1].result in WRITTEN
+        return self.settled(member, plan, deliveries, now, written)
 
-    def send(self, send: Send, now: datetime) -> Delivery:
-        return self.outbound.send(send, send.record, now)
+    def send(self, send: Send, now: datetime, *also: Command) -> Delivery:
+        """One send whose final outcome also writes `also` (a chat line's cursor)."""
+        return self.outbound.send(send, send.record.also(also, also), now)
 
-    def settled(self, member: str, plan: Plan, deliveries: list[Delivery], now: datetime) -> Fired:
-        """The timer's change after the sends."""
+    def settled(
+        self,
+        member: str,
+        plan: Plan,
+        deliveries: list[Delivery],
+        now: datetime,
+        written: bool = False,
+    ) -> Fired:
+        """The timer's change after the sends; `written`: the last send's outcome wrote it."""
         found = settle(plan, deliveries, now)
+        if written:
+            return Fired(found.result, found.said)
         writes = Writes()
         self._extras(writes, plan, found.counted)
         change = found.change
@@ -66,6 +92,13 @@ class Runner:
         self._change(writes, member, change, plan)
         self.write(writes)
         return Fired(found.result, found.said)
+
+    def _then(self, member: str, plan: Plan, with_counted: bool) -> tuple[Command, ...]:
+        """What the plan's `then` writes, with the metrics or without."""
+        writes = Writes()
+        self._extras(writes, plan, with_counted)
+        self._change(writes, member, plan.then, plan)
+        return tuple(writes.commands)
 
     @staticmethod
     def _extras(pipe: Pipe, plan: Plan, with_counted: bool) -> None:
