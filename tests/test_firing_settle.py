@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from router.firing.plan import BackOff, Leave, Plan, Refused, Release, Reschedule, Send, TimerChange
-from router.firing.settle import settle
+from router.firing.settle import Riding, riding, settle
 from router.sendonce import Delivery, Record
 from tests.test_firing_step import AT
 
@@ -65,3 +65,30 @@ def test_settle(
         change,
         counted,
     )
+
+
+# (the outcomes before the last send, sends that count) -> the change rides on the last one
+# fmt: off
+RIDING: list[tuple[list[Delivery], int, int, Riding | None]] = [
+    ([], 1, 1, Riding(counted_if_sent=True, counted_if_failed=False)),  # one email
+    ([], 1, 0, Riding(False, False)),  # one notice, counting nothing
+    ([SENT], 2, 1, Riding(True, True)),  # the email went, then a push
+    ([FAILED], 2, 1, Riding(False, False)),  # the email failed, then a push
+    ([ALREADY], 2, 2, Riding(True, False)),  # sent before: this attempt counts nothing for it
+    ([SENT, ALREADY], 3, 3, Riding(True, True)),
+    ([RETRY], 2, 1, None),  # the timer backs off: written after the sends
+    ([SENT, BUSY], 3, 1, None),
+    ([HELD], 2, 2, None),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("earlier", "sends", "counts", "expected"), RIDING)
+def test_the_timers_change_rides_on_the_last_send_when_the_rest_have_ended(
+    earlier: list[Delivery], sends: int, counts: int, expected: Riding | None
+) -> None:
+    assert riding(_plan(sends, Release(), counts), earlier) == expected
+
+
+def test_nothing_to_ride_on_without_sends() -> None:
+    assert riding(_plan(0, Release(), 0), []) is None

@@ -27,7 +27,7 @@ from router.firing.plan import (
     Reschedule,
     Send,
 )
-from router.firing.settle import ENDED, WRITTEN, counted, settle
+from router.firing.settle import WRITTEN, riding, settle
 from router.pipe import Pipe
 from router.sendonce import Command, Delivery, Writes
 
@@ -51,17 +51,19 @@ class Runner:
         if plan.chat is not None:
             stream.append_once(self.redis, plan.chat.line, plan.chat.tag, now, self.lease_s)
         deliveries: list[Delivery] = []
-        rides = False  # the timer's change rides on the last send's outcome
+        ride = None
         for number, send in enumerate(plan.sends):
             record = send.record
-            if number == len(plan.sends) - 1 and all(d.result in ENDED for d in deliveries):
-                earlier, rides = counted(plan, deliveries), True
-                record = record.also(
-                    self._then(member, plan, earlier or send.counts),
-                    self._then(member, plan, earlier),
-                )
+            if number == len(plan.sends) - 1:
+                ride = riding(plan, deliveries)
+            if ride is not None:
+                if_failed = self._then(member, plan, ride.counted_if_failed)
+                if_sent = if_failed
+                if ride.counted_if_sent != ride.counted_if_failed:
+                    if_sent = self._then(member, plan, ride.counted_if_sent)
+                record = record.also(if_sent, if_failed)
             deliveries.append(self.outbound.send(send, record, now))
-        written = rides and deliveries[-1].result in WRITTEN
+        written = ride is not None and deliveries[-1].result in WRITTEN
         return self.settled(member, plan, deliveries, now, written)
 
     def send(self, send: Send, now: datetime, *also: Command) -> Delivery:

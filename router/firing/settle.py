@@ -29,6 +29,25 @@ class Settled:
     """The plan's metrics go with the change: one of its counting sends was sent."""
 
 
+@dataclass(frozen=True)
+class Riding:
+    """The timer's change rides on the last send's outcome (router.firing.run), with the
+    step's metrics or without, by that outcome."""
+
+    counted_if_sent: bool
+    counted_if_failed: bool
+
+
+def riding(plan: Plan, earlier: Sequence[Delivery]) -> Riding | None:
+    """Before the plan's last send, given the outcomes of the ones before it: the change
+    may ride on it when they have all ended (whatever the last does then, `settle` gives
+    the plan's `then`)."""
+    if len(earlier) != len(plan.sends) - 1 or any(d.result not in ENDED for d in earlier):
+        return None
+    before = counted(plan, earlier)
+    return Riding(before or plan.sends[-1].counts, before)
+
+
 def counted(plan: Plan, deliveries: Sequence[Delivery]) -> bool:
     return any(
         send.counts and delivery.result == "sent"
