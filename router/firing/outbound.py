@@ -4,6 +4,7 @@ its channel (router.sendonce.Deliveries)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import assert_never
 
 from router.channels.compose import NoticeComposer
 from router.channels.delivery import Addressed, Notifier
@@ -68,4 +69,4 @@ class Outbound:
             return deliver(self.webhooks, request, record, now)
         if isinstance(what, Refused):
             return self.deliveries.refused(what.detail, record, now)
-        raise TypeError(f"nothing sends {what!r}")
+        assert_never(what)
