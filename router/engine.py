@@ -67,6 +67,7 @@ class Engine:
                 notifier,
                 notices,
                 timer_lease_s,
+                rules,
             ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
         )

@@ -10,7 +10,8 @@ writes the text format.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from router.keys import HEARTBEATS, METRICS
+from router.pipe import Pipe
 from router.tasks import QUEUES
 
 LATENESS_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
@@ -47,17 +49,44 @@ def _field(name: str, labels: Mapping[str, object]) -> str:
     return f"{name}{_SEP}{said}"
 
 
-def count(pipe: Any, name: str, labels: Mapping[str, object], by: int = 1) -> None:
+def count(pipe: Pipe, name: str, labels: Mapping[str, object], by: int = 1) -> None:
     """Add to a counter on a client, pipeline or MULTI."""
     pipe.hincrby(METRICS, _field(name, labels), by)
 
 
-def counting(name: str, labels: Mapping[str, object]) -> Callable[[Any], None]:
-    """`count` later, on whatever pipeline the caller is writing (router.sendonce)."""
-    return lambda pipe: count(pipe, name, labels)
+@dataclass(frozen=True)
+class Counted:
+    """An addition to a counter, as data: written later by whoever writes what it
+    counts (router.firing)."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    by: int = 1
 
 
-def observe_lateness(pipe: Any, late_s: float) -> None:
+@dataclass(frozen=True)
+class Lateness:
+    """A due timer that fired `late_s` late, as data."""
+
+    late_s: float
+
+
+Observed = Counted | Lateness
+
+
+def counting(name: str, labels: Mapping[str, object], by: int = 1) -> Counted:
+    """`count` later, on whatever pipeline the caller is writing."""
+    return Counted(name, tuple((key, str(value)) for key, value in labels.items()), by)
+
+
+def write(pipe: Pipe, metric: Observed) -> None:
+    if isinstance(metric, Counted):
+        count(pipe, metric.name, dict(metric.labels), metric.by)
+    else:
+        observe_lateness(pipe, metric.late_s)
+
+
+def observe_lateness(pipe: Pipe, late_s: float) -> None:
     late_s = max(0.0, late_s)
     for bound in LATENESS_BUCKETS_S:
         if late_s <= bound:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict
 
 from router import keys
 from router.mail.message import OutgoingMessage
-from router.timers import Timer, schedule_in
+from router.pipe import Pipe
+from router.timers import notice_member_around, notice_timer, schedule_in
 
 KEEP_S = 7 * 86400
 
@@ -29,17 +29,17 @@ class StoredMessage(BaseModel):
     message: OutgoingMessage
 
 
-def store(pipe: Any, message: OutgoingMessage) -> None:
+def store(pipe: Pipe, message: OutgoingMessage) -> None:
     """The message alone, for a caller that fires its timer itself (timers.fire_now)."""
     stored = StoredMessage(message=message)
-    pipe.set(keys.message(message.file_stem()), stored.model_dump_json(), ex=KEEP_S)
+    key = keys.message(message.file_stem())
+    pipe.execute_command("SET", key, stored.model_dump_json(), "EX", KEEP_S)
 
 
-def put(pipe: Any, message: OutgoingMessage, now: datetime) -> None:
+def put(pipe: Pipe, message: OutgoingMessage, now: datetime) -> None:
     """Queue the writes on `pipe` (inside the caller's MULTI)."""
     store(pipe, message)
-    timer = Timer(kind="msg", incident=message.file_stem(), round=0, step=0)
-    schedule_in(pipe, timer, now.timestamp())
+    schedule_in(pipe, notice_timer(message.file_stem()), now.timestamp())
 
 
 def put_once(
@@ -62,7 +62,7 @@ def put_once(
                 continue
 
 
-def hold(pipe: Any, message: OutgoingMessage, blockers: list[str]) -> None:
+def hold(pipe: Pipe, message: OutgoingMessage, blockers: list[str]) -> None:
     """Store the message without a timer, held by the incidents `blockers` (inside the
     caller's MULTI); `release` gives it its timer when the last of them resolves."""
     store(pipe, message)
@@ -76,13 +76,15 @@ def hold(pipe: Any, message: OutgoingMessage, blockers: list[str]) -> None:
 
 # For each message the incident held: it no longer does; the last blocker gone, the
 # message's timer is due now. One script, so two blockers resolving at once release once.
+# ARGV: the incident, now, the held-by key's prefix, and what goes around a stem in its
+# timer's member (router.timers.notice_member_around).
 _RELEASE = """
 local released = 0
 for _, stem in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local holders = ARGV[3] .. stem
   redis.call('SREM', holders, ARGV[1])
   if redis.call('SCARD', holders) == 0 then
-    redis.call('ZADD', KEYS[2], ARGV[2], 'msg:' .. stem .. ':0:0')
+    redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4] .. stem .. ARGV[5])
     released = released + 1
   end
 end
@@ -102,6 +104,7 @@ def release(client: redis.Redis, incident_id: str, now: datetime) -> int:
         incident_id,
         now.timestamp(),
         keys.held_by(""),
+        *notice_member_around(),
     )
     return int(found)
 
@@ -109,3 +112,8 @@ def release(client: redis.Redis, incident_id: str, now: datetime) -> int:
 def get(client: redis.Redis, stem: str) -> StoredMessage | None:
     raw = client.get(keys.message(stem))
     return StoredMessage.model_validate_json(raw) if raw is not None else None
+
+
+def discard(pipe: Pipe, stem: str) -> None:
+    """The notice is sent or failed for good: queued with its timer's release."""
+    pipe.delete(keys.message(stem))

@@ -22,6 +22,12 @@ its lease ran out and another worker took the send over. So a lease is fenced:
   server's "250 OK" is most of that) and wakes within that longer lease finds its
   marker still its own, and nobody sent the message twice.
 
+One flow for every channel (`Deliveries.deliver`): email (router.mail.delivery), push
+and chat (router.channels.delivery) and webhooks (router.webhooks) are each a `Channel`,
+the part that differs (the backend call, the breaker, the attempts a push gets); what a
+final outcome writes beside its marker (the timeline line, metrics, a fired timer's
+release) comes with the send as data, a `Record`.
+
 What stays open (docs/reliability.md): a worker that stops after the fence for longer
 than COMMIT_LEASES leases, after which the next worker sends again (at least once, never
 silent); and a worker that dies after the fence, whose message then waits that long.
@@ -32,13 +38,15 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import datetime
+from typing import Literal, Protocol, TypeVar
 
 import redis
 
-from router import keys
+from router import keys, metrics
+from router.pipe import Pipe, Value
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +58,6 @@ _SENDING = "sending:"
 _LOCAL_SHARE = 0.9
 COMMIT_LEASES = 2
 """From the fence on, a send's marker is held for this many leases."""
-
-Counted = Callable[[Any], None]
-"""Metrics written with the marker (router.metrics.count), on a `Writes`."""
-
-
-def _nothing(writes: Any) -> None:
-    pass
-
-
-Recorded = Callable[[Any, "Delivery"], None]
-"""What the caller writes with a send's final outcome, with the marker (the incident's
-timeline line), on a `Writes`: the marker and its record are never one without the
-other."""
-
-
-def together(counted: Counted, recorded: Recorded | None, delivery: Delivery) -> Counted:
-    if recorded is None:
-        return counted
-
-    def both(writes: Any) -> None:
-        counted(writes)
-        recorded(writes, delivery)
-
-    return both
 
 
 class DeliveryFailed(Exception):
@@ -107,44 +91,92 @@ class Delivery:
     """A retry without an attempt: the backend is known to be down (router.breaker)."""
 
 
+Command = tuple[Value, ...]
+
+
 @dataclass
 class Writes:
-    """Redis commands as data, applied by the marker's script only while the lease
-    holds. The callers' `Counted` and `Recorded` queue on it as on a pipeline."""
+    """Redis commands as data, applied by a script (the marker's, only while the lease
+    holds) or on a pipeline. A `Pipe`: code that writes queues on it as on a MULTI."""
 
-    commands: list[tuple[str | int | float, ...]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
 
-    def rpush(self, key: str, *values: str) -> None:
-        self.commands.append(("RPUSH", key, *values))
+    def execute_command(self, *args: Value) -> object:
+        self.commands.append(args)
+        return None
 
-    def hincrby(self, key: str, name: str, amount: int = 1) -> None:
-        self.commands.append(("HINCRBY", key, name, amount))
+    def rpush(self, name: str, *values: Value) -> object:
+        return self.execute_command("RPUSH", name, *values)
 
-    def hincrbyfloat(self, key: str, name: str, amount: float) -> None:
-        self.commands.append(("HINCRBYFLOAT", key, name, amount))
+    def lpush(self, name: str, *values: Value) -> object:
+        return self.execute_command("LPUSH", name, *values)
 
-    def argv(self) -> list[str | int | float]:
-        flat: list[str | int | float] = []
+    def ltrim(self, name: str, start: int, end: int) -> object:
+        return self.execute_command("LTRIM", name, start, end)
+
+    def hset(self, name: str, key: str, value: Value) -> object:
+        return self.execute_command("HSET", name, key, value)
+
+    def hdel(self, name: str, *keys: str) -> object:
+        return self.execute_command("HDEL", name, *keys)
+
+    def hincrby(self, name: str, key: str, amount: int = 1) -> object:
+        return self.execute_command("HINCRBY", name, key, amount)
+
+    def hincrbyfloat(self, name: str, key: str, amount: float = 1.0) -> object:
+        return self.execute_command("HINCRBYFLOAT", name, key, amount)
+
+    def zadd(self, name: str, mapping: Mapping[str, float]) -> object:
+        scored = [word for member, score in mapping.items() for word in (score, member)]
+        return self.execute_command("ZADD", name, *scored)
+
+    def zrem(self, name: str, *values: str) -> object:
+        return self.execute_command("ZREM", name, *values)
+
+    def sadd(self, name: str, *values: Value) -> object:
+        return self.execute_command("SADD", name, *values)
+
+    def delete(self, *names: str) -> object:
+        return self.execute_command("DEL", *names)
+
+    def expire(self, name: str, time: int) -> object:
+        return self.execute_command("EXPIRE", name, time)
+
+    def extend(self, commands: tuple[Command, ...]) -> None:
+        self.commands.extend(commands)
+
+    def argv(self) -> list[Value]:
+        flat: list[Value] = []
         for command in self.commands:
             flat += [len(command), *command]
         return flat
 
+    def apply(self, pipe: Pipe) -> None:
+        """The commands on a pipeline or MULTI, for writes that need no marker."""
+        for command in self.commands:
+            pipe.execute_command(*command)
+
+
+def apply_argv_lua(first: int) -> str:
+    """The Lua that applies a `Writes.argv()` passed from ARGV[first] on."""
+    return f"""local i = {first}
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end"""
+
 
 # KEYS[1] the marker. ARGV: the holder's value, the new state ("" deletes the marker),
 # its lifetime, then the writes that go with it, each as its length and its words.
-_FINISH = """
+_FINISH = f"""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
-local i = 4
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
+{apply_argv_lua(4)}
 return 1
 """
 
@@ -204,20 +236,19 @@ class SendOnce:
         state = self.redis.get(marker)
         return Delivery("already sent") if state in (b"sent", b"failed") else Delivery("busy")
 
-    def again(self, lease: Lease, counted: Counted = _nothing) -> None:
+    def again(self, lease: Lease, writes: Writes) -> bool:
         """A transient failure: the next attempt sends."""
-        lease.finish("", _written(counted))
+        return lease.finish("", writes)
 
-    def failed(self, lease: Lease, counted: Counted = _nothing) -> None:
-        lease.finish("failed", _written(counted))
+    def failed(self, lease: Lease, writes: Writes) -> bool:
+        return lease.finish("failed", writes)
 
-    def sent(self, lease: Lease, counted: Counted = _nothing) -> bool:
+    def sent(self, lease: Lease, writes: Writes) -> bool:
         """The message is out: if Redis is away right now, keep trying for half a lease
         (while the held marker still holds off everyone else), so that a short outage
         does not make the timer send it again. Past that the error propagates and the
         message may go twice: at least once, never silent. False: the lease was lost
         meanwhile, nothing written."""
-        writes = _written(counted)
         deadline = time.monotonic() + min(lease.left_s(), self.lease_s / 2)
         pause_s = 0.1
         while True:
@@ -231,7 +262,186 @@ class SendOnce:
                 pause_s = min(2.0, pause_s * 2)
 
 
-def _written(counted: Counted) -> Writes:
-    writes = Writes()
-    counted(writes)
-    return writes
+# -- what an outcome writes, as data ---------------------------------------------------
+
+Field = str | int | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A line for an incident's timeline, written with a send's final outcome; the
+    outcome's detail is added as its `detail` field."""
+
+    incident: str
+    kind: str
+    fields: tuple[tuple[str, Field], ...] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one final outcome (sent, or failed for good) writes with its marker."""
+
+    entries: tuple[Entry, ...] = ()
+    commands: tuple[Command, ...] = ()
+    """Anything else that goes with it (the release of the timer that made the send)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a send writes when it is sent and when it fails for good. Neither is written
+    for a retry, nor by an attempt that lost its lease."""
+
+    sent: Written = Written()
+    failed: Written = Written()
+
+    def also(self, sent: tuple[Command, ...], failed: tuple[Command, ...]) -> Record:
+        return Record(
+            Written(self.sent.entries, self.sent.commands + sent),
+            Written(self.failed.entries, self.failed.commands + failed),
+        )
+
+
+class Timeline(Protocol):
+    """Who owns the timeline's lines (router.store.IncidentStore)."""
+
+    def note_on(
+        self, pipe: Pipe, incident_id: str, now: datetime, kind: str, **fields: Field
+    ) -> None: ...
+
+
+# -- the one flow -------------------------------------------------------------------------
+
+
+class Payload(Protocol):
+    """What a channel sends: an email, a notice to a URL, a webhook request."""
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+P = TypeVar("P", bound=Payload, contravariant=True)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a channel reads a failed attempt."""
+
+    detail: str
+    retry: bool
+    """Transient: the marker is let go and the timer tries again. Else failed for good."""
+    retry_after_s: float = 0.0
+
+
+class Channel(Protocol[P]):
+    """One way of sending, behind the marker: its backend and what it knows of it."""
+
+    once: SendOnce
+    counted: bool
+    """Counted in router_messages_* by the payload's kind and `name`, the backend."""
+    name: str
+
+    def held(self, payload: P, now: datetime) -> Delivery | None:
+        """An answer without an attempt: "retry" while the backend is known to be down,
+        "failed" for a send that cannot go (nothing to sign it with); None to try."""
+        ...
+
+    def send(self, payload: P, now: datetime, fence: Fence) -> str:
+        """One attempt; what the service said when it took it. Raises when it did not."""
+        ...
+
+    def failure(self, payload: P, error: Exception, now: datetime, took_s: float) -> Failure:
+        """What a failed attempt (started at `now`, after `took_s`) means."""
+        ...
+
+    def worked(self) -> None:
+        """An attempt went through."""
+        ...
+
+    def describe(self, payload: P) -> str:
+        """The send, for the log (no secrets)."""
+        ...
+
+
+class Deliveries:
+    """Every send once: claim the marker, one attempt, its outcome and its record in the
+    marker's script. Redis errors propagate (the task is redelivered)."""
+
+    def __init__(self, client: redis.Redis, timeline: Timeline) -> None:
+        self.redis, self.timeline = client, timeline
+
+    def deliver(self, channel: Channel[P], payload: P, record: Record, now: datetime) -> Delivery:
+        held = channel.held(payload, now)
+        if held is not None:
+            return self.refused(held.detail, record, now) if held.result == "failed" else held
+        lease = channel.once.claim(payload.idempotency_key)
+        if isinstance(lease, Delivery):
+            return lease
+        said = channel.describe(payload)
+        started = time.monotonic()
+        try:
+            detail = channel.send(payload, now, lease.fence)
+        except LeaseLost as error:
+            log.warning("%s not sent: %s", said, error)
+            return Delivery("busy", str(error))
+        except Exception as error:  # DeliveryFailed, or the backend's own errors
+            failure = channel.failure(payload, error, now, time.monotonic() - started)
+            if failure.retry:
+                retried = self._counted(channel, payload, "router_message_retries")
+                channel.once.again(lease, retried)
+                log.warning("%s: %s; will retry", said, failure.detail)
+                return Delivery("retry", failure.detail, failure.retry_after_s)
+            failed = Delivery("failed", failure.detail)
+            writes = self._written(
+                channel, payload, "router_messages_failed", record.failed, failed, now
+            )
+            if not channel.once.failed(lease, writes):
+                return Delivery("busy", f"{failure.detail}, but the lease was lost meanwhile")
+            log.warning("%s failed for good: %s", said, failure.detail)
+            return failed
+        channel.worked()
+        sent = Delivery("sent", detail)
+        writes = self._written(channel, payload, "router_messages_sent", record.sent, sent, now)
+        if not channel.once.sent(lease, writes):
+            return Delivery("busy", f"{detail or 'sent'}, but the lease was lost meanwhile")
+        return sent
+
+    def refused(self, detail: str, record: Record, now: datetime) -> Delivery:
+        """Failed for good without an attempt (no marker: nothing was claimed); its
+        record is written all the same."""
+        failed = Delivery("failed", detail)
+        writes = Writes()
+        self._entries(writes, record.failed, failed, now)
+        with self.redis.pipeline() as pipe:
+            writes.apply(pipe)
+            pipe.execute()
+        return failed
+
+    def _counted(self, channel: Channel[P], payload: P, name: str) -> Writes:
+        writes = Writes()
+        if channel.counted:
+            metrics.count(writes, name, {"kind": payload.kind, "backend": channel.name})
+        return writes
+
+    def _written(
+        self,
+        channel: Channel[P],
+        payload: P,
+        name: str,
+        written: Written,
+        delivery: Delivery,
+        now: datetime,
+    ) -> Writes:
+        writes = self._counted(channel, payload, name)
+        self._entries(writes, written, delivery, now)
+        return writes
+
+    def _entries(self, writes: Writes, written: Written, delivery: Delivery, now: datetime) -> None:
+        for entry in written.entries:
+            fields = dict(entry.fields)
+            self.timeline.note_on(
+                writes, entry.incident, now, entry.kind, **fields, detail=delivery.detail
+            )
+        writes.extend(written.commands)

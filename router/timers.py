@@ -6,22 +6,26 @@ timer is a member of `ar:timers` scored by its due time. The scheduler moves due
 to `ar:leased` (scored by lease expiry) in one Lua call, so two schedulers never claim
 one timer; a worker removes the lease when the timer is handled. A lease that expires
 (its worker died) is claimed again.
+
+A member is `kind:incident:round:step`. This module is the only one that writes or reads
+that format; a script that builds members gets them from `member_around`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
 
 from router.keys import ATTEMPTS, LEASED, TIMERS
+from router.pipe import Pipe
 from router.publish import publish
 from router.tasks import DELIVER_QUEUE, FIRE, FIRE_BATCH
 
 TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action", "push", "chat"]
 MAX_BACKOFF_S = 300.0
+_SEP = ":"
 
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
@@ -36,6 +40,25 @@ for _, member in ipairs(expired) do
 end
 return due
 """
+
+# KEYS: the timer set, the lease set, the failure counts. ARGV: the member, now, the
+# first back-off, the least wait, the longest. One call: the timer is in one of the two
+# sets throughout. Scores and the wait go out as '%.17g' (Lua's own number format keeps
+# 14 digits: a timestamp would lose its fraction).
+_BACK_OFF = """
+local failures = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+local wait = math.min(tonumber(ARGV[5]), tonumber(ARGV[3]) * 2 ^ (failures - 1))
+wait = math.max(tonumber(ARGV[4]), wait)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], string.format('%.17g', tonumber(ARGV[2]) + wait), ARGV[1])
+return string.format('%.17g', wait)
+"""
+
+
+def member_around(kind: TimerKind, round_no: int, step: int) -> tuple[str, str]:
+    """The member of a timer of this kind, round and step is prefix + incident + suffix:
+    for a script that builds the members of incidents it finds (router.outbox)."""
+    return f"{kind}{_SEP}", f"{_SEP}{round_no}{_SEP}{step}"
 
 
 class Timer(BaseModel):
@@ -52,21 +75,36 @@ class Timer(BaseModel):
     kind: TimerKind = "step"
 
     def member(self) -> str:
-        return f"{self.kind}:{self.incident}:{self.round}:{self.step}"
+        prefix, suffix = member_around(self.kind, self.round, self.step)
+        return f"{prefix}{self.incident}{suffix}"
 
     @classmethod
     def parse(cls, member: str) -> Timer:
-        kind, incident, round_no, step = member.split(":")
+        """The inverse of `member`: the incident is what lies between the kind and the
+        last two numbers."""
+        kind, _, rest = member.partition(_SEP)
+        incident, round_no, step = rest.rsplit(_SEP, 2)
         return cls.model_validate(
             {"incident": incident, "round": int(round_no), "step": int(step), "kind": kind}
         )
 
 
-def schedule_in(pipe: Any, timer: Timer, due_ts: float) -> None:
+def notice_timer(stem: str) -> Timer:
+    """The timer of a stored notice (router.outbox): its stem in place of an incident."""
+    return Timer(kind="msg", incident=stem, round=0, step=0)
+
+
+def notice_member_around() -> tuple[str, str]:
+    """What goes around a stem in its notice timer's member (`member_around`)."""
+    timer = notice_timer("")
+    return member_around(timer.kind, timer.round, timer.step)
+
+
+def schedule_in(pipe: Pipe, timer: Timer, due_ts: float) -> None:
     pipe.zadd(TIMERS, {timer.member(): due_ts})
 
 
-def fire_now(pipe: Any, timers: list[Timer], now_ts: float, lease_s: float) -> None:
+def fire_now(pipe: Pipe, timers: list[Timer], now_ts: float, lease_s: float) -> None:
     """Timers due at once skip the scheduler's next tick: they are leased and their fire
     tasks (FIRE_BATCH timers each) queued on `pipe`, the transaction that caused them. If
     a task is lost with its worker, the lease runs out and the scheduler claims the
@@ -84,13 +122,23 @@ def claim_due(client: redis.Redis, now_ts: float, lease_s: float, limit: int = 5
     return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
 
 
-def release(client: redis.Redis, member: str, also: Callable[[Any], None] | None = None) -> None:
-    """The timer is done; `also` writes what goes with that (metrics) in the same MULTI."""
+def release_on(pipe: Pipe, member: str) -> None:
+    """The timer is done, queued on the caller's transaction (or a send's outcome)."""
+    pipe.zrem(LEASED, member)
+    pipe.hdel(ATTEMPTS, member)
+
+
+def reschedule_on(pipe: Pipe, member: str, due_ts: float) -> None:
+    """Back from the lease set to the timer set, due at `due_ts`, on the caller's
+    transaction (MULTI, or a script: the timer is in one of the two sets throughout)."""
+    pipe.zrem(LEASED, member)
+    pipe.zadd(TIMERS, {member: due_ts})
+
+
+def release(client: redis.Redis, member: str) -> None:
+    """The timer is done: one MULTI."""
     with client.pipeline() as pipe:
-        pipe.zrem(LEASED, member)
-        pipe.hdel(ATTEMPTS, member)
-        if also is not None:
-            also(pipe)
+        release_on(pipe, member)
         pipe.execute()
 
 
@@ -112,11 +160,8 @@ def retry_later(
     client: redis.Redis, member: str, now_ts: float, first_s: float, at_least_s: float = 0.0
 ) -> float:
     """After a transient failure: due again after a doubling back-off (first_s, 2x, 4x, ...
-    up to MAX_BACKOFF_S, never less than `at_least_s`); returns the wait."""
-    failures = int(client.hincrby(ATTEMPTS, member, 1))
-    wait_s: float = max(at_least_s, min(MAX_BACKOFF_S, first_s * 2 ** (failures - 1)))
-    with client.pipeline() as pipe:  # MULTI: the timer is always in one of the two sets
-        pipe.zrem(LEASED, member)
-        pipe.zadd(TIMERS, {member: now_ts + wait_s})
-        pipe.execute()
-    return wait_s
+    up to MAX_BACKOFF_S, never less than `at_least_s`); returns the wait. One script."""
+    wait = client.eval(
+        _BACK_OFF, 3, TIMERS, LEASED, ATTEMPTS, member, now_ts, first_s, at_least_s, MAX_BACKOFF_S
+    )
+    return float(wait)

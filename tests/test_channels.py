@@ -23,6 +23,7 @@ from router.publish import redis_sender
 from router.runtime import Runtime, build_runtime
 from router.sessions import Logins
 from router.tasks import FIRE, URGENT_QUEUE
+from router.timers import Timer
 from tests.mailservers import WebhookReceiver, webhook_receiver
 from tests.stack import (
     KSHAMA_TOKEN,
@@ -214,6 +215,16 @@ def test_the_team_chat_gets_each_change_of_an_incident_once_in_order(
     with _stack(tmp_path, base, SUNDAY_3AM, chat=True) as stack:
         incident_id = _p1(stack, "chatty")
         stack.clock.advance(timedelta(minutes=15))  # nobody acknowledged: escalated
+        stack.settle()
+        # the escalation's timer fired again (a redelivery) writes its line once
+        incident = stack.runtime.engine.store.get(incident_id)
+        assert incident is not None
+        escalated = Timer(
+            incident=incident_id,
+            round=incident.escalation[1].round,
+            step=incident.escalation[1].step,
+        )
+        redis_sender(stack.redis)(FIRE, [escalated.member()], URGENT_QUEUE)
         stack.settle()
         with stack.client() as client:
             for action in ("acknowledge", "resolve"):

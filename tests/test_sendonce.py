@@ -16,7 +16,20 @@ from router import keys
 from router.breaker import MAX_OPEN_S, Breaker
 from router.mail.backends.smtp import SmtpBackend
 from router.mail.delivery import Mailer
-from router.sendonce import COMMIT_LEASES, Delivery, Lease, LeaseLost, SendOnce, Writes
+from router.rules import Rules
+from router.sendonce import (
+    COMMIT_LEASES,
+    Deliveries,
+    Delivery,
+    Entry,
+    Lease,
+    LeaseLost,
+    Record,
+    SendOnce,
+    Writes,
+    Written,
+)
+from router.store import IncidentStore
 from tests.mailservers import SmtpInbox, smtp_server
 from tests.redis_server import session_redis
 from tests.stack import free_port, wait_until
@@ -149,8 +162,12 @@ class _StallingInbox(SmtpInbox):
         return "250 OK"
 
 
+def _deliveries(client: redis.Redis, rules: Rules) -> Deliveries:
+    return Deliveries(client, IncidentStore(client, rules))
+
+
 def test_a_mailer_paused_past_its_lease_mid_send_sends_and_writes_nothing(
-    client: redis.Redis,
+    client: redis.Redis, rules: Rules
 ) -> None:
     """The worker is held mid-conversation past its lease, and another attempt claims
     the send meanwhile. When it goes on, its fence refuses before the final ".": the
@@ -162,8 +179,13 @@ def test_a_mailer_paused_past_its_lease_mid_send_sends_and_writes_nothing(
     try:
         backend = SmtpBackend("127.0.0.1", port, timeout_s=30)
         mailer = Mailer(client, backend, "r@example.com", lease_s=0.5)
+        deliveries = _deliveries(client, rules)
+        entry = Entry("inc1", "message", (("to", "Kshama Kumar"),))
+        record = Record(sent=Written((entry,)), failed=Written((entry,)))
         outcome: list[Delivery] = []
-        sending = threading.Thread(target=lambda: outcome.append(mailer.deliver(MESSAGE, NOW)))
+        sending = threading.Thread(
+            target=lambda: outcome.append(deliveries.deliver(mailer, MESSAGE, record, NOW))
+        )
         sending.start()
         assert inbox.reached.wait(10)
         marker = keys.sent(MESSAGE.idempotency_key)
@@ -176,26 +198,29 @@ def test_a_mailer_paused_past_its_lease_mid_send_sends_and_writes_nothing(
         assert inbox.messages == []
         assert client.get(marker) == holder.holder.encode()
         assert client.hgetall(keys.METRICS) == {}
+        assert client.llen(keys.timeline("inc1")) == 0
         backend.close()
     finally:
         controller.stop()
 
 
-def test_a_mailer_holds_emails_while_its_backend_is_down(client: redis.Redis) -> None:
+def test_a_mailer_holds_emails_while_its_backend_is_down(client: redis.Redis, rules: Rules) -> None:
     """One timeout, then the next emails are held at once, without an attempt, until
     the breaker's time is up; then one probe goes, and a success closes the breaker."""
     port = free_port()
     backend = SmtpBackend("127.0.0.1", port, timeout_s=1)  # nothing listens yet
     mailer = Mailer(client, backend, "r@example.com", 60, Breaker("smtp", first_open_s=5))
-    first = mailer.deliver(MESSAGE, NOW)
+    deliveries = _deliveries(client, rules)
+    first = deliveries.deliver(mailer, MESSAGE, Record(), NOW)
     assert first.result == "retry" and not first.held
     second = MESSAGE.model_copy(update={"idempotency_key": "inc2:0:0:Kshama Kumar"})
-    held = mailer.deliver(second, NOW + timedelta(seconds=1))
+    held = deliveries.deliver(mailer, second, Record(), NOW + timedelta(seconds=1))
     assert held.result == "retry" and held.held
     assert held.retry_after_s == pytest.approx(4.0, abs=0.5)
     assert client.get(keys.sent(second.idempotency_key)) is None  # not even claimed
     with smtp_server(port) as inbox:
-        assert mailer.deliver(second, NOW + timedelta(seconds=5)).result == "sent"
+        sent = deliveries.deliver(mailer, second, Record(), NOW + timedelta(seconds=5))
+        assert sent.result == "sent"
         assert mailer.breaker.open_s(NOW + timedelta(seconds=5)) == 0
         assert len(inbox.messages) == 1
     backend.close()

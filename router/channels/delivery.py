@@ -1,59 +1,71 @@
-"""Send each notice once to one URL, like email (router.sendonce), giving up after a
-number of transient failures: a push target that is down for good is recorded as failed
-instead of retried for ever. The email and the escalation never wait on it: they are
-sent and scheduled on their own markers and timers."""
+"""Push and chat notices as a channel of the one send-once flow (router.sendonce), giving
+up after a number of transient failures: a push target that is down for good is
+recorded as failed instead of retried for ever. The email and the escalation never wait
+on it: they are sent and scheduled on their own markers and timers."""
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 import redis
 
-from router import keys, metrics
+from router import keys
 from router.channels.base import ChannelBackend, Notice
 from router.rules.contact_methods import masked
-from router.sendonce import Delivery, DeliveryFailed, LeaseLost, Recorded, SendOnce, together
+from router.sendonce import Delivery, DeliveryFailed, Failure, Fence, SendOnce
 
-log = logging.getLogger(__name__)
 _ATTEMPTS_KEEP_S = 86400
 
 
+@dataclass(frozen=True)
+class Addressed:
+    """A notice and the URL it goes to."""
+
+    url: str
+    notice: Notice
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.notice.idempotency_key
+
+    @property
+    def kind(self) -> str:
+        return self.notice.kind
+
+
 class Notifier:
+    """Sent and failed notices count in router_messages_* by kind and backend."""
+
+    counted = True
+
     def __init__(
         self, client: redis.Redis, backend: ChannelBackend, lease_s: float, max_attempts: int
     ) -> None:
         self.redis, self.backend, self.max_attempts = client, backend, max_attempts
+        self.name = backend.name
         self.once = SendOnce(client, lease_s)
 
-    def deliver(self, url: str, notice: Notice, recorded: Recorded | None = None) -> Delivery:
-        """One attempt; `recorded` writes a sent or failed outcome with its marker. Redis
-        errors propagate (the task is redelivered)."""
-        key = notice.idempotency_key
-        lease = self.once.claim(key)
-        if isinstance(lease, Delivery):
-            return lease
-        labels = {"kind": notice.kind, "backend": self.backend.name}
-        try:
-            self.backend.send(url, notice, fence=lease.fence)
-        except LeaseLost as error:
-            log.warning("%s to %s not sent: %s", notice.kind, masked(url), error)
-            return Delivery("busy", str(error))
-        except Exception as error:  # DeliveryFailed, or the backend's own: transient
-            permanent = isinstance(error, DeliveryFailed) and error.permanent
-            if not permanent and self._attempts(key) < self.max_attempts:
-                self.once.again(lease, metrics.counting("router_message_retries", labels))
-                log.warning("%s to %s: %s; will retry", notice.kind, masked(url), error)
-                return Delivery("retry", str(error))
-            failed = Delivery("failed", str(error))
-            counted = metrics.counting("router_messages_failed", labels)
-            self.once.failed(lease, together(counted, recorded, failed))
-            log.warning("%s to %s failed for good: %s", notice.kind, masked(url), error)
-            return failed
-        sent = Delivery("sent")
-        counted = metrics.counting("router_messages_sent", labels)
-        if not self.once.sent(lease, together(counted, recorded, sent)):
-            return Delivery("busy", "sent, but the lease was lost meanwhile")
-        return sent
+    def held(self, payload: Addressed, now: datetime) -> Delivery | None:
+        return None
+
+    def send(self, payload: Addressed, now: datetime, fence: Fence) -> str:
+        self.backend.send(payload.url, payload.notice, fence=fence)
+        return ""
+
+    def failure(
+        self, payload: Addressed, error: Exception, now: datetime, took_s: float
+    ) -> Failure:
+        """A refusal is for good, and so is the last of `max_attempts` transient ones."""
+        permanent = isinstance(error, DeliveryFailed) and error.permanent
+        retry = not permanent and self._attempts(payload.idempotency_key) < self.max_attempts
+        return Failure(str(error), retry=retry)
+
+    def worked(self) -> None:
+        pass
+
+    def describe(self, payload: Addressed) -> str:
+        return f"{payload.kind} to {masked(payload.url)}"
 
     def _attempts(self, key: str) -> int:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -2,29 +2,28 @@
 
 A line is written with its change: RPUSHed to the incident's list in the change's own
 transaction (a fold, a retrigger), or, for an escalation step that a timer fires, once
-under a marker. Its `chat` timer is fired at once; the worker sends the lines from the
-incident's cursor on, one at a time under each line's send-once marker, and releases
-the timer only when the cursor has reached the end of the list (one script): a line
-written meanwhile is never left behind. Two workers on one incident keep the order: the
-second finds the first's marker busy and stops.
+under a marker. Its `chat` timer is fired at once; the worker (router.firing.chat) sends
+the lines from the incident's cursor on, one at a time under each line's send-once
+marker, and releases the timer only when the cursor has reached the end of the list (one
+script): a line written meanwhile is never left behind. Two workers on one incident keep
+the order: the second finds the first's marker busy and stops. This module owns the
+lines, the cursor and their scripts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
 
 from router import keys
-from router.channels.base import Notice
-from router.channels.delivery import Notifier
 from router.incidents import Incident
 from router.keys import ATTEMPTS, LEASED
-from router.sendonce import Delivery, Recorded
+from router.pipe import Pipe
+from router.sendonce import Writes, apply_argv_lua
 from router.timers import Timer, fire_now
 
 log = logging.getLogger(__name__)
@@ -72,32 +71,53 @@ def chat_timer(incident_id: str) -> Timer:
     return Timer(kind="chat", incident=incident_id, round=0, step=0)
 
 
-def append(pipe: Any, line: ChatLine) -> None:
+def append(pipe: Pipe, line: ChatLine) -> None:
     """Inside the change's MULTI; the caller fires `chat_timer` in the same one."""
     pipe.rpush(keys.chat_lines(line.incident), line.model_dump_json())
     pipe.expire(keys.chat_lines(line.incident), _KEEP_S)
 
 
+# KEYS[1] the change's marker. ARGV: its lifetime, then the writes (router.sendonce).
+_ONCE = f"""
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+{apply_argv_lua(2)}
+return 1
+"""
+
+
 def append_once(
     client: redis.Redis, line: ChatLine, tag: str, now: datetime, lease_s: float
-) -> None:
+) -> bool:
     """For a change a timer makes (an escalation step): the line and its timer once,
-    however often the timer fires."""
+    however often the timer fires (one script: the marker, the line, its fire task).
+    False when the line was written before."""
+    writes = Writes()
+    append(writes, line)
+    fire_now(writes, [chat_timer(line.incident)], now.timestamp(), lease_s)
     marker = keys.chat_once(line.incident, tag)
-    with client.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(marker)  # type: ignore[no-untyped-call]
-                if pipe.exists(marker):
-                    return
-                pipe.multi()
-                pipe.set(marker, 1, ex=_KEEP_S)
-                append(pipe, line)
-                fire_now(pipe, [chat_timer(line.incident)], now.timestamp(), lease_s)
-                pipe.execute()
-                return
-            except redis.WatchError:
-                continue
+    return bool(client.eval(_ONCE, 1, marker, _KEEP_S, *writes.argv()))
+
+
+def pending(client: redis.Redis, incident_id: str) -> tuple[int, list[ChatLine]]:
+    """How many of the incident's lines are out, and the lines after those: one read.
+    An incident has a line per change, a few: all of them are read."""
+    with client.pipeline(transaction=False) as reads:
+        reads.get(keys.chat_sent(incident_id))
+        reads.lrange(keys.chat_lines(incident_id), 0, -1)
+        sent_raw, lines = reads.execute()
+    sent = int(sent_raw or 0)
+    return sent, [ChatLine.model_validate_json(raw) for raw in lines[sent:]]
+
+
+def line_key(incident_id: str, number: int) -> str:
+    """The idempotency key of the incident's line `number` (from 0)."""
+    return f"{incident_id}:chat:{number}"
+
+
+def advance_on(pipe: Pipe, incident_id: str, number: int) -> None:
+    """Line `number` is done (sent, or failed for good): the cursor moves past it, on
+    the caller's transaction (or with the line's outcome)."""
+    pipe.execute_command("SET", keys.chat_sent(incident_id), number + 1, "EX", _KEEP_S)
 
 
 # Release the chat timer only if every line is out: a line pushed since is sent first.
@@ -112,53 +132,16 @@ return 1
 """
 
 
-class Stream:
-    def __init__(
-        self,
-        client: redis.Redis,
-        notifier: Notifier,
-        url: Callable[[], str | None],
-        render: Callable[[ChatLine, str], Notice],
-        recorded: Callable[[ChatLine, datetime], Recorded],
-    ) -> None:
-        """`url`: the team chat URL of the current rules; `render(line, key)`;
-        `recorded(line, now)`: what a line's outcome writes with its send-once marker."""
-        self.redis, self.notifier, self.url, self.render = client, notifier, url, render
-        self.recorded = recorded
-
-    def drain(
-        self, member: str, incident_id: str, now: datetime
-    ) -> tuple[list[tuple[ChatLine, Delivery]], bool]:
-        """Send the incident's lines from its cursor on; (what was tried, released).
-        Stops at a line to retry or one another worker is sending."""
-        url = self.url()
-        tried: list[tuple[ChatLine, Delivery]] = []
-        while True:
-            sent = int(self.redis.get(keys.chat_sent(incident_id)) or 0)
-            lines = self.redis.lrange(keys.chat_lines(incident_id), sent, -1)
-            for offset, raw in enumerate(lines):
-                number = sent + offset
-                line = ChatLine.model_validate_json(raw)
-                if url is None:  # the team chat was removed from the rules
-                    delivery = Delivery("failed", "no team chat URL in team.yaml")
-                    with self.redis.pipeline() as pipe:
-                        self.recorded(line, now)(pipe, delivery)
-                        pipe.execute()
-                else:
-                    notice = self.render(line, f"{incident_id}:chat:{number}")
-                    delivery = self.notifier.deliver(url, notice, self.recorded(line, now))
-                tried.append((line, delivery))
-                if delivery.result in ("retry", "busy"):
-                    return tried, False
-                self.redis.set(keys.chat_sent(incident_id), number + 1, ex=_KEEP_S)
-            released = self.redis.eval(
-                _RELEASE_IF_DRAINED,
-                4,
-                keys.chat_lines(incident_id),
-                keys.chat_sent(incident_id),
-                LEASED,
-                ATTEMPTS,
-                member,
-            )
-            if released:
-                return tried, True
+def release_if_drained(client: redis.Redis, member: str, incident_id: str) -> bool:
+    """Release the chat timer `member` if the cursor is at the end of the lines; False
+    when lines came meanwhile (send those first)."""
+    released = client.eval(
+        _RELEASE_IF_DRAINED,
+        4,
+        keys.chat_lines(incident_id),
+        keys.chat_sent(incident_id),
+        LEASED,
+        ATTEMPTS,
+        member,
+    )
+    return bool(released)

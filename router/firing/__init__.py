@@ -1,0 +1,74 @@
+"""Due timers into messages: one handler per kind of timer behind one interface
+(router.firing.plan.Handler), dispatched by the timer's kind.
+
+Each handler reads what its decision needs (the incident or stored notice, the current
+rules, the timeline), decides with a pure function that returns data (what to send, each
+send with its idempotency key and what its outcome records; what happens to the timer),
+and hands that to the shell (router.firing.run), which makes one delivery attempt per
+send and releases the timer, leaves it to the worker already sending ("busy"), or puts
+it back after a back-off ("retry").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import redis
+
+from router.channels.compose import NoticeComposer
+from router.channels.delivery import Notifier
+from router.firing.ack_timeout import AckTimeoutHandler
+from router.firing.action import ActionHandler
+from router.firing.chat import ChatHandler
+from router.firing.notice import NoticeHandler
+from router.firing.outbound import Outbound
+from router.firing.plan import Fired, Handler
+from router.firing.push import PushHandler
+from router.firing.resolved import ResolvedHandler
+from router.firing.run import Runner
+from router.firing.step import StepHandler
+from router.mail.compose import Composer
+from router.mail.delivery import Mailer
+from router.rules import Rules
+from router.sendonce import Deliveries
+from router.store import IncidentStore
+from router.timers import Timer, TimerKind
+from router.webhooks import WebhookCaller
+
+__all__ = ["Fired", "Firing"]
+
+
+class Firing:
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: IncidentStore,
+        composer: Composer,
+        mailer: Mailer,
+        retry_backoff_s: float,
+        current_rules: Callable[[], Rules],
+        webhooks: WebhookCaller,
+        notifier: Notifier,
+        notices: NoticeComposer,
+        lease_s: float,
+        rules: Rules,
+    ) -> None:
+        """`current_rules`: the rules with the run-time roster laid over
+        (router.rosterstore); `rules`: the loaded ones, which the composer addresses by."""
+        deliveries = Deliveries(client, store)
+        outbound = Outbound(deliveries, composer, notices, mailer, notifier, webhooks)
+        runner = Runner(client, outbound, retry_backoff_s, lease_s)
+        self.handlers: Mapping[TimerKind, Handler] = {
+            "step": StepHandler(store, current_rules, runner),
+            "push": PushHandler(store, current_rules, runner),
+            "chat": ChatHandler(client, store, current_rules, runner),
+            "action": ActionHandler(client, store, current_rules, runner),
+            "ack_timeout": AckTimeoutHandler(store, runner),
+            "resolved": ResolvedHandler(client, store, rules, runner),
+            "msg": NoticeHandler(client, runner),
+        }
+
+    def fire(self, member: str, now: datetime) -> Fired:
+        timer = Timer.parse(member)
+        return self.handlers[timer.kind].fire(member, timer, now)

@@ -1,0 +1,78 @@
+"""An escalation step's timer: the step's emails, its pushes due now, a chat line when
+it escalates, and a push timer for the pushes that wait for an acknowledgement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from router.channels.stream import line_for
+from router.firing import records
+from router.firing.due import DueStep, due_step, pushes, recipients, step_key
+from router.firing.plan import ChatOnce, Done, Fired, IncidentEmail, Later, Plan, Send
+from router.firing.run import Runner
+from router.incidents import Incident
+from router.metrics import Lateness, counting
+from router.rules import Rules
+from router.store import IncidentStore
+from router.timers import Timer
+
+
+def first_kind(incident: Incident) -> str:
+    if incident.decision == "defer":
+        return "deferred"
+    return "data_late" if incident.type == "data_late" else "page"
+
+
+def decide(found: DueStep, incident: Incident, rules: Rules, now: datetime) -> Plan:
+    """The due step of `incident` under the current `rules` (router.firing.due)."""
+    step, index = found.step, found.index
+    names = recipients(found, incident, rules)
+    kind = first_kind(incident) if index == 0 else "escalation"
+    chat = None
+    if index > 0 and rules.team.chat:
+        line = line_for(incident, "escalated", detail=f"paging {', '.join(names)}")
+        chat = ChatOnce(line, f"{step.round}:{step.step}:{incident.cycle}")
+    emails = tuple(
+        Send(
+            IncidentEmail(kind, incident, name, index),
+            step_key(incident, step, name),
+            records.message(
+                incident.id,
+                name,
+                str(rules.team.engineer(name).email),
+                kind,
+                step.round,
+                step.step,
+            ),
+            counts=True,
+        )
+        for name in names
+    )
+    pushed, later = pushes(incident, found, names, rules, now)
+    push_timer = Timer(kind="push", incident=incident.id, round=step.round, step=step.step)
+    return Plan(
+        said=f"{kind} to {', '.join(names)}",
+        sends=emails + pushed,
+        later=Later(push_timer, later.timestamp()) if later is not None else None,
+        counted=(
+            counting("router_escalation_steps", {"message": kind}),
+            Lateness((now - found.due).total_seconds()),
+        ),
+        chat=chat,
+    )
+
+
+class StepHandler:
+    def __init__(
+        self, store: IncidentStore, current_rules: Callable[[], Rules], runner: Runner
+    ) -> None:
+        self.store, self.current_rules, self.runner = store, current_rules, runner
+
+    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+        incident = self.store.get(timer.incident)
+        found = due_step(timer, incident, now)
+        if isinstance(found, Done):
+            return self.runner.done(member, found)
+        assert incident is not None
+        return self.runner.run(member, decide(found, incident, self.current_rules(), now), now)

@@ -1,0 +1,45 @@
+"""Timer members: built and read in router.timers only, also for the scripts that build
+them (router.outbox)."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.timers import Timer, TimerKind, member_around, notice_member_around, notice_timer
+
+# fmt: off
+CASES: list[tuple[Timer, str]] = [
+    (Timer(incident="0af3", round=0, step=0), "step:0af3:0:0"),
+    (Timer(kind="push", incident="0af3", round=2, step=11), "push:0af3:2:11"),
+    (Timer(kind="action", incident="0af3", round=1, step=0), "action:0af3:1:0"),
+    (Timer(kind="ack_timeout", incident="0af3", round=0, step=0), "ack_timeout:0af3:0:0"),
+    (notice_timer("c0ffee"), "msg:c0ffee:0:0"),
+    (Timer(kind="chat", incident="a:b", round=0, step=0), "chat:a:b:0:0"),  # an id with a colon
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("timer", "member"), CASES)
+def test_a_member_reads_back_as_its_timer(timer: Timer, member: str) -> None:
+    assert timer.member() == member
+    assert Timer.parse(member) == timer
+    prefix, suffix = member_around(timer.kind, timer.round, timer.step)
+    assert prefix + timer.incident + suffix == member
+
+
+def test_what_the_outbox_script_puts_around_a_stem_is_a_notice_timer() -> None:
+    prefix, suffix = notice_member_around()
+    assert Timer.parse(f"{prefix}c0ffee{suffix}") == notice_timer("c0ffee")
+
+
+@pytest.mark.parametrize("member", ["step:inc:0", "nope", "bogus:inc:0:0", "step:inc:x:0"])
+def test_a_member_of_no_timer_is_refused(member: str) -> None:
+    with pytest.raises(ValueError):
+        Timer.parse(member)
+
+
+def test_every_kind_round_trips() -> None:
+    kinds: list[TimerKind] = ["step", "msg", "resolved", "ack_timeout", "action", "push", "chat"]
+    for kind in kinds:
+        timer = Timer(kind=kind, incident="i", round=1, step=2)
+        assert Timer.parse(timer.member()) == timer
