@@ -65,7 +65,11 @@ def _work(kept: Path | None) -> Iterator[Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true", help="small sizes: each scenario works")
     preset.add_argument("--smoke", action="store_true", help="tiny sizes (the test suite's)")
@@ -75,9 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--work", type=Path, help="keep the processes' logs and data here [a temporary folder]"
     )
+    full, quick = Sizes.full(), Sizes.quick()
     for field in dataclasses.fields(Sizes):
         kind = float if field.type in (float, "float") else int
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, metavar="N")
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=kind,
+            metavar="N",
+            help=f"[{getattr(full, field.name):,}; --quick {getattr(quick, field.name):,}]",
+        )
     return parser
 
 

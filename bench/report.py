@@ -280,6 +280,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"emails of {timers['timers']:,}, {timers['duplicates']} sent twice; "
         f"{timers['pages_pending_at_first_due']:,} first pages were still out when the "
         "first escalation fell due (0: the escalations had the deliver lane to themselves).",
+        f"- The SMTP receiver (aiosmtpd, beside the router on the same cores) used "
+        f"{_receiver(p1)} during the P1s, {_receiver(burst)} during the burst and "
+        f"{_receiver(timers)} during the timers; at {BURST_GOAL_PAGES_PER_S:,} messages/s "
+        f"that is {_receiver_cores(burst)} of the two cores.",
         "",
         "## Memory",
         "",
@@ -299,6 +303,22 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _receiver(said: dict[str, Any]) -> str:
+    if said.get("receiver_ms_per_message") is None:
+        return "—"
+    return (
+        f"{said['receiver_cpu_s']:.1f} CPU-s for {said['receiver_messages']:,} messages "
+        f"({said['receiver_ms_per_message']:.2f} ms each)"
+    )
+
+
+def _receiver_cores(said: dict[str, Any]) -> str:
+    per_message_ms = said.get("receiver_ms_per_message")
+    if per_message_ms is None:
+        return "—"
+    return f"{per_message_ms * BURST_GOAL_PAGES_PER_S / 1000:.2f}"
 
 
 # -- plots ------------------------------------------------------------------------------

@@ -214,6 +214,22 @@ def quantiles_ms(values_ms: Sequence[float]) -> list[float]:
     return [round(v, 2) for v in (ordered[0], *cut, ordered[-1])]
 
 
+def _receiver_mark(inbox: Receiver) -> tuple[float, int]:
+    return inbox.cpu_s(), len(inbox.arrivals())
+
+
+def _receiver_cost(inbox: Receiver, mark: tuple[float, int]) -> dict[str, Any]:
+    """What the SMTP receiver cost since `mark`: it shares the two cores with the
+    router, so its CPU is taken from what the router could have had."""
+    (cpu_before_s, before), (cpu_after_s, after) = mark, _receiver_mark(inbox)
+    used_s, messages = cpu_after_s - cpu_before_s, after - before
+    return {
+        "receiver_cpu_s": used_s,
+        "receiver_messages": messages,
+        "receiver_ms_per_message": used_s * 1000 / messages if messages else None,
+    }
+
+
 class Tally:
     """The messages about one DAG's tasks, by kind: each task's first, and how many came
     again. Each arrival is read once, however often a scenario polls (a rescan of every
@@ -370,6 +386,7 @@ def p1_during_storm(directory: Path, sizes: Sizes) -> dict[str, Any]:
         storm = threading.Thread(target=post_storm)
         posted: dict[str, float] = {}
         p1_poster = RouterClient(on.processes.url)
+        mark = _receiver_mark(on.inbox)
         started = next_s = time.monotonic()
         storm.start()
         try:
@@ -387,12 +404,14 @@ def p1_during_storm(directory: Path, sizes: Sizes) -> dict[str, Any]:
         tally = Tally(on.inbox, bodies.dag_of(P1_PIPELINE))
         wait_until(lambda: tally.has_all("page", list(posted)), 120, "every P1's page", 0.2)
         paged, duplicates = tally.of("page"), tally.duplicates("page", list(posted))
+        cost = _receiver_cost(on.inbox, mark)
     latencies_ms = [(paged[task].mono_s - at) * 1000 for task, at in posted.items()]
     return {
         "p1_sent": len(posted),
         "storm_events": sizes.storm_events,
         "storm_folded_s": storm_s,
         "duplicates": duplicates,
+        **cost,
         **summary_ms(latencies_ms),
         "latencies_ms": [round(v, 2) for v in latencies_ms],
     }
@@ -433,6 +452,7 @@ def p1_burst(directory: Path, sizes: Sizes) -> dict[str, Any]:
     dag = bodies.dag_of(P1_PIPELINE)
     with stack(directory / "burst", up) as on:
         _warm_up(on, page=True)
+        mark = _receiver_mark(on.inbox)
         started = time.monotonic()
         asyncio.run(_post_all(on.processes.url, requests, connections=8))
         posting_s = time.monotonic() - started
@@ -440,6 +460,7 @@ def p1_burst(directory: Path, sizes: Sizes) -> dict[str, Any]:
         tally = Tally(on.inbox, dag)
         wait_until(lambda: tally.has_all("page", tasks), 900, "every burst page", 0.2)
         paged, duplicates = tally.of("page"), tally.duplicates("page", tasks)
+        cost = _receiver_cost(on.inbox, mark)
     after_ms = [(paged[task].mono_s - started) * 1000 for task in tasks]
     last_s = max(after_ms) / 1000
     return {
@@ -449,6 +470,7 @@ def p1_burst(directory: Path, sizes: Sizes) -> dict[str, Any]:
         "last_page_s": last_s,
         "pages_per_s": len(tasks) / last_s,
         "duplicates": duplicates,
+        **cost,
         **summary_ms(after_ms),
         "quantiles_ms": quantiles_ms(after_ms),
     }
@@ -517,6 +539,7 @@ def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
     dag = bodies.dag_of(TIMER_PIPELINE)
     with stack(work, up, rules) as on:
         _warm_up(on, page=True)
+        mark = _receiver_mark(on.inbox)
         started = time.monotonic()
         for n, body in enumerate(requests):
             time.sleep(max(0.0, started + n * gap_s - time.monotonic()))
@@ -532,6 +555,7 @@ def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
         )
         escalated, paged = tally.of("escalation"), tally.of("page")
         duplicates = tally.duplicates("escalation", tasks)
+        cost = _receiver_cost(on.inbox, mark)
         due = {
             incident["dedup_key"].split("/")[1]: _due_wall_s(incident)
             for incident in on.client.incidents(TIMER_PIPELINE)
@@ -545,6 +569,7 @@ def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
         "posting_s": posting_s,
         "emails": sum(1 for task in tasks if task in escalated),
         "duplicates": duplicates,
+        **cost,
         # Pages still out when the first escalation fell due: 0 means the escalations had
         # the deliver lane to themselves, as the figure assumes.
         "pages_pending_at_first_due": sum(

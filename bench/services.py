@@ -151,10 +151,14 @@ def alertmanager_version() -> str:
 class Receiver:
     """The arrivals so far, read from the receiver's file on each call (each line once)."""
 
-    def __init__(self, port: int, path: Path) -> None:
-        self.port, self.path = port, path
+    def __init__(self, port: int, path: Path, pid: int) -> None:
+        self.port, self.path, self.pid = port, path, pid
         self._arrivals: list[Arrival] = []
         self._offset = 0
+
+    def cpu_s(self) -> float:
+        """CPU time the receiver has used so far: the harness's share of the cores."""
+        return cpu_s(self.pid)
 
     def arrivals(self) -> list[Arrival]:
         with self.path.open("rb") as lines:
@@ -175,7 +179,7 @@ def smtp_receiver(directory: Path) -> Iterator[Receiver]:
     bench's."""
     directory.mkdir(parents=True, exist_ok=True)
     port, path = free_port(), directory / "arrivals.jsonl"
-    path.touch()
+    path.write_bytes(b"")  # a kept work folder may hold a run's arrivals already
     with (directory / "receiver.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.receiver", str(port), str(path)],
@@ -189,7 +193,7 @@ def smtp_receiver(directory: Path) -> Iterator[Receiver]:
 
     try:
         wait_until(ready, 30, "the SMTP receiver")
-        yield Receiver(port, path)
+        yield Receiver(port, path, process.pid)
     finally:
         process.terminate()
         process.wait(20)
@@ -304,6 +308,15 @@ class RouterProcesses:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+
+
+def cpu_s(pid: int) -> float:
+    """User and system CPU time of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int, with_children: bool = False) -> float:

@@ -65,6 +65,9 @@ def test_bench_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     timers = results["timer_lateness"]  # one escalation email each, through SMTP, no more
     assert timers["emails"] == timers["count"] == timers["timers"] == smoke.timers
     assert timers["duplicates"] == 0
+    assert timers["receiver_messages"] >= 2 * smoke.timers  # its page, then its escalation
+    for said in (p1, burst, timers):  # what the receiver cost is known
+        assert said["receiver_cpu_s"] > 0 and said["receiver_ms_per_message"] > 0
     assert len(timers["quantiles_ms"]) == 101
     assert results["memory"]["events"] == smoke.memory_events
 
