@@ -1,35 +1,201 @@
-"""The benchmark harness at tiny sizes, so it cannot rot; no timing is asserted."""
+"""The benchmark harness: a run at tiny sizes, so it cannot rot (no timing is asserted),
+and the parts that decide what a run says: the bodies, the receiver's reading of a
+message, the goals' verdicts, and the report rendered from the JSON alone."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
+from typing import Any
 
-from tests.support import RULES_DIR
+import pytest
+
+from bench import bodies, report
+from bench.receiver import read_arrival
+from bench.scenarios import Sizes
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 12, 2, 0, 40, tzinfo=UTC)
 
 
 def test_bench_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--docs", str(tmp_path)],
-        cwd=RULES_DIR.parent,
+        cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "benchmarks.json").read_text(encoding="utf-8"))
-    assert {row["events_per_request"] for row in results["ingest"]} == {1, 100}
-    assert all(row["router_events_per_s"] > 0 for row in results["ingest"])
-    assert [row["workers"] for row in results["fold"]] == [1, 2]
-    assert all(row["incidents"] == 100 for row in results["fold"])
-    assert results["p1_during_storm"]["p1_sent"] > 0
-    assert results["timer_lateness"]["timers"] == 50
-    assert results["memory"]["events"] == 2000
+    smoke = Sizes.smoke()
+    assert results["full_size"] is False
+    assert results["sizes"]["timers"] == smoke.timers
+
+    ingest = {(row["bodies"], row["events_per_request"]): row for row in results["ingest"]}
+    assert set(ingest) == {("bare", 1), ("bare", 100), ("realistic", 1), ("realistic", 100)}
+    for row in ingest.values():  # both sides took every body: the shapes are valid
+        assert row["router_events_per_s"] > 0 and row["router_non_2xx"] == 0
+        assert row["alertmanager_alerts_per_s"] > 0 and row["alertmanager_non_2xx"] == 0
+    assert (
+        ingest["realistic", 100]["router_body_bytes"] > 5 * ingest["bare", 100]["router_body_bytes"]
+    )
+
+    assert [(row["pipelines"], row["workers"]) for row in results["fold"]] == [
+        (1, 1),
+        (1, 2),
+        (5, 1),
+        (5, 2),
+    ]
+    assert all(row["incidents"] == 100 and row["events_per_s"] > 0 for row in results["fold"])
+
+    p1 = results["p1_during_storm"]
+    assert p1["count"] == p1["p1_sent"] > 0 and p1["duplicates"] == 0
+    assert len(p1["latencies_ms"]) == p1["p1_sent"]
+    burst = results["p1_burst"]
+    assert burst["count"] == burst["incidents"] == smoke.burst_incidents
+    assert burst["duplicates"] == 0 and burst["pages_per_s"] > 0
+    timers = results["timer_lateness"]  # one escalation email each, through SMTP, no more
+    assert timers["emails"] == timers["count"] == timers["timers"] == smoke.timers
+    assert timers["duplicates"] == 0
+    assert timers["receiver_messages"] >= 2 * smoke.timers  # its page, then its escalation
+    for said in (p1, burst, timers):  # what the receiver cost is known
+        assert said["receiver_cpu_s"] > 0 and said["receiver_ms_per_message"] > 0
+    assert len(timers["quantiles_ms"]) == 101
+    assert results["memory"]["events"] == smoke.memory_events
+
     table = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
-    assert "| single-event ingest" in table and "| batched ingest" in table
-    assert "| single-event ingest" in done.stdout  # the table is printed too
-    for plot in ("bench-ingest.png", "bench-p1.png"):
+    rows = [goal.what for goal in report.goals(results)]
+    assert len(rows) == 4 + 4 + 4
+    for what in rows:
+        assert f"| {what} |" in table and f"| {what} |" in done.stdout  # printed too
+    assert "| escalation timers: due → the escalation email at the receiver |" in table
+    for plot in ("bench-ingest.png", "bench-p1.png", "bench-timers.png"):
         assert (tmp_path / plot).stat().st_size > 1000
+
+    # The report from the JSON alone is the report of the run.
+    again = tmp_path / "again"
+    report.render(json.loads((tmp_path / "benchmarks.json").read_text(encoding="utf-8")), again)
+    assert (again / "benchmarks.md").read_text(encoding="utf-8") == table
+
+
+def test_bench_uses_only_the_routers_public_interfaces() -> None:
+    """No module of the router (nor the tests', which import many): the internals are
+    reshaped while the bench must keep measuring."""
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert name.split(".")[0] not in ("router", "tests"), f"{path.name}: {name}"
+
+
+def test_realistic_alerts_are_what_prometheus_sends() -> None:
+    alerts = bodies.alertmanager_body("realistic", 100, NOW)
+    assert len(alerts) == 100 and len({json.dumps(a["labels"]) for a in alerts}) == 100
+    alert = alerts[0]
+    assert {"alertname", "severity", "instance", "job"} <= set(alert["labels"])
+    assert set(alert["annotations"]) == {"summary", "description", "runbook_url"}
+    assert alert["startsAt"] < NOW.isoformat() < alert["endsAt"]  # firing throughout the load
+    assert alert["generatorURL"].startswith("http")
+    assert bodies.alertmanager_body("bare", 1, NOW) == [
+        {"labels": {"alertname": "Bench0", "pipeline": "growth.aggregate", "severity": "info"}}
+    ]
+
+
+def test_realistic_events_are_what_an_airflow_callback_sends() -> None:
+    batch = bodies.router_body("realistic", 100, NOW)
+    assert isinstance(batch, list) and len({e["dedup_key"] for e in batch}) == 100
+    event = bodies.router_body("realistic", 1, NOW)
+    assert set(event) == {
+        "pipeline", "type", "dedup_key", "summary", "links", "occurred_at", "source", "details",
+    }  # fmt: skip
+    dag, task, run = event["dedup_key"].split("/")
+    assert dag == "profit_aggregate" and task in event["summary"] and run.startswith("scheduled__")
+    assert event["links"][0]["href"].startswith("https://") and event["source"] == "airflow"
+    assert datetime.fromisoformat(event["occurred_at"]) == NOW
+    assert "dedup_key" not in bodies.router_body("bare", 1, NOW)  # the bare one, as before
+    storm = bodies.storm("growth.daily", 20, 100, NOW)
+    assert {e["severity"] for e in storm} == {"P4"}  # a storm folds and never pages
+    assert len({e["dedup_key"] for e in storm}) == 20
+
+
+def _raw(subject: str, kind: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "alert-router@example.com"
+    message["To"] = "biswa.rath@example.com"
+    message["Subject"] = subject
+    message["X-Alert-Router-Kind"] = kind
+    message.set_content("body")
+    message.add_alternative("<p>body</p>", subtype="html")
+    return message.as_bytes(policy=SMTP)
+
+
+@pytest.mark.parametrize("kind", ["page", "escalation"])
+def test_the_receiver_tells_a_scenarios_own_messages(kind: str) -> None:
+    # A long subject is folded over two lines; the receiver reads it whole.
+    subject = f"[P1] Aggregate engagement: {bodies.airflow_event(bodies.Task('engagement.aggregate', 'timer_000042'), 'job_failed', None, NOW)['summary']} and a long tail of words"
+    raw = _raw(subject, kind)
+    assert b"\r\n " in raw.split(b"\r\n\r\n")[0]  # folded indeed
+    arrival = read_arrival(raw, ("biswa.rath@example.com",), 1.0, 2.0)
+    assert (arrival.kind, arrival.subject, arrival.size_bytes) == (kind, subject, len(raw))
+    assert bodies.summary_task(arrival.subject, "engagement_aggregate") == "timer_000042"
+    assert bodies.summary_task(arrival.subject, "profit_aggregate") is None
+    assert bodies.summary_task("On call: Kshama Kumar from Mon", "engagement_aggregate") is None
+
+
+def _results(**figures: Any) -> dict[str, Any]:
+    ingest = [
+        {"bodies": shape, "events_per_request": n, "router_events_per_s": 1.0, "router_non_2xx": 0,
+         "router_errors": 0, "alertmanager_alerts_per_s": 1.0, "ratio": figures.get(f"{shape}{n}", 2.0)}
+        for shape in ("bare", "realistic") for n in (1, 100)
+    ]  # fmt: skip
+    fold = [
+        {"pipelines": p, "workers": w, "events": 100, "incidents": 100, "events_per_s": figures.get("fold", 25_000.0)}
+        for p in (1, 5) for w in (1, 2)
+    ]  # fmt: skip
+    spread = {"count": 10, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0}
+    return {
+        "ingest": ingest,
+        "fold": fold,
+        "timer_lateness": {**spread, "timers": 10, "over_s": 1, "emails": figures.get("emails", 10),
+                           "duplicates": 0, "p99_ms": figures.get("timer_p99", 999.0)},
+        "p1_during_storm": {**spread, "storm_events": 100, "p95_ms": figures.get("p1_p95", 50.0)},
+        "p1_burst": {"incidents": 3000, "pages_per_s": figures.get("pages", 1700.0), "last_page_s": 1.7, "duplicates": 0},
+        "memory": {"events": 10, "api_mb_before": 90, "api_mb_half": 100, "api_mb_after": 100,
+                   "worker_mb_before": 200, "worker_mb_half": 300, "worker_mb_after": figures.get("worker_mb", 315)},
+    }  # fmt: skip
+
+
+def test_goals_are_met_at_their_bounds() -> None:
+    verdicts = [goal.met for goal in report.goals(_results())]
+    assert verdicts == [True] * 4 + [None, True, None, True] + [True] * 4
+
+
+@pytest.mark.parametrize(
+    ("figures", "missed"),
+    [
+        ({"bare1": 0.24}, "single-event ingest, 1 a request, bare bodies"),
+        ({"realistic100": 1.49}, "batched ingest, 100 a request, realistic bodies"),
+        ({"fold": 19_999.0}, "fold, storm over one pipeline, two worker processes"),
+        ({"timer_p99": 1000.0}, "10 escalation timers due over 1 s, email lateness"),
+        ({"emails": 9}, "10 escalation timers due over 1 s, email lateness"),
+        ({"p1_p95": 50.1}, "a P1 every 100 ms during a 100-event storm, POST → page"),
+        ({"pages": 1699.0}, "3,000 P1 incidents posted at once, pages/s"),
+        ({"worker_mb": 316}, "RSS over 10 events (before → half-way → after)"),
+    ],
+)
+def test_each_goal_is_missed_past_its_bound(figures: dict[str, float], missed: str) -> None:
+    said = {goal.what: goal.met for goal in report.goals(_results(**figures))}
+    assert said[missed] is False
+    assert sum(met is False for met in said.values()) == (2 if "fold" in figures else 1)
