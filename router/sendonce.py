@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, TypeVar
@@ -114,8 +114,19 @@ class Writes:
     def ltrim(self, name: str, start: int, end: int) -> object:
         return self.execute_command("LTRIM", name, start, end)
 
-    def hset(self, name: str, key: str, value: Value) -> object:
-        return self.execute_command("HSET", name, key, value)
+    def hset(
+        self,
+        name: str,
+        key: str | None = None,
+        value: Value | None = None,
+        *,
+        items: Sequence[Value] | None = None,
+    ) -> object:
+        pairs = [] if key is None or value is None else [key, value]
+        return self.execute_command("HSET", name, *pairs, *(items or ()))
+
+    def incr(self, name: str, amount: int = 1) -> object:
+        return self.execute_command("INCRBY", name, amount)
 
     def hdel(self, name: str, *keys: str) -> object:
         return self.execute_command("HDEL", name, *keys)
