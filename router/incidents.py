@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.decide import Decision, DecisionKind, decide, no_action
 from router.escalation import PlannedStep
-from router.events import Event, Link
+from router.events import Details, Event, Link
 from router.rules import Rules
 from router.rules.routing import Severity
 from router.times import iso_z
@@ -46,7 +46,7 @@ class Incident(BaseModel):
     """How many times an acknowledgement timed out and the escalation started again."""
     ack_expires_at: datetime | None = None
     """When an acknowledged incident goes back to triggered (ack timeout or snooze)."""
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Details = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None

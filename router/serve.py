@@ -189,8 +189,10 @@ def up(settings: Settings, host: str, port: int) -> None:
     me = [sys.executable, "-m", "router"]
     children = [
         subprocess.Popen([*me, "api", "--host", host, "--port", str(port)], env=env),
-        # Two lanes (router.tasks): a hanging mail server never holds up a fold.
+        # Lanes (router.tasks): a hanging mail server never holds up a fold, and a P1
+        # never waits for a storm's batch a fold worker has in hand.
         subprocess.Popen([*me, "worker", "--lane", "fold"], env=env),
+        subprocess.Popen([*me, "worker", "--lane", "urgent", "--concurrency", "1"], env=env),
         subprocess.Popen([*me, "worker", "--lane", "deliver"], env=env),
         subprocess.Popen([*me, "scheduler"], env=env),
     ]

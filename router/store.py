@@ -12,9 +12,9 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 import redis
@@ -35,6 +35,7 @@ from router.fold import (
 from router.incidents import Incident, Outcome, Status
 from router.pipe import Pipe
 from router.rules import Rules
+from router.sendonce import Field
 from router.times import iso_z
 from router.writer import STATUSES, PlanWriter, put_incident, set_value
 
@@ -93,7 +94,7 @@ def timeline_key(incident_id: str) -> str:
     return keys.timeline(incident_id)
 
 
-def entry(now: datetime, kind: str, **fields: Any) -> str:
+def entry(now: datetime, kind: str, **fields: Field) -> str:
     return orjson.dumps(
         {"at": iso_z(now), "kind": kind, **fields}, option=orjson.OPT_SORT_KEYS
     ).decode()
@@ -146,6 +147,12 @@ for i, id in ipairs(ARGV) do
 end
 return added
 """
+
+
+def _ids(found: object) -> list[bytes | str]:
+    """The members of a sorted-set range read without scores."""
+    assert isinstance(found, list)
+    return [member for member in found if isinstance(member, bytes | str)]
 
 
 def _listed(status: Status, pipeline: str | None) -> str:
@@ -301,7 +308,7 @@ class IncidentStore:
     def _estimate(self, incident_id: str) -> Estimate | None:
         """The newest note on the incident that has an estimate: (when, estimate)."""
         estimates = [
-            (item["at"], item["estimate"])
+            (str(item["at"]), str(item["estimate"]))
             for item in self.timeline(incident_id)
             if item["kind"] == "note" and item.get("estimate")
         ]
@@ -355,7 +362,7 @@ class IncidentStore:
     def put(self, pipe: Pipe, incident: Incident) -> None:
         put_incident(pipe, incident)
 
-    def _load(self, client: Any, ids: list[Any]) -> list[Incident]:
+    def _load(self, client: redis.Redis, ids: Sequence[bytes | str]) -> list[Incident]:
         if not ids:
             return []
         names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
@@ -366,23 +373,23 @@ class IncidentStore:
         raw = self.redis.get(keys.incident(incident_id))
         return Incident.model_validate_json(raw) if raw is not None else None
 
-    def timeline(self, incident_id: str) -> list[dict[str, Any]]:
+    def timeline(self, incident_id: str) -> list[dict[str, Field]]:
         return [json.loads(item) for item in self.redis.lrange(timeline_key(incident_id), 0, -1)]
 
-    def note(self, incident_id: str, now: datetime, kind: str, **fields: Any) -> None:
+    def note(self, incident_id: str, now: datetime, kind: str, **fields: Field) -> None:
         self.redis.rpush(timeline_key(incident_id), entry(now, kind, **fields))
 
     @staticmethod
-    def note_on(pipe: Any, incident_id: str, now: datetime, kind: str, **fields: Any) -> None:
+    def note_on(pipe: Pipe, incident_id: str, now: datetime, kind: str, **fields: Field) -> None:
         """A timeline line on the caller's pipeline (with a send's marker)."""
         pipe.rpush(timeline_key(incident_id), entry(now, kind, **fields))
 
     def touched_since(self, since: datetime, until: datetime) -> list[Incident]:
         """Open incidents, and resolved ones opened from `since` to `until`."""
-        ids: list[Any] = []
+        ids: list[bytes | str] = []
         for status in STATUSES:
             low = "-inf" if status != "resolved" else since.timestamp()
-            ids += self.redis.zrangebyscore(keys.status(status), low, until.timestamp())
+            ids += _ids(self.redis.zrangebyscore(keys.status(status), low, until.timestamp()))
         return self._load(self.redis, ids)
 
     def count(self, status: Status, pipeline: str | None = None) -> int:
@@ -393,7 +400,7 @@ class IncidentStore:
     ) -> list[Incident]:
         """Newest first, from `offset`: a page of a listing of any length (of one
         pipeline's incidents only, with `pipeline`)."""
-        ids = self.redis.zrevrange(_listed(status, pipeline), offset, offset + limit - 1)
+        ids = _ids(self.redis.zrevrange(_listed(status, pipeline), offset, offset + limit - 1))
         return sorted(self._load(self.redis, ids), key=lambda i: i.opened_at, reverse=True)
 
     def page_after(
@@ -464,9 +471,9 @@ class IncidentStore:
 
     def listing(self, status: Status | None, limit: int = 200) -> list[Incident]:
         statuses = [status] if status else list(STATUSES)
-        ids: list[Any] = []
+        ids: list[bytes | str] = []
         for name in statuses:
-            ids.extend(self.redis.zrevrange(keys.status(name), 0, limit - 1))
+            ids.extend(_ids(self.redis.zrevrange(keys.status(name), 0, limit - 1)))
         incidents = self._load(self.redis, ids)
         return sorted(incidents, key=lambda i: i.opened_at, reverse=True)[:limit]
 

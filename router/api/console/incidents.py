@@ -174,7 +174,7 @@ def _incident_page(request: Request, session: Session, incident_id: str) -> Resp
     zone = runtime.rules.team.zone
     timeline = [
         {
-            "when": datetime.fromisoformat(item["at"].replace("Z", "+00:00"))
+            "when": datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00"))
             .astimezone(zone)
             .strftime("%a %b %d %H:%M:%S"),
             "kind": item["kind"],
