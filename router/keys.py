@@ -90,6 +90,10 @@ def seen_on(pipeline: str, received_at: datetime) -> str:
     return f"ar:seen-on:{pipeline}:{_utc_day(received_at)}"
 
 
+SEEN_ON_MATCH = "ar:seen-on:*"
+"""Every pipeline's and day's `seen_on` hash (SCAN MATCH)."""
+
+
 @functools.lru_cache(maxsize=256)  # a batch's events arrived at one instant
 def _utc_day(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()

@@ -23,6 +23,7 @@ import redis
 import uvicorn
 from celery.contrib.testing.worker import start_worker
 
+from router import keys
 from router.api.app import create_api
 from router.clock import FixedClock
 from router.folding import Fault, no_fault
@@ -274,3 +275,11 @@ def running_stack(
             ticking.join(10)
             serving.join(10)
     runtime.redis.flushdb()
+
+
+def folded_ids(client: redis.Redis) -> set[str]:
+    """Every event id the router has folded: the `seen` markers of each pipeline and day."""
+    found: set[str] = set()
+    for key in client.scan_iter(match=keys.SEEN_ON_MATCH, count=1000):
+        found |= {f.decode() if isinstance(f, bytes) else f for f in client.hkeys(key)}
+    return found
