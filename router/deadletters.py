@@ -8,6 +8,7 @@ list, its `seen` marker set in the same transaction so the batch's next run skip
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,9 +17,18 @@ import redis
 
 from router import keys
 from router.rules import Rules
-from router.tasks import INGEST, INGEST_QUEUE, QueuedEvent, Send, decode_batch, encode_batch
+from router.tasks import (
+    INGEST,
+    INGEST_QUEUE,
+    QueuedEvent,
+    Send,
+    Unreadable,
+    decode_batch,
+    encode_batch,
+)
 from router.times import iso_z
 
+log = logging.getLogger(__name__)
 MAX_FOLD_FAILURES = 3
 
 
@@ -28,6 +38,9 @@ class DeadLetter:
     error: str
     failures: int
     at: str
+    v: int = 2
+    """2: `item` is the event as the API checked it (0.3); stored before, none and the
+    item as sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +53,17 @@ class _StoredBefore:
     at: str
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableTask:
+    """What of a task no worker could read, kept as it came (router.tasks.Unreadable)."""
+
+    raw: str
+    error: str
+    at: str
+
+
 _READ = msgspec.json.Decoder(DeadLetter)
+_READ_UNREADABLE = msgspec.json.Decoder(UnreadableTask)
 _READ_BEFORE = msgspec.json.Decoder(_StoredBefore)
 
 
@@ -58,17 +81,37 @@ def record_failure(client: redis.Redis, item: QueuedEvent, error: str, now: date
     return True
 
 
+def set_aside_unreadable(client: redis.Redis, found: list[Unreadable], now: datetime) -> None:
+    log.error("%d item(s) of a task could not be read: kept in %s", len(found), keys.UNREADABLE)
+    kept = [msgspec.json.encode(UnreadableTask(u.raw, u.error, iso_z(now))) for u in found]
+    client.rpush(keys.UNREADABLE, *kept)
+
+
+def unreadable(client: redis.Redis, limit: int = 1000) -> list[UnreadableTask]:
+    return [_READ_UNREADABLE.decode(raw) for raw in client.lrange(keys.UNREADABLE, 0, limit - 1)]
+
+
 def listing(client: redis.Redis, rules: Rules, limit: int = 1000) -> list[DeadLetter]:
-    """The dead letters, oldest first; `rules` reads those stored before 0.3."""
-    return [_read(raw, rules) for raw in client.lrange(keys.DEAD_LETTERS, 0, limit - 1)]
+    """The dead letters, oldest first; `rules` reads those stored before 0.3. One that
+    cannot be read is logged and left in the list."""
+    letters = []
+    for raw in client.lrange(keys.DEAD_LETTERS, 0, limit - 1):
+        try:
+            letters.append(_read(raw, rules))
+        except (msgspec.ValidationError, ValueError) as error:
+            log.error("a dead letter cannot be read (%s): %.200r", error, raw)
+    return letters
 
 
 def _read(raw: bytes | str, rules: Rules) -> DeadLetter:
     try:
         return _READ.decode(raw)
-    except msgspec.ValidationError:
+    except msgspec.ValidationError:  # no `v`: stored before 0.3
         old = _READ_BEFORE.decode(raw)
-        (item,) = decode_batch([old.item], rules)
+        decoded = decode_batch([old.item], rules)
+        if decoded.unreadable:
+            raise ValueError(decoded.unreadable[0].error) from None
+        (item,) = decoded.events
         return DeadLetter(item, old.error, old.failures, old.at)
 
 

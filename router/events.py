@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import msgspec
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -102,6 +103,9 @@ class EventIn(BaseModel):
     links: list[LinkIn] = Field(default_factory=list)
 
 
+Aware = Annotated[datetime, msgspec.Meta(tz=True)]
+"""A datetime with its offset: the queue refuses a naive one (msgspec)."""
+
 Details = dict[str, object]
 """An event's free-form JSON object, capped in bytes at the edge (docs/limits.md)."""
 
@@ -120,7 +124,7 @@ class Event:
     severity: Severity | None
     action: Action
     dedup_key: str
-    occurred_at: datetime
+    occurred_at: Aware
     source: str | None
     details: Details
     links: list[Link]
@@ -171,9 +175,16 @@ def to_event(raw: EventIn, rules: Rules, now: datetime) -> Event:
     pipeline = rules.pipelines.get(raw.pipeline)
     if pipeline is None:
         raise unknown_pipeline(raw.pipeline, rules)
+    zone = ZoneInfo(pipeline.source_timezone) if pipeline.source_timezone else rules.team.zone
+    return event_in_zone(raw, zone, now)
+
+
+def event_in_zone(raw: EventIn, zone: tzinfo, now: datetime) -> Event:
+    """The event, a naive `occurred_at` read in `zone`; `now` for a missing one. Not
+    checked against the rules: `to_event` is, but for a version-1 queue item whose
+    pipeline the rules no longer have (router.tasks), which the fold sets aside."""
     occurred_at = raw.occurred_at or require_aware(now)
     if occurred_at.tzinfo is None:
-        zone = ZoneInfo(pipeline.source_timezone) if pipeline.source_timezone else rules.team.zone
         occurred_at = occurred_at.replace(tzinfo=zone)
     try:
         occurred_at = occurred_at.astimezone(UTC)

@@ -1,7 +1,7 @@
 """What a batch of events, or an action on one incident, causes: a plan, as data.
 
 The core decides, the shell writes. `plan_fold` folds events in order over the open
-incidents the shell read for them, and `plan_acknowledge`, `plan_resolve`, `plan_snooze`
+incidents the shell read for them, and `plan_action` (acknowledge, resolve), `plan_snooze`
 and `plan_retrigger` change one incident; each returns a `Plan`: the incidents in their
 last state, the timeline entries, the timers, the chat lines, the notices to queue, the
 `data_ready` markers, the `seen` markers and the counts. One writer in the shell
@@ -59,7 +59,7 @@ Entry = EventEntry | DecisionEntry | AckTimeoutEntry | SnoozeEntry
 
 # -- what else a plan causes -------------------------------------------------------------
 
-DueKind = Literal["step", "resolved", "ack_timeout", "action"]
+DueKind = Literal["step", "resolved", "ack_timeout", "action", "chat"]
 Act = Literal["acknowledge", "resolve"]
 """What a person does to an incident from the API, an email link or the console."""
 ChatChange = Literal["triggered", "triggered again", "acknowledged", "resolved"]
@@ -271,6 +271,12 @@ def _effects(
                 plan.notices.append(ReportDelayed(pipeline, day, recipient, blockers, estimate))
 
 
+def _count(plan: Plan, event: Event, outcome: Outcome) -> None:
+    decision = outcome.decision
+    source = event.source or "unknown"
+    plan.counted[source, event.pipeline, decision.severity, decision.decision] += 1
+
+
 def _latest(estimates: Mapping[str, Estimate], blockers: list[Incident]) -> str | None:
     found = [estimates[i.id] for i in blockers if i.id in estimates]
     return max(found)[1] if found else None
@@ -316,9 +322,12 @@ def _chat(
     who: str = "",
     detail: str = "",
 ) -> None:
-    """For incidents that page only: the stream is for what someone must act on."""
+    """For incidents that page only: the stream is for what someone must act on. Its
+    timer (one per incident, at once) keeps its place among the others."""
     if rules.team.chat and incident.decision in ("page", "defer"):
         plan.chats.append(Chat(incident, change, who, detail))
+        if Due("chat", incident.id) not in plan.timers:
+            plan.timers.append(Due("chat", incident.id))
 
 
 def _steps(plan: Plan, incident: Incident, now: datetime) -> None:
@@ -373,14 +382,11 @@ def plan_action(
         details={},
         links=[],
     )
-    return plan_fold(
-        [Arrival(event, action_id, action_id, now)],
-        {current.pipeline: {current.dedup_key: current}},
-        set(),
-        {},
-        rules,
-        now,
-    )
+    outcome = apply_event({current.dedup_key: current}, event, rules, now, action_id)
+    plan = Plan(outcomes=[outcome], before={i.id: current.status for i in outcome.changed})
+    _count(plan, event, outcome)
+    _changes(plan, outcome, event, action_id, rules, now, iso_z(now))
+    return plan
 
 
 def plan_snooze(current: Incident, for_s: int, by: str, now: datetime) -> Plan | None:

@@ -52,12 +52,15 @@ class Intake:
         self.rules, self.redis, self.store = rules, client, store
         self.new_id, self.fault = new_id, fault
 
-    def ingest(self, items: list[QueuedEvent], now: datetime) -> IngestReport:
+    def ingest(
+        self, items: list[QueuedEvent], now: datetime, take_turns: bool = False
+    ) -> IngestReport:
         """Fold a queued batch in one transaction (router.store.fold_many). Safe to run
         again: events folded before are skipped. A Redis error propagates (the task is
         redelivered). An event whose pipeline the rules no longer have, or whose fold
         raises, is its own problem: it is counted towards the dead letters and the rest
-        goes on."""
+        goes on. `take_turns`: big batches take turns on a pipeline (the ingest lane's;
+        router.store.fold_many)."""
         arrivals, items_of, failed, dead = [], {}, 0, 0
         for item in items:
             event = item.event
@@ -71,7 +74,7 @@ class Intake:
         for start in range(0, len(arrivals), MAX_FOLD_BATCH):
             chunk = arrivals[start : start + MAX_FOLD_BATCH]
             try:
-                outcomes += self.store.fold_many(chunk, now)
+                outcomes += self.store.fold_many(chunk, now, take_turns)
             except redis.RedisError:
                 raise
             except Exception:  # one event's fold raises: fold them one by one to find it

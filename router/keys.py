@@ -45,6 +45,7 @@ ATTEMPTS = "ar:attempts"
 HEARTBEATS = "ar:workers"
 FOLD_FAILURES = "ar:fold-failures"
 DEAD_LETTERS = "ar:dead-letters"
+UNREADABLE = "ar:unreadable"  # list of what of a task could not be read, with why
 ROSTER_ABSENCES = "ar:roster:absences"
 ROSTER_OVERRIDES = "ar:roster:overrides"
 ROSTER_VERSION = "ar:roster:version"

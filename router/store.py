@@ -1,9 +1,10 @@
-"""Incidents in Redis: the fold of an event is one optimistic transaction per pipeline.
+"""Incidents in Redis: the reads a fold needs, and one optimistic transaction per group
+of pipelines a batch touches together.
 
-Everything the fold causes (the incident, its timeline, its escalation timers, the
-resolved-notice timer, the caller's `effects` such as report-ready notices, and the
-`seen` marker that stops a retry) is written in that one MULTI/EXEC. Key layout:
-router.keys.
+The core plans what the events cause (router.fold), and the writer puts that plan in
+the transaction's MULTI (router.writer): the incidents, their timelines, timers,
+report notices, markers and counts. Acknowledge, resolve, snooze and the ack timeout go
+the same way, WATCHing the incident. Key layout: router.keys.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ LOCK_WAIT_S = 0.5
 """How long a big group waits for fold locks before it folds without them (a lock left
 by a worker that died lives FOLD_LOCK_S)."""
 FOLD_LOCK_S = 5.0
+LOCK_POLL_S = 0.002
 
 # KEYS: the fold locks of a group's pipelines. ARGV[1]: the token, ARGV[2]: the lease.
 # All or none.
@@ -185,26 +187,29 @@ class IncidentStore:
         """Apply one event atomically; None when its id was folded before."""
         return self.fold_many([arrival], now)[0]
 
-    def fold_many(self, arrivals: list[Arrival], now: datetime) -> list[Outcome | None]:
+    def fold_many(
+        self, arrivals: list[Arrival], now: datetime, take_turns: bool = False
+    ) -> list[Outcome | None]:
         """Apply events in order: a transaction per group of pipelines the events touch
         together (router.fold.fold_groups), so workers folding different pipelines never
         conflict. Each is pipelined reads, the pure fold (router.fold.plan_fold), one
         MULTI/EXEC of its plan. An event whose id was folded before (a redelivered task)
         gets None and changes nothing.
 
-        A big group first takes its pipelines' fold locks (waiting at most LOCK_WAIT_S):
-        two workers on one pipeline then take turns instead of both planning and one
-        throwing its plan away, which on two cores slowed the winner too. The WATCH, not
-        the lock, keeps folds correct; small groups (a P1 on the urgent lane) never
-        wait for one."""
+        With `take_turns` (the ingest lane), a big group first takes its pipelines' fold
+        locks, waiting at most LOCK_WAIT_S: two workers on one pipeline then take turns
+        instead of both planning and one throwing its plan away, which on two cores
+        slowed the winner too. The WATCH, not the lock, keeps folds correct; the urgent
+        lane never waits for a lock."""
         outcomes: list[Outcome | None] = [None] * len(arrivals)
         pending = fold_groups(arrivals, self.rules)
-        waited_s, pause_s = 0.0, 0.002
+        wait_until = time.monotonic() + LOCK_WAIT_S
         while pending:
             for group in list(pending):
                 pipelines = sorted({p for i in group for p in self._touched(arrivals[i])})
                 locked = None
-                if len(group) >= LOCK_FROM_EVENTS and waited_s < LOCK_WAIT_S:
+                big = take_turns and len(group) >= LOCK_FROM_EVENTS
+                if big and time.monotonic() < wait_until:
                     locked = self._locks.take(pipelines)
                     if locked is None:
                         continue
@@ -217,8 +222,7 @@ class IncidentStore:
                     outcomes[index] = outcome
                 pending.remove(group)
             if pending:
-                time.sleep(pause_s)
-                waited_s += pause_s
+                time.sleep(LOCK_POLL_S)
         return outcomes
 
     def _touched(self, arrival: Arrival) -> list[str]:
@@ -360,7 +364,9 @@ class IncidentStore:
                     continue
 
     def put(self, pipe: Pipe, incident: Incident) -> None:
+        """One incident and its indexes, outside any plan (tests seed a store with it)."""
         put_incident(pipe, incident)
+        pipe.incr(keys.pipeline_version(incident.pipeline))
 
     def _load(self, client: redis.Redis, ids: Sequence[bytes | str]) -> list[Incident]:
         if not ids:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import msgspec
 
-from router.events import Event, EventIn, Link, default_dedup_key, to_event
+from router.events import Aware, Event, EventIn, event_in_zone, to_event
 from router.rules import Rules
 
 INGEST = "router.ingest"  # argument: a batch of events (encode_batch)
@@ -62,7 +62,7 @@ class QueuedEvent:
     """One event as the API checked it, its id (the `seen` marker), and when it arrived."""
 
     event_id: str
-    received_at: datetime
+    received_at: Aware
     event: Event
 
 
@@ -82,41 +82,52 @@ def encode_batch(items: list[QueuedEvent]) -> str:
     return _ENCODE.encode(QueuedBatch(BATCH_VERSION, items)).decode()
 
 
-def decode_batch(argument: str | list[dict[str, object]], rules: Rules) -> list[QueuedEvent]:
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """What of a task could not be read (a version this worker does not know, an item
+    of version 1 that does not validate): kept as it came, with why."""
+
+    raw: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    events: list[QueuedEvent]
+    unreadable: list[Unreadable]
+
+
+def decode_batch(argument: str | list[dict[str, object]], rules: Rules) -> Decoded:
     """The events of an INGEST task, trusted as the API checked them. `rules` reads a
-    version-1 batch (queued before an upgrade), checked again as it was then."""
+    version-1 batch (queued before an upgrade), checked again as it was then, item by
+    item. Nothing raises: what cannot be read is returned as it came."""
     if isinstance(argument, str):
-        batch = _DECODE.decode(argument)
+        try:
+            batch = _DECODE.decode(argument)
+        except msgspec.DecodeError as error:
+            return Decoded([], [Unreadable(argument, f"not a batch: {error}")])
         if batch.v != BATCH_VERSION:
-            raise ValueError(f"batch version {batch.v}: this worker reads {BATCH_VERSION}")
-        return batch.events
-    return [_legacy(item, rules) for item in argument]
+            said = f"batch version {batch.v}: this worker reads {BATCH_VERSION}"
+            return Decoded([], [Unreadable(argument, said)])
+        return Decoded(batch.events, [])
+    events, unreadable = [], []
+    for item in argument:
+        try:
+            events.append(_legacy(item, rules))
+        except Exception as error:  # validation, a missing field, a bad time
+            raw = _ENCODE.encode(item).decode()
+            unreadable.append(Unreadable(raw, f"{type(error).__name__}: {error}"))
+    return Decoded(events, unreadable)
 
 
 def _legacy(item: dict[str, object], rules: Rules) -> QueuedEvent:
     """A version-1 item: {event_id, received_at, event as sent}. Its event was checked by
     the API that queued it; an unknown pipeline (the rules changed since) still reads,
-    in the team's zone, and is set aside by the fold."""
+    a naive time in the team's zone, and the fold sets it aside."""
     received_at = datetime.fromisoformat(str(item["received_at"]))
     raw = EventIn.model_validate(item["event"])
-    known = raw.pipeline in rules.pipelines
-    event = to_event(raw, rules, received_at) if known else _unchecked(raw, received_at)
+    if raw.pipeline in rules.pipelines:
+        event = to_event(raw, rules, received_at)
+    else:
+        event = event_in_zone(raw, rules.team.zone, received_at)
     return QueuedEvent(str(item["event_id"]), received_at, event)
-
-
-def _unchecked(raw: EventIn, received_at: datetime) -> Event:
-    occurred_at = raw.occurred_at or received_at
-    if occurred_at.tzinfo is None:
-        occurred_at = occurred_at.replace(tzinfo=UTC)
-    return Event(
-        pipeline=raw.pipeline,
-        type=raw.type,
-        summary=raw.summary,
-        severity=raw.severity,
-        action=raw.action,
-        dedup_key=raw.dedup_key or default_dedup_key(raw.pipeline, raw.type),
-        occurred_at=occurred_at.astimezone(UTC),
-        source=raw.source,
-        details=raw.details,
-        links=[Link(link.href, link.text) for link in raw.links],
-    )

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from celery import Celery, bootsteps
+from celery import Celery, Task, bootsteps
 from celery.exceptions import Reject
 from kombu.entity import Queue
 
 from router import keys
 from router.broker import TRANSPORT
+from router.deadletters import set_aside_unreadable
 from router.runtime import Runtime
 from router.tasks import FIRE, FIRE_SHARE_OF_LEASE, INGEST, INGEST_QUEUE, QUEUES, decode_batch
 from router.timers import hand_back
@@ -69,12 +70,16 @@ def create_celery(
             holder["runtime"] = runtime()
         return holder["runtime"]
 
-    @app.task(name=INGEST, shared=False)
-    def ingest(argument: str | list[dict[str, object]]) -> int:
+    @app.task(name=INGEST, shared=False, bind=True)
+    def ingest(task: Task, argument: str | list[dict[str, object]]) -> int:
         rt = current()
-        batch = decode_batch(argument, rt.rules)
+        queue = (task.request.delivery_info or {}).get("routing_key")
+        decoded = decode_batch(argument, rt.rules)
         try:
-            report = rt.engine.intake.ingest(batch, rt.clock.now())
+            if decoded.unreadable:  # kept before the task is acknowledged: never lost
+                set_aside_unreadable(rt.redis, decoded.unreadable, rt.clock.now())
+            take_turns = queue == INGEST_QUEUE  # never the urgent lane
+            report = rt.engine.intake.ingest(decoded.events, rt.clock.now(), take_turns)
         except redis.RedisError as error:
             log.warning("ingest: Redis error, the batch goes back to the queue: %s", error)
             raise Reject(str(error), requeue=True) from None

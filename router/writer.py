@@ -18,7 +18,7 @@ import msgspec
 from router import keys, metrics, outbox
 from router.channels import stream
 from router.channels.stream import line_for, opened_line
-from router.fold import Counted, Entry, Plan, ReportReady
+from router.fold import Counted, Plan, ReportReady
 from router.incidents import Incident, Status
 from router.pipe import Pipe
 from router.rules import Rules
@@ -38,11 +38,7 @@ UNKNOWN = Unknown.UNKNOWN
 """The status before is not known: every index is written."""
 SEEN_S = 7 * 86400  # longer than any redelivery
 READY_KEEP_S = 3 * 86400
-_ENTRY = msgspec.json.Encoder()
-
-
-def encode_entry(entry: Entry) -> bytes:
-    return _ENTRY.encode(entry)
+_ENTRY = msgspec.json.Encoder(order="sorted")  # as router.store.entry writes the others
 
 
 def set_value(pipe: Pipe, key: str, value: str | int, ex_s: int | None = None) -> None:
@@ -99,15 +95,12 @@ class PlanWriter:
                 due_now.append(timer)
             else:
                 schedule_in(pipe, timer, due.at.timestamp())
-        for chat in plan.chats:
+        for chat in plan.chats:  # their timers are among the plan's, due at once
             if chat.change == "triggered":
                 line = opened_line(chat.incident, self.rules.team.zone)
             else:
                 line = line_for(chat.incident, chat.change, chat.who, chat.detail)
             stream.append(pipe, line)
-            timer = stream.chat_timer(line.incident)
-            if timer not in due_now:
-                due_now.append(timer)
         self._notices(pipe, plan, now)
         for marker in plan.ready:
             ready = keys.ready(marker.pipeline, marker.day, marker.type)

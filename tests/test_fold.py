@@ -281,3 +281,20 @@ def test_pipelines_no_event_touches_together_fold_apart(
     rules: Rules, sent: list[Sent], groups: list[list[int]]
 ) -> None:
     assert fold_groups(_arrivals(sent, rules, TUESDAY), rules) == groups
+
+
+def test_an_action_writes_no_marker_and_queues_no_notice(rules: Rules) -> None:
+    """Only the events a pipeline sends mark data ready, hold reports, or are `seen`."""
+    incident = _opened(rules, MISSING)
+    plan = plan_action(incident, "resolve", "Kshama Kumar", "api-1", rules, TUESDAY)
+    assert plan is not None
+    assert plan.seen == [] and plan.ready == [] and plan.notices == []
+    assert plan.counted == {("Kshama Kumar", "profit.unit", incident.severity, "none"): 1}
+    assert [d.kind for d in plan.timers] == ["resolved"]
+
+
+def test_a_chat_timer_keeps_its_place_among_the_timers(tmp_path: Path) -> None:
+    chatty = edited_rules(tmp_path, team=lambda team: team.update(chat="json://localhost/chat"))
+    plan = _plan(chatty, [P2])
+    kinds = [d.kind for d in plan.timers]
+    assert kinds[:2] == ["chat", "step"] and kinds.count("chat") == 1

@@ -240,7 +240,11 @@ def dead_letters(runtime: RuntimeDep) -> dict[str, Any]:
     """Events whose fold failed MAX_FOLD_FAILURES times; `router dead-letters retry`
     queues them again."""
     letters = deadletters.listing(runtime.redis, runtime.rules)
-    return {"dead_letters": msgspec.to_builtins(letters)}
+    unreadable = deadletters.unreadable(runtime.redis)
+    return {
+        "dead_letters": msgspec.to_builtins(letters),
+        "unreadable": msgspec.to_builtins(unreadable),
+    }
 
 
 @router.get("/healthz")
