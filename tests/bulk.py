@@ -4,7 +4,7 @@ commands a thousand: tens of thousands in a second."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -92,4 +92,6 @@ def put_new(store: IncidentStore, incidents: Sequence[Incident]) -> None:
                 pipe.hset(name, mapping=fields)  # type: ignore[arg-type]
             for name, scored in sets.items():
                 pipe.zadd(name, scored)
+            for pipeline, n in Counter(i.pipeline for i in chunk).items():
+                pipe.incrby(keys.pipeline_version(pipeline), n)  # as put does, one an incident
             pipe.execute()
