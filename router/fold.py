@@ -21,7 +21,16 @@ import msgspec
 from router.deadlines import DEADLINE_SOURCE, data_day, reports_fed_by
 from router.decide import Decision, analyst_emails
 from router.events import Action, Event
-from router.incidents import Incident, Outcome, Status, apply_event, keep_open, retrigger
+from router.incidents import (
+    Act,
+    Incident,
+    Outcome,
+    Status,
+    act_on,
+    apply_event,
+    keep_open,
+    retrigger,
+)
 from router.rules import Rules
 from router.rules.pipelines import Pipeline
 from router.times import iso_z
@@ -60,8 +69,6 @@ Entry = EventEntry | DecisionEntry | AckTimeoutEntry | SnoozeEntry
 # -- what else a plan causes -------------------------------------------------------------
 
 DueKind = Literal["step", "resolved", "ack_timeout", "action", "chat"]
-Act = Literal["acknowledge", "resolve"]
-"""What a person does to an incident from the API, an email link or the console."""
 ChatChange = Literal["triggered", "triggered again", "acknowledged", "resolved"]
 
 
@@ -239,10 +246,10 @@ def _effects(
     at: str,
 ) -> None:
     event, decision = arrival.event, outcome.decision
-    plan.counted[
-        event.source or "unknown", event.pipeline, decision.severity, decision.decision
-    ] += 1
-    _changes(plan, outcome, event, arrival.event_id, rules, now, at)
+    source = event.source or "unknown"
+    plan.counted[source, event.pipeline, decision.severity, decision.decision] += 1
+    said = EventEntry(at, arrival.event_id, event.action, event.type, event.summary, event.source)
+    _changes(plan, outcome, said, rules, now, at)
     pipeline = rules.pipeline(event.pipeline)
     expected = {deadline.expects for deadline in pipeline.deadlines}
     if event.type in rules.routing.paging.resolves or event.type in expected:
@@ -271,28 +278,19 @@ def _effects(
                 plan.notices.append(ReportDelayed(pipeline, day, recipient, blockers, estimate))
 
 
-def _count(plan: Plan, event: Event, outcome: Outcome) -> None:
-    decision = outcome.decision
-    source = event.source or "unknown"
-    plan.counted[source, event.pipeline, decision.severity, decision.decision] += 1
-
-
 def _latest(estimates: Mapping[str, Estimate], blockers: list[Incident]) -> str | None:
     found = [estimates[i.id] for i in blockers if i.id in estimates]
     return max(found)[1] if found else None
 
 
 def _changes(
-    plan: Plan, outcome: Outcome, event: Event, event_id: str, rules: Rules, now: datetime, at: str
+    plan: Plan, outcome: Outcome, said: EventEntry, rules: Rules, now: datetime, at: str
 ) -> None:
-    """The entries, timers and chat lines of what one event changed."""
+    """The entries, timers and chat lines of what one event (or action, `said`) changed."""
     for incident in outcome.changed:
         plan.incidents[incident.id] = incident  # written once, in its last state
-        plan.note(
-            incident.id,
-            EventEntry(at, event_id, event.action, event.type, event.summary, event.source),
-        )
-        acknowledged = incident.status == "acknowledged" and event.action == "acknowledge"
+        plan.note(incident.id, said)
+        acknowledged = incident.status == "acknowledged" and said.action == "acknowledge"
         if incident is outcome.opened or incident.status == "resolved" or acknowledged:
             plan.note(incident.id, _decided(at, outcome.decision))
         if incident.status == "resolved":  # everyone paged is told, from the outbox
@@ -362,30 +360,18 @@ def _ack_timeout(plan: Plan, incident: Incident) -> None:
 
 
 def plan_action(
-    current: Incident, action: Act, by: str, action_id: str,
-    rules: Rules, now: datetime,
-) -> Plan | None:  # fmt: skip
-    """An acknowledge or resolve from the API, an email link or the console, as `by`:
-    recorded as an event of that action (`action_id`). None when there is nothing to do
-    (already acknowledged, or resolved)."""
-    if not current.is_open or (action == "acknowledge" and current.status == "acknowledged"):
+    current: Incident, action: Act, by: str, action_id: str, rules: Rules, now: datetime
+) -> Plan | None:
+    """An acknowledge or resolve by `by`, recorded on the timeline as that action
+    (`action_id`). None when there is nothing to do (acknowledged already, or resolved)."""
+    outcome = act_on(current, action, by, rules, now)
+    if outcome is None:
         return None
-    event = Event(
-        pipeline=current.pipeline,
-        type=current.type,
-        summary="",
-        severity=None,
-        action=action,
-        dedup_key=current.dedup_key,
-        occurred_at=now,
-        source=by,
-        details={},
-        links=[],
-    )
-    outcome = apply_event({current.dedup_key: current}, event, rules, now, action_id)
-    plan = Plan(outcomes=[outcome], before={i.id: current.status for i in outcome.changed})
-    _count(plan, event, outcome)
-    _changes(plan, outcome, event, action_id, rules, now, iso_z(now))
+    plan = Plan(outcomes=[outcome], before={current.id: current.status})
+    at = iso_z(now)
+    plan.counted[by, current.pipeline, current.severity, "none"] += 1
+    said = EventEntry(at, action_id, action, current.type, "", by)
+    _changes(plan, outcome, said, rules, now, at)
     return plan
 
 

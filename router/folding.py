@@ -16,8 +16,8 @@ import redis
 
 from router.deadletters import record_failure
 from router.events import Event, unknown_pipeline
-from router.fold import Act, Arrival
-from router.incidents import Incident, Outcome
+from router.fold import Arrival
+from router.incidents import Act, Incident, Outcome
 from router.rules import Rules
 from router.store import IncidentStore
 from router.tasks import QueuedEvent

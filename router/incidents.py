@@ -22,6 +22,8 @@ from router.rules.routing import Severity
 from router.times import iso_z
 
 Status = Literal["triggered", "acknowledged", "resolved"]
+Act = Literal["acknowledge", "resolve"]
+"""What a person does to an incident from the API, an email link or the console."""
 
 
 class Incident(BaseModel):
@@ -102,21 +104,11 @@ def apply_event(
             return done(no_action(event, rules, reason))
         kept = (current.severity, current.category)
         if event.action == "resolve":
-            closed = _resolve(current, now, by)
-            reason = "Resolves the open incident: nothing more is sent for it."
-            return done(no_action(event, rules, reason, *kept), closed)
+            return done(no_action(event, rules, RESOLVES, *kept), _resolve(current, now, by))
         if current.status == "acknowledged":
             return done(no_action(event, rules, "The incident was already acknowledged.", *kept))
-        acked = current.model_copy(
-            update={
-                "status": "acknowledged",
-                "acknowledged_at": now,
-                "acknowledged_by": by,
-                "ack_expires_at": ack_expiry(current, rules, now),
-            }
-        )
-        reason = "Acknowledges the open incident: escalation stops."
-        return done(no_action(event, rules, reason, *kept), acked)
+        acked = _acknowledge(current, by, rules, now)
+        return done(no_action(event, rules, ACKNOWLEDGES, *kept), acked)
 
     resolves = rules.routing.paging.resolves.get(event.type)
     if resolves is not None:
@@ -160,6 +152,46 @@ def apply_event(
         links=event.links,
     )
     return done(decision, opened, opened=opened)
+
+
+def act_on(current: Incident, action: Act, by: str, rules: Rules, now: datetime) -> Outcome | None:
+    """A person acknowledges or resolves the incident (the API, an email link, the
+    console): None when there is nothing to do (acknowledged already, or resolved)."""
+    if not current.is_open or (action == "acknowledge" and current.status == "acknowledged"):
+        return None
+    if action == "resolve":
+        changed, reason = _resolve(current, now, by), RESOLVES
+    else:
+        changed, reason = _acknowledge(current, by, rules, now), ACKNOWLEDGES
+    decision = Decision(
+        pipeline=current.pipeline,
+        type=current.type,
+        dedup_key=current.dedup_key,
+        occurred_at=now,
+        severity=current.severity,
+        category=current.category,
+        decision="none",
+        deliver_at=None,
+        escalation=[],
+        recipients=[],
+        reason=reason,
+    )
+    return Outcome(decision=decision, changed=[changed])
+
+
+RESOLVES = "Resolves the open incident: nothing more is sent for it."
+ACKNOWLEDGES = "Acknowledges the open incident: escalation stops."
+
+
+def _acknowledge(incident: Incident, by: str, rules: Rules, now: datetime) -> Incident:
+    return incident.model_copy(
+        update={
+            "status": "acknowledged",
+            "acknowledged_at": now,
+            "acknowledged_by": by,
+            "ack_expires_at": ack_expiry(incident, rules, now),
+        }
+    )
 
 
 def _resolve(incident: Incident, now: datetime, by: str) -> Incident:

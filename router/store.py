@@ -22,7 +22,6 @@ import redis
 
 from router import keys
 from router.fold import (
-    Act,
     Arrival,
     Estimate,
     Plan,
@@ -33,7 +32,7 @@ from router.fold import (
     plan_snooze,
     report_sources,
 )
-from router.incidents import Incident, Outcome, Status
+from router.incidents import Act, Incident, Outcome, Status
 from router.pipe import Pipe
 from router.rules import Rules
 from router.sendonce import Field

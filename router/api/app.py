@@ -30,6 +30,7 @@ from router.api import (
     runbook_actions,
     signin,
 )
+from router.api.deps import ApiState, attach
 from router.api.limits import BodyLimit
 from router.api.middleware import Protections
 from router.api.schema import describe_bodies
@@ -59,11 +60,16 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     app = FastAPI(
         title="alert-router", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan
     )
-    app.state.runtime = runtime
-    app.state.async_redis = clients
-    app.state.send = send or async_sender(clients)
-    app.state.console_templates = console.console_templates(runtime.settings.templates_dir)
-    app.state.logins = Logins(runtime.settings.secret_key.get_secret_value().encode())
+    attach(
+        app,
+        ApiState(
+            runtime=runtime,
+            async_redis=clients,
+            send=send or async_sender(clients),
+            console_templates=console.console_templates(runtime.settings.templates_dir),
+            logins=Logins(runtime.settings.secret_key.get_secret_value().encode()),
+        ),
+    )
     for module in (events, pagerduty, alertmanager, incidents, roster, calendarfeed, metrics):
         app.include_router(module.router)
     app.include_router(email_links.router)

@@ -22,7 +22,7 @@ import redis.asyncio
 from fastapi import Depends, Header, HTTPException, Request
 
 from router import keys
-from router.api.deps import AsyncRedisDep, RuntimeDep
+from router.api.deps import AsyncRedisDep, RuntimeDep, state_of
 from router.rules import Rules
 from router.runtime import Runtime
 from router.sessions import COOKIE, Session, find_session
@@ -124,7 +124,7 @@ async def token_caller(runtime: Runtime, aredis: redis.asyncio.Redis, authorizat
 
 async def session_of(request: Request) -> Session | None:
     session: Session | None = await find_session(
-        request.app.state.async_redis(), request.cookies.get(COOKIE)
+        state_of(request).async_redis(), request.cookies.get(COOKIE)
     )
     return session
 

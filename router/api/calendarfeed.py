@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from router import keys
 from router.api.auth import require_reader, session_of
+from router.api.deps import state_of
 from router.icsfeed import shifts_calendar
 from router.rotation import shifts_between
 from router.runtime import Runtime
@@ -32,7 +33,7 @@ def _signer(runtime: Runtime) -> URLSafeSerializer:
 
 
 async def _person_nonce(request: Request, person: str, renew: bool = False) -> str:
-    aredis = request.app.state.async_redis()
+    aredis = state_of(request).async_redis()
     if not renew:
         found = await aredis.hget(keys.FEED_KEYS, person)
         if found is not None:
@@ -58,7 +59,7 @@ async def _key_ok(request: Request, runtime: Runtime, key: str) -> bool:
         person, nonce = _signer(runtime).loads(key)
     except (BadSignature, ValueError, TypeError):
         return False
-    stored = await request.app.state.async_redis().hget(keys.FEED_KEYS, str(person))
+    stored = await state_of(request).async_redis().hget(keys.FEED_KEYS, str(person))
     if stored is None:
         return False
     current = stored.decode() if isinstance(stored, bytes) else str(stored)
@@ -72,9 +73,9 @@ async def _key_ok(request: Request, runtime: Runtime, key: str) -> bool:
 )
 async def oncall_ics(request: Request, engineer: str | None = None, key: str = "") -> Response:
     """The next 12 weeks of shifts from today (team time): the team's, or one engineer's."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime = state_of(request).runtime
     if not (key and await _key_ok(request, runtime, key)):
-        await require_reader(request, runtime, request.app.state.async_redis())
+        await require_reader(request, runtime, state_of(request).async_redis())
     body = await run_in_threadpool(_feed, runtime, engineer)  # the roster: a sync read
     headers: dict[str, Any] = {"Cache-Control": "private, max-age=300"}
     return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)

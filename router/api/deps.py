@@ -3,29 +3,51 @@ dependencies are coroutines: a plain function would cost each request a thread h
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
+import jinja2
 import redis.asyncio
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from starlette.requests import HTTPConnection
 
 from router.publish import LoopRedis
 from router.runtime import Runtime
+from router.sessions import Logins
 from router.tasks import AsyncSend
 
 
+@dataclass(frozen=True)
+class ApiState:
+    """What the API's endpoints share, set once by router.api.app.create_api."""
+
+    runtime: Runtime
+    async_redis: LoopRedis
+    send: AsyncSend
+    console_templates: jinja2.Environment
+    logins: Logins
+
+
+def attach(app: FastAPI, state: ApiState) -> None:
+    app.state.api = state
+
+
+def state_of(request: HTTPConnection) -> ApiState:
+    """The one place that reads the app's state: everything else is typed."""
+    state: ApiState = request.app.state.api
+    return state
+
+
 async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return state_of(request).runtime
 
 
 async def get_send(request: Request) -> AsyncSend:
-    send: AsyncSend = request.app.state.send
-    return send
+    return state_of(request).send
 
 
 async def get_async_redis(request: Request) -> redis.asyncio.Redis:
-    clients: LoopRedis = request.app.state.async_redis
-    return clients()
+    return state_of(request).async_redis()
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

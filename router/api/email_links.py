@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from router.api.auth import role_of
+from router.api.deps import state_of
 from router.api.incidents import already_done, perform
 from router.incidents import Incident
 from router.links import LinkAction, LinkClaim, LinkInvalid, verify
@@ -35,7 +36,7 @@ background:#1849a9;border:0;border-radius:6px}}</style></head>
 
 
 def _claim(request: Request, action: LinkAction, token: str) -> LinkClaim | HTMLResponse:
-    runtime = request.app.state.runtime
+    runtime = state_of(request).runtime
     secret = runtime.settings.secret_key.get_secret_value().encode()
     try:
         claim = verify(token, secret, runtime.clock.now())
@@ -64,7 +65,7 @@ def _claim(request: Request, action: LinkAction, token: str) -> LinkClaim | HTML
 
 
 def _done_page(request: Request, incident: Incident) -> HTMLResponse:
-    zone = request.app.state.runtime.rules.team.zone
+    zone = state_of(request).runtime.rules.team.zone
     if incident.status == "resolved":
         who, when = incident.resolved_by, incident.resolved_at
     else:
@@ -84,7 +85,7 @@ def _open(
     claim = _claim(request, action, token)
     if isinstance(claim, HTMLResponse):
         return claim
-    incident: Incident | None = request.app.state.runtime.engine.store.get(claim.incident)
+    incident: Incident | None = state_of(request).runtime.engine.store.get(claim.incident)
     if incident is None:
         return _page("No such incident", "<p>It may have been removed.</p>", 404)
     if already_done(incident, action):
@@ -114,7 +115,7 @@ def act(request: Request, action: LinkAction, token: str = Form("")) -> HTMLResp
     if isinstance(opened, HTMLResponse):
         return opened
     claim, incident = opened
-    done = perform(request.app.state.runtime, incident, action, f"{claim.recipient} (email link)")
+    done = perform(state_of(request).runtime, incident, action, f"{claim.recipient} (email link)")
     return _page(
         f"{done.status.capitalize()}",
         f"<p>{escape(done.summary or done.type)} is {done.status}. "

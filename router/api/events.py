@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from router.api.auth import authorize
 from router.api.body import MAX_DEPTH, nests_deeper, read_json_within, too_deep
+from router.api.deps import state_of
 from router.api.intake import check, enqueue, invalid
 from router.events import EventIn
 from router.runtime import Runtime
@@ -33,9 +34,9 @@ def _describe(error: ValidationError, batch: bool) -> list[str]:
 async def post_events(request: Request) -> Response:
     """A plain Starlette endpoint: FastAPI's dependency solving cost more than the rest of
     a one-event request (docs/benchmarks.md). Its schema is written in router.api.schema."""
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime = state_of(request).runtime
     await authorize(
-        runtime, request.app.state.async_redis(), request.headers.get("authorization", "")
+        runtime, state_of(request).async_redis(), request.headers.get("authorization", "")
     )
     body = await read_json_within(request, None)
     batch = isinstance(body, list)
@@ -55,7 +56,7 @@ async def post_events(request: Request) -> Response:
     events, errors = check(runtime, raw, len(await request.body()))
     if errors:
         return invalid("Event object is invalid", errors)
-    queued = await enqueue(runtime, request.app.state.send, events)
+    queued = await enqueue(runtime, state_of(request).send, events)
     accepted = [{"event_id": q.event_id, "dedup_key": q.event.dedup_key} for q in queued]
     return Response(
         orjson.dumps({"status": "accepted", "events": accepted}),

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from router.api.deps import state_of
 from router.metrics import RedisCollector
 from router.runtime import Runtime
 
@@ -15,7 +16,7 @@ router = APIRouter()
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 def metrics(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime = state_of(request).runtime
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(runtime.redis, runtime.clock.now))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

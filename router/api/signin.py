@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from router import keys, outbox
 from router.api.auth import session_of
 from router.api.console import page_message, page_templates
+from router.api.deps import state_of
 from router.rules.team import Analyst, Engineer
 from router.runtime import Runtime
 from router.sessions import COOKIE, LOGIN_TTL_S, SESSION_TTL_S, LoginRefused, Logins, end_session
@@ -47,7 +48,7 @@ REFUSED = {
 
 
 def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime = state_of(request).runtime
     return runtime
 
 
@@ -126,8 +127,8 @@ async def login_send(
 async def _email_link(
     request: Request, runtime: Runtime, name: str, address: str, target: str
 ) -> None:
-    logins: Logins = request.app.state.logins
-    aredis = request.app.state.async_redis()
+    logins: Logins = state_of(request).logins
+    aredis = state_of(request).async_redis()
     window = int(runtime.clock.now().timestamp()) // LOGIN_TTL_S
     asked = await aredis.incr(keys.ratelimit(f"login:{name}", window))
     await aredis.expire(keys.ratelimit(f"login:{name}", window), 2 * LOGIN_TTL_S)
@@ -152,9 +153,9 @@ async def _email_link(
 
 @router.get("/login/link")
 async def login_link(request: Request, token: str = "", next: str = "/") -> Response:
-    logins: Logins = request.app.state.logins
+    logins: Logins = state_of(request).logins
     try:
-        who = await logins.peek(request.app.state.async_redis(), token)
+        who = await logins.peek(state_of(request).async_redis(), token)
     except LoginRefused as refused:
         return _refused(request, refused.reason)
     return _form(request, "login_link.html", who=who, token=token, next=_safe_next(next))
@@ -168,9 +169,9 @@ async def login_finish(
         return page_message(
             request, "Refused", "The form had no valid CSRF token: open the link again.", 403
         )
-    logins: Logins = request.app.state.logins
+    logins: Logins = state_of(request).logins
     try:
-        session = await logins.finish(request.app.state.async_redis(), token)
+        session = await logins.finish(state_of(request).async_redis(), token)
     except LoginRefused as refused:
         return _refused(request, refused.reason)
     response = RedirectResponse(_safe_next(next), 303)
@@ -190,7 +191,7 @@ async def login_finish(
 async def logout(request: Request, csrf: str = Form("")) -> Response:
     session = await session_of(request)
     if session is not None and hmac.compare_digest(csrf.encode(), session.csrf.encode()):
-        await end_session(request.app.state.async_redis(), session.id)
+        await end_session(state_of(request).async_redis(), session.id)
     response = RedirectResponse("/login", 303)
     response.delete_cookie(COOKIE)
     return response

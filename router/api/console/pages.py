@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from router.api.auth import Caller, engineers_only, role_of, session_of
+from router.api.deps import state_of
 from router.runtime import Runtime
 from router.sessions import Session
 from router.times import iso_z
@@ -21,7 +22,7 @@ from router.times import iso_z
 
 def page_templates(request: Request) -> jinja2.Environment:
     """templates/console beside templates/email (ROUTER_TEMPLATES_DIR), as the image has it."""
-    found: jinja2.Environment = request.app.state.console_templates
+    found: jinja2.Environment = state_of(request).console_templates
     return found
 
 
@@ -39,7 +40,7 @@ class SignInFirst(Exception):
 
 
 def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+    runtime: Runtime = state_of(request).runtime
     return runtime
 
 
