@@ -18,16 +18,16 @@ import redis
 
 from router.channels.compose import NoticeComposer
 from router.channels.delivery import Notifier
+from router.firing import push, step
 from router.firing.ack_timeout import AckTimeoutHandler
 from router.firing.action import ActionHandler
 from router.firing.chat import ChatHandler
 from router.firing.notice import NoticeHandler
 from router.firing.outbound import Outbound
 from router.firing.plan import Fired, Handler
-from router.firing.push import PushHandler
 from router.firing.resolved import ResolvedHandler
 from router.firing.run import Runner
-from router.firing.step import StepHandler
+from router.firing.stepwise import DueStepHandler
 from router.mail.compose import Composer
 from router.mail.delivery import Mailer
 from router.rules import Rules
@@ -60,8 +60,8 @@ class Firing:
         outbound = Outbound(deliveries, composer, notices, mailer, notifier, webhooks)
         runner = Runner(client, outbound, retry_backoff_s, lease_s)
         self.handlers: Mapping[TimerKind, Handler] = {
-            "step": StepHandler(store, current_rules, runner),
-            "push": PushHandler(store, current_rules, runner),
+            "step": DueStepHandler(step.decide, store, current_rules, runner),
+            "push": DueStepHandler(push.decide, store, current_rules, runner),
             "chat": ChatHandler(client, store, current_rules, runner),
             "action": ActionHandler(client, store, current_rules, runner),
             "ack_timeout": AckTimeoutHandler(store, runner),

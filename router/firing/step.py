@@ -3,18 +3,15 @@ it escalates, and a push timer for the pushes that wait for an acknowledgement."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from router.channels.stream import line_for
 from router.firing import records
-from router.firing.due import DueStep, due_step, pushes, recipients, step_key
-from router.firing.plan import ChatOnce, Done, Fired, IncidentEmail, Later, Plan, Send
-from router.firing.run import Runner
+from router.firing.due import DueStep, pushes, recipients, step_key
+from router.firing.plan import ChatOnce, IncidentEmail, Later, Plan, Send
 from router.incidents import Incident
 from router.metrics import Lateness, counting
 from router.rules import Rules
-from router.store import IncidentStore
 from router.timers import Timer
 
 
@@ -61,18 +58,3 @@ def decide(found: DueStep, incident: Incident, rules: Rules, now: datetime) -> P
         ),
         chat=chat,
     )
-
-
-class StepHandler:
-    def __init__(
-        self, store: IncidentStore, current_rules: Callable[[], Rules], runner: Runner
-    ) -> None:
-        self.store, self.current_rules, self.runner = store, current_rules, runner
-
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
-        incident = self.store.get(timer.incident)
-        found = due_step(timer, incident, now)
-        if isinstance(found, Done):
-            return self.runner.done(member, found)
-        assert incident is not None
-        return self.runner.run(member, decide(found, incident, self.current_rules(), now), now)
