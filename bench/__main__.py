@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         "--work", type=Path, help="keep the processes' logs and data here [a temporary folder]"
     )
     full, quick = Sizes.full(), Sizes.quick()
-    for field in dataclasses.fields(Sizes):
+    for field in _numbers():
         kind = float if field.type in (float, "float") else int
         parser.add_argument(
             f"--{field.name.replace('_', '-')}",
@@ -91,11 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _numbers() -> list[dataclasses.Field[object]]:
+    """The sizes set by an option each (not the fold's worker counts)."""
+    return [f for f in dataclasses.fields(Sizes) if f.type in (int, float, "int", "float")]
+
+
 def _sizes(args: argparse.Namespace) -> Sizes:
     sizes = Sizes.smoke() if args.smoke else Sizes.quick() if args.quick else Sizes.full()
     chosen = {
         field.name: getattr(args, field.name)
-        for field in dataclasses.fields(Sizes)
+        for field in _numbers()
         if getattr(args, field.name) is not None
     }
     return dataclasses.replace(sizes, **chosen)

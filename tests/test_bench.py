@@ -48,12 +48,7 @@ def test_bench_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
         ingest["realistic", 100]["router_body_bytes"] > 5 * ingest["bare", 100]["router_body_bytes"]
     )
 
-    assert [(row["pipelines"], row["workers"]) for row in results["fold"]] == [
-        (1, 1),
-        (1, 2),
-        (5, 1),
-        (5, 2),
-    ]
+    assert [(row["pipelines"], row["workers"]) for row in results["fold"]] == [(1, 2), (5, 2)]
     assert all(row["incidents"] == 100 and row["events_per_s"] > 0 for row in results["fold"])
 
     p1 = results["p1_during_storm"]
