@@ -527,9 +527,14 @@ def test_any_message_is_the_same_email(
         thread="inc-1",
         images={"chart": _png(3, 2)} if image else {},
     )
+    if any(brk in value for value in (subject, key) for brk in "\r\n"):
+        # Refused: the email package itself lets a value that ends in one through
+        with pytest.raises(ValueError, match="linefeed or carriage return"):
+            message.to_bytes(SENDERS[1], NOW)
+        return
     try:
         references = reference_forms(message, SENDERS[1])
-    except ValueError:  # a value with a line break: refused both ways
+    except ValueError:  # a value the package refuses: refused both ways
         with pytest.raises(ValueError):
             message.to_bytes(SENDERS[1], NOW)
         return

@@ -250,8 +250,9 @@ _FORMS = {"\n": _Form.of(b"\n"), "\r\n": _Form.of(b"\r\n")}
 def _folded(name: str, value: str, linesep: Linesep) -> bytes:
     """`name: value` as the email package folds it (addresses are parsed and written
     again): once per distinct value, as senders and recipients repeat."""
+    _no_line_break(value)
     policy = _POLICIES[linesep]
-    name, header = policy.header_store_parse(name, value)  # ValueError on CR or LF
+    name, header = policy.header_store_parse(name, value)
     return policy.fold_binary(name, header)
 
 
@@ -261,9 +262,17 @@ def _addresses(name: str, value: str) -> tuple[str, ...]:
     return tuple(address for _, address in email.utils.getaddresses([str(header)]))
 
 
+def _no_line_break(value: str) -> None:
+    """Refused in any header value: the email package refuses one inside a value, but
+    lets a value that ends in one (or is one) through, as a bare CR in the header."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+
+
 def _unstructured(name: str, value: str, linesep: Linesep) -> bytes:
     """`name: value` folded at 78 columns, runs of non-ASCII words as RFC 2047 encoded
     words: it parses to what the email package's own folding of `value` parses to."""
+    _no_line_break(value)
     words = value.split(" ")
     if (
         not value
