@@ -179,6 +179,12 @@ def report_sources(event: Event, rules: Rules) -> list[str]:
     return [event.pipeline, *(pipeline.built_from if pipeline else [])]
 
 
+def touched(event: Event, rules: Rules) -> list[str]:
+    """The pipelines an event's fold reads: its own, and what a report it makes ready is
+    built from."""
+    return [event.pipeline, *report_sources(event, rules)]
+
+
 def fold_groups(arrivals: list[Arrival], rules: Rules) -> list[list[int]]:
     """The arrivals' indexes in groups that fold apart: events of pipelines that no event
     touches together (a report_ready reads its source pipelines' blockers), each group
@@ -186,7 +192,7 @@ def fold_groups(arrivals: list[Arrival], rules: Rules) -> list[list[int]]:
     group_of: dict[str, int] = {}  # pipeline -> its group's number
     groups: list[list[int]] = []
     for index, arrival in enumerate(arrivals):
-        pipelines = [arrival.event.pipeline, *report_sources(arrival.event, rules)]
+        pipelines = touched(arrival.event, rules)
         found = sorted({group_of[p] for p in pipelines if p in group_of})
         if not found:
             number = len(groups)

@@ -31,6 +31,7 @@ from router.fold import (
     plan_retrigger,
     plan_snooze,
     report_sources,
+    touched,
 )
 from router.incidents import Act, Incident, Outcome, Status
 from router.pipe import Pipe
@@ -205,7 +206,8 @@ class IncidentStore:
         wait_until = time.monotonic() + LOCK_WAIT_S
         while pending:
             for group in list(pending):
-                pipelines = sorted({p for i in group for p in self._touched(arrivals[i])})
+                events = [arrivals[i].event for i in group]
+                pipelines = sorted({p for e in events for p in touched(e, self.rules)})
                 locked = None
                 big = take_turns and len(group) >= LOCK_FROM_EVENTS
                 if big and time.monotonic() < wait_until:
@@ -223,9 +225,6 @@ class IncidentStore:
             if pending:
                 time.sleep(LOCK_POLL_S)
         return outcomes
-
-    def _touched(self, arrival: Arrival) -> list[str]:
-        return [arrival.event.pipeline, *report_sources(arrival.event, self.rules)]
 
     def _fold_group(
         self, arrivals: list[Arrival], pipelines: list[str], now: datetime
@@ -363,8 +362,13 @@ class IncidentStore:
                     continue
 
     def put(self, pipe: Pipe, incident: Incident) -> None:
-        """One incident and its indexes, outside any plan (tests seed a store with it)."""
-        put_incident(pipe, incident)
+        """An incident and its indexes, outside any plan and whatever its status was
+        (tests seed and change a store with it)."""
+        for status in STATUSES:
+            if status != incident.status:
+                pipe.zrem(keys.status(status), incident.id)
+                pipe.zrem(keys.pipeline_status(incident.pipeline, status), incident.id)
+        put_incident(pipe, incident, None)
         pipe.incr(keys.pipeline_version(incident.pipeline))
 
     def _load(self, client: redis.Redis, ids: Sequence[bytes | str]) -> list[Incident]:

@@ -8,7 +8,6 @@ and the counts. Key layout: router.keys.
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -29,13 +28,6 @@ if TYPE_CHECKING:  # the composer imports the store (router.actions)
 
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
 
-
-class Unknown(enum.Enum):
-    UNKNOWN = "unknown"
-
-
-UNKNOWN = Unknown.UNKNOWN
-"""The status before is not known: every index is written."""
 SEEN_S = 7 * 86400  # longer than any redelivery
 READY_KEEP_S = 3 * 86400
 _ENTRY = msgspec.json.Encoder(order="sorted")  # as router.store.entry writes the others
@@ -50,7 +42,7 @@ def set_value(pipe: Pipe, key: str, value: str | int, ex_s: int | None = None) -
         pipe.execute_command("SET", key, value, "EX", ex_s)
 
 
-def put_incident(pipe: Pipe, incident: Incident, before: Status | Unknown | None = UNKNOWN) -> None:
+def put_incident(pipe: Pipe, incident: Incident, before: Status | None) -> None:
     """The incident and, when its status changed from `before` (None: it is new), its
     indexes: open by dedup key and by type, by status. A fold into an open incident
     changes its JSON only: one command, not nine."""
@@ -66,11 +58,9 @@ def put_incident(pipe: Pipe, incident: Incident, before: Status | Unknown | None
         else:
             pipe.hdel(index, incident.dedup_key)
     opened = {incident.id: incident.opened_at.timestamp()}
-    left = [s for s in STATUSES if s != incident.status] if before is UNKNOWN else [before]
-    for status in left:
-        if status is not None and status != incident.status:
-            pipe.zrem(keys.status(status), incident.id)
-            pipe.zrem(keys.pipeline_status(incident.pipeline, status), incident.id)
+    if before is not None:
+        pipe.zrem(keys.status(before), incident.id)
+        pipe.zrem(keys.pipeline_status(incident.pipeline, before), incident.id)
     pipe.zadd(keys.status(incident.status), opened)
     pipe.zadd(keys.pipeline_status(incident.pipeline, incident.status), opened)
 
@@ -84,7 +74,7 @@ class PlanWriter:
     def write(self, pipe: Pipe, plan: Plan, now: datetime) -> None:
         changed: set[str] = set()
         for incident in plan.incidents.values():
-            put_incident(pipe, incident, plan.before.get(incident.id, UNKNOWN))
+            put_incident(pipe, incident, plan.before[incident.id])
             changed.add(incident.pipeline)
         for incident_id, entries in plan.timeline.items():
             pipe.rpush(keys.timeline(incident_id), *[_ENTRY.encode(e) for e in entries])
