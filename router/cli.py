@@ -18,20 +18,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from router.channels.compose import NoticeComposer
-from router.channels.trial import send_trial
-from router.mail.compose import KINDS, Composer
-from router.mail.message import OutgoingMessage
-from router.mail.samples import sample
-from router.roster import RosterInvalid
-from router.rosterstore import ChangeKind, RosterStore, change_json
-from router.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
-from router.rules import Rules, contact_methods
-from router.rules.load import RulesInvalid, load_rules
-from router.settings import Settings, SettingsInvalid, check_channel_lease, load_settings
-from router.simulate import simulate
-from router.summary import rules_summary
-from router.times import local_day_span, parse_instant
+from router.config import contact_methods
+from router.config.load import RulesInvalid, load_rules
+from router.config.settings import Settings, SettingsInvalid, check_channel_lease, load_settings
+from router.config.summary import rules_summary
+from router.core.message import OutgoingMessage
+from router.core.roster import RosterInvalid
+from router.core.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
+from router.core.rules import Rules
+from router.core.simulate import simulate
+from router.core.times import local_day_span, parse_instant
+from router.delivery.channels.compose import NoticeComposer
+from router.delivery.channels.trial import send_trial
+from router.delivery.mail.compose import KINDS, Composer
+from router.delivery.mail.samples import sample
+from router.state.rosterstore import ChangeKind, RosterStore, change_json
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 out = Console(highlight=False)
@@ -284,7 +285,7 @@ def runbook(
     ] = False,
 ) -> None:
     """Write the team's runbook from the rules: team, rotation, pipelines, SLAs, paging."""
-    from router.runbook import render, runbook_blocks
+    from router.core.runbook import render, runbook_blocks
 
     if form not in ("md", "html"):
         _fail(f"--format: {form!r}: use md or html")
@@ -335,7 +336,7 @@ def api(
     settings = _settings()
     _startup(settings)
     _logging()
-    from router import serve  # the service stack loads only for the services
+    from router.processes import serve  # the service stack loads only for the services
 
     serve.serve_api(settings, host, port, processes)
 
@@ -356,8 +357,8 @@ def worker(
     """Run a Celery worker: folds events into incidents, sends messages."""
     settings = _settings()
     _startup(settings)
-    from router import serve
-    from router.tasks import LANES
+    from router.processes import serve
+    from router.queue.tasks import LANES
 
     if lane not in LANES:
         _fail(f"--lane: {lane!r} is not a lane (known: {', '.join(LANES)})")
@@ -370,7 +371,7 @@ def scheduler() -> None:
     settings = _settings()
     _startup(settings)
     _logging()
-    from router import serve
+    from router.processes import serve
 
     serve.run_scheduler(settings)
 
@@ -380,7 +381,7 @@ def up(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
     """Run api, worker and scheduler together for local use (and Redis if none answers)."""
     settings = _settings()
     _startup(settings)
-    from router import serve
+    from router.processes import serve
 
     serve.up(settings, host, port)
 
@@ -451,7 +452,9 @@ def send_test(
     else:
         urls = person.contact_methods if channel == "all" else [channel]
     if person is not None and urls:
-        from router.channels.apprise_backend import AppriseBackend  # apprise: slow to import
+        from router.delivery.channels.apprise_backend import (
+            AppriseBackend,  # apprise: slow to import
+        )
 
         backend = AppriseBackend(settings.channel_timeout_s)
         notices = _notices(settings, rules)
@@ -466,7 +469,7 @@ def send_test(
 
 
 def _send_test_email(settings: Settings, kind: str, address: str) -> bool:
-    from router.mail.backends import DeliveryFailed, backend_from
+    from router.delivery.mail.backends import DeliveryFailed, backend_from
 
     message = _sample(settings, kind).model_copy(
         update={"to": [address], "idempotency_key": f"send-test:{uuid.uuid4().hex}"}
@@ -502,8 +505,8 @@ def dead_letters_command(
     action: Annotated[str, typer.Argument(help="list or retry")] = "list",
 ) -> None:
     """List the events whose fold kept failing, or queue them all again (retry)."""
-    from router import deadletters
-    from router.publish import redis_sender
+    from router.state import deadletters
+    from router.state.publish import redis_sender
 
     if action not in ("list", "retry"):
         _fail(f"dead-letters: unknown action {action!r}: use list or retry")

@@ -8,10 +8,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from router import keys
-from router.engine import new_id
-from router.incidents import Incident, Status
-from router.store import IncidentStore
+from router.core.incidents import Incident, Status
+from router.service.engine import new_id
+from router.state import keys
+from router.state.store import IncidentStore
 
 CHUNK = 2000
 

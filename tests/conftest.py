@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from router.rules import Rules
-from router.rules.load import load_rules
+from router.config.load import load_rules
+from router.core.rules import Rules
 from tests.stack import Stack, running_stack
 from tests.support import RULES_DIR, copy_rules, pacific
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import redis
 
-from router.keys import LEASED
-from router.tasks import QUEUES
+from router.queue.tasks import QUEUES
+from router.state.keys import LEASED
 from tests.mailservers import SmtpInbox
 from tests.redis_server import RedisServer
 from tests.stack import TOKEN, free_port, wait_until

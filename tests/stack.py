@@ -23,19 +23,19 @@ import redis
 import uvicorn
 from celery.contrib.testing.worker import start_worker
 
-from router import keys
 from router.api.app import create_api
-from router.clock import FixedClock
-from router.folding import Fault, no_fault
-from router.keys import LEASED, TIMERS
-from router.mail.backends import EmailBackend
-from router.publish import redis_sender
-from router.runtime import Runtime, build_runtime
-from router.scheduler import Scheduler
-from router.serve import uvicorn_config
-from router.settings import Settings
-from router.tasks import QUEUES
-from router.worker import create_celery
+from router.config.clock import FixedClock
+from router.config.settings import Settings
+from router.delivery.mail.backends import EmailBackend
+from router.processes.scheduler import Scheduler
+from router.processes.serve import uvicorn_config
+from router.processes.worker import create_celery
+from router.queue.tasks import QUEUES
+from router.service.folding import Fault, no_fault
+from router.service.runtime import Runtime, build_runtime
+from router.state import keys
+from router.state.keys import LEASED, TIMERS
+from router.state.publish import redis_sender
 from tests.redis_server import session_redis
 
 TOKEN = "test-token-1"

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from router.events import EventIn, to_event
-from router.rules import Rules
-from router.rules.load import load_rules
-from router.rules.yamlfile import read_yaml
-from router.tasks import QueuedEvent
+from router.config.load import load_rules
+from router.config.yamlfile import read_yaml
+from router.core.events import EventIn, to_event
+from router.core.rules import Rules
+from router.queue.tasks import QueuedEvent
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
 PACIFIC = ZoneInfo("America/Los_Angeles")

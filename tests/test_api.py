@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from router.tasks import QUEUES
+from router.queue.tasks import QUEUES
 from tests.stack import Stack, running_stack, wait_until
 from tests.support import RULES_DIR, pacific
 

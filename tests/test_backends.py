@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from router.mail.backends import DeliveryFailed, EmailBackend
-from router.mail.backends.console import ConsoleBackend
-from router.mail.backends.outbox import OutboxBackend
-from router.mail.backends.sendgrid import SendGridBackend
-from router.mail.backends.smtp import SmtpBackend
-from router.mail.message import OutgoingMessage
-from router.sendonce import LeaseLost
+from router.core.message import OutgoingMessage
+from router.delivery.mail.backends import DeliveryFailed, EmailBackend
+from router.delivery.mail.backends.console import ConsoleBackend
+from router.delivery.mail.backends.outbox import OutboxBackend
+from router.delivery.mail.backends.sendgrid import SendGridBackend
+from router.delivery.mail.backends.smtp import SmtpBackend
+from router.state.sendonce import LeaseLost
 from tests.mailservers import sendgrid_server, smtp_server
 from tests.stack import free_port, read_outbox, self_signed
 
@@ -226,7 +226,7 @@ _FULL_DISK = """
 import resource, signal, sys
 from pathlib import Path
 from tests.test_backends import MESSAGE, NOW, SENDER
-from router.mail.backends.outbox import OutboxBackend
+from router.delivery.mail.backends.outbox import OutboxBackend
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a disk with 4 KB free, a file
@@ -262,7 +262,7 @@ def test_a_failed_outbox_write_leaves_no_temp_file(tmp_path: Path) -> None:
 
 
 def test_contract_a_refused_fence_sends_nothing(backend: Pair) -> None:
-    """A worker whose lease is gone (router.sendonce) hears it at the fence, right before
+    """A worker whose lease is gone (router.state.sendonce) hears it at the fence, right before
     the send's commit: nothing arrives, and the backend sends the next message as ever."""
     sender, received = backend
     asked: list[float] = []

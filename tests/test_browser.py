@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from router import keys
-from router.timers import Timer
+from router.state import keys
+from router.state.timers import Timer
 from tests.deployment import Deployment
 from tests.redis_server import RedisServer
 from tests.stack import TOKEN, read_outbox, text_of, wait_until

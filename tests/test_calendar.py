@@ -4,9 +4,9 @@ from datetime import date
 
 import pytest
 
-from router.calendar import holiday_name, is_business_day, next_business_start, quiet_reason
-from router.rules import Rules
-from router.times import iso_z
+from router.core.calendar import holiday_name, is_business_day, next_business_start, quiet_reason
+from router.core.rules import Rules
+from router.core.times import iso_z
 from tests.support import pacific
 
 # (Pacific wall-clock time, why it is quiet or None, next business-hours start in UTC)

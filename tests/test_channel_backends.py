@@ -1,4 +1,4 @@
-"""The contract of a channel backend (router.channels.base), for each kind of apprise URL
+"""The contract of a channel backend (router.delivery.channels.base), for each kind of apprise URL
 the tests can reach: a local HTTP server answering what each case needs."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from router.channels.apprise_backend import AppriseBackend
-from router.channels.base import Notice
-from router.sendonce import DeliveryFailed, LeaseLost
+from router.delivery.channels.apprise_backend import AppriseBackend
+from router.delivery.channels.base import Notice
+from router.state.sendonce import DeliveryFailed, LeaseLost
 from tests.mailservers import WebhookReceiver, webhook_receiver
 from tests.stack import free_port
 
@@ -96,7 +96,7 @@ def test_a_failure_names_the_target_masked(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_a_refused_fence_sends_nothing(target: tuple[WebhookReceiver, str]) -> None:
-    """The fence comes right before the request (router.sendonce): a worker whose lease is
+    """The fence comes right before the request (router.state.sendonce): a worker whose lease is
     gone makes none."""
     receiver, url = target
 

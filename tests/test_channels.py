@@ -19,11 +19,11 @@ import redis.asyncio
 from fastapi.testclient import TestClient
 
 from router.api.app import create_api
-from router.publish import redis_sender
-from router.runtime import Runtime, build_runtime
-from router.sessions import Logins
-from router.tasks import FIRE, URGENT_QUEUE
-from router.timers import Timer
+from router.queue.tasks import FIRE, URGENT_QUEUE
+from router.service.runtime import Runtime, build_runtime
+from router.state.publish import redis_sender
+from router.state.sessions import Logins
+from router.state.timers import Timer
 from tests.mailservers import WebhookReceiver, webhook_receiver
 from tests.stack import (
     KSHAMA_TOKEN,

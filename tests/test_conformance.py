@@ -23,7 +23,7 @@ from schemathesis.generation.hypothesis.builder import (
 )
 
 from router.api.app import create_api
-from router.runtime import Runtime, build_runtime
+from router.service.runtime import Runtime, build_runtime
 from tests.stack import TOKEN, settings_for
 from tests.support import RULES_DIR
 

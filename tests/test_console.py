@@ -17,8 +17,8 @@ import redis.asyncio
 from fastapi.testclient import TestClient
 
 from router.api.app import create_api
-from router.runtime import build_runtime
-from router.sessions import Logins
+from router.service.runtime import build_runtime
+from router.state.sessions import Logins
 from tests.stack import KSHAMA_TOKEN, Stack, running_stack, settings_for, text_of, wait_until
 from tests.support import RULES_DIR, pacific
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from router.events import parse_event
+from router.core.events import parse_event
 from tests.stack import Stack, running_stack, text_of, wait_until
 from tests.support import RULES_DIR, pacific
 

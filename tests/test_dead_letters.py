@@ -7,9 +7,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from router import deadletters
-from router.publish import publish, redis_sender
-from router.tasks import INGEST, INGEST_QUEUE, QueuedEvent, encode_batch
+from router.queue.tasks import INGEST, INGEST_QUEUE, QueuedEvent, encode_batch
+from router.state import deadletters
+from router.state.publish import publish, redis_sender
 from tests.stack import Stack, wait_until
 from tests.support import pacific, queued
 

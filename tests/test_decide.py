@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from router.decide import decide
-from router.events import parse_event
-from router.rules import Rules
-from router.times import iso_z
+from router.core.decide import decide
+from router.core.events import parse_event
+from router.core.rules import Rules
+from router.core.times import iso_z
 from tests.support import pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"

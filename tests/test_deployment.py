@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from router.mail.backends.outbox import OutboxBackend
-from router.mail.message import OutgoingMessage
-from router.settings import Settings
-from router.tasks import DELIVER_QUEUE, LANES, QUEUES
+from router.config.settings import Settings
+from router.core.message import OutgoingMessage
+from router.delivery.mail.backends.outbox import OutboxBackend
+from router.queue.tasks import DELIVER_QUEUE, LANES, QUEUES
 from tests.support import RULES_DIR
 
 ROOT = RULES_DIR.parent

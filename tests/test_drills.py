@@ -19,10 +19,10 @@ import httpx
 import pytest
 import redis
 
-from router import keys
-from router.incidents import Incident
-from router.mail.backends.sendgrid import SendGridBackend
-from router.tasks import DELIVER_QUEUE
+from router.core.incidents import Incident
+from router.delivery.mail.backends.sendgrid import SendGridBackend
+from router.queue.tasks import DELIVER_QUEUE
+from router.state import keys
 from tests.deployment import Deployment, message_ids
 from tests.mailservers import Tarpit, sendgrid_server, smtp_server, webhook_receiver
 from tests.redis_server import RedisServer
@@ -88,7 +88,7 @@ def test_worker_killed_mid_fold_pages_every_event_once(
     """4,000 P1 events in four batches of 1,000; the worker dies right after the last is
     accepted, holding batches and pages. Redelivery after 10 s, not the default 30 s, and
     a 15 s lease, not 60 s (a send the worker died committing is held COMMIT_LEASES
-    leases: router.sendonce): the mechanism is the same, the suite is shorter."""
+    leases: router.state.sendonce): the mechanism is the same, the suite is shorter."""
     smtp_port = free_port()
     with smtp_server(smtp_port) as inbox:
         deployment = Deployment(

@@ -29,17 +29,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.incidents import Incident
-from router.mail.backends.console import ConsoleBackend
-from router.mail.backends.outbox import OutboxBackend
-from router.mail.backends.smtp import SmtpBackend
-from router.mail.compose import KINDS, Composer
-from router.mail.message import OutgoingMessage
-from router.mail.samples import NIGHT, _incident, sample
-from router.rotation import shift_at
-from router.rules import Rules
-from router.times import parse_instant, require_aware
-from router.weekly import HandedOver, PipelineTimes, WeekReport
+from router.core.incidents import Incident
+from router.core.message import OutgoingMessage
+from router.core.rotation import shift_at
+from router.core.rules import Rules
+from router.core.times import parse_instant, require_aware
+from router.core.weekly import HandedOver, PipelineTimes, WeekReport
+from router.delivery.mail.backends.console import ConsoleBackend
+from router.delivery.mail.backends.outbox import OutboxBackend
+from router.delivery.mail.backends.smtp import SmtpBackend
+from router.delivery.mail.compose import KINDS, Composer
+from router.delivery.mail.samples import NIGHT, _incident, sample
 from tests.mailservers import smtp_server
 from tests.stack import free_port, read_outbox
 from tests.support import RULES_DIR

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from router.mail.backends.sendgrid import SendGridBackend
+from router.delivery.mail.backends.sendgrid import SendGridBackend
 from tests.mailservers import sendgrid_server
 from tests.stack import Stack, html_of, running_stack, text_of, wait_until
 from tests.support import pacific

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from router.mail.compose import KINDS, Composer
-from router.mail.message import OutgoingMessage
-from router.mail.samples import sample
-from router.rules import Rules
+from router.core.message import OutgoingMessage
+from router.core.rules import Rules
+from router.delivery.mail.compose import KINDS, Composer
+from router.delivery.mail.samples import sample
 from tests.support import RULES_DIR
 
 TEMPLATES = RULES_DIR.parent / "templates" / "email"

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from router.escalation import plan_escalation
-from router.rules import Rules
-from router.rules.routing import EscalationPolicy
+from router.core.escalation import plan_escalation
+from router.core.rules import Rules
+from router.core.rules.routing import EscalationPolicy
 from tests.support import edited_rules, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import redis.asyncio
 
-from router.rules.load import load_rules
-from router.sessions import COOKIE, Logins
-from router.store import IncidentStore
+from router.config.load import load_rules
+from router.state.sessions import COOKIE, Logins
+from router.state.store import IncidentStore
 from tests.bulk import write_incidents
 from tests.deployment import Deployment
 from tests.redis_server import session_redis

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from router.events import EventInvalid, parse_event
-from router.rules import Rules
-from router.times import iso_z
+from router.core.events import EventInvalid, parse_event
+from router.core.rules import Rules
+from router.core.times import iso_z
 from tests.support import edited_rules, pacific
 
 NOW = pacific("2026-11-24 10:00")

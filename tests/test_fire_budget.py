@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from router import keys, outbox
-from router.mail.backends.smtp import SmtpBackend
-from router.mail.message import OutgoingMessage
-from router.runtime import build_runtime
-from router.tasks import FIRE
-from router.timers import claim_due
-from router.worker import create_celery
+from router.core.message import OutgoingMessage
+from router.delivery.mail.backends.smtp import SmtpBackend
+from router.processes.worker import create_celery
+from router.queue.tasks import FIRE
+from router.service.runtime import build_runtime
+from router.state import keys, outbox
+from router.state.timers import claim_due
 from tests.mailservers import Tarpit
 from tests.stack import free_port, settings_for
 from tests.support import RULES_DIR

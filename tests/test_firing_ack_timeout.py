@@ -1,4 +1,4 @@
-"""An acknowledgement's timeout, decided (router.firing.ack_timeout): pure."""
+"""An acknowledgement's timeout, decided (router.delivery.firing.ack_timeout): pure."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from router.firing.ack_timeout import Retrigger, decide
-from router.firing.plan import Done, Release, Reschedule
+from router.delivery.firing.ack_timeout import Retrigger, decide
+from router.delivery.firing.plan import Done, Release, Reschedule
 from tests.test_firing_step import AT, incident
 
 EXPIRES = AT + timedelta(hours=4)

@@ -1,4 +1,4 @@
-"""A runbook action's timer, decided (router.firing.action): pure."""
+"""A runbook action's timer, decided (router.delivery.firing.action): pure."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from router.firing import action
-from router.firing.plan import Done, Plan, Release
-from router.rules import Rules
-from router.rules.pipelines import EmailAction, WebhookAction
-from router.sendonce import Entry, Record, Written
-from router.timers import Timer
+from router.core.rules import Rules
+from router.core.rules.pipelines import EmailAction, WebhookAction
+from router.delivery.firing import action
+from router.delivery.firing.plan import Done, Plan, Release
+from router.state.sendonce import Entry, Record, Written
+from router.state.timers import Timer
 from tests.support import edited_rules
 from tests.test_firing_step import B, D, incident, sent
 

@@ -1,14 +1,14 @@
-"""The team chat's lines, decided (router.firing.chat): pure. Each line from the cursor on
+"""The team chat's lines, decided (router.delivery.firing.chat): pure. Each line from the cursor on
 is one send under its own key; a refused one is recorded, a sent one is not."""
 
 from __future__ import annotations
 
 import pytest
 
-from router.channels.stream import line_for
-from router.firing.chat import decide, drained
-from router.firing.plan import Fired
-from router.sendonce import Delivery, Entry, Record, Written
+from router.delivery.firing.chat import decide, drained
+from router.delivery.firing.plan import Fired
+from router.state.sendonce import Delivery, Entry, Record, Written
+from router.state.stream import line_for
 from tests.test_firing_step import incident, sent
 
 URL = "json://127.0.0.1/team-chat"

@@ -1,12 +1,12 @@
-"""A stored notice's timer, decided (router.firing.notice): pure."""
+"""A stored notice's timer, decided (router.delivery.firing.notice): pure."""
 
 from __future__ import annotations
 
-from router.firing.notice import decide
-from router.firing.plan import Done, Plan, Release, Send, StoredEmail
-from router.mail.message import OutgoingMessage
-from router.outbox import StoredMessage
-from router.sendonce import Record
+from router.core.message import OutgoingMessage
+from router.delivery.firing.notice import decide
+from router.delivery.firing.plan import Done, Plan, Release, Send, StoredEmail
+from router.state.outbox import StoredMessage
+from router.state.sendonce import Record
 
 MESSAGE = OutgoingMessage(
     idempotency_key="notice:evt-1:analyst@example.com",

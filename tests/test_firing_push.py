@@ -1,4 +1,4 @@
-"""A step's later pushes, decided (router.firing.push): pure. The timer is due again
+"""A step's later pushes, decided (router.delivery.firing.push): pure. The timer is due again
 for the next push, if any; the pushes due now go once each."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from router.firing import push
-from router.firing.due import DueStep, due_step
-from router.firing.plan import Done, Release, Reschedule
-from router.timers import Timer
+from router.delivery.firing import push
+from router.delivery.firing.due import DueStep, due_step
+from router.delivery.firing.plan import Done, Release, Reschedule
+from router.state.timers import Timer
 from tests.support import edited_rules
 from tests.test_firing_step import AT, PLAN, B, incident, sent
 

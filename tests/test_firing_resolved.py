@@ -1,4 +1,4 @@
-"""A resolved incident's notices, decided (router.firing.resolved): pure, from what the
+"""A resolved incident's notices, decided (router.delivery.firing.resolved): pure, from what the
 timeline says."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from router.firing import resolved
-from router.firing.plan import IncidentEmail
-from router.rules import Rules
-from router.sendonce import Entry
+from router.core.rules import Rules
+from router.delivery.firing import resolved
+from router.delivery.firing.plan import IncidentEmail
+from router.state.sendonce import Entry
 from tests.test_firing_step import A, B, D, incident, sent
 
 NOTE = {"at": "2026-12-01T19:10:00Z", "kind": "note", "by": "kshama", "text": "fixed the cast"}

@@ -1,12 +1,21 @@
-"""What happens to a fired timer once its sends were tried (router.firing.settle): pure."""
+"""What happens to a fired timer once its sends were tried (router.delivery.firing.settle): pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from router.firing.plan import BackOff, Leave, Plan, Refused, Release, Reschedule, Send, TimerChange
-from router.firing.settle import Riding, riding, settle
-from router.sendonce import Delivery, Record
+from router.delivery.firing.plan import (
+    BackOff,
+    Leave,
+    Plan,
+    Refused,
+    Release,
+    Reschedule,
+    Send,
+    TimerChange,
+)
+from router.delivery.firing.settle import Riding, riding, settle
+from router.state.sendonce import Delivery, Record
 from tests.test_firing_step import AT
 
 SENT, FAILED, ALREADY, BUSY = (

@@ -1,4 +1,4 @@
-"""An escalation step's timer, decided (router.firing.due, router.firing.step): pure, with
+"""An escalation step's timer, decided (router.delivery.firing.due, router.delivery.firing.step): pure, with
 fixed instants and the shipped rules (edited where a case needs a chat or push target)."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from router.channels.stream import line_for
-from router.escalation import PlannedStep
-from router.firing import step
-from router.firing.due import DueStep, due_step
-from router.firing.plan import (
+from router.core.escalation import PlannedStep
+from router.core.incidents import Incident
+from router.core.rules import Rules
+from router.delivery.firing import step
+from router.delivery.firing.due import DueStep, due_step
+from router.delivery.firing.plan import (
     ChatOnce,
     ChatPost,
     Done,
@@ -28,11 +29,10 @@ from router.firing.plan import (
     StoredEmail,
     WebhookCall,
 )
-from router.incidents import Incident
-from router.metrics import Counted, Lateness
-from router.rules import Rules
-from router.sendonce import Entry, Record, Written
-from router.timers import Timer
+from router.state.metrics import Counted, Lateness
+from router.state.sendonce import Entry, Record, Written
+from router.state.stream import line_for
+from router.state.timers import Timer
 from tests.support import edited_rules, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"
@@ -46,7 +46,7 @@ PLAN = [
 
 def incident(**changes: Any) -> Incident:
     """A growth.aggregate incident paged at AT with PLAN (no policy: the planned names
-    stand, router.escalation.recipients_now)."""
+    stand, router.core.escalation.recipients_now)."""
     found = Incident(
         id="inc",
         dedup_key="d",

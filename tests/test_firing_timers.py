@@ -1,11 +1,11 @@
-"""Timer members: built and read in router.timers only, also for the scripts that build
-them (router.outbox)."""
+"""Timer members: built and read in router.state.timers only, also for the scripts that build
+them (router.state.outbox)."""
 
 from __future__ import annotations
 
 import pytest
 
-from router.timers import Timer, TimerKind, member_around, notice_member_around, notice_timer
+from router.state.timers import Timer, TimerKind, member_around, notice_member_around, notice_timer
 
 # fmt: off
 CASES: list[tuple[Timer, str]] = [

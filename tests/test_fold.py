@@ -1,4 +1,4 @@
-"""The fold's plan (router.fold) with fixed clocks, without Redis: what a batch of events
+"""The fold's plan (router.core.fold) with fixed clocks, without Redis: what a batch of events
 or an action on one incident causes, as data."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from router.events import EventIn, to_event
-from router.fold import (
+from router.core.events import EventIn, to_event
+from router.core.fold import (
     AckTimeoutEntry,
     Arrival,
     Chat,
@@ -29,8 +29,8 @@ from router.fold import (
     plan_retrigger,
     plan_snooze,
 )
-from router.incidents import Incident
-from router.rules import Rules
+from router.core.incidents import Incident
+from router.core.rules import Rules
 from tests.support import RULES_DIR, edited_rules, pacific
 
 TUESDAY = pacific("2026-11-24 10:00")  # business hours
@@ -68,7 +68,7 @@ def _plan(
 
 @pytest.fixture(scope="module")
 def rules() -> Rules:
-    from router.rules.load import load_rules
+    from router.config.load import load_rules
 
     return load_rules(RULES_DIR)
 

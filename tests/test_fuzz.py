@@ -14,7 +14,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
 from router.api.app import create_api
-from router.runtime import build_runtime
+from router.service.runtime import build_runtime
 from tests.stack import TOKEN, settings_for
 from tests.support import RULES_DIR
 

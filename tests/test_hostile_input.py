@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from router.api.app import create_api
-from router.events import parse_event
-from router.incidents import apply_event
-from router.mail.compose import Composer
-from router.runtime import Runtime, build_runtime
-from router.tasks import QUEUES
+from router.core.events import parse_event
+from router.core.incidents import apply_event
+from router.delivery.mail.compose import Composer
+from router.queue.tasks import QUEUES
+from router.service.runtime import Runtime, build_runtime
 from tests.stack import PROFIT_AGGREGATE_KEY, TOKEN, settings_for
 from tests.support import RULES_DIR, pacific
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from router.decide import Decision
-from router.events import parse_event
-from router.incidents import Incident, apply_event, keep_open, retrigger
-from router.rules import Rules
+from router.core.decide import Decision
+from router.core.events import parse_event
+from router.core.incidents import Incident, apply_event, keep_open, retrigger
+from router.core.rules import Rules
 from tests.support import pacific
 
 NOW = pacific("2026-11-24 10:00")

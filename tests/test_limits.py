@@ -8,7 +8,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from router.events import EventIn, oversized, too_large
+from router.core.events import EventIn, oversized, too_large
 
 LIMIT = 16 * 1024
 BASE = {"pipeline": "growth.aggregate", "type": "slow_query"}
@@ -93,7 +93,7 @@ def test_occurred_at_is_iso_text_only(occurred_at: object, accepted: bool) -> No
 def test_days_are_iso_text_only(day: object, accepted: bool) -> None:
     from pydantic import TypeAdapter
 
-    from router.events import Day
+    from router.core.events import Day
 
     if accepted:
         assert TypeAdapter(Day).validate_python(day).isoformat() == day

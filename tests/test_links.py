@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from router.links import LinkClaim, LinkInvalid, sign, verify
+from router.core.links import LinkClaim, LinkInvalid, sign, verify
 
 NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 CLAIM = LinkClaim(

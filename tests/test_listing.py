@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from router import keys
-from router.incidents import Incident
-from router.writer import STATUSES
+from router.core.incidents import Incident
+from router.state import keys
+from router.state.writer import STATUSES
 from tests.bulk import an_incident, put_all, put_new, write_incidents
 from tests.stack import Stack, running_stack
 from tests.support import RULES_DIR, pacific

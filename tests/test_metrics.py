@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.metrics import COUNTERS, LATENESS
+from router.state.metrics import COUNTERS, LATENESS
 from tests.deployment import Deployment, message_ids
 from tests.mailservers import smtp_server
 from tests.redis_server import RedisServer

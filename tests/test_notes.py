@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.notes import estimate_at
+from router.core.notes import estimate_at
 from tests.support import PACIFIC, pacific, utc
 
 NOW = pacific("2026-11-24 10:00")

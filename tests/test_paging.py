@@ -1,4 +1,4 @@
-"""Which channel a page uses, and when (router.paging): pure, with fixed instants."""
+"""Which channel a page uses, and when (router.core.paging): pure, with fixed instants."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from router.incidents import Incident
-from router.paging import pushes, urgency
-from router.rules import Rules
+from router.core.incidents import Incident
+from router.core.paging import pushes, urgency
+from router.core.rules import Rules
 from tests.support import edited_rules, pacific
 
 K, B = "Kshama Kumar", "Biswa Kalyan Rath"

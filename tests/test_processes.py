@@ -19,14 +19,14 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 
-from router.clock import SystemClock
-from router.events import parse_event
-from router.keys import LEASED, TIMERS
-from router.publish import redis_sender
-from router.rotation import shift_at
-from router.runtime import build_runtime
-from router.scheduler import Scheduler
-from router.tasks import QUEUES
+from router.config.clock import SystemClock
+from router.core.events import parse_event
+from router.core.rotation import shift_at
+from router.processes.scheduler import Scheduler
+from router.queue.tasks import QUEUES
+from router.service.runtime import build_runtime
+from router.state.keys import LEASED, TIMERS
+from router.state.publish import redis_sender
 from tests.redis_server import session_redis
 from tests.stack import TOKEN, free_port, read_outbox, settings_for, wait_until
 from tests.support import RULES_DIR, without_deadlines

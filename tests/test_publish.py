@@ -1,4 +1,4 @@
-"""router.publish writes what Celery's own publish writes, so a real worker runs it."""
+"""router.state.publish writes what Celery's own publish writes, so a real worker runs it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import redis
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from router.broker import TRANSPORT
-from router.publish import publish
-from router.tasks import INGEST_QUEUE, URGENT_QUEUE
+from router.queue.broker import TRANSPORT
+from router.queue.tasks import INGEST_QUEUE, URGENT_QUEUE
+from router.state.publish import publish
 from tests.redis_server import session_redis
 from tests.stack import wait_until
 

@@ -1,4 +1,4 @@
-"""The queue's contract (router.tasks): a batch as the API checked it, read in one step;
+"""The queue's contract (router.queue.tasks): a batch as the API checked it, read in one step;
 a batch queued before the upgrade still read; what cannot be read kept, never raised."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from router.rules import Rules
-from router.rules.load import load_rules
-from router.tasks import decode_batch, encode_batch
+from router.config.load import load_rules
+from router.core.rules import Rules
+from router.queue.tasks import decode_batch, encode_batch
 from tests.support import RULES_DIR, pacific, queued
 
 AT = pacific("2026-11-24 10:00")

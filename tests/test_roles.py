@@ -18,9 +18,9 @@ import httpx
 import pytest
 import redis.asyncio
 
-from router import actions
 from router.api.auth import role_of
-from router.sessions import COOKIE, Logins
+from router.state import actions
+from router.state.sessions import COOKIE, Logins
 from tests.mailservers import WebhookReceiver, webhook_receiver
 from tests.stack import KSHAMA_TOKEN, TOKEN, Stack, running_stack
 from tests.support import copy_rules, pacific

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
-from router import keys
-from router.times import iso_z
+from router.core.times import iso_z
+from router.state import keys
 from tests.redis_server import session_redis
 from tests.stack import REDIS_DB, Stack, running_stack
 from tests.support import RULES_DIR, pacific

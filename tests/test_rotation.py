@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from router.rotation import Shift, shift_at, shifts_between
-from router.rules import Rules
-from router.times import iso_z
+from router.core.rotation import Shift, shift_at, shifts_between
+from router.core.rules import Rules
+from router.core.times import iso_z
 from tests.support import edited_rules, pacific
 
 K, A, B, D = "Kshama Kumar", "Aruna Sharma", "Biswa Kalyan Rath", "Disha Kapoor"

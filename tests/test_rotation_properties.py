@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.rotation import Shift, shifts_between
-from router.rules import Rules
-from router.rules.oncall import OnCall
-from router.rules.team import Team
+from router.core.rotation import Shift, shifts_between
+from router.core.rules import Rules
+from router.core.rules.oncall import OnCall
+from router.core.rules.team import Team
 from tests.support import PACIFIC
 
 NAMES = ["Ada", "Bo", "Cy", "Di", "Ed"]

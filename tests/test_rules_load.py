@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from router.rules import Rules
-from router.rules.load import RulesInvalid, load_rules
+from router.config.load import RulesInvalid, load_rules
+from router.core.rules import Rules
 from tests.support import RULES_DIR, copy_rules
 
 

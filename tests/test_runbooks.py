@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from router.rules import Rules
-from router.rules.load import load_rules
-from router.rules.pipelines import WebhookAction
-from router.webhooks import render_body, signature, verify
+from router.config.load import load_rules
+from router.core.rules import Rules
+from router.core.rules.pipelines import WebhookAction
+from router.delivery.webhooks import render_body, signature, verify
 from tests.mailservers import webhook_receiver
 from tests.stack import Stack, html_of, running_stack, text_of
 from tests.support import RULES_DIR, copy_rules, pacific

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from router.api.app import create_api
-from router.links import LinkClaim, sign
-from router.runtime import Runtime, build_runtime
-from router.settings import Settings, SettingsInvalid, load_settings
+from router.config.settings import Settings, SettingsInvalid, load_settings
+from router.core.links import LinkClaim, sign
+from router.service.runtime import Runtime, build_runtime
 from tests.redis_server import RedisServer
 from tests.stack import PROFIT_AGGREGATE_KEY, TOKEN, running_stack, settings_for, wait_until
 from tests.support import RULES_DIR, pacific

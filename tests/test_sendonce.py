@@ -12,12 +12,12 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 
-from router import keys
-from router.breaker import MAX_OPEN_S, Breaker
-from router.mail.backends.smtp import SmtpBackend
-from router.mail.delivery import Mailer
-from router.rules import Rules
-from router.sendonce import (
+from router.core.rules import Rules
+from router.delivery.breaker import MAX_OPEN_S, Breaker
+from router.delivery.mail.backends.smtp import SmtpBackend
+from router.delivery.mail.delivery import Mailer
+from router.state import keys
+from router.state.sendonce import (
     COMMIT_LEASES,
     Deliveries,
     Delivery,
@@ -29,7 +29,7 @@ from router.sendonce import (
     Writes,
     Written,
 )
-from router.store import IncidentStore
+from router.state.store import IncidentStore
 from tests.mailservers import SmtpInbox, smtp_server
 from tests.redis_server import session_redis
 from tests.stack import free_port, wait_until

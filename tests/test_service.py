@@ -8,8 +8,8 @@ from typing import Any
 
 import pagerduty
 
-from router.publish import redis_sender
-from router.tasks import INGEST, INGEST_QUEUE, encode_batch
+from router.queue.tasks import INGEST, INGEST_QUEUE, encode_batch
+from router.state.publish import redis_sender
 from tests.stack import PROFIT_AGGREGATE_KEY, Stack, running_stack, text_of, wait_until
 from tests.support import RULES_DIR, pacific, queued
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from router.settings import Settings, SettingsInvalid, load_settings
+from router.config.settings import Settings, SettingsInvalid, load_settings
 from tests.support import RULES_DIR
 
 

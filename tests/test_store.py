@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from router.engine import new_id
-from router.events import parse_event
-from router.fold import Arrival
-from router.rules import Rules
-from router.store import IncidentStore
-from router.timers import Timer, claim_due, schedule_in
+from router.core.events import parse_event
+from router.core.fold import Arrival
+from router.core.rules import Rules
+from router.service.engine import new_id
+from router.state.store import IncidentStore
+from router.state.timers import Timer, claim_due, schedule_in
 from tests.redis_server import session_redis
 from tests.support import pacific
 

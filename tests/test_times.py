@@ -4,8 +4,8 @@ from datetime import date, datetime, time
 
 import pytest
 
-from router.durations import format_duration, parse_duration_s
-from router.times import iso_z, parse_instant, wall_clock
+from router.core.durations import format_duration, parse_duration_s
+from router.core.times import iso_z, parse_instant, wall_clock
 from tests.support import PACIFIC, utc
 
 

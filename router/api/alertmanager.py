@@ -18,7 +18,7 @@ from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import check, enqueue, invalid
 from router.api.pagerduty import SEVERITY
-from router.events import EventIn, Instant, LinkIn, is_web_url
+from router.core.events import EventIn, Instant, LinkIn, is_web_url
 
 router = APIRouter()
 

@@ -34,10 +34,10 @@ from router.api.deps import ApiState, attach
 from router.api.limits import BodyLimit
 from router.api.middleware import Protections
 from router.api.schema import describe_bodies
-from router.publish import LoopRedis, async_sender
-from router.runtime import Runtime
-from router.sessions import Logins
-from router.tasks import AsyncSend
+from router.queue.tasks import AsyncSend
+from router.service.runtime import Runtime
+from router.state.publish import LoopRedis, async_sender
+from router.state.sessions import Logins
 
 MAX_BODY_BYTES = 512 * 1024
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     """`send(task, argument, queue)` queues a task for the workers; by default it is
-    written straight into the broker's queue at REDIS_URL (router.publish)."""
+    written straight into the broker's queue at REDIS_URL (router.state.publish)."""
     clients = LoopRedis(runtime.settings.redis_url)
 
     @asynccontextmanager
@@ -94,7 +94,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
 
 async def _index_pipelines(runtime: Runtime, stop: threading.Event) -> None:
     """Incidents stored before the per-pipeline status sets existed are put in them, once
-    (router.store.IncidentStore.index_pipelines), in a thread while the API serves; the
+    (router.state.store.IncidentStore.index_pipelines), in a thread while the API serves; the
     console's pipeline filter lists them when it is done. A failure is logged, and the
     next start tries again."""
     store = runtime.engine.store

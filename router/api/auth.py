@@ -21,11 +21,11 @@ from typing import Annotated, Literal
 import redis.asyncio
 from fastapi import Depends, Header, HTTPException, Request
 
-from router import keys
 from router.api.deps import AsyncRedisDep, RuntimeDep, state_of
-from router.rules import Rules
-from router.runtime import Runtime
-from router.sessions import COOKIE, Session, find_session
+from router.core.rules import Rules
+from router.service.runtime import Runtime
+from router.state import keys
+from router.state.sessions import COOKIE, Session, find_session
 
 _NAMED = re.compile(r"([A-Za-z][\w.@-]*)=([^=].*)")
 

@@ -16,13 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from router import keys
 from router.api.auth import require_reader, session_of
 from router.api.deps import state_of
-from router.icsfeed import shifts_calendar
-from router.rotation import shifts_between
-from router.runtime import Runtime
-from router.times import local_day_span
+from router.core.icsfeed import shifts_calendar
+from router.core.rotation import shifts_between
+from router.core.times import local_day_span
+from router.service.runtime import Runtime
+from router.state import keys
 
 router = APIRouter()
 FEED_WEEKS = 12

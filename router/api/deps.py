@@ -11,10 +11,10 @@ import redis.asyncio
 from fastapi import Depends, FastAPI, Request
 from starlette.requests import HTTPConnection
 
-from router.publish import LoopRedis
-from router.runtime import Runtime
-from router.sessions import Logins
-from router.tasks import AsyncSend
+from router.queue.tasks import AsyncSend
+from router.service.runtime import Runtime
+from router.state.publish import LoopRedis
+from router.state.sessions import Logins
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse
 from router.api.auth import role_of
 from router.api.deps import state_of
 from router.api.incidents import already_done, perform
-from router.incidents import Incident
-from router.links import LinkAction, LinkClaim, LinkInvalid, verify
+from router.core.incidents import Incident
+from router.core.links import LinkAction, LinkClaim, LinkInvalid, verify
 
 router = APIRouter()
 VERB = {"acknowledge": "Acknowledge", "resolve": "Resolve"}

@@ -12,8 +12,8 @@ from router.api.auth import authorize
 from router.api.body import MAX_DEPTH, nests_deeper, read_json_within, too_deep
 from router.api.deps import state_of
 from router.api.intake import check, enqueue, invalid
-from router.events import EventIn
-from router.runtime import Runtime
+from router.core.events import EventIn
+from router.service.runtime import Runtime
 
 router = APIRouter()
 MAX_BATCH = 1000

@@ -16,19 +16,19 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from router import deadletters, keys
 from router.api.auth import Engineer, Writer, require_reader
 from router.api.deps import RuntimeDep
 from router.api.errors import error_body
-from router.durations import DurationS
-from router.incidents import Incident, Status
-from router.links import LinkAction
-from router.notes import MAX_NOTE_CHARS, estimate_at
-from router.rotation import shift_json, shifts_between
-from router.runtime import Runtime
-from router.store import Position, persistence_warning
-from router.times import iso_z
-from router.writer import STATUSES
+from router.core.durations import DurationS
+from router.core.incidents import Incident, Status
+from router.core.links import LinkAction
+from router.core.notes import MAX_NOTE_CHARS, estimate_at
+from router.core.rotation import shift_json, shifts_between
+from router.core.times import iso_z
+from router.service.runtime import Runtime
+from router.state import deadletters, keys
+from router.state.store import Position, persistence_warning
+from router.state.writer import STATUSES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -142,7 +142,7 @@ def already_done(incident: Incident, action: LinkAction) -> bool:
 
 def perform(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Incident:
     """Acknowledge or resolve now: escalation stops at once, and the resolved notices are
-    written with the resolve itself (router.store)."""
+    written with the resolve itself (router.state.store)."""
     runtime.engine.intake.act(incident, action, by, runtime.clock.now())
     return find_incident(runtime, incident.id)
 

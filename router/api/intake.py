@@ -8,12 +8,19 @@ from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 
-from router.classify import classify
-from router.engine import new_id
-from router.events import Event, EventIn, EventInvalid, oversized, to_event, too_large
-from router.rules import Rules
-from router.runtime import Runtime
-from router.tasks import INGEST, INGEST_QUEUE, URGENT_QUEUE, AsyncSend, QueuedEvent, encode_batch
+from router.core.classify import classify
+from router.core.events import Event, EventIn, EventInvalid, oversized, to_event, too_large
+from router.core.rules import Rules
+from router.queue.tasks import (
+    INGEST,
+    INGEST_QUEUE,
+    URGENT_QUEUE,
+    AsyncSend,
+    QueuedEvent,
+    encode_batch,
+)
+from router.service.engine import new_id
+from router.service.runtime import Runtime
 
 
 def invalid(message: str, errors: list[str], status_code: int = 400) -> JSONResponse:
@@ -84,7 +91,7 @@ def _is_page_now(event: Event, rules: Rules) -> bool:
 
 async def enqueue(runtime: Runtime, send: AsyncSend, events: list[Event]) -> list[QueuedEvent]:
     """One task for the whole batch, carrying the events as checked: the worker trusts
-    them (router.tasks.decode_batch)."""
+    them (router.queue.tasks.decode_batch)."""
     received_at = runtime.clock.now()
     items = [QueuedEvent(new_id(), received_at, event) for event in events]
     urgent = any(_is_page_now(event, runtime.rules) for event in events)

@@ -1,5 +1,5 @@
 """GET /metrics: Prometheus text format, the same numbers from every api process (they
-live in Redis: router.metrics). Open like /healthz: counts only, no names or events."""
+live in Redis: router.state.metrics). Open like /healthz: counts only, no names or events."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from router.api.deps import state_of
-from router.metrics import RedisCollector
-from router.runtime import Runtime
+from router.service.runtime import Runtime
+from router.state.metrics import RedisCollector
 
 router = APIRouter()
 

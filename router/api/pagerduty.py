@@ -25,9 +25,9 @@ from pydantic import (
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
 from router.api.intake import check, enqueue, invalid
-from router.engine import new_id
-from router.events import EventIn, Instant, LinkIn
-from router.runtime import Runtime
+from router.core.events import EventIn, Instant, LinkIn
+from router.service.engine import new_id
+from router.service.runtime import Runtime
 
 router = APIRouter()
 SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from router.api.auth import Engineer, require_reader
 from router.api.deps import RuntimeDep
 from router.api.errors import error_body
-from router.events import Day
-from router.roster import RosterInvalid
-from router.rosterstore import ChangeKind, change_json
-from router.runtime import Runtime
-from router.times import parse_instant
+from router.core.events import Day
+from router.core.roster import RosterInvalid
+from router.core.times import parse_instant
+from router.service.runtime import Runtime
+from router.state.rosterstore import ChangeKind, change_json
 
 router = APIRouter(dependencies=[Depends(require_reader)])
 

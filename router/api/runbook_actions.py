@@ -11,11 +11,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from router import actions
 from router.api.auth import role_of
 from router.api.console.pages import engineer_form, page_message, runtime_of
 from router.api.incidents import find_incident
-from router.runtime import Runtime
+from router.service.runtime import Runtime
+from router.state import actions
 
 router = APIRouter(include_in_schema=False)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from router.rules import Rules
+from router.core.rules import Rules
 
 _REF = "#/components/schemas/{model}"
 
@@ -40,7 +40,7 @@ def describe_bodies(spec: dict[str, Any], rules: Rules) -> dict[str, Any]:
     from router.api.alertmanager import AmNotification
     from router.api.events import MAX_BATCH
     from router.api.pagerduty import PdEvent
-    from router.events import EventIn
+    from router.core.events import EventIn
 
     components: dict[str, Any] = spec.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = {

@@ -15,14 +15,21 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from router import keys, outbox
 from router.api.auth import session_of
 from router.api.console import page_message, page_templates
 from router.api.deps import state_of
-from router.rules.team import Analyst, Engineer
-from router.runtime import Runtime
-from router.sessions import COOKIE, LOGIN_TTL_S, SESSION_TTL_S, LoginRefused, Logins, end_session
-from router.timers import Timer, fire_now
+from router.core.rules.team import Analyst, Engineer
+from router.service.runtime import Runtime
+from router.state import keys, outbox
+from router.state.sessions import (
+    COOKIE,
+    LOGIN_TTL_S,
+    SESSION_TTL_S,
+    LoginRefused,
+    Logins,
+    end_session,
+)
+from router.state.timers import Timer, fire_now
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -144,7 +151,7 @@ async def _email_link(
     # rendering reads the templates from disk (the first time, then their mtimes): off the loop
     message = await run_in_threadpool(runtime.composer.login, name, address, link, expires)
     timer = Timer(kind="msg", incident=message.file_stem(), round=0, step=0)
-    # the message and its fire task in one MULTI, like any notice (router.outbox)
+    # the message and its fire task in one MULTI, like any notice (router.state.outbox)
     async with aredis.pipeline(transaction=True) as pipe:
         outbox.store(pipe, message)
         fire_now(pipe, [timer], now.timestamp(), runtime.settings.timer_lease_s)

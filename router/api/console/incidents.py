@@ -33,15 +33,15 @@ from router.api.incidents import (
     perform,
     snooze,
 )
-from router.durations import parse_duration_s
-from router.incidents import Incident, Status, paging_now
-from router.links import LinkAction
-from router.notes import MAX_NOTE_CHARS
-from router.rotation import shifts_between
-from router.rules.pipelines import WebhookAction
-from router.runtime import Runtime
-from router.sessions import Session
-from router.store import IncidentStore
+from router.core.durations import parse_duration_s
+from router.core.incidents import Incident, Status, paging_now
+from router.core.links import LinkAction
+from router.core.notes import MAX_NOTE_CHARS
+from router.core.rotation import shifts_between
+from router.core.rules.pipelines import WebhookAction
+from router.service.runtime import Runtime
+from router.state.sessions import Session
+from router.state.store import IncidentStore
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -127,7 +127,7 @@ def _page_of(
 ) -> tuple[list[Incident], int]:
     """One page of the statuses in order (triggered before acknowledged), newest first
     within each, and how many there are in all. Only the page is read, with a pipeline
-    filter too: each pipeline has its own status sets (router.keys.pipeline_status)."""
+    filter too: each pipeline has its own status sets (router.state.keys.pipeline_status)."""
     start = (page - 1) * PAGE_SIZE
     within = pipeline or None
     counts = [store.count(status, within) for status in statuses]

@@ -23,16 +23,16 @@ from router.api.console.pages import (
     runtime_of,
 )
 from router.api.roster import AbsenceIn, OverrideIn, add_absence, add_override
-from router.calendar import holiday_name
-from router.channels.trial import send_trial
-from router.paging import describe_delays
-from router.roster import RosterInvalid
-from router.rosterstore import ChangeKind
-from router.rotation import shifts_between
-from router.rules.contact_methods import masked
-from router.runtime import Runtime
-from router.sessions import Session
-from router.times import local_day_span
+from router.config.contact_methods import masked
+from router.core.calendar import holiday_name
+from router.core.paging import describe_delays
+from router.core.roster import RosterInvalid
+from router.core.rotation import shifts_between
+from router.core.times import local_day_span
+from router.delivery.channels.trial import send_trial
+from router.service.runtime import Runtime
+from router.state.rosterstore import ChangeKind
+from router.state.sessions import Session
 
 router = APIRouter(include_in_schema=False)
 WEEKS_SHOWN = 8

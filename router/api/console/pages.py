@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from router.api.auth import Caller, engineers_only, role_of, session_of
 from router.api.deps import state_of
-from router.runtime import Runtime
-from router.sessions import Session
-from router.times import iso_z
+from router.core.times import iso_z
+from router.service.runtime import Runtime
+from router.state.sessions import Session
 
 
 def page_templates(request: Request) -> jinja2.Environment:

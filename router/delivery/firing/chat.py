@@ -1,0 +1,78 @@
+"""An incident's lines for the team chat, in order, from where they stopped
+(router.state.stream): each line once, the cursor past it with its outcome; the timer
+is released only once the cursor has reached the end of the lines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import redis
+
+from router.core.rules import Rules
+from router.delivery.firing import records
+from router.delivery.firing.plan import ChatPost, Done, Fired, Plan, Refused, Release, Send
+from router.delivery.firing.run import Runner
+from router.delivery.firing.settle import ENDED, WRITTEN
+from router.state import stream
+from router.state.sendonce import Delivery, Writes
+from router.state.store import IncidentStore
+from router.state.stream import ChatLine
+from router.state.timers import Timer
+
+
+def decide(incident_id: str, sent: int, lines: list[ChatLine], url: str | None) -> list[Send]:
+    """The lines after the `sent` first, each to the team chat at `url` (None: the chat
+    was removed from the rules, so each fails for good)."""
+    sends = []
+    for offset, line in enumerate(lines):
+        key = stream.line_key(incident_id, sent + offset)
+        what = ChatPost(url, line) if url is not None else Refused("no team chat URL in team.yaml")
+        record = records.outcome(incident_id, None, "chat failed", change=line.change)
+        sends.append(Send(what, key, record))
+    return sends
+
+
+def drained(tried: list[Delivery]) -> Fired:
+    """What a drain that reached the end of the lines (and released its timer) did."""
+    failed = bool(tried) and all(d.result == "failed" for d in tried)
+    return Fired("failed" if failed else "sent" if tried else "nothing", _said(tried))
+
+
+def _said(tried: list[Delivery]) -> str:
+    return f"{len(tried)} chat line(s)"
+
+
+class ChatHandler:
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: IncidentStore,
+        current_rules: Callable[[], Rules],
+        runner: Runner,
+    ) -> None:
+        self.redis, self.store, self.current_rules = client, store, current_rules
+        self.runner = runner
+
+    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+        incident_id = timer.incident
+        if self.store.get(incident_id) is None:
+            return self.runner.done(member, Done("stale", "no such incident", Release()))
+        url = self.current_rules().team.chat
+        tried: list[Send] = []
+        outcomes: list[Delivery] = []
+        while True:
+            sent, lines = stream.pending(self.redis, incident_id)
+            for number, send in enumerate(decide(incident_id, sent, lines, url), start=sent):
+                advance = Writes()
+                stream.advance_on(advance, incident_id, number)
+                delivery = self.runner.send(send, now, *advance.commands)
+                tried.append(send)
+                outcomes.append(delivery)
+                if delivery.result not in ENDED:  # to retry, or another worker's
+                    plan = Plan(said=_said(outcomes), sends=tuple(tried))
+                    return self.runner.settled(member, plan, outcomes, now)
+                if delivery.result not in WRITTEN:  # sent before: the cursor moves here
+                    self.runner.write(advance)
+            if stream.release_if_drained(self.redis, member, incident_id):
+                return drained(outcomes)

@@ -1,0 +1,72 @@
+"""A decided send composed (email, notice or webhook request) and delivered once through
+its channel (router.state.sendonce.Deliveries)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import assert_never
+
+from router.delivery.channels.compose import NoticeComposer
+from router.delivery.channels.delivery import Addressed, Notifier
+from router.delivery.firing.plan import (
+    ActionEmail,
+    ChatPost,
+    IncidentEmail,
+    PagePush,
+    Refused,
+    Send,
+    StoredEmail,
+    WebhookCall,
+)
+from router.delivery.mail.compose import Composer
+from router.delivery.mail.delivery import Mailer
+from router.delivery.webhooks import WebhookCaller, WebhookRequest, render_body
+from router.state.sendonce import Deliveries, Delivery, Record
+
+
+class Outbound:
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        composer: Composer,
+        notices: NoticeComposer,
+        mailer: Mailer,
+        notifier: Notifier,
+        webhooks: WebhookCaller,
+    ) -> None:
+        self.deliveries, self.composer, self.notices = deliveries, composer, notices
+        self.mailer, self.notifier, self.webhooks = mailer, notifier, webhooks
+
+    def send(self, send: Send, record: Record, now: datetime) -> Delivery:
+        """One attempt; `record` is the send's own, or it with the timer's release."""
+        what, key, deliver = send.what, send.key, self.deliveries.deliver
+        if isinstance(what, IncidentEmail):
+            notes = None if what.notes is None else [dict(note) for note in what.notes]
+            message = self.composer.incident_message(
+                what.kind, what.incident, what.recipient, what.index, now, key=key, notes=notes
+            )
+            return deliver(self.mailer, message, record, now)
+        if isinstance(what, ActionEmail):
+            on_it = list(what.on_it)
+            message = self.composer.action_email(what.incident, what.contact, on_it, key)
+            return deliver(self.mailer, message, record, now)
+        if isinstance(what, StoredEmail):
+            return deliver(self.mailer, what.message, record, now)
+        if isinstance(what, PagePush):
+            notice = self.notices.page(
+                what.incident, what.recipient, what.index, now, key, what.tone
+            )
+            return deliver(self.notifier, Addressed(what.url, notice), record, now)
+        if isinstance(what, ChatPost):
+            notice = self.notices.chat(what.line, key)
+            return deliver(self.notifier, Addressed(what.url, notice), record, now)
+        if isinstance(what, WebhookCall):
+            hook = what.action.webhook
+            context = {"incident": what.incident, "pipeline": what.pipeline, "by": what.by}
+            body = render_body(hook.body, context)
+            headers = tuple(hook.headers.items())
+            request = WebhookRequest(hook.url, hook.method, body, hook.secret_env, headers, key)
+            return deliver(self.webhooks, request, record, now)
+        if isinstance(what, Refused):
+            return self.deliveries.refused(what.detail, record, now)
+        assert_never(what)

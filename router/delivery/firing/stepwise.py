@@ -1,0 +1,38 @@
+"""The handler of the timers that fire an escalation step's work (step, push): the step
+the timer is for, then the kind's own pure decision."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from router.core.incidents import Incident
+from router.core.rules import Rules
+from router.delivery.firing.due import DueStep, due_step
+from router.delivery.firing.plan import Done, Fired, Plan
+from router.delivery.firing.run import Runner
+from router.state.store import IncidentStore
+from router.state.timers import Timer
+
+Decide = Callable[[DueStep, Incident, Rules, datetime], Plan]
+
+
+class DueStepHandler:
+    def __init__(
+        self,
+        decide: Decide,
+        store: IncidentStore,
+        current_rules: Callable[[], Rules],
+        runner: Runner,
+    ) -> None:
+        self.decide, self.store, self.current_rules, self.runner = (
+            decide, store, current_rules, runner,
+        )  # fmt: skip
+
+    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+        incident = self.store.get(timer.incident)
+        found = due_step(timer, incident, now)
+        if isinstance(found, Done):
+            return self.runner.done(member, found)
+        assert incident is not None
+        return self.runner.run(member, self.decide(found, incident, self.current_rules(), now), now)

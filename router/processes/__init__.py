@@ -1,0 +1,1 @@
+"""The processes: the Celery worker, the scheduler, and `router up`."""

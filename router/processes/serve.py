@@ -1,0 +1,223 @@
+"""The long-running processes: api, worker, scheduler, and `up` for all three at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import redis
+
+from router.config.settings import Settings, load_settings
+from router.processes.scheduler import Scheduler
+from router.processes.worker import create_celery
+from router.queue.tasks import QUEUES
+from router.service.runtime import Runtime, build_runtime
+from router.state.publish import redis_sender
+from router.state.store import persistence_warning
+
+log = logging.getLogger("router")
+
+
+def _warn_if_not_persistent(runtime: Runtime) -> None:
+    try:
+        warning = persistence_warning(runtime.redis)
+    except redis.RedisError as error:
+        log.warning("could not read Redis's persistence settings: %s", error)
+        return
+    if warning:
+        log.warning("%s; turn on appendonly yes", warning)
+
+
+def _check_routing_keys(runtime: Runtime) -> None:
+    known = {integration.name for integration in runtime.rules.routing.integrations}
+    unknown = sorted(set(runtime.settings.routing_keys) - known)
+    if unknown:
+        raise SystemExit(
+            f"error: ROUTER_ROUTING_KEYS names {', '.join(unknown)}, not an integration "
+            f"in rules/routing.yaml (known: {', '.join(sorted(known))})"
+        )
+
+
+def _require_secret(settings: Settings) -> None:
+    if len(settings.secret_key.get_secret_value()) < 16:
+        raise SystemExit(
+            "error: ROUTER_SECRET_KEY must be at least 16 characters: it signs "
+            "the acknowledge links in emails"
+        )
+
+
+def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> None:
+    """One process, or `processes` uvicorn worker processes on one socket (each builds
+    its app from the environment: api_from_environment)."""
+    import uvicorn
+
+    from router.api.app import create_api
+
+    if not settings.api_tokens:
+        raise SystemExit("error: ROUTER_API_TOKENS is empty: set at least one bearer token")
+    _require_secret(settings)
+    runtime = build_runtime(settings)
+    _check_routing_keys(runtime)
+    _warn_if_not_persistent(runtime)
+    if processes > 1:
+        log.info("api: %d processes on %s:%d", processes, host, port)
+        uvicorn.run(
+            f"{__name__}:api_from_environment",
+            factory=True,
+            workers=processes,
+            **_uvicorn_options(host, port),
+        )
+        return
+    uvicorn.Server(uvicorn_config(create_api(runtime), host, port)).run()
+
+
+def api_from_environment() -> Any:
+    """The app of one API worker process (uvicorn imports this by name)."""
+    from router.api.app import create_api
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return create_api(build_runtime(load_settings()))
+
+
+def uvicorn_config(app: Any, host: str, port: int, **tls: Any) -> Any:
+    """uvicorn as the router runs it. Its access log would print whole query strings
+    (email-link tokens): router.api.middleware logs each request without them. Logging
+    is the process's own (no dictConfig of uvicorn's)."""
+    import uvicorn
+
+    return uvicorn.Config(app, **_uvicorn_options(host, port), **tls)
+
+
+def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    return {"host": host, "port": port, "access_log": False, "log_config": None}
+
+
+def run_worker(settings: Settings, concurrency: int, queues: tuple[str, ...] = QUEUES) -> None:
+    _require_secret(settings)
+    celery = create_celery(
+        lambda: build_runtime(settings), settings.redis_url, settings.redeliver_after_s
+    )
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--queues={','.join(queues)}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+def run_scheduler(settings: Settings) -> None:
+    runtime = build_runtime(settings)
+    _warn_if_not_persistent(runtime)
+    scheduler = Scheduler(runtime, redis_sender(runtime.redis))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("scheduler: ticking every %ss", settings.scheduler_tick_s)
+    scheduler.run(stop)
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _private_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
+    if _redis_answers(settings.redis_url):
+        return None
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            f"error: nothing answers at REDIS_URL={settings.redis_url} "
+            "and redis-server is not on the PATH"
+        )
+    port = urlparse(settings.redis_url).port or 6379
+    data = Path("var/redis").resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    print(f"up: starting a private redis-server on 127.0.0.1:{port} (data in {data})", flush=True)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]
+    )
+    for _ in range(50):
+        if _redis_answers(settings.redis_url):
+            return process
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("error: the private redis-server did not start")
+
+
+def up(settings: Settings, host: str, port: int) -> None:
+    env: dict[str, Any] = dict(os.environ)
+    if not settings.api_tokens:
+        token = secrets.token_urlsafe(24)
+        env["ROUTER_API_TOKENS"] = token
+        print(f"up: ROUTER_API_TOKENS is not set; this run accepts the token {token}", flush=True)
+    if not settings.secret_key.get_secret_value():
+        env["ROUTER_SECRET_KEY"] = secrets.token_urlsafe(32)
+        print(
+            "up: ROUTER_SECRET_KEY is not set; email links of this run stop working when it ends",
+            flush=True,
+        )
+    private = _private_redis(settings)
+    me = [sys.executable, "-m", "router"]
+    children = [
+        subprocess.Popen([*me, "api", "--host", host, "--port", str(port)], env=env),
+        # Lanes (router.queue.tasks): a hanging mail server never holds up a fold, and a P1
+        # never waits for a storm's batch a fold worker has in hand.
+        subprocess.Popen([*me, "worker", "--lane", "fold"], env=env),
+        subprocess.Popen([*me, "worker", "--lane", "urgent", "--concurrency", "1"], env=env),
+        subprocess.Popen([*me, "worker", "--lane", "deliver"], env=env),
+        subprocess.Popen([*me, "scheduler"], env=env),
+    ]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"up: api on http://{host}:{port} (docs at /docs), workers (fold, deliver) and "
+        "scheduler running; "
+        "Ctrl-C stops all",
+        flush=True,
+    )
+    while not stop.is_set() and all(child.poll() is None for child in children):
+        stop.wait(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if private is not None:
+        private.terminate()
+        private.wait(timeout=10)
+    failed = [child.args for child in children if child.returncode not in (0, -15, None)]
+    if failed and not stop.is_set():
+        raise SystemExit(f"error: a process stopped: {failed}")

@@ -1,0 +1,142 @@
+"""The Celery app: one task per batch of events, one per batch of due timers.
+
+Tasks are `acks_late`: a worker that dies mid-task leaves its message unacknowledged,
+and the broker hands it out again after `ROUTER_REDELIVER_AFTER_S` (kombu's Redis
+`visibility_timeout`, swept every 2 s); a pool child that dies is requeued at once. Every
+task is short (a bounded batch, or one send attempt per recipient), folds are skipped
+when seen before, and every send is guarded by its idempotency marker, so a task run
+twice does nothing twice. A Redis error inside a task requeues it (or, with Redis gone,
+leaves it unacknowledged): an accepted event is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from celery import Celery, Task, bootsteps
+from celery.exceptions import Reject
+from kombu.entity import Queue
+
+from router.queue.broker import TRANSPORT
+from router.queue.tasks import FIRE, FIRE_SHARE_OF_LEASE, INGEST, INGEST_QUEUE, QUEUES, decode_batch
+from router.service.runtime import Runtime
+from router.state import keys
+from router.state.deadletters import set_aside_unreadable
+from router.state.timers import hand_back
+
+log = logging.getLogger(__name__)
+HEARTBEATS = keys.HEARTBEATS
+HEARTBEAT_EVERY_S = 5.0
+RESTORE_SWEEP_S = 2
+
+
+def create_celery(
+    runtime: Callable[[], Runtime], broker_url: str, redeliver_after_s: int = 30
+) -> Celery:
+    """`runtime` is called lazily, once per process, so the app can be made before fork.
+
+    Tasks are not `shared`: each app (a test makes several) keeps its own closures.
+    """
+    app = Celery("alert-router", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        broker_transport=TRANSPORT,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=INGEST_QUEUE,
+        broker_transport_options={
+            "visibility_timeout": redeliver_after_s,
+            "unacked_restore_interval": RESTORE_SWEEP_S,
+            "unacked_restore_throttle": 1,
+            "queue_order_strategy": "priority",  # router.urgent first, always
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a Redis restart must not end the worker
+        worker_hijack_root_logger=False,
+        task_serializer="json",
+        accept_content=["json"],
+    )
+    holder: dict[str, Runtime] = {}
+
+    def current() -> Runtime:
+        if "runtime" not in holder:
+            holder["runtime"] = runtime()
+        return holder["runtime"]
+
+    @app.task(name=INGEST, shared=False, bind=True)
+    def ingest(task: Task, argument: str | list[dict[str, object]]) -> int:
+        rt = current()
+        queue = (task.request.delivery_info or {}).get("routing_key")
+        decoded = decode_batch(argument, rt.rules)
+        try:
+            if decoded.unreadable:  # kept before the task is acknowledged: never lost
+                set_aside_unreadable(rt.redis, decoded.unreadable, rt.clock.now())
+            take_turns = queue == INGEST_QUEUE  # never the urgent lane
+            report = rt.engine.intake.ingest(decoded.events, rt.clock.now(), take_turns)
+        except redis.RedisError as error:
+            log.warning("ingest: Redis error, the batch goes back to the queue: %s", error)
+            raise Reject(str(error), requeue=True) from None
+        if report.failed:
+            # The events after a failing one are folded already; only the failing ones
+            # remain, skipped past `seen` markers, until they fold or become dead letters.
+            raise Reject(f"{report.failed} event(s) failed to fold", requeue=True)
+        return report.folded
+
+    @app.task(name=FIRE, shared=False)
+    def fire(members: list[str] | str) -> list[str]:
+        rt = current()
+        fired_all: list[str] = []
+        members = [members] if isinstance(members, str) else members  # str: before 0.2
+        started = time.monotonic()
+        budget_s = rt.settings.timer_lease_s * FIRE_SHARE_OF_LEASE
+        for index, member in enumerate(members):
+            if time.monotonic() - started > budget_s:
+                # Slow sends (a mail server near its timeout): the rest would be fired
+                # after their leases ran out, so they go back, due now.
+                rest = members[index:]
+                hand_back(rt.redis, rest, rt.clock.now().timestamp())
+                log.warning("fire: %d timer(s) handed back after %.0f s", len(rest), budget_s)
+                break
+            try:
+                fired = rt.engine.firing.fire(member, rt.clock.now())
+            except redis.RedisError as error:
+                # The timers fired so far are released or marked sent: run again, they
+                # send nothing twice.
+                log.warning("timer %s: Redis error, back to the queue: %s", member, error)
+                raise Reject(str(error), requeue=True) from None
+            log.info("timer %s: %s", member, fired)
+            fired_all.append(str(fired))
+        return fired_all
+
+    class Heartbeat(bootsteps.StartStopStep):
+        """Writes this worker's last sign of life for /readyz."""
+
+        requires = ("celery.worker.components:Timer",)
+
+        def start(self, worker: Any) -> None:
+            name = f"{socket.gethostname()}:{id(worker)}"
+
+            def beat() -> None:
+                rt = current()
+                try:
+                    rt.redis.zadd(HEARTBEATS, {name: rt.clock.now().timestamp()})
+                except redis.RedisError:
+                    log.warning("heartbeat: Redis unreachable")
+
+            beat()
+            self.tref = worker.timer.call_repeatedly(HEARTBEAT_EVERY_S, beat)
+
+        def stop(self, worker: Any) -> None:
+            tref = getattr(self, "tref", None)
+            if tref is not None:
+                tref.cancel()
+
+    app.steps["worker"].add(Heartbeat)
+    return app

@@ -1,0 +1,133 @@
+"""The contract between the processes: task names, queues, lanes, and how a task is queued.
+
+Three queues in two lanes. Folding: `router.urgent` (batches carrying a P1) always before
+`router.ingest` (every other batch), so a P1 never waits behind an ingest storm.
+Delivering: `router.deliver` (due escalation steps, notices, pushes, chat lines). A lane
+is a worker process of its own (`router worker --lane`), so a slow mail server, which
+holds a delivering worker for its timeout, never holds up a fold, and a fold storm never
+holds up a page. A worker of lane `all` takes every queue, urgent first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from router.core.events import Aware, Event, EventIn, event_in_zone, to_event
+from router.core.rules import Rules
+
+INGEST = "router.ingest"  # argument: a batch of events (encode_batch)
+FIRE = "router.fire"  # argument: a list of timer members (router.state.timers)
+FIRE_BATCH = 20  # timers in one fire task: fewer tasks, and still spread over the workers
+FIRE_SHARE_OF_LEASE = 0.5
+"""A fire task hands back the timers it has not reached once it has run this share of
+the timer lease, so none of them is fired after its lease ran out."""
+
+URGENT_QUEUE = "router.urgent"
+INGEST_QUEUE = "router.ingest"
+DELIVER_QUEUE = "router.deliver"
+QUEUES = (URGENT_QUEUE, DELIVER_QUEUE, INGEST_QUEUE)  # the order workers consume them in
+
+LANES: dict[str, tuple[str, ...]] = {
+    "fold": (URGENT_QUEUE, INGEST_QUEUE),
+    "urgent": (URGENT_QUEUE,),  # P1 folds alone: never behind a batch another worker holds
+    "deliver": (DELIVER_QUEUE,),
+    "all": QUEUES,
+}
+
+FireResult = Literal["sent", "nothing", "stale", "early", "busy", "retry", "failed"]
+
+
+TaskArgument = str | list[str]
+"""What a task carries: an encoded batch of events (INGEST), or timer members (FIRE)."""
+
+Send = Callable[[str, TaskArgument, str], object]
+"""send(task, argument, queue) queues one task for the workers; raises if the broker
+cannot take it."""
+
+AsyncSend = Callable[[str, TaskArgument, str], Awaitable[object]]
+"""The API's `send`, awaited on its event loop (router.state.publish.AsyncSender)."""
+
+BATCH_VERSION = 2
+"""Version 2: each event as the API checked it (router.core.events.Event: UTC time, dedup key
+settled). Version 1 (before 0.3) was a JSON list of each event as sent; it still folds."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """One event as the API checked it, its id (the `seen` marker), and when it arrived."""
+
+    event_id: str
+    received_at: Aware
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedBatch:
+    v: int
+    events: list[QueuedEvent]
+
+
+_DECODE = msgspec.json.Decoder(QueuedBatch)
+_ENCODE = msgspec.json.Encoder()
+
+
+def encode_batch(items: list[QueuedEvent]) -> str:
+    """The INGEST task's argument: one JSON string, decoded by the worker in one step
+    (kombu only moves it)."""
+    return _ENCODE.encode(QueuedBatch(BATCH_VERSION, items)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """What of a task could not be read (a version this worker does not know, an item
+    of version 1 that does not validate): kept as it came, with why."""
+
+    raw: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    events: list[QueuedEvent]
+    unreadable: list[Unreadable]
+
+
+def decode_batch(argument: str | list[dict[str, object]], rules: Rules) -> Decoded:
+    """The events of an INGEST task, trusted as the API checked them. `rules` reads a
+    version-1 batch (queued before an upgrade), checked again as it was then, item by
+    item. Nothing raises: what cannot be read is returned as it came."""
+    if isinstance(argument, str):
+        try:
+            batch = _DECODE.decode(argument)
+        except msgspec.DecodeError as error:
+            return Decoded([], [Unreadable(argument, f"not a batch: {error}")])
+        if batch.v != BATCH_VERSION:
+            said = f"batch version {batch.v}: this worker reads {BATCH_VERSION}"
+            return Decoded([], [Unreadable(argument, said)])
+        return Decoded(batch.events, [])
+    events, unreadable = [], []
+    for item in argument:
+        try:
+            events.append(_legacy(item, rules))
+        except Exception as error:  # validation, a missing field, a bad time
+            raw = _ENCODE.encode(item).decode()
+            unreadable.append(Unreadable(raw, f"{type(error).__name__}: {error}"))
+    return Decoded(events, unreadable)
+
+
+def _legacy(item: dict[str, object], rules: Rules) -> QueuedEvent:
+    """A version-1 item: {event_id, received_at, event as sent}. Its event was checked by
+    the API that queued it; an unknown pipeline (the rules changed since) still reads,
+    a naive time in the team's zone, and the fold sets it aside."""
+    received_at = datetime.fromisoformat(str(item["received_at"]))
+    raw = EventIn.model_validate(item["event"])
+    if raw.pipeline in rules.pipelines:
+        event = to_event(raw, rules, received_at)
+    else:
+        event = event_in_zone(raw, rules.team.zone, received_at)
+    return QueuedEvent(str(item["event_id"]), received_at, event)

@@ -1,0 +1,73 @@
+"""What the workers and the scheduler do, one part per job, wired from the core, the
+store and the mailer. Each entry point takes `now` from its caller."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from router.core.rules import Rules
+from router.delivery.channels.compose import NoticeComposer
+from router.delivery.channels.delivery import Notifier
+from router.delivery.firing import Firing
+from router.delivery.mail.compose import Composer
+from router.delivery.mail.delivery import Mailer
+from router.delivery.webhooks import WebhookCaller
+from router.service.folding import Fault, Intake, no_fault
+from router.service.watchers import Watchers
+from router.state.store import IncidentStore
+
+
+def new_id() -> str:
+    """128 random bits as 32 hex digits (uuid4's format, without building a UUID)."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Engine:
+    store: IncidentStore
+    intake: Intake  # events and API actions into incidents
+    firing: Firing  # due timers into messages
+    watchers: Watchers  # deadlines and shift changes
+
+    @classmethod
+    def build(
+        cls,
+        rules: Rules,
+        client: redis.Redis,
+        composer: Composer,
+        mailer: Mailer,
+        retry_backoff_s: float,
+        timer_lease_s: float,
+        fault: Fault = no_fault,
+        current_rules: Callable[[], Rules] | None = None,
+        *,
+        notifier: Notifier,
+        notices: NoticeComposer,
+    ) -> Engine:
+        """`current_rules`: the rules with the run-time roster laid over; by default the
+        loaded rules alone."""
+        current = current_rules or (lambda: rules)
+        store = IncidentStore(client, rules, timer_lease_s, current, composer)
+        intake = Intake(rules, client, store, new_id, fault)
+        return cls(
+            store=store,
+            intake=intake,
+            firing=Firing(
+                client,
+                store,
+                composer,
+                mailer,
+                retry_backoff_s,
+                current,
+                WebhookCaller(client, timer_lease_s),
+                notifier,
+                notices,
+                timer_lease_s,
+                rules,
+            ),
+            watchers=Watchers(rules, client, intake, composer, fault, current),
+        )

@@ -1,0 +1,98 @@
+"""Everything a process needs, built once at start-up from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from router.config.clock import Clock, SystemClock
+from router.config.load import load_rules
+from router.config.settings import Settings
+from router.core.rules import Rules
+from router.delivery.breaker import Breaker
+from router.delivery.channels.apprise_backend import AppriseBackend
+from router.delivery.channels.base import ChannelBackend
+from router.delivery.channels.compose import NoticeComposer
+from router.delivery.channels.delivery import Notifier
+from router.delivery.mail.backends import EmailBackend, backend_from
+from router.delivery.mail.compose import Composer
+from router.delivery.mail.delivery import Mailer
+from router.service.engine import Engine
+from router.service.folding import Fault, no_fault
+from router.state.rosterstore import RosterStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    rules: Rules
+    redis: redis.Redis
+    engine: Engine
+    roster: RosterStore
+    composer: Composer
+    notifier: Notifier
+    notices: NoticeComposer
+    clock: Clock = field(default_factory=SystemClock)
+
+    def current_rules(self) -> Rules:
+        """The rules with the run-time absences and overrides laid over."""
+        return self.roster.rules()
+
+
+def build_runtime(
+    settings: Settings,
+    clock: Clock | None = None,
+    backend: EmailBackend | None = None,
+    fault: Fault = no_fault,
+    channel_backend: ChannelBackend | None = None,
+) -> Runtime:
+    """`fault` is a test hook called where a crash once lost work (router.service.folding)."""
+    rules = load_rules(settings.rules_dir)
+    client = redis.Redis.from_url(settings.redis_url)
+    composer = Composer(
+        settings.templates_dir,
+        rules,
+        settings.public_url,
+        settings.secret_key.get_secret_value().encode(),
+        settings.link_ttl_s,
+    )
+    email_backend = backend or backend_from(settings)
+    mailer = Mailer(
+        client,
+        email_backend,
+        settings.email_from,
+        settings.timer_lease_s,
+        Breaker(email_backend.name, settings.retry_backoff_s),
+    )
+    notifier = Notifier(
+        client,
+        channel_backend or AppriseBackend(settings.channel_timeout_s, rules.team.uses_channels()),
+        settings.timer_lease_s,
+        settings.channel_max_attempts,
+    )
+    notices = NoticeComposer(composer, settings.templates_dir.parent / "push")
+    roster = RosterStore(client, rules)
+    engine = Engine.build(
+        rules,
+        client,
+        composer,
+        mailer,
+        settings.retry_backoff_s,
+        settings.timer_lease_s,
+        fault,
+        roster.rules,
+        notifier=notifier,
+        notices=notices,
+    )
+    return Runtime(
+        settings,
+        rules,
+        client,
+        engine,
+        roster,
+        composer,
+        notifier,
+        notices,
+        clock or SystemClock(),
+    )

@@ -1,0 +1,174 @@
+"""The Redis key layout: every key the router writes is named here (prefix `ar:`).
+
+incident:{id}           the incident, JSON
+open:{pipeline}         hash dedup key -> id of the pipeline's open incidents
+open:{pipeline}:{type}  the same, by type, for data_ready to find what it resolves
+status:{status}         sorted set of ids by opening time, for listings
+status:{status}:pipeline:{pipeline}  the same, one pipeline's (the console's filter)
+pipeline-index          set once every incident stored before those sets is in them
+timeline:{id}           list of JSON entries: events, decisions, messages, ack, resolve
+seen-on:{pipeline}:{day}  hash of the ids of events folded, by the day they arrived:
+                        written with the fold, so a retried batch folds no event twice
+seen:{event_id}         the same, one key per event: before 0.3, and dead letters
+version:{pipeline}      incremented by every write to the pipeline's incidents (WATCHed)
+folding:{pipeline}      the fold lock: workers take turns on a pipeline's big batches
+ready:{pipeline}:{day}[:{type}]  a data_ready (or the type a deadline expects) arrived
+timers, leased          due work and work in progress (router.state.timers)
+attempts                hash timer member -> failed send attempts, for the back-off
+message:{stem}          a notice waiting in the outbox (router.state.outbox)
+held:{incident}         stems of the report notices an open incident holds back
+held-by:{stem}          ids of the incidents holding a report notice back
+action-requested:{incident}:{index}  who pressed a runbook action's button (set once)
+sent:{key}              a message's delivery marker (router.delivery.mail.delivery)
+handoff:{start}         a shift change already announced
+fold-failures           hash event id -> failed folds; at the limit, a dead letter
+dead-letters            list of events whose fold kept failing, with the error
+workers                 sorted set of worker heartbeats
+ratelimit:{token}:{window}  requests counted for the per-token rate limit
+roster:absences, roster:overrides  hashes id -> JSON of run-time changes (router.core.roster)
+roster:version          a new random value with every roster change: processes reload on it
+audit                   list of JSON entries, newest first: who changed the roster, when
+login:{nonce}           a sign-in link not yet used (deleted when used: single use)
+session:{id}            a signed-in person's session, with its CSRF token
+feed-keys               hash person -> calendar feed key (replaced: the old feed URL is revoked)
+metrics                 hash metric|labels -> count, for /metrics (router.state.metrics)
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+
+TIMERS = "ar:timers"
+LEASED = "ar:leased"
+ATTEMPTS = "ar:attempts"
+HEARTBEATS = "ar:workers"
+FOLD_FAILURES = "ar:fold-failures"
+DEAD_LETTERS = "ar:dead-letters"
+UNREADABLE = "ar:unreadable"  # list of what of a task could not be read, with why
+ROSTER_ABSENCES = "ar:roster:absences"
+ROSTER_OVERRIDES = "ar:roster:overrides"
+ROSTER_VERSION = "ar:roster:version"
+AUDIT = "ar:audit"
+FEED_KEYS = "ar:feed-keys"
+METRICS = "ar:metrics"
+PIPELINE_INDEX = "ar:pipeline-index"
+
+
+def incident(incident_id: str) -> str:
+    return f"ar:incident:{incident_id}"
+
+
+def open_index(pipeline: str) -> str:
+    return f"ar:open:{pipeline}"
+
+
+def open_by_type(pipeline: str, event_type: str) -> str:
+    return f"ar:open:{pipeline}:{event_type}"
+
+
+def status(name: str) -> str:
+    return f"ar:status:{name}"
+
+
+def pipeline_status(pipeline: str, name: str) -> str:
+    """A pipeline's incidents of one status, by opening time: written with `status`."""
+    return f"ar:status:{name}:pipeline:{pipeline}"
+
+
+def timeline(incident_id: str) -> str:
+    return f"ar:timeline:{incident_id}"
+
+
+def seen(event_id: str) -> str:
+    """An event folded before 0.3, or set aside as a dead letter: one key per event."""
+    return f"ar:seen:{event_id}"
+
+
+def seen_on(pipeline: str, received_at: datetime) -> str:
+    """A hash of the ids of the pipeline's events received that day (UTC) and folded:
+    one HSET per batch, not one SET per event."""
+    return f"ar:seen-on:{pipeline}:{_utc_day(received_at)}"
+
+
+SEEN_ON_MATCH = "ar:seen-on:*"
+"""Every pipeline's and day's `seen_on` hash (SCAN MATCH)."""
+
+
+@functools.lru_cache(maxsize=256)  # a batch's events arrived at one instant
+def _utc_day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def fold_lock(pipeline: str) -> str:
+    """Held by the worker folding a big batch of the pipeline's events (router.state.store)."""
+    return f"ar:folding:{pipeline}"
+
+
+def pipeline_version(pipeline: str) -> str:
+    """Incremented by every write that changes the pipeline's incidents or folds one of
+    its events: folds WATCH it (router.state.store), so two folds of one pipeline never both
+    commit what they planned from the same reads."""
+    return f"ar:version:{pipeline}"
+
+
+def ready(pipeline: str, day: object, event_type: str = "data_ready") -> str:
+    """A `data_ready` keeps the key's older form; other "ready" types name themselves."""
+    suffix = "" if event_type == "data_ready" else f":{event_type}"
+    return f"ar:ready:{pipeline}:{day}{suffix}"
+
+
+def message(stem: str) -> str:
+    return f"ar:message:{stem}"
+
+
+def sent(idempotency_key: str) -> str:
+    return f"ar:sent:{idempotency_key}"
+
+
+def handoff(start_iso: str) -> str:
+    return f"ar:handoff:{start_iso}"
+
+
+def ratelimit(token_id: str, window: int) -> str:
+    return f"ar:ratelimit:{token_id}:{window}"
+
+
+def held(incident_id: str) -> str:
+    return f"ar:held:{incident_id}"
+
+
+def held_by(stem: str) -> str:
+    return f"ar:held-by:{stem}"
+
+
+def action_requested(incident_id: str, index: int) -> str:
+    return f"ar:action-requested:{incident_id}:{index}"
+
+
+def login(nonce: str) -> str:
+    return f"ar:login:{nonce}"
+
+
+def session(session_id: str) -> str:
+    return f"ar:session:{session_id}"
+
+
+def send_attempts(idempotency_key: str) -> str:
+    """Transient failures of one channel send so far (router.delivery.channels.delivery)."""
+    return f"ar:send-attempts:{idempotency_key}"
+
+
+def chat_lines(incident_id: str) -> str:
+    """The incident's lines for the team chat, in order (router.state.stream)."""
+    return f"ar:chat:{incident_id}"
+
+
+def chat_sent(incident_id: str) -> str:
+    """How many of the incident's chat lines are out."""
+    return f"ar:chat-sent:{incident_id}"
+
+
+def chat_once(incident_id: str, change: str) -> str:
+    """Set with a chat line written outside a transaction of the change itself."""
+    return f"ar:chat-once:{incident_id}:{change}"

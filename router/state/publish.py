@@ -1,0 +1,116 @@
+"""Task messages written straight into the broker's queues.
+
+Celery's own publish (`send_task` → kombu producer pool → one LPUSH) costs about a
+millisecond and a thread per call; the API and the fold queue many small tasks. kombu's
+Redis transport keeps a queue as a Redis list of JSON envelopes and a worker BRPOPs
+them, so a message built here (Celery's task protocol 2, the envelope kombu's
+`Channel.basic_publish` writes, checked against it in tests/test_publish.py) can be
+LPUSHed by any Redis client: a pipeline, a MULTI transaction (so a task travels with the
+fold that causes it), or the API's asyncio connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import uuid
+
+import orjson
+import redis
+import redis.asyncio
+
+from router.queue.tasks import AsyncSend, Send, TaskArgument
+from router.state.pipe import Pipe
+
+_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+_ORIGIN = f"router@{os.uname().nodename}"
+
+
+def task_message(task: str, argument: TaskArgument, queue: str) -> bytes:
+    """One task with one positional argument, as kombu stores it in the list `queue`."""
+    task_id = str(uuid.uuid4())
+    body = orjson.dumps([[argument], {}, _EMBED])
+    envelope = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {
+            "lang": "py",
+            "task": task,
+            "id": task_id,
+            "shadow": None,
+            "eta": None,
+            "expires": None,
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": [None, None],
+            "root_id": task_id,
+            "parent_id": None,
+            "argsrepr": f"[{len(argument)} item(s)]" if isinstance(argument, list) else "[batch]",
+            "kwargsrepr": "{}",
+            "origin": _ORIGIN,
+            "ignore_result": True,
+            "replaced_task_nesting": 0,
+            "stamped_headers": None,
+            "stamps": {},
+        },
+        "properties": {
+            "correlation_id": task_id,
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return orjson.dumps(envelope)
+
+
+def publish(pipe: Pipe, task: str, argument: TaskArgument, queue: str) -> None:
+    """Queue a task on a Redis client, pipeline or MULTI transaction."""
+    pipe.lpush(queue, task_message(task, argument, queue))
+
+
+def redis_sender(client: redis.Redis) -> Send:
+    """The synchronous `Send`: one LPUSH a task."""
+
+    def send(task: str, argument: TaskArgument, queue: str) -> object:
+        publish(client, task, argument, queue)
+        return None
+
+    return send
+
+
+class LoopRedis:
+    """One asyncio Redis connection pool per event loop (a pool cannot move between
+    loops, and tests run several), for the API's endpoints that must not block."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
+
+    def __call__(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            for old in [old for old in self._clients if old.is_closed()]:
+                del self._clients[old]
+            client = self._clients[loop] = redis.asyncio.Redis.from_url(self.redis_url)
+        return client
+
+    async def close(self) -> None:
+        """Close this loop's pool (the API's lifespan calls it at shutdown)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+def async_sender(clients: LoopRedis) -> AsyncSend:
+    """The API's `AsyncSend`: one LPUSH on the loop's connection pool."""
+
+    async def send(task: str, argument: TaskArgument, queue: str) -> object:
+        return await clients().lpush(queue, task_message(task, argument, queue))
+
+    return send

@@ -1,0 +1,458 @@
+"""The marker that makes every send happen once: email, push, chat, webhook.
+
+`ar:sent:{key}` is `sending:{token}` (with a lease) while a worker sends, then "sent" or
+"failed" for good. A worker that finds "sending" leaves the send to the lease holder; if
+that worker died, the lease runs out and the next attempt sends. One call of a sender is
+one attempt: a transient failure deletes the marker and comes back as "retry", and the
+caller's timer tries again after a back-off.
+
+A worker can also stop without dying (a GC pause, a VM stall, SIGSTOP) and wake after
+its lease ran out and another worker took the send over. So a lease is fenced:
+
+- Its token is in the marker. Every write that ends the attempt (sent, failed, again)
+  is one script that first checks the marker still holds that token; a worker that
+  lost its lease writes nothing, not even the timeline line or the metrics that go with
+  the marker.
+- Right before the bytes that commit a send (SMTP's final ".", an HTTP request), the
+  backend calls the lease's fence. It refuses at once if the lease ran out by this
+  process's monotonic clock (counted from when the claim was sent, so never later than
+  Redis's expiry); otherwise one script checks the token in Redis and extends the lease
+  to COMMIT_LEASES leases. From there on the send may have happened, so nobody may take
+  it over soon: a worker that stops between the commit and its marker (waiting for the
+  server's "250 OK" is most of that) and wakes within that longer lease finds its
+  marker still its own, and nobody sent the message twice.
+
+One flow for every channel (`Deliveries.deliver`): email (router.delivery.mail.delivery), push
+and chat (router.delivery.channels.delivery) and webhooks (router.delivery.webhooks) are each a `Channel`,
+the part that differs (the backend call, the breaker, the attempts a push gets); what a
+final outcome writes beside its marker (the timeline line, metrics, a fired timer's
+release) comes with the send as data, a `Record`.
+
+What stays open (docs/reliability.md): a worker that stops after the fence for longer
+than COMMIT_LEASES leases, after which the next worker sends again (at least once, never
+silent); and a worker that dies after the fence, whose message then waits that long.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, TypeVar
+
+import redis
+
+from router.state import keys, metrics
+from router.state.pipe import Pipe, Value
+
+log = logging.getLogger(__name__)
+
+Result = Literal["sent", "already sent", "busy", "failed", "retry"]
+KEEP_S = 30 * 86400
+_SENDING = "sending:"
+# The lease as this process counts it is shorter than Redis's by this share: a margin
+# for the two clocks' rates.
+_LOCAL_SHARE = 0.9
+COMMIT_LEASES = 2
+"""From the fence on, a send's marker is held for this many leases."""
+
+
+class DeliveryFailed(Exception):
+    """What a backend (email or channel) raises: `permanent` is never retried."""
+
+    def __init__(self, message: str, *, permanent: bool, retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+class LeaseLost(Exception):
+    """The send's lease ran out or passed to another worker: send nothing, write nothing."""
+
+
+Fence = Callable[[float], None]
+"""`fence(needed_s)`: called by a backend right before it commits a send that may take
+up to `needed_s`; raises LeaseLost if the send may no longer go."""
+
+
+def unfenced(needed_s: float) -> None:
+    """For sends no marker guards (router send-test, a backend's own tests)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    result: Result
+    detail: str = ""
+    retry_after_s: float = 0.0  # what the service asked for (SendGrid's 429)
+    held: bool = False
+    """A retry without an attempt: the backend is known to be down (router.delivery.breaker)."""
+
+
+Command = tuple[Value, ...]
+
+
+@dataclass
+class Writes:
+    """Redis commands as data, applied by a script (the marker's, only while the lease
+    holds) or on a pipeline. A `Pipe`: code that writes queues on it as on a MULTI."""
+
+    commands: list[Command] = field(default_factory=list)
+
+    def execute_command(self, *args: Value) -> object:
+        self.commands.append(args)
+        return None
+
+    def rpush(self, name: str, *values: Value) -> object:
+        return self.execute_command("RPUSH", name, *values)
+
+    def lpush(self, name: str, *values: Value) -> object:
+        return self.execute_command("LPUSH", name, *values)
+
+    def ltrim(self, name: str, start: int, end: int) -> object:
+        return self.execute_command("LTRIM", name, start, end)
+
+    def hset(
+        self,
+        name: str,
+        key: str | None = None,
+        value: Value | None = None,
+        *,
+        items: Sequence[Value] | None = None,
+    ) -> object:
+        pairs = [] if key is None or value is None else [key, value]
+        return self.execute_command("HSET", name, *pairs, *(items or ()))
+
+    def incr(self, name: str, amount: int = 1) -> object:
+        return self.execute_command("INCRBY", name, amount)
+
+    def hdel(self, name: str, *keys: str) -> object:
+        return self.execute_command("HDEL", name, *keys)
+
+    def hincrby(self, name: str, key: str, amount: int = 1) -> object:
+        return self.execute_command("HINCRBY", name, key, amount)
+
+    def hincrbyfloat(self, name: str, key: str, amount: float = 1.0) -> object:
+        return self.execute_command("HINCRBYFLOAT", name, key, amount)
+
+    def zadd(self, name: str, mapping: Mapping[str, float]) -> object:
+        scored = [word for member, score in mapping.items() for word in (score, member)]
+        return self.execute_command("ZADD", name, *scored)
+
+    def zrem(self, name: str, *values: str) -> object:
+        return self.execute_command("ZREM", name, *values)
+
+    def sadd(self, name: str, *values: Value) -> object:
+        return self.execute_command("SADD", name, *values)
+
+    def delete(self, *names: str) -> object:
+        return self.execute_command("DEL", *names)
+
+    def expire(self, name: str, time: int) -> object:
+        return self.execute_command("EXPIRE", name, time)
+
+    def extend(self, commands: tuple[Command, ...]) -> None:
+        self.commands.extend(commands)
+
+    def argv(self) -> list[Value]:
+        flat: list[Value] = []
+        for command in self.commands:
+            flat += [len(command), *command]
+        return flat
+
+    def apply(self, pipe: Pipe) -> None:
+        """The commands on a pipeline or MULTI, for writes that need no marker."""
+        for command in self.commands:
+            pipe.execute_command(*command)
+
+
+def apply_argv_lua(first: int) -> str:
+    """The Lua that applies a `Writes.argv()` passed from ARGV[first] on."""
+    return f"""local i = {first}
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end"""
+
+
+# KEYS[1] the marker. ARGV: the holder's value, the new state ("" deletes the marker),
+# its lifetime, then the writes that go with it, each as its length and its words.
+_FINISH = f"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+{apply_argv_lua(4)}
+return 1
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class Lease:
+    """This attempt's hold on one send."""
+
+    def __init__(self, once: SendOnce, key: str, token: str, asked_at: float) -> None:
+        self.once, self.key, self.holder = once, key, f"{_SENDING}{token}"
+        self.until = asked_at + once.lease_s * _LOCAL_SHARE
+
+    def left_s(self) -> float:
+        return self.until - time.monotonic()
+
+    def fence(self, needed_s: float) -> None:
+        """Right before the commit of a send that may take `needed_s`: the lease still
+        holds, and is extended to cover the commit and the marker after it."""
+        if self.left_s() <= 0:
+            raise LeaseLost(f"the lease on {self.key} ran out before the send")
+        hold_s = max(COMMIT_LEASES * self.once.lease_s, 2 * needed_s)
+        asked_at = time.monotonic()
+        renewed = self.once.renew_script(
+            keys=[keys.sent(self.key)], args=[self.holder, int(hold_s * 1000)]
+        )
+        if not renewed:
+            raise LeaseLost(f"the lease on {self.key} passed to another attempt")
+        self.until = asked_at + hold_s * _LOCAL_SHARE
+
+    def finish(self, state: str, writes: Writes) -> bool:
+        """The attempt's outcome and its writes, if this lease still holds the marker."""
+        done = self.once.finish_script(
+            keys=[keys.sent(self.key)], args=[self.holder, state, KEEP_S, *writes.argv()]
+        )
+        if not done:
+            log.warning("lost the lease on %s: its outcome is not written", self.key)
+        return bool(done)
+
+
+class SendOnce:
+    def __init__(self, client: redis.Redis, lease_s: float) -> None:
+        self.redis, self.lease_s, self.lease_ms = client, lease_s, int(lease_s * 1000)
+        self.finish_script = client.register_script(_FINISH)
+        self.renew_script = client.register_script(_RENEW)
+
+    def claim(self, key: str) -> Lease | Delivery:
+        """A lease: this attempt may send. Otherwise what another attempt left."""
+        marker, token = keys.sent(key), secrets.token_hex(8)
+        asked_at = time.monotonic()
+        if self.redis.set(marker, f"{_SENDING}{token}", nx=True, px=self.lease_ms):
+            return Lease(self, key, token, asked_at)
+        state = self.redis.get(marker)
+        return Delivery("already sent") if state in (b"sent", b"failed") else Delivery("busy")
+
+    def again(self, lease: Lease, writes: Writes) -> bool:
+        """A transient failure: the next attempt sends."""
+        return lease.finish("", writes)
+
+    def failed(self, lease: Lease, writes: Writes) -> bool:
+        return lease.finish("failed", writes)
+
+    def sent(self, lease: Lease, writes: Writes) -> bool:
+        """The message is out: if Redis is away right now, keep trying for half a lease
+        (while the held marker still holds off everyone else), so that a short outage
+        does not make the timer send it again. Past that the error propagates and the
+        message may go twice: at least once, never silent. False: the lease was lost
+        meanwhile, nothing written."""
+        deadline = time.monotonic() + min(lease.left_s(), self.lease_s / 2)
+        pause_s = 0.1
+        while True:
+            try:
+                return lease.finish("sent", writes)
+            except redis.RedisError as error:
+                if time.monotonic() + pause_s > deadline:
+                    raise
+                log.warning("sent, but Redis is away (%s): marking it again", error)
+                time.sleep(pause_s)
+                pause_s = min(2.0, pause_s * 2)
+
+
+# -- what an outcome writes, as data ---------------------------------------------------
+
+Field = str | int | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A line for an incident's timeline, written with a send's final outcome; the
+    outcome's detail is added as its `detail` field."""
+
+    incident: str
+    kind: str
+    fields: tuple[tuple[str, Field], ...] = ()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one final outcome (sent, or failed for good) writes with its marker."""
+
+    entries: tuple[Entry, ...] = ()
+    commands: tuple[Command, ...] = ()
+    """Anything else that goes with it (the release of the timer that made the send)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a send writes when it is sent and when it fails for good. Neither is written
+    for a retry, nor by an attempt that lost its lease."""
+
+    sent: Written = Written()
+    failed: Written = Written()
+
+    def also(self, sent: tuple[Command, ...], failed: tuple[Command, ...]) -> Record:
+        return Record(
+            Written(self.sent.entries, self.sent.commands + sent),
+            Written(self.failed.entries, self.failed.commands + failed),
+        )
+
+
+class Timeline(Protocol):
+    """Who owns the timeline's lines (router.state.store.IncidentStore)."""
+
+    def note_on(
+        self, pipe: Pipe, incident_id: str, now: datetime, kind: str, **fields: Field
+    ) -> None: ...
+
+
+# -- the one flow -------------------------------------------------------------------------
+
+
+class Payload(Protocol):
+    """What a channel sends: an email, a notice to a URL, a webhook request."""
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+P = TypeVar("P", bound=Payload, contravariant=True)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a channel reads a failed attempt."""
+
+    detail: str
+    retry: bool
+    """Transient: the marker is let go and the timer tries again. Else failed for good."""
+    retry_after_s: float = 0.0
+
+
+class Channel(Protocol[P]):
+    """One way of sending, behind the marker: its backend and what it knows of it."""
+
+    once: SendOnce
+    counted: bool
+    """Counted in router_messages_* by the payload's kind and `name`, the backend."""
+    name: str
+
+    def held(self, payload: P, now: datetime) -> Delivery | None:
+        """An answer without an attempt: "retry" while the backend is known to be down,
+        "failed" for a send that cannot go (nothing to sign it with); None to try."""
+        ...
+
+    def send(self, payload: P, now: datetime, fence: Fence) -> str:
+        """One attempt; what the service said when it took it. Raises when it did not."""
+        ...
+
+    def failure(self, payload: P, error: Exception, now: datetime, took_s: float) -> Failure:
+        """What a failed attempt (started at `now`, after `took_s`) means."""
+        ...
+
+    def worked(self) -> None:
+        """An attempt went through."""
+        ...
+
+    def describe(self, payload: P) -> str:
+        """The send, for the log (no secrets)."""
+        ...
+
+
+class Deliveries:
+    """Every send once: claim the marker, one attempt, its outcome and its record in the
+    marker's script. Redis errors propagate (the task is redelivered)."""
+
+    def __init__(self, client: redis.Redis, timeline: Timeline) -> None:
+        self.redis, self.timeline = client, timeline
+
+    def deliver(self, channel: Channel[P], payload: P, record: Record, now: datetime) -> Delivery:
+        held = channel.held(payload, now)
+        if held is not None:
+            return self.refused(held.detail, record, now) if held.result == "failed" else held
+        lease = channel.once.claim(payload.idempotency_key)
+        if isinstance(lease, Delivery):
+            return lease
+        said = channel.describe(payload)
+        started = time.monotonic()
+        try:
+            detail = channel.send(payload, now, lease.fence)
+        except LeaseLost as error:
+            log.warning("%s not sent: %s", said, error)
+            return Delivery("busy", str(error))
+        except Exception as error:  # DeliveryFailed, or the backend's own errors
+            failure = channel.failure(payload, error, now, time.monotonic() - started)
+            if failure.retry:
+                retried = self._counted(channel, payload, "router_message_retries")
+                channel.once.again(lease, retried)
+                log.warning("%s: %s; will retry", said, failure.detail)
+                return Delivery("retry", failure.detail, failure.retry_after_s)
+            failed = Delivery("failed", failure.detail)
+            writes = self._written(
+                channel, payload, "router_messages_failed", record.failed, failed, now
+            )
+            if not channel.once.failed(lease, writes):
+                return Delivery("busy", f"{failure.detail}, but the lease was lost meanwhile")
+            log.warning("%s failed for good: %s", said, failure.detail)
+            return failed
+        channel.worked()
+        sent = Delivery("sent", detail)
+        writes = self._written(channel, payload, "router_messages_sent", record.sent, sent, now)
+        if not channel.once.sent(lease, writes):
+            return Delivery("busy", f"{detail or 'sent'}, but the lease was lost meanwhile")
+        return sent
+
+    def refused(self, detail: str, record: Record, now: datetime) -> Delivery:
+        """Failed for good without an attempt (no marker: nothing was claimed); its
+        record is written all the same."""
+        failed = Delivery("failed", detail)
+        writes = Writes()
+        self._entries(writes, record.failed, failed, now)
+        with self.redis.pipeline() as pipe:
+            writes.apply(pipe)
+            pipe.execute()
+        return failed
+
+    def _counted(self, channel: Channel[P], payload: P, name: str) -> Writes:
+        writes = Writes()
+        if channel.counted:
+            metrics.count(writes, name, {"kind": payload.kind, "backend": channel.name})
+        return writes
+
+    def _written(
+        self,
+        channel: Channel[P],
+        payload: P,
+        name: str,
+        written: Written,
+        delivery: Delivery,
+        now: datetime,
+    ) -> Writes:
+        writes = self._counted(channel, payload, name)
+        self._entries(writes, written, delivery, now)
+        return writes
+
+    def _entries(self, writes: Writes, written: Written, delivery: Delivery, now: datetime) -> None:
+        for entry in written.entries:
+            fields = dict(entry.fields)
+            self.timeline.note_on(
+                writes, entry.incident, now, entry.kind, **fields, detail=delivery.detail
+            )
+        writes.extend(written.commands)

@@ -1,0 +1,149 @@
+"""The one writer of plans (router.core.fold): a plan becomes commands on one MULTI.
+
+Everything a fold or an action causes travels in its transaction: the incidents and
+their indexes, the timeline entries, the timers (those due now leased and their fire
+tasks queued), the chat lines, the report notices, the `data_ready` and `seen` markers,
+and the counts. Key layout: router.state.keys.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from router.core.fold import Counted, Plan, ReportReady
+from router.core.incidents import Incident, Status
+from router.core.rules import Rules
+from router.state import keys, metrics, outbox, stream
+from router.state.pipe import Pipe
+from router.state.stream import line_for, opened_line
+from router.state.timers import Timer, fire_now, schedule_in
+
+if TYPE_CHECKING:  # the composer imports the store (router.state.actions)
+    from router.delivery.mail.compose import Composer
+
+STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
+
+SEEN_S = 7 * 86400  # longer than any redelivery
+READY_KEEP_S = 3 * 86400
+_ENTRY = msgspec.json.Encoder(order="sorted")  # as router.state.store.entry writes the others
+
+
+def set_value(pipe: Pipe, key: str, value: str | int, ex_s: int | None = None) -> None:
+    """SET without redis-py's `set()`: its argument checks cost more than the command
+    in a fold that writes a thousand markers (bench profile, docs/benchmarks.md)."""
+    if ex_s is None:
+        pipe.execute_command("SET", key, value)
+    else:
+        pipe.execute_command("SET", key, value, "EX", ex_s)
+
+
+def put_incident(pipe: Pipe, incident: Incident, before: Status | None) -> None:
+    """The incident and, when its status changed from `before` (None: it is new), its
+    indexes: open by dedup key and by type, by status. A fold into an open incident
+    changes its JSON only: one command, not nine."""
+    set_value(pipe, keys.incident(incident.id), incident.model_dump_json())
+    if before == incident.status:
+        return
+    for index in (
+        keys.open_index(incident.pipeline),
+        keys.open_by_type(incident.pipeline, incident.type),
+    ):
+        if incident.is_open:
+            pipe.hset(index, incident.dedup_key, incident.id)
+        else:
+            pipe.hdel(index, incident.dedup_key)
+    opened = {incident.id: incident.opened_at.timestamp()}
+    if before is not None:
+        pipe.zrem(keys.status(before), incident.id)
+        pipe.zrem(keys.pipeline_status(incident.pipeline, before), incident.id)
+    pipe.zadd(keys.status(incident.status), opened)
+    pipe.zadd(keys.pipeline_status(incident.pipeline, incident.status), opened)
+
+
+class PlanWriter:
+    def __init__(self, rules: Rules, composer: Composer | None, lease_s: float) -> None:
+        """`composer` renders the plan's report notices (a plan with notices needs one);
+        `lease_s`: how long a timer fired at once is leased (router.state.timers.fire_now)."""
+        self.rules, self.composer, self.lease_s = rules, composer, lease_s
+
+    def write(self, pipe: Pipe, plan: Plan, now: datetime) -> None:
+        changed: set[str] = set()
+        for incident in plan.incidents.values():
+            put_incident(pipe, incident, plan.before[incident.id])
+            changed.add(incident.pipeline)
+        for incident_id, entries in plan.timeline.items():
+            pipe.rpush(keys.timeline(incident_id), *[_ENTRY.encode(e) for e in entries])
+        due_now: list[Timer] = []
+        for due in plan.timers:
+            timer = Timer(kind=due.kind, incident=due.incident, round=due.round, step=due.step)
+            if due.at is None:
+                due_now.append(timer)
+            else:
+                schedule_in(pipe, timer, due.at.timestamp())
+        for chat in plan.chats:  # their timers are among the plan's, due at once
+            if chat.change == "triggered":
+                line = opened_line(chat.incident, self.rules.team.zone)
+            else:
+                line = line_for(chat.incident, chat.change, chat.who, chat.detail)
+            stream.append(pipe, line)
+        self._notices(pipe, plan, now)
+        for marker in plan.ready:
+            ready = keys.ready(marker.pipeline, marker.day, marker.type)
+            set_value(pipe, ready, marker.event_id, READY_KEEP_S)
+        seen: dict[str, list[str]] = {}
+        for arrival in plan.seen:
+            changed.add(arrival.event.pipeline)
+            seen.setdefault(keys.seen_on(arrival.event.pipeline, arrival.received_at), []).append(
+                arrival.event_id
+            )
+        for key, event_ids in seen.items():
+            pipe.hset(key, items=[word for event_id in event_ids for word in (event_id, 1)])
+            pipe.expire(key, SEEN_S)
+        for pipeline in sorted(changed):
+            pipe.incr(keys.pipeline_version(pipeline))
+        fire_now(pipe, due_now, now.timestamp(), self.lease_s)
+        _count(pipe, plan.counted)
+
+    def _notices(self, pipe: Pipe, plan: Plan, now: datetime) -> None:
+        if not plan.notices:
+            return
+        composer = self.composer
+        if composer is None:
+            raise RuntimeError("a plan with report notices needs a composer")
+        for notice in plan.notices:
+            if isinstance(notice, ReportReady):
+                event = notice.event
+                links = [link.href for link in event.links]
+                message = composer.report_ready(
+                    notice.event_id, notice.pipeline, event.summary, links, notice.day,
+                    notice.recipient,
+                )  # fmt: skip
+                if (
+                    notice.blockers
+                ):  # released when the last blocker resolves (router.delivery.firing)
+                    outbox.hold(pipe, message, [blocker.id for blocker in notice.blockers])
+                else:
+                    outbox.put(pipe, message, now)
+                continue
+            delayed = composer.report_delayed(
+                notice.pipeline, notice.day, notice.recipient, notice.blockers, notice.estimate
+            )
+            outbox.put(pipe, delayed, now)
+
+
+def _count(pipe: Pipe, counted: Counter[Counted]) -> None:
+    """Metrics for the plan, a few HINCRBYs in its MULTI (not one per event)."""
+    decisions: Counter[str] = Counter()
+    events: Counter[tuple[str, str, str]] = Counter()
+    for (source, pipeline, severity, decision), n in counted.items():
+        events[source, pipeline, severity] += n
+        decisions[decision] += n
+    for (source, pipeline, severity), n in events.items():
+        labels = {"source": source, "pipeline": pipeline, "severity": severity}
+        metrics.count(pipe, "router_events", labels, n)
+    for decision, n in decisions.items():
+        metrics.count(pipe, "router_decisions", {"decision": decision}, n)
