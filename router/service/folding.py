@@ -1,7 +1,8 @@
 """Events into incidents: a batch from the queue, one event, or an action from the API.
 
 Every fold and what it causes (timers, notices, the data_ready marker) is planned by
-the core (router.core.fold) and written as one transaction (router.state.store, router.state.writer);
+the core (router.core.fold) and written as one transaction (router.state.store,
+router.state.writer);
 `fault` is a test hook called at the instants a crash used to lose work.
 """
 

@@ -22,8 +22,9 @@ its lease ran out and another worker took the send over. So a lease is fenced:
   server's "250 OK" is most of that) and wakes within that longer lease finds its
   marker still its own, and nobody sent the message twice.
 
-One flow for every channel (`Deliveries.deliver`): email (router.delivery.mail.delivery), push
-and chat (router.delivery.channels.delivery) and webhooks (router.delivery.webhooks) are each a `Channel`,
+One flow for every channel (`Deliveries.deliver`): email (router.delivery.mail.delivery),
+push and chat (router.delivery.channels.delivery) and webhooks (router.delivery.webhooks)
+are each a `Channel`,
 the part that differs (the backend call, the breaker, the attempts a push gets); what a
 final outcome writes beside its marker (the timeline line, metrics, a fired timer's
 release) comes with the send as data, a `Record`.

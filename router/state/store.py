@@ -15,7 +15,6 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import orjson
 import redis
@@ -38,10 +37,7 @@ from router.core.times import iso_z
 from router.state import keys
 from router.state.pipe import Pipe
 from router.state.sendonce import Field
-from router.state.writer import STATUSES, PlanWriter, put_incident, set_value
-
-if TYPE_CHECKING:  # the composer imports the store (router.state.actions)
-    from router.delivery.mail.compose import Composer
+from router.state.writer import STATUSES, Composer, PlanWriter, put_incident, set_value
 
 MAX_FOLD_TRIES = 50  # conflicts on one pipeline before the fold gives up
 LOCK_FROM_EVENTS = 100

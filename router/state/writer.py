@@ -10,20 +10,44 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import msgspec
 
 from router.core.fold import Counted, Plan, ReportReady
 from router.core.incidents import Incident, Status
+from router.core.message import OutgoingMessage
 from router.core.rules import Rules
+from router.core.rules.pipelines import Pipeline
 from router.state import keys, metrics, outbox, stream
 from router.state.pipe import Pipe
 from router.state.stream import line_for, opened_line
 from router.state.timers import Timer, fire_now, schedule_in
 
-if TYPE_CHECKING:  # the composer imports the store (router.state.actions)
-    from router.delivery.mail.compose import Composer
+
+class Composer(Protocol):
+    """Renders a plan's report notices: router.delivery.mail.compose.Composer, which sits
+    above this layer (it reads the store for the buttons' actions)."""
+
+    def report_ready(
+        self,
+        event_id: str,
+        pipeline: Pipeline,
+        summary: str,
+        links: list[str],
+        data_date: str,
+        recipient: str,
+    ) -> OutgoingMessage: ...
+
+    def report_delayed(
+        self,
+        pipeline: Pipeline,
+        data_date: str,
+        recipient: str,
+        blockers: list[Incident],
+        estimate: str | None,
+    ) -> OutgoingMessage: ...
+
 
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
 
@@ -122,9 +146,7 @@ class PlanWriter:
                     notice.event_id, notice.pipeline, event.summary, links, notice.day,
                     notice.recipient,
                 )  # fmt: skip
-                if (
-                    notice.blockers
-                ):  # released when the last blocker resolves (router.delivery.firing)
+                if notice.blockers:  # released when the last blocker resolves (firing)
                     outbox.hold(pipe, message, [blocker.id for blocker in notice.blockers])
                 else:
                     outbox.put(pipe, message, now)

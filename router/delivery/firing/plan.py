@@ -82,7 +82,8 @@ class Done:
 
 @dataclass(frozen=True)
 class IncidentEmail:
-    """An incident's email to an engineer (router.delivery.mail.compose.Composer.incident_message)."""
+    """An incident's email to an engineer (router.delivery.mail.compose.Composer
+    .incident_message)."""
 
     kind: str
     incident: Incident
