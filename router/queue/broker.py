@@ -15,7 +15,6 @@ skipped when seen, sends are guarded by their markers).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
@@ -29,13 +28,13 @@ class Channel(kombu_redis.Channel):
     def _connection_lost(self) -> bool:
         return bool(self.closed) or getattr(self.connection, "client", None) is None
 
-    def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
+    def basic_ack(self, delivery_tag: object, multiple: bool = False) -> None:
         if self._connection_lost():
             log.warning("ack after the broker connection was lost: redelivered later")
             return
         super().basic_ack(delivery_tag, multiple=multiple)  # type: ignore[no-untyped-call]
 
-    def basic_reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+    def basic_reject(self, delivery_tag: object, requeue: bool = False) -> None:
         if self._connection_lost():
             log.warning("reject after the broker connection was lost: redelivered later")
             return

@@ -10,10 +10,9 @@ writes the text format.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import redis
 from prometheus_client.core import (
@@ -104,7 +103,7 @@ def _parse(field: str) -> tuple[str, dict[str, str]]:
 class RedisCollector(Collector):
     """What /metrics shows, read from Redis at each scrape."""
 
-    def __init__(self, client: redis.Redis, now: Any) -> None:
+    def __init__(self, client: redis.Redis, now: Callable[[], datetime]) -> None:
         """`now()` gives the current instant (the runtime's clock)."""
         self.redis, self.now = client, now
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal, TypedDict, cast
 
 import orjson
 import redis
@@ -22,6 +22,7 @@ from router.core.roster import (
 from router.core.rules import Rules
 from router.core.times import iso_z
 from router.state import keys
+from router.state.pipe import Pipe
 
 ChangeKind = Literal["absence", "override"]
 Verb = Literal["added", "removed"]
@@ -30,6 +31,17 @@ _HASHES: dict[ChangeKind, str] = {
     "absence": keys.ROSTER_ABSENCES,
     "override": keys.ROSTER_OVERRIDES,
 }
+
+
+class AuditEntry(TypedDict, total=False):
+    """A line of the audit log: when, who, what (`absence added`, ...), and the change
+    under its kind's name."""
+
+    at: str
+    by: str
+    action: str
+    absence: dict[str, object]
+    override: dict[str, object]
 
 
 class RosterStore:
@@ -47,7 +59,8 @@ class RosterStore:
             self._cached = (version, with_roster(self.base, self.roster()))
         return self._cached[1]
 
-    def roster(self, client: Any = None) -> Roster:
+    def roster(self, client: redis.Redis | None = None) -> Roster:
+        """`client`: a pipeline under WATCH, to read the roster a change is checked against."""
         reads = client or self.redis
         absences = reads.hvals(keys.ROSTER_ABSENCES)
         overrides = reads.hvals(keys.ROSTER_OVERRIDES)
@@ -113,8 +126,9 @@ class RosterStore:
         self._write(kind, change, "removed", by, now)
         return change
 
-    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in self.redis.lrange(keys.AUDIT, 0, limit - 1)]
+    def audit(self, limit: int = 100) -> list[AuditEntry]:
+        lines = self.redis.lrange(keys.AUDIT, 0, limit - 1)
+        return [cast(AuditEntry, orjson.loads(line)) for line in lines]
 
     def _write(self, kind: ChangeKind, change: Change, verb: Verb, by: str, now: datetime) -> None:
         with self.redis.pipeline() as pipe:
@@ -122,7 +136,7 @@ class RosterStore:
             pipe.execute()
 
     def _changes(
-        self, pipe: Any, kind: ChangeKind, change: Change, verb: Verb, by: str, now: datetime
+        self, pipe: Pipe, kind: ChangeKind, change: Change, verb: Verb, by: str, now: datetime
     ) -> None:
         """The change, the version bump and its audit line: one MULTI."""
         if verb == "added":
@@ -131,13 +145,13 @@ class RosterStore:
             pipe.hdel(_HASHES[kind], change.id)
         # a fresh random value, not a count: a count restarted after a flush could match
         # the one a process cached
-        pipe.set(keys.ROSTER_VERSION, secrets.token_hex(8))
+        pipe.execute_command("SET", keys.ROSTER_VERSION, secrets.token_hex(8))
         pipe.lpush(keys.AUDIT, _audit_line(kind, verb, change, by, now))
         pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
 
 
-def change_json(change: Change) -> dict[str, Any]:
-    said: dict[str, Any] = change.model_dump(mode="json", by_alias=True)
+def change_json(change: Change) -> dict[str, object]:
+    said: dict[str, object] = change.model_dump(mode="json", by_alias=True)
     return said
 
 
