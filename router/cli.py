@@ -353,15 +353,28 @@ def worker(
             "server never holds up a fold; 'all' suits a single worker for trying it out",
         ),
     ] = "all",
+    nice: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU niceness added to this worker and its pool (0-19). By default 10 for "
+            "the fold lane, so pages and escalations get the cores first during a storm, "
+            "and 0 for the others",
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker: folds events into incidents, sends messages."""
     settings = _settings()
     _startup(settings)
     from router.processes import serve
-    from router.queue.tasks import LANES
+    from router.queue.tasks import LANES, NICE_BY_LANE
 
     if lane not in LANES:
         _fail(f"--lane: {lane!r} is not a lane (known: {', '.join(LANES)})")
+    niceness = NICE_BY_LANE.get(lane, 0) if nice is None else nice
+    if not 0 <= niceness <= 19:
+        _fail(f"--nice: {niceness} is not between 0 and 19")
+    if niceness:
+        os.nice(niceness)  # the pool's processes are forked from this one: they inherit it
     serve.run_worker(settings, concurrency, LANES[lane])
 
 

@@ -243,3 +243,30 @@ def test_router_up_starts_a_private_redis_when_none_answers(tmp_path: Path) -> N
     assert f"starting a private redis-server on 127.0.0.1:{redis_port}" in said
     assert (tmp_path / "var" / "redis").is_dir()
     assert _status(f"http://127.0.0.1:{port}/healthz") == 0  # everything stopped
+
+
+@pytest.mark.parametrize(("lane", "asked", "added"), [("fold", None, 10), ("deliver", 5, 5)])
+def test_a_workers_lane_sets_its_cpu_niceness(
+    tmp_path: Path, lane: str, asked: int | None, added: int
+) -> None:
+    """The fold lane yields the cores to pages by default; --nice says otherwise."""
+    rules_dir = without_deadlines(RULES_DIR, tmp_path / "rules")
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    command = [sys.executable, "-m", "router", "worker", "--lane", lane, "--concurrency", "1"]
+    if asked is not None:
+        command += ["--nice", str(asked)]
+    with (tmp_path / "worker.log").open("ab") as out:
+        worker = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=_env(14, rules_dir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wanted = min(19, ours + added)
+        wait_until(lambda: os.getpriority(os.PRIO_PROCESS, worker.pid) == wanted, 30)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)

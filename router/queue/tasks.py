@@ -39,6 +39,11 @@ LANES: dict[str, tuple[str, ...]] = {
     "all": QUEUES,
 }
 
+# CPU niceness a lane's worker processes take unless told: during a storm the fold lane
+# yields the two cores to the API, the urgent lane and delivery, so a page never waits
+# for a core behind bulk folding (docs/performance.md)
+NICE_BY_LANE: dict[str, int] = {"fold": 10}
+
 FireResult = Literal["sent", "nothing", "stale", "early", "busy", "retry", "failed"]
 
 
