@@ -21,7 +21,6 @@ BURST_GOAL_PAGES_PER_S = 1700
 INGEST_GOAL_RATIO = {1: 0.25, 100: 1.5}
 MEMORY_GROWTH_LIMIT = 0.05
 """Flat: neither process grows by more than this over the second half of the events."""
-ANALYSIS = Path(__file__).with_name("analysis.md")  # the hand-written reading of a run
 
 
 @dataclass(frozen=True)
@@ -378,10 +377,11 @@ def plots(results: dict[str, Any], directory: Path) -> None:
 
 
 def render(results: dict[str, Any], docs: Path) -> None:
-    """benchmarks.md (the generated part, then bench/analysis.md) and the plots."""
+    """benchmarks.md (the figures, with a pointer to the hand-written reading of them in
+    docs/performance.md) and the plots."""
     docs.mkdir(parents=True, exist_ok=True)
-    extra = ANALYSIS.read_text(encoding="utf-8") if ANALYSIS.exists() else ""
-    (docs / "benchmarks.md").write_text(markdown(results) + extra, encoding="utf-8")
+    why = "\nWhat limits each figure, with the profiles: [performance.md](performance.md).\n"
+    (docs / "benchmarks.md").write_text(markdown(results) + why, encoding="utf-8")
     plots(results, docs)
 
 
