@@ -173,7 +173,7 @@ class Receiver:
 
 @contextmanager
 def smtp_receiver(directory: Path) -> Iterator[Receiver]:
-    """`python -m bench.receiver` (aiosmtpd) in a process of its own: it shares no
+    """`python -m bench.receiver` (an asyncio SMTP sink) in a process of its own: it shares no
     interpreter lock with the bench's load, so an arrival is timed when it arrives.
     CLOCK_MONOTONIC is one clock for every process, so its instants compare with the
     bench's."""
