@@ -298,3 +298,45 @@ def test_a_chat_timer_keeps_its_place_among_the_timers(tmp_path: Path) -> None:
     plan = _plan(chatty, [P2])
     kinds = [d.kind for d in plan.timers]
     assert kinds[:2] == ["chat", "step"] and kinds.count("chat") == 1
+
+
+def test_many_folds_of_one_key_in_a_batch_give_each_event_its_entries(rules: Rules) -> None:
+    """Folds into an incident changed earlier in the batch are counted and copied once at
+    the end: the entries, reasons and counts are those of folding one event at a time."""
+    ack = {**P2, "action": "acknowledge"}
+    other = {**P2, "dedup_key": "agg-2"}
+    sent: list[Sent] = [P2, P2, other, P2, P2, ack, P2, other, READY, P2, MISSING, P2]
+    opened = _opened(rules, other).model_copy(update={"id": "inc-open"})
+    plan = _plan(rules, sent, open_=[opened])
+    # the same events one at a time, each on the book the one before left
+    book = {opened.dedup_key: opened}
+    timeline: dict[str, list[object]] = {}
+    incidents: dict[str, Incident] = {}
+    for arrival in _arrivals(sent, rules, TUESDAY):
+        books = {"profit.aggregate": dict(book)}
+        one = plan_fold([arrival], books, set(), {}, rules, TUESDAY)
+        for incident_id, entries in one.timeline.items():
+            timeline.setdefault(incident_id, []).extend(entries)
+        incidents.update(one.incidents)
+        book.update(
+            {
+                i.dedup_key: i
+                for i in one.incidents.values()
+                if i.is_open and i.pipeline == "profit.aggregate"
+            }
+        )
+        (outcome,) = one.outcomes
+        assert outcome is not None
+    assert plan.timeline == timeline
+    for key, incident in incidents.items():
+        left = plan.incidents[key].model_dump()
+        assert {k: v for k, v in left.items() if v != incident.model_dump()[k]} == {}
+    agg = next(i for i in plan.incidents.values() if i.dedup_key == "agg")
+    assert (agg.status, agg.events) == ("acknowledged", 7)
+    assert plan.incidents[opened.id].events == 3
+    reasons = [e.reason for e in plan.timeline[agg.id] if isinstance(e, DecisionEntry)]
+    assert len(reasons) == 2  # opened, acknowledged
+    decided = [o.decision.reason for o in plan.outcomes if o is not None]
+    assert sum("(7 events)" in r for r in decided) == 1
+    last = plan.outcomes[7]  # the last fold into agg-2 holds its final state
+    assert last is not None and last.changed == [plan.incidents[opened.id]]

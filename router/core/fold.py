@@ -28,6 +28,8 @@ from router.core.incidents import (
     Status,
     act_on,
     apply_event,
+    folded_decision,
+    folds_into,
     keep_open,
     retrigger,
 )
@@ -139,7 +141,8 @@ Counted = tuple[str, str, str, str]
 @dataclass
 class Plan:
     outcomes: list[Outcome | None] = field(default_factory=list)
-    """Per event, in order: what it did; None when folded before (a redelivery)."""
+    """Per event, in order: what it did; None when folded before (a redelivery). A fold
+    into an incident changed earlier in the batch holds the incident's last state."""
     incidents: dict[str, Incident] = field(default_factory=dict)
     """Each incident changed, in its last state."""
     timeline: dict[str, list[Entry]] = field(default_factory=dict)
@@ -224,6 +227,7 @@ def plan_fold(
     statuses = {i.id: i.status for book in books.values() for i in book.values()}
     folded: set[str] = set()  # an event twice in one batch folds once
     at = iso_z(now)
+    running: dict[str, _Running] = {}  # incidents folded into again, copied once at the end
     for arrival in arrivals:
         event = arrival.event
         if arrival.event_id in seen or arrival.event_id in folded:
@@ -231,6 +235,19 @@ def plan_fold(
             continue
         folded.add(arrival.event_id)
         book = working.setdefault(event.pipeline, {})
+        current = folds_into(book, event, rules)
+        if current is not None and current.id in plan.incidents:
+            # changed before in this batch: count the event, copy the incident once
+            count = running.setdefault(current.id, _Running(book, current, current.events))
+            count.events += 1
+            decision = folded_decision(current, count.events, event, rules)
+            outcome = Outcome(decision=decision, changed=[current])
+            count.outcomes.append(outcome)
+            plan.outcomes.append(outcome)
+            plan.seen.append(arrival)
+            _effects(plan, outcome, arrival, working, estimates, rules, now, at)
+            continue
+        _settle(plan, running)  # the book as it is before any other change reads it
         outcome = apply_event(book, event, rules, now, arrival.new_id)
         keep_open(book, outcome)
         plan.outcomes.append(outcome)
@@ -238,7 +255,31 @@ def plan_fold(
         for incident in outcome.changed:
             plan.before.setdefault(incident.id, statuses.get(incident.id))
         _effects(plan, outcome, arrival, working, estimates, rules, now, at)
+    _settle(plan, running)
     return plan
+
+
+@dataclass(slots=True)
+class _Running:
+    """An incident folded into again in a batch: its book, its state in that book, the
+    events it counts by now and the outcomes that folded into it since."""
+
+    book: dict[str, Incident]
+    incident: Incident
+    events: int
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def _settle(plan: Plan, running: dict[str, _Running]) -> None:
+    """Each incident folded into again: one copy with its count, in its book, the plan
+    and the outcomes that folded into it."""
+    for incident_id, count in running.items():
+        final = count.incident.model_copy(update={"events": count.events})
+        count.book[final.dedup_key] = final
+        plan.incidents[incident_id] = final
+        for outcome in count.outcomes:
+            outcome.changed[0] = final
+    running.clear()
 
 
 def _effects(

@@ -125,11 +125,7 @@ def apply_event(
 
     if current is not None:
         folded = current.model_copy(update={"events": current.events + 1})
-        reason = (
-            f"Folded into the {current.status} incident opened at {iso_z(current.opened_at)} "
-            f"({folded.events} events): nothing new is sent."
-        )
-        return done(no_action(event, rules, reason, current.severity, current.category), folded)
+        return done(folded_decision(current, folded.events, event, rules), folded)
 
     decision = decide(event, rules, now)
     if decision.decision == "notify":
@@ -152,6 +148,22 @@ def apply_event(
         links=event.links,
     )
     return done(decision, opened, opened=opened)
+
+
+def folds_into(book: OpenIncidents, event: Event, rules: Rules) -> Incident | None:
+    """The open incident a trigger folds into (as `apply_event` would), if any."""
+    if event.action != "trigger" or event.type in rules.routing.paging.resolves:
+        return None
+    return book.get(event.dedup_key)
+
+
+def folded_decision(current: Incident, events: int, event: Event, rules: Rules) -> Decision:
+    """The decision of a trigger folded into `current`, which then counts `events`."""
+    reason = (
+        f"Folded into the {current.status} incident opened at {iso_z(current.opened_at)} "
+        f"({events} events): nothing new is sent."
+    )
+    return no_action(event, rules, reason, current.severity, current.category)
 
 
 def act_on(current: Incident, action: Act, by: str, rules: Rules, now: datetime) -> Outcome | None:
