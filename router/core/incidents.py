@@ -123,9 +123,10 @@ def apply_event(
             no_action(event, rules, f"{event.type} is a lifecycle event: it {said}."), *finished
         )
 
-    if current is not None:
-        folded = current.model_copy(update={"events": current.events + 1})
-        return done(folded_decision(current, folded.events, event, rules), folded)
+    into = folds_into(book, event, rules)  # the one statement of the rule (router.core.fold)
+    if into is not None:
+        folded = into.model_copy(update={"events": into.events + 1})
+        return done(folded_decision(into, folded.events, event, rules), folded)
 
     decision = decide(event, rules, now)
     if decision.decision == "notify":
