@@ -29,9 +29,33 @@ class SmtpInbox:
         return "250 OK"
 
 
+class PipeliningInbox(SmtpInbox):
+    """An inbox whose server offers PIPELINING (RFC 2920), as Postfix and most relays do:
+    aiosmtpd reads pipelined commands but does not say so. It refuses the recipients in
+    `refused`, as a relay refuses an unknown mailbox."""
+
+    def __init__(self, refused: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [responses[0], "250-PIPELINING", *responses[1:]]
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 @contextmanager
-def smtp_server(port: int, **options: Any) -> Iterator[SmtpInbox]:
-    inbox = SmtpInbox()
+def smtp_server(port: int, inbox: SmtpInbox | None = None, **options: Any) -> Iterator[SmtpInbox]:
+    inbox = inbox or SmtpInbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:

@@ -21,7 +21,7 @@ from router.delivery.mail.backends.outbox import OutboxBackend
 from router.delivery.mail.backends.sendgrid import SendGridBackend
 from router.delivery.mail.backends.smtp import SmtpBackend
 from router.state.sendonce import LeaseLost
-from tests.mailservers import sendgrid_server, smtp_server
+from tests.mailservers import PipeliningInbox, SmtpInbox, sendgrid_server, smtp_server
 from tests.stack import free_port, read_outbox, self_signed
 
 SENDER = "alert-router@example.com"
@@ -67,7 +67,7 @@ def _parse(raw: bytes) -> EmailMessage:
 Pair = tuple[EmailBackend, Callable[[], list[Received]]]
 
 
-@pytest.fixture(params=["outbox", "console", "smtp", "sendgrid"])
+@pytest.fixture(params=["outbox", "console", "smtp", "smtp-pipelining", "sendgrid"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
     kind = request.param
     if kind == "outbox":
@@ -83,9 +83,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
             return [_from_email(_parse(c.split("\n", 1)[1].encode())) for c in chunks]
 
         yield ConsoleBackend(stream), printed
-    elif kind == "smtp":
+    elif kind.startswith("smtp"):
         port = free_port()
-        with smtp_server(port) as inbox:
+        offered = PipeliningInbox() if kind == "smtp-pipelining" else SmtpInbox()
+        with smtp_server(port, offered) as inbox:
             yield (
                 SmtpBackend("127.0.0.1", port, timeout_s=10),
                 lambda: [_from_email(_parse(raw)) for raw in inbox.messages],
@@ -154,6 +155,28 @@ def test_smtp_reuses_its_connection_and_replaces_one_the_server_closed() -> None
         assert restarted.peers[0] != inbox.peers[0]
     finally:
         backend.close()
+
+
+def test_smtp_pipelined_replies_are_read_in_order_and_refusals_stay_refusals() -> None:
+    """With PIPELINING, MAIL, RCPT and DATA go in one write and their replies are read
+    after it: a refused recipient among good ones still gets the message to the others,
+    every recipient refused is a refusal for good, and the connection goes on sending."""
+    port = free_port()
+    nobody, alice = "nobody@example.com", MESSAGE.to[0]
+    inbox = PipeliningInbox(refused=frozenset({nobody}))
+    backend = SmtpBackend("127.0.0.1", port, timeout_s=10)
+    try:
+        with smtp_server(port, inbox):
+            backend.send(MESSAGE.model_copy(update={"to": [nobody, alice]}), SENDER, NOW)
+            with pytest.raises(DeliveryFailed) as refused:
+                backend.send(MESSAGE.model_copy(update={"to": [nobody]}), SENDER, NOW)
+            backend.send(MESSAGE, SENDER, NOW)
+            backend.send(MESSAGE, SENDER, NOW)
+    finally:
+        backend.close()
+    assert refused.value.permanent and nobody in str(refused.value)
+    assert inbox.recipients == [[alice], [alice], [alice]]
+    assert len(set(inbox.peers[1:])) == 1  # after the refusal, one connection again
 
 
 # -- SendGrid's behaviour on errors ---------------------------------------------------------
