@@ -1,10 +1,11 @@
 """Timer members: built and read in router.state.timers only, also for the scripts that build
-them (router.state.outbox)."""
+them (router.state.outbox); and which incidents a fire task reads ahead for its timers."""
 
 from __future__ import annotations
 
 import pytest
 
+from router.delivery.firing import read_ahead_ids
 from router.state.timers import Timer, TimerKind, member_around, notice_member_around, notice_timer
 
 # fmt: off
@@ -43,3 +44,25 @@ def test_every_kind_round_trips() -> None:
     for kind in kinds:
         timer = Timer(kind=kind, incident="i", round=1, step=2)
         assert Timer.parse(timer.member()) == timer
+
+
+def _timers(*members: str) -> list[Timer]:
+    return [Timer.parse(member) for member in members]
+
+
+# fmt: off
+READ_AHEAD: list[tuple[list[Timer], list[str]]] = [
+    (_timers("step:b:0:0", "step:a:0:1", "push:a:0:1"), ["a", "b"]),
+    # an acknowledgement timeout may retrigger "a": its step is read when it fires
+    (_timers("step:a:0:0", "ack_timeout:a:0:0", "step:b:0:0"), ["b"]),
+    (_timers("chat:a:0:0", "resolved:b:0:0", "msg:c:0:0", "action:d:1:0"), []),
+    ([], []),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("timers", "ids"), READ_AHEAD)
+def test_a_fire_task_reads_ahead_the_incidents_of_its_steps_and_pushes(
+    timers: list[Timer], ids: list[str]
+) -> None:
+    assert read_ahead_ids(timers) == ids

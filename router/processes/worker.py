@@ -96,6 +96,11 @@ def create_celery(
         members = [members] if isinstance(members, str) else members  # str: before 0.2
         started = time.monotonic()
         budget_s = rt.settings.timer_lease_s * FIRE_SHARE_OF_LEASE
+        try:
+            ahead = rt.engine.firing.read_ahead(members)
+        except redis.RedisError as error:
+            log.warning("fire: Redis error, back to the queue: %s", error)
+            raise Reject(str(error), requeue=True) from None
         for index, member in enumerate(members):
             if time.monotonic() - started > budget_s:
                 # Slow sends (a mail server near its timeout): the rest would be fired
@@ -105,7 +110,7 @@ def create_celery(
                 log.warning("fire: %d timer(s) handed back after %.0f s", len(rest), budget_s)
                 break
             try:
-                fired = rt.engine.firing.fire(member, rt.clock.now())
+                fired = rt.engine.firing.fire(member, rt.clock.now(), ahead)
             except redis.RedisError as error:
                 # The timers fired so far are released or marked sent: run again, they
                 # send nothing twice.

@@ -378,6 +378,16 @@ class IncidentStore:
         raw = self.redis.get(keys.incident(incident_id))
         return Incident.model_validate_json(raw) if raw is not None else None
 
+    def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident | None]:
+        """Each incident as `get` reads it, in one MGET."""
+        if not incident_ids:
+            return {}
+        raws = self.redis.mget([keys.incident(i) for i in incident_ids])
+        return {
+            incident_id: Incident.model_validate_json(raw) if raw is not None else None
+            for incident_id, raw in zip(incident_ids, raws, strict=True)
+        }
+
     def timeline(self, incident_id: str) -> list[dict[str, Field]]:
         return [json.loads(item) for item in self.redis.lrange(timeline_key(incident_id), 0, -1)]
 

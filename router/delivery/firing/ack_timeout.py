@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from router.core.incidents import Incident
-from router.delivery.firing.plan import Done, Fired, Release, Reschedule
+from router.delivery.firing.plan import Done, Fired, ReadAhead, Release, Reschedule
 from router.delivery.firing.run import Runner
 from router.state.store import IncidentStore
 from router.state.timers import Timer
@@ -38,7 +38,7 @@ class AckTimeoutHandler:
     def __init__(self, store: IncidentStore, runner: Runner) -> None:
         self.store, self.runner = store, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         decided = decide(self.store.get(timer.incident), now)
         if isinstance(decided, Retrigger):
             again = self.store.retrigger(timer.incident, now) is not None

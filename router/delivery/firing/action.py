@@ -3,7 +3,6 @@ first. What it did goes on the timeline with the send's outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import redis
@@ -12,7 +11,16 @@ from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.core.rules.pipelines import Action, WebhookAction
 from router.delivery.firing import records
-from router.delivery.firing.plan import ActionEmail, Done, Fired, Plan, Release, Send, WebhookCall
+from router.delivery.firing.plan import (
+    ActionEmail,
+    Done,
+    Fired,
+    Plan,
+    ReadAhead,
+    Release,
+    Send,
+    WebhookCall,
+)
 from router.delivery.firing.run import Runner
 from router.state import keys
 from router.state.store import IncidentStore
@@ -60,15 +68,13 @@ class ActionHandler:
         self,
         client: redis.Redis,
         store: IncidentStore,
-        current_rules: Callable[[], Rules],
         runner: Runner,
     ) -> None:
-        self.redis, self.store, self.current_rules = client, store, current_rules
-        self.runner = runner
+        self.redis, self.store, self.runner = client, store, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         incident = self.store.get(timer.incident)
-        rules = self.current_rules()
+        rules = ahead.rules
         action = action_of(timer, incident, rules)
         if isinstance(action, Done):
             return self.runner.done(member, action)

@@ -4,14 +4,21 @@ is released only once the cursor has reached the end of the lines."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 import redis
 
-from router.core.rules import Rules
 from router.delivery.firing import records
-from router.delivery.firing.plan import ChatPost, Done, Fired, Plan, Refused, Release, Send
+from router.delivery.firing.plan import (
+    ChatPost,
+    Done,
+    Fired,
+    Plan,
+    ReadAhead,
+    Refused,
+    Release,
+    Send,
+)
 from router.delivery.firing.run import Runner
 from router.delivery.firing.settle import ENDED, WRITTEN
 from router.state import stream
@@ -48,17 +55,15 @@ class ChatHandler:
         self,
         client: redis.Redis,
         store: IncidentStore,
-        current_rules: Callable[[], Rules],
         runner: Runner,
     ) -> None:
-        self.redis, self.store, self.current_rules = client, store, current_rules
-        self.runner = runner
+        self.redis, self.store, self.runner = client, store, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         incident_id = timer.incident
         if self.store.get(incident_id) is None:
             return self.runner.done(member, Done("stale", "no such incident", Release()))
-        url = self.current_rules().team.chat
+        url = ahead.rules.team.chat
         tried: list[Send] = []
         outcomes: list[Delivery] = []
         while True:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import redis
 
-from router.delivery.firing.plan import Done, Fired, Plan, Release, Send, StoredEmail
+from router.delivery.firing.plan import Done, Fired, Plan, ReadAhead, Release, Send, StoredEmail
 from router.delivery.firing.run import Runner
 from router.state import outbox
 from router.state.outbox import StoredMessage
@@ -26,7 +26,7 @@ class NoticeHandler:
     def __init__(self, client: redis.Redis, runner: Runner) -> None:
         self.redis, self.runner = client, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         stem = timer.incident  # a notice timer names its message's stem
         decided = decide(stem, outbox.get(self.redis, stem))
         if isinstance(decided, Done):

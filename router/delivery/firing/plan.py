@@ -12,6 +12,7 @@ from typing import Protocol
 
 from router.core.incidents import Incident
 from router.core.message import OutgoingMessage
+from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline, WebhookAction
 from router.delivery.channels.base import Tone
 from router.queue.tasks import FireResult
@@ -30,10 +31,21 @@ class Fired:
         return f"{self.result}: {self.said}" if self.said else self.result
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """What a fire task read once for all its timers (router.delivery.firing.Firing.read_ahead):
+    the rules of the moment and the incidents of its step and push timers, in one round
+    trip instead of two per timer."""
+
+    rules: Rules
+    incidents: Mapping[str, Incident | None]
+    """By id; an incident not here is read when its timer fires."""
+
+
 class Handler(Protocol):
     """One kind of timer: reads what its decision needs, decides, has the shell act."""
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired: ...
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired: ...
 
 
 # -- what happens to the timer ------------------------------------------------------------

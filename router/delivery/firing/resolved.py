@@ -11,7 +11,7 @@ import redis
 from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.delivery.firing import records
-from router.delivery.firing.plan import Done, Fired, IncidentEmail, Plan, Release, Send
+from router.delivery.firing.plan import Done, Fired, IncidentEmail, Plan, ReadAhead, Release, Send
 from router.delivery.firing.run import Runner
 from router.state import outbox
 from router.state.store import IncidentStore
@@ -49,7 +49,7 @@ class ResolvedHandler:
         roster changes no address)."""
         self.redis, self.store, self.rules, self.runner = client, store, rules, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         incident = self.store.get(timer.incident)
         if incident is None:
             return self.runner.done(member, Done("stale", "no such incident", Release()))

@@ -9,7 +9,7 @@ from datetime import datetime
 from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.delivery.firing.due import DueStep, due_step
-from router.delivery.firing.plan import Done, Fired, Plan
+from router.delivery.firing.plan import Done, Fired, Plan, ReadAhead
 from router.delivery.firing.run import Runner
 from router.state.store import IncidentStore
 from router.state.timers import Timer
@@ -22,17 +22,17 @@ class DueStepHandler:
         self,
         decide: Decide,
         store: IncidentStore,
-        current_rules: Callable[[], Rules],
         runner: Runner,
     ) -> None:
-        self.decide, self.store, self.current_rules, self.runner = (
-            decide, store, current_rules, runner,
-        )  # fmt: skip
+        self.decide, self.store, self.runner = decide, store, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime) -> Fired:
-        incident = self.store.get(timer.incident)
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
+        if timer.incident in ahead.incidents:
+            incident = ahead.incidents[timer.incident]
+        else:
+            incident = self.store.get(timer.incident)
         found = due_step(timer, incident, now)
         if isinstance(found, Done):
             return self.runner.done(member, found)
         assert incident is not None
-        return self.runner.run(member, self.decide(found, incident, self.current_rules(), now), now)
+        return self.runner.run(member, self.decide(found, incident, ahead.rules, now), now)
