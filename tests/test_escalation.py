@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from router.core.escalation import plan_escalation
+from router.core.roster import Absence, Roster, with_roster
 from router.core.rules import Rules
 from router.core.rules.routing import EscalationPolicy
 from tests.support import edited_rules, pacific
@@ -83,3 +84,24 @@ def test_never_an_empty_plan(tmp_path: Path) -> None:
     policy = {"steps": [{"notify": "team"}]}
     # Nobody is free: the on-call engineer of the rotation (week of 7 Dec) is paged anyway.
     assert _plan(rules, policy, "profit.unit", "2026-12-10 03:00") == [(0, [K], 0)]
+
+
+def test_a_plan_asked_again_is_the_same_and_new_rules_plan_afresh(rules: Rules) -> None:
+    """Plans are remembered (a batch's events fold at one instant): asking again with the
+    same objects gives the same plan, and rules with an absence laid over (new objects,
+    the same policy and pipeline) are planned again, not served the remembered plan."""
+    policy = EscalationPolicy.model_validate(
+        {"steps": [{"notify": "oncall", "after": "15m"}, {"notify": "secondary"}]}
+    )
+    pipeline, at = rules.pipeline("profit.aggregate"), pacific("2026-11-27 10:00")
+    first = plan_escalation(policy, pipeline, at, rules)
+    first.clear()  # a caller's list is its own
+    again = plan_escalation(policy, pipeline, at, rules)
+    assert [step.notify for step in again] == [[K], [A]]
+    away = Absence.model_validate(
+        {"id": "a1", "engineer": K, "from": "2026-11-27", "to": "2026-11-27", "by": "t", "at": at}
+    )
+    rostered = with_roster(rules, Roster(absences=[away], overrides=[]))
+    assert rostered.pipeline("profit.aggregate") is pipeline
+    # Kshama Kumar is away that day: Biswa Kalyan Rath covers her shift
+    assert [step.notify for step in plan_escalation(policy, pipeline, at, rostered)] == [[B], [A]]

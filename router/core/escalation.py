@@ -59,7 +59,30 @@ def recipients_now(
     return step.notify
 
 
+_Inputs = tuple[EscalationPolicy, Pipeline, datetime, Rules]
+_PLANS: dict[tuple[int, int, datetime, int], tuple[_Inputs, tuple[PlannedStep, ...]]] = {}
+_PLANS_KEPT = 512
+"""Plans remembered: the events of one batch fold at one `now`, so a storm of new
+incidents asks for the same few plans again and again, and each costs a walk of the
+rotation per step (router.core.rotation). Keyed by the objects' ids: the entry holds
+the objects, so no other object can have their ids while it lives."""
+
+
 def plan_escalation(
+    policy: EscalationPolicy, pipeline: Pipeline, start: datetime, rules: Rules
+) -> list[PlannedStep]:
+    key = (id(policy), id(pipeline), start, id(rules))
+    found = _PLANS.get(key)
+    if found is not None:
+        return list(found[1])
+    plan = _plan(policy, pipeline, start, rules)
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.clear()
+    _PLANS[key] = ((policy, pipeline, start, rules), tuple(plan))
+    return plan
+
+
+def _plan(
     policy: EscalationPolicy, pipeline: Pipeline, start: datetime, rules: Rules
 ) -> list[PlannedStep]:
     plan: list[PlannedStep] = []
