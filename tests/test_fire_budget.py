@@ -16,7 +16,7 @@ from router.state import keys, outbox
 from router.state.timers import claim_due
 from tests.mailservers import Tarpit
 from tests.stack import free_port, settings_for
-from tests.support import RULES_DIR
+from tests.support import RULES_DIR, queued
 
 DB = 8
 LEASE_S = 1.0
@@ -54,6 +54,43 @@ def test_a_fire_task_hands_back_what_it_has_no_time_left_for(tmp_path: Path) -> 
         due = [runtime.redis.zscore(keys.TIMERS, m) for m in rest]
         assert all(d is not None and d <= datetime.now(UTC).timestamp() for d in due)
         assert tarpit.connections == 1
+    finally:
+        tarpit.end()
+        runtime.redis.flushdb()
+
+
+def test_pages_handed_back_leave_no_claimed_marker_behind(tmp_path: Path) -> None:
+    """A fire task claims its pages' markers ahead (one round trip for them all): those of
+    the timers it hands back are let go with them, so the worker that fires them next
+    sends at once rather than finding them held until the lease runs out."""
+    port = free_port()
+    tarpit = Tarpit(port)
+    settings = settings_for(
+        RULES_DIR, tmp_path / "outbox", db=DB, ROUTER_TIMER_LEASE_S=str(LEASE_S)
+    )
+    runtime = build_runtime(settings, backend=SmtpBackend("127.0.0.1", port, timeout_s=0.8))
+    runtime.redis.flushdb()
+    try:
+        now = datetime.now(UTC)
+        events = [
+            queued(
+                f"e{n}",
+                {"pipeline": "profit.aggregate", "type": "aggregation_error",
+                 "severity": "P1", "dedup_key": f"run-{n}"},
+                now,
+            )
+            for n in range(3)
+        ]  # fmt: skip
+        runtime.engine.intake.ingest(events, now, False)
+        leased = runtime.redis.zrange(keys.LEASED, 0, -1)
+        assert isinstance(leased, list)
+        members = sorted(m.decode() for m in leased if isinstance(m, bytes) and m[:5] == b"step:")
+        assert len(members) == 3  # each P1's first step, leased to fire at once
+        fire = create_celery(lambda: runtime, settings.redis_url).tasks[FIRE]
+        fired = fire(members)
+        assert len(fired) == 1 and fired[0].startswith("retry")  # the first: timed out
+        assert [runtime.redis.zscore(keys.LEASED, m) for m in members[1:]] == [None, None]
+        assert runtime.redis.keys(keys.sent("*")) == []  # nothing claimed is left held
     finally:
         tarpit.end()
         runtime.redis.flushdb()

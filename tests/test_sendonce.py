@@ -78,6 +78,27 @@ def test_a_claim_is_exclusive_until_the_outcome_is_written(client: redis.Redis) 
     assert client.hget("metrics", "sent") == b"1"
 
 
+def test_claims_made_together_are_each_a_claim_and_let_go_only_while_held(
+    client: redis.Redis,
+) -> None:
+    """A fire task claims its emails in one round trip: each key answers as `claim`
+    would (a lease, "busy", "already sent"); letting go frees a lease still held, and
+    never a marker another attempt holds now or one already written."""
+    once = SendOnce(client, lease_s=60)
+    _lease(once, "held").finish("sent", Writes())
+    held_by_other = _lease(once, "busy")
+    fresh, busy, sent, taken = once.claim_many(["fresh", "busy", "held", "taken"])
+    assert isinstance(fresh, Lease) and isinstance(taken, Lease)
+    assert (busy, sent) == (Delivery("busy"), Delivery("already sent"))
+    other = _taken_over(client, once, "taken")
+    once.let_go([fresh, taken])
+    assert client.get(keys.sent("fresh")) is None  # free: the next attempt sends
+    assert client.get(keys.sent("taken")) == other.holder.encode()
+    assert client.get(keys.sent("busy")) == held_by_other.holder.encode()
+    assert client.get(keys.sent("held")) == b"sent"
+    assert isinstance(once.claim("fresh"), Lease)
+
+
 @pytest.mark.parametrize("state", ["sent", "failed", ""])
 def test_a_lost_lease_writes_no_outcome_and_nothing_with_it(
     client: redis.Redis, state: str

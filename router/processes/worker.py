@@ -96,28 +96,35 @@ def create_celery(
         members = [members] if isinstance(members, str) else members  # str: before 0.2
         started = time.monotonic()
         budget_s = rt.settings.timer_lease_s * FIRE_SHARE_OF_LEASE
+        firing = rt.engine.firing
         try:
-            ahead = rt.engine.firing.read_ahead(members)
+            prepared = firing.prepare(members, rt.clock.now())
         except redis.RedisError as error:
             log.warning("fire: Redis error, back to the queue: %s", error)
             raise Reject(str(error), requeue=True) from None
-        for index, member in enumerate(members):
-            if time.monotonic() - started > budget_s:
-                # Slow sends (a mail server near its timeout): the rest would be fired
-                # after their leases ran out, so they go back, due now.
-                rest = members[index:]
-                hand_back(rt.redis, rest, rt.clock.now().timestamp())
-                log.warning("fire: %d timer(s) handed back after %.0f s", len(rest), budget_s)
-                break
-            try:
-                fired = rt.engine.firing.fire(member, rt.clock.now(), ahead)
-            except redis.RedisError as error:
-                # The timers fired so far are released or marked sent: run again, they
-                # send nothing twice.
-                log.warning("timer %s: Redis error, back to the queue: %s", member, error)
-                raise Reject(str(error), requeue=True) from None
-            log.info("timer %s: %s", member, fired)
-            fired_all.append(str(fired))
+        try:
+            for index, member in enumerate(members):
+                if time.monotonic() - started > budget_s:
+                    # Slow sends (a mail server near its timeout): the rest would be fired
+                    # after their leases ran out, so they go back, due now (their claims
+                    # let go first, or the worker taking them would find them held).
+                    rest = members[index:]
+                    firing.let_go(prepared)
+                    hand_back(rt.redis, rest, rt.clock.now().timestamp())
+                    log.warning("fire: %d timer(s) handed back after %.0f s", len(rest), budget_s)
+                    break
+                try:
+                    prepared = firing.fresh(prepared, members[index:], rt.clock.now())
+                    fired = firing.fire(member, rt.clock.now(), prepared)
+                except redis.RedisError as error:
+                    # The timers fired so far are released or marked sent: run again, they
+                    # send nothing twice.
+                    log.warning("timer %s: Redis error, back to the queue: %s", member, error)
+                    raise Reject(str(error), requeue=True) from None
+                log.info("timer %s: %s", member, fired)
+                fired_all.append(str(fired))
+        finally:
+            firing.let_go(prepared)  # the claims of timers handed back or not reached
         return fired_all
 
     class Heartbeat(bootsteps.StartStopStep):

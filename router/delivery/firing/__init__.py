@@ -7,11 +7,19 @@ send with its idempotency key and what its outcome records; what happens to the 
 and hands that to the shell (router.delivery.firing.run), which makes one delivery attempt per
 send and releases the timer, leaves it to the worker already sending ("busy"), or puts
 it back after a back-off ("retry").
+
+A fire task's timers (FIRE_BATCH of them) are prepared together (`Firing.prepare`): the
+rules and their incidents read in one round trip, the step and push timers decided, and
+their emails' markers claimed in one more, so a page costs the round trips of its send
+alone. What was read is used for a second at most (`Firing.fresh`).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
@@ -25,20 +33,25 @@ from router.delivery.firing.action import ActionHandler
 from router.delivery.firing.chat import ChatHandler
 from router.delivery.firing.notice import NoticeHandler
 from router.delivery.firing.outbound import Outbound
-from router.delivery.firing.plan import Fired, Handler, ReadAhead
+from router.delivery.firing.plan import Done, Fired, Handler, Plan, ReadAhead
 from router.delivery.firing.resolved import ResolvedHandler
 from router.delivery.firing.run import Runner
 from router.delivery.firing.stepwise import DueStepHandler
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller
-from router.state.sendonce import Deliveries
+from router.state.sendonce import Deliveries, Delivery, Lease
 from router.state.store import IncidentStore
 from router.state.timers import Timer, TimerKind
 
-__all__ = ["Fired", "Firing"]
+__all__ = ["Fired", "Firing", "Prepared"]
+
+log = logging.getLogger(__name__)
 
 _READ_AHEAD: frozenset[TimerKind] = frozenset({"step", "push"})
+PREPARED_FRESH_S = 1.0
+"""How long a fire task's timers fire on what it read and decided for them at once: about
+the time one send takes when the backends are well, never much more."""
 
 
 def read_ahead_ids(timers: Sequence[Timer]) -> list[str]:
@@ -47,6 +60,21 @@ def read_ahead_ids(timers: Sequence[Timer]) -> list[str]:
     changed = {timer.incident for timer in timers if timer.kind not in _READ_AHEAD}
     wanted = {t.incident for t in timers if t.kind in _READ_AHEAD and t.incident not in changed}
     return sorted(wanted)
+
+
+@dataclass
+class Prepared:
+    """What `Firing.prepare` did for a fire task: the read-ahead, the decisions of its
+    step and push timers by member, and its emails' markers claimed ahead by send key,
+    each taken once by the send it is for."""
+
+    ahead: ReadAhead
+    decided: Mapping[str, Done | Plan]
+    claims: dict[str, Lease | Delivery]
+    made_at: float = field(default_factory=time.monotonic)
+
+    def take(self, key: str) -> Lease | Delivery | None:
+        return self.claims.pop(key, None)
 
 
 class Firing:
@@ -70,9 +98,13 @@ class Firing:
         deliveries = Deliveries(client, store)
         outbound = Outbound(deliveries, composer, notices, mailer, notifier, webhooks)
         runner = Runner(client, outbound, retry_backoff_s, lease_s)
-        self.handlers: Mapping[TimerKind, Handler] = {
+        self.outbound = outbound
+        self.due: Mapping[TimerKind, DueStepHandler] = {
             "step": DueStepHandler(step.decide, store, runner),
             "push": DueStepHandler(push.decide, store, runner),
+        }
+        self.handlers: Mapping[TimerKind, Handler] = {
+            **self.due,
             "chat": ChatHandler(client, store, runner),
             "action": ActionHandler(client, store, runner),
             "ack_timeout": AckTimeoutHandler(store, runner),
@@ -88,8 +120,49 @@ class Firing:
         ids = read_ahead_ids([Timer.parse(member) for member in members])
         return ReadAhead(self.current_rules(), self.store.get_many(ids))
 
-    def fire(self, member: str, now: datetime, ahead: ReadAhead | None = None) -> Fired:
-        """`ahead`: read for the task's timers (`read_ahead`); none, read for this one."""
+    def prepare(self, members: Sequence[str], now: datetime) -> Prepared:
+        """A fire task's work done once for all its timers, before the first fires: the
+        read-ahead, the decisions of its step and push timers (pure), and the markers of
+        their emails claimed in one round trip. `let_go` releases the claims no timer
+        used (the task stopped first)."""
+        ahead = self.read_ahead(members)
+        decided: dict[str, Done | Plan] = {}
+        for member in members:
+            timer = Timer.parse(member)
+            if timer.kind in self.due:
+                decided[member] = self.due[timer.kind].decide(timer, now, ahead)
+        sends = [send for plan in decided.values() if isinstance(plan, Plan) for send in plan.sends]
+        return Prepared(ahead, decided, self.outbound.claim_emails(sends, now))
+
+    def fire(self, member: str, now: datetime, prepared: Prepared | None = None) -> Fired:
+        """`prepared`: for the task's timers (`prepare`); none, for this one alone."""
         timer = Timer.parse(member)
-        ahead = ahead or self.read_ahead([member])
-        return self.handlers[timer.kind].fire(member, timer, now, ahead)
+        if prepared is None:
+            prepared = self.prepare([member], now)
+            try:
+                return self.fire(member, now, prepared)
+            finally:
+                self.let_go(prepared)
+        decided = prepared.decided.get(member)
+        if decided is not None and timer.kind in self.due:
+            return self.due[timer.kind].run(member, decided, now, prepared.take)
+        return self.handlers[timer.kind].fire(member, timer, now, prepared.ahead)
+
+    def fresh(self, prepared: Prepared, members: Sequence[str], now: datetime) -> Prepared:
+        """`prepared`, or made again for the timers not yet fired once it is older than
+        PREPARED_FRESH_S (slow sends): a timer never fires on what it read long before,
+        an acknowledgement since included."""
+        if time.monotonic() - prepared.made_at <= PREPARED_FRESH_S:
+            return prepared
+        self.let_go(prepared)
+        return self.prepare(members, now)
+
+    def let_go(self, prepared: Prepared) -> None:
+        """The claims of `prepared` no send took, released (a Redis error here leaves
+        them to run out with their lease)."""
+        claims = list(prepared.claims.values())
+        prepared.claims.clear()
+        try:
+            self.outbound.let_go(claims)
+        except redis.RedisError as error:
+            log.warning("fire: claims not released, they run out with their lease: %s", error)

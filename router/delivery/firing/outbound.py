@@ -3,6 +3,7 @@ its channel (router.state.sendonce.Deliveries)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import assert_never
 
@@ -21,7 +22,7 @@ from router.delivery.firing.plan import (
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller, WebhookRequest, render_body
-from router.state.sendonce import Deliveries, Delivery, Record
+from router.state.sendonce import Deliveries, Delivery, Lease, Record
 
 
 class Outbound:
@@ -37,15 +38,29 @@ class Outbound:
         self.deliveries, self.composer, self.notices = deliveries, composer, notices
         self.mailer, self.notifier, self.webhooks = mailer, notifier, webhooks
 
-    def send(self, send: Send, record: Record, now: datetime) -> Delivery:
-        """One attempt; `record` is the send's own, or it with the timer's release."""
+    def claim_emails(self, sends: Sequence[Send], now: datetime) -> dict[str, Lease | Delivery]:
+        """The markers of the incident emails among `sends`, claimed in one round trip
+        (none while the mail backend is down: nothing would be tried)."""
+        emails = [send.key for send in sends if isinstance(send.what, IncidentEmail)]
+        if not emails or self.mailer.down(now):
+            return {}
+        return dict(zip(emails, self.mailer.once.claim_many(emails), strict=True))
+
+    def let_go(self, claims: Iterable[Lease | Delivery]) -> None:
+        self.mailer.once.let_go([claim for claim in claims if isinstance(claim, Lease)])
+
+    def send(
+        self, send: Send, record: Record, now: datetime, claimed: Lease | Delivery | None = None
+    ) -> Delivery:
+        """One attempt; `record` is the send's own, or it with the timer's release;
+        `claimed`: an email's marker claimed ahead (`claim_emails`)."""
         what, key, deliver = send.what, send.key, self.deliveries.deliver
         if isinstance(what, IncidentEmail):
             notes = None if what.notes is None else [dict(note) for note in what.notes]
             message = self.composer.incident_message(
                 what.kind, what.incident, what.recipient, what.index, now, key=key, notes=notes
             )
-            return deliver(self.mailer, message, record, now)
+            return deliver(self.mailer, message, record, now, claimed)
         if isinstance(what, ActionEmail):
             on_it = list(what.on_it)
             message = self.composer.action_email(what.incident, what.contact, on_it, key)

@@ -10,6 +10,7 @@ worker's, to retry, sent before), the change is written after it, as one MULTI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import redis
@@ -28,7 +29,13 @@ from router.delivery.firing.plan import (
 from router.delivery.firing.settle import WRITTEN, riding, settle
 from router.state import metrics, outbox, stream, timers
 from router.state.pipe import Pipe
-from router.state.sendonce import Command, Delivery, Writes
+from router.state.sendonce import Command, Delivery, Lease, Writes
+
+Claims = Callable[[str], Lease | Delivery | None]
+
+
+def no_claims(key: str) -> None:
+    return None
 
 
 class Runner:
@@ -46,7 +53,9 @@ class Runner:
             timers.reschedule(self.redis, member, done.change.due_ts)
         return Fired(done.result, done.said)
 
-    def run(self, member: str, plan: Plan, now: datetime) -> Fired:
+    def run(self, member: str, plan: Plan, now: datetime, claims: Claims = no_claims) -> Fired:
+        """`claims`: a send's marker claimed ahead, taken by its key (router.delivery.firing
+        .Prepared.take)."""
         if plan.chat is not None:
             stream.append_once(self.redis, plan.chat.line, plan.chat.tag, now, self.lease_s)
         deliveries: list[Delivery] = []
@@ -61,7 +70,7 @@ class Runner:
                 if ride.counted_if_sent != ride.counted_if_failed:
                     if_sent = self._then(member, plan, ride.counted_if_sent)
                 record = record.also(if_sent, if_failed)
-            deliveries.append(self.outbound.send(send, record, now))
+            deliveries.append(self.outbound.send(send, record, now, claims(send.key)))
         written = ride is not None and deliveries[-1].result in WRITTEN
         return self.settled(member, plan, deliveries, now, written)
 

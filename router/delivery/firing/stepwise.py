@@ -10,7 +10,7 @@ from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.delivery.firing.due import DueStep, due_step
 from router.delivery.firing.plan import Done, Fired, Plan, ReadAhead
-from router.delivery.firing.run import Runner
+from router.delivery.firing.run import Claims, Runner, no_claims
 from router.state.store import IncidentStore
 from router.state.timers import Timer
 
@@ -24,15 +24,25 @@ class DueStepHandler:
         store: IncidentStore,
         runner: Runner,
     ) -> None:
-        self.decide, self.store, self.runner = decide, store, runner
+        self.decide_step, self.store, self.runner = decide, store, runner
 
-    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
+    def decide(self, timer: Timer, now: datetime, ahead: ReadAhead) -> Done | Plan:
         if timer.incident in ahead.incidents:
             incident = ahead.incidents[timer.incident]
         else:
             incident = self.store.get(timer.incident)
         found = due_step(timer, incident, now)
         if isinstance(found, Done):
-            return self.runner.done(member, found)
+            return found
         assert incident is not None
-        return self.runner.run(member, self.decide(found, incident, ahead.rules, now), now)
+        return self.decide_step(found, incident, ahead.rules, now)
+
+    def run(
+        self, member: str, decided: Done | Plan, now: datetime, claims: Claims = no_claims
+    ) -> Fired:
+        if isinstance(decided, Done):
+            return self.runner.done(member, decided)
+        return self.runner.run(member, decided, now, claims)
+
+    def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
+        return self.run(member, self.decide(timer, now, ahead), now)

@@ -37,6 +37,10 @@ class Mailer:
         self.once = SendOnce(client, lease_s)
         self.breaker = breaker or Breaker(backend.name)
 
+    def down(self, now: datetime) -> bool:
+        """The backend is known to be down: nothing is tried, so nothing is claimed."""
+        return self.breaker.open_s(now) > 0
+
     def held(self, payload: OutgoingMessage, now: datetime) -> Delivery | None:
         down_s = self.breaker.open_s(now)
         if down_s > 0:
