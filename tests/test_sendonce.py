@@ -130,6 +130,19 @@ def test_the_fence_holds_the_marker_for_the_commit(client: redis.Redis) -> None:
     assert client.pttl(keys.sent("k")) > 30_000
 
 
+def test_a_second_fence_within_the_commit_hold_asks_redis_nothing(client: redis.Redis) -> None:
+    """SMTP fences before its conversation and again before the "." (one round trip
+    for both): once extended, only this holder can end the lease, so the second is the
+    local clock's check; one for longer than the hold has left asks Redis again."""
+    once = SendOnce(client, lease_s=2)
+    lease = _lease(once, "k")
+    lease.fence(1)
+    client.delete(keys.sent("k"))  # were Redis asked, the fence would refuse now
+    lease.fence(1)
+    with pytest.raises(LeaseLost, match="another attempt"):
+        lease.fence(30)
+
+
 def test_the_fence_refuses_after_the_lease_ran_out_by_the_local_clock(client: redis.Redis) -> None:
     """A pause longer than the lease: nothing in Redis needs to be asked."""
     once = SendOnce(client, lease_s=0.3)
@@ -148,8 +161,8 @@ def test_the_fence_refuses_a_lease_another_attempt_holds(client: redis.Redis) ->
 
 
 def test_smtp_hangs_up_before_the_final_dot_when_the_fence_refuses(client: redis.Redis) -> None:
-    """The message's bytes went, but not the "." that commits it: the server drops it,
-    and the connection after it is clean."""
+    """Neither the message nor the "." that commits it went: the server drops the
+    transaction it had begun, and the connection after it is clean."""
     port = free_port()
 
     def refuse(needed_s: float) -> None:

@@ -205,15 +205,21 @@ class Lease:
     def __init__(self, once: SendOnce, key: str, token: str, asked_at: float) -> None:
         self.once, self.key, self.holder = once, key, f"{_SENDING}{token}"
         self.until = asked_at + once.lease_s * _LOCAL_SHARE
+        self.committing = False
 
     def left_s(self) -> float:
         return self.until - time.monotonic()
 
     def fence(self, needed_s: float) -> None:
         """Right before the commit of a send that may take `needed_s`: the lease still
-        holds, and is extended to cover the commit and the marker after it."""
+        holds, and is extended to cover the commit and the marker after it. Once it is
+        extended, a later call within it checks the local clock only: a backend may fence
+        ahead of its conversation (router.delivery.mail.backends.smtp), then right before
+        the commit, without a second round trip."""
         if self.left_s() <= 0:
             raise LeaseLost(f"the lease on {self.key} ran out before the send")
+        if self.committing and self.left_s() > needed_s:
+            return  # only this holder can end a lease so extended: the marker is ours
         hold_s = max(COMMIT_LEASES * self.once.lease_s, 2 * needed_s)
         asked_at = time.monotonic()
         renewed = self.once.renew_script(
@@ -222,6 +228,7 @@ class Lease:
         if not renewed:
             raise LeaseLost(f"the lease on {self.key} passed to another attempt")
         self.until = asked_at + hold_s * _LOCAL_SHARE
+        self.committing = True
 
     def finish(self, state: str, writes: Writes) -> bool:
         """The attempt's outcome and its writes, if this lease still holds the marker."""

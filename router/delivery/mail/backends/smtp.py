@@ -4,9 +4,11 @@ One connection is kept open and reused: a fresh one per message cost more than t
 message (handshake, TLS, login). A reused connection the server has closed meanwhile is
 replaced once, at once; any other failure closes it, so the next send starts clean.
 
-The send's fence (router.state.sendonce) is checked between the message's last line and the
-"." that ends it: a worker that lost its lease hangs up there, and the server discards
-a message whose DATA never ended (RFC 5321, 4.1.1.4).
+The send's fence (router.state.sendonce) is checked after the server's 354 and before
+the message and the "." that ends it: a worker that lost its lease hangs up there, and
+the server discards a message whose DATA never ended (RFC 5321, 4.1.1.4). With
+PIPELINING its round trip to Redis comes before the conversation, and the check before
+the "." is then the local clock's alone.
 
 The message goes as its bytes (OutgoingMessage.to_bytes, CRLF) with the envelope
 smtplib's send_message would have taken from its headers; only an address that is not
@@ -15,6 +17,7 @@ ASCII goes through send_message itself, which asks the server for SMTPUTF8."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import smtplib
 import socket
@@ -36,6 +39,7 @@ from router.delivery.mail.backends.base import DeliveryFailed
 from router.state.sendonce import Fence, LeaseLost, unfenced
 
 Security = Literal["none", "starttls", "ssl"]
+_quoted = functools.lru_cache(maxsize=4096)(smtplib.quoteaddr)  # it parses the address
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
@@ -54,15 +58,15 @@ class _Fenced(smtplib.SMTP):
         return self._content(msg)
 
     def _content(self, msg: Buffer | str) -> tuple[int, bytes]:
-        """After the server's 354: the message, the fence, then the "." that commits it."""
+        """After the server's 354: the fence, then the message and the "." that commits
+        it, in one write."""
         body = _LEADING_DOT.sub(b"..", msg.encode("ascii") if isinstance(msg, str) else bytes(msg))
-        self.send(body if body.endswith(b"\r\n") else body + b"\r\n")
         try:
             self.fence(self.timeout)
         except LeaseLost:
             self.close()  # no "." ever: the server drops the message
             raise
-        self.send(b".\r\n")
+        self.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
         return self.getreply()
 
     def sendmail(
@@ -79,8 +83,15 @@ class _Fenced(smtplib.SMTP):
         recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
         size = len(msg)
         sized = f" size={size}" if self.has_extn("size") else ""
-        group = [f"mail FROM:{smtplib.quoteaddr(from_addr)}{sized}\r\n"]
-        group += [f"rcpt TO:{smtplib.quoteaddr(each)}\r\n" for each in recipients]
+        group = [f"mail FROM:{_quoted(from_addr)}{sized}\r\n"]
+        group += [f"rcpt TO:{_quoted(each)}\r\n" for each in recipients]
+        # The fence's round trip to Redis before the conversation rather than inside it:
+        # right before the "." it is then the local clock's check alone (Lease.fence).
+        try:
+            self.fence(self.timeout)
+        except LeaseLost:
+            self.close()
+            raise
         self.send("".join(group) + "data\r\n")  # DATA ends a pipelined group
         mail_code, mail_reply = self.getreply()
         refused = {}
@@ -197,8 +208,8 @@ class SmtpBackend:
             client = _FencedSSL(self.host, self.port, timeout=self.timeout_s, context=self.tls)
         else:
             client = _FencedSMTP(self.host, self.port, timeout=self.timeout_s)
-        # The final "." goes in a write of its own after the fence: without this, Nagle's
-        # algorithm holds it for the server's delayed ACK (40 ms a message).
+        # Each write is a whole step of the conversation, sent at once: without this,
+        # Nagle's algorithm may hold one for the server's delayed ACK (40 ms a message).
         if client.sock is not None:
             client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.security == "starttls":
