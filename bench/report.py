@@ -279,7 +279,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"emails of {timers['timers']:,}, {timers['duplicates']} sent twice; "
         f"{timers['pages_pending_at_first_due']:,} first pages were still out when the "
         "first escalation fell due (0: the escalations had the deliver lane to themselves).",
-        f"- The SMTP receiver (aiosmtpd, beside the router on the same cores) used "
+        f"- The SMTP receiver (bench.receiver, an asyncio sink beside the router on the same "
+        "cores) used "
         f"{_receiver(p1)} during the P1s, {_receiver(burst)} during the burst and "
         f"{_receiver(timers)} during the timers; at {BURST_GOAL_PAGES_PER_S:,} messages/s "
         f"that is {_receiver_cores(burst)} of the two cores.",

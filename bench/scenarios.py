@@ -52,7 +52,8 @@ PROCESSES = {
     "P1s, the burst and the timers": "the processes `router up` starts (the api in one "
     "process, `router worker --lane fold` and `--lane deliver` of two pool processes each, "
     "`--lane urgent` of one, `router scheduler`), emailing through the SMTP backend to "
-    "an aiosmtpd receiver in a process of its own; a message counts when it arrives "
+    "the harness's SMTP receiver (an asyncio sink, bench/receiver.py) in a process of its "
+    "own, which offers PIPELINING as Postfix does; a message counts when it arrives "
     "there. The timers are P1 incidents of a rule whose policy escalates to the "
     "secondary owner after the wait.",
     "Memory": "`router api`, `router scheduler`, `router worker --lane fold --concurrency 2`; "
