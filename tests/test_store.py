@@ -94,3 +94,22 @@ def test_a_retried_batch_folds_no_event_twice(client: redis.Redis, rules: Rules)
     assert first is not None and again is None and later is not None
     (incident,) = store.listing(None)
     assert incident.events == 2
+
+
+def test_a_key_resolved_and_opened_again_in_one_batch_points_at_the_open_incident(
+    client: redis.Redis, rules: Rules
+) -> None:
+    """The writer groups the index commands of a batch by key, removals first: a dedup
+    key resolved and triggered again in one batch stays open, on the new incident, and
+    the statuses list each incident once, where it is now."""
+    store = IncidentStore(client, rules)
+    sent = {"pipeline": "profit.aggregate", "type": "aggregation_error", "dedup_key": "run-1"}
+    trigger = parse_event(sent, rules, NOW)
+    resolve = parse_event({**sent, "action": "resolve"}, rules, NOW)
+    events = [trigger, resolve, trigger]
+    store.fold_many([Arrival(e, f"e{n}", new_id(), NOW) for n, e in enumerate(events)], NOW)
+    statuses = {incident.id: incident.status for incident in store.listing(None)}
+    assert sorted(statuses.values()) == ["resolved", "triggered"]
+    (open_id,) = [incident_id for incident_id, status in statuses.items() if status == "triggered"]
+    for index in ("ar:open:profit.aggregate", "ar:open:profit.aggregate:aggregation_error"):
+        assert client.hget(index, "run-1") == open_id.encode()

@@ -13,6 +13,7 @@ that format; a script that builds members gets them from `member_around`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import redis
@@ -102,6 +103,13 @@ def notice_member_around() -> tuple[str, str]:
 
 def schedule_in(pipe: Pipe, timer: Timer, due_ts: float) -> None:
     pipe.zadd(TIMERS, {timer.member(): due_ts})
+
+
+def schedule_all_in(pipe: Pipe, due: Mapping[Timer, float]) -> None:
+    """Each timer due at its instant, as one command (a batch of new incidents sets
+    several timers each)."""
+    if due:
+        pipe.zadd(TIMERS, {timer.member(): due_ts for timer, due_ts in due.items()})
 
 
 def fire_now(pipe: Pipe, timers: list[Timer], now_ts: float, lease_s: float) -> None:

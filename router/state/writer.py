@@ -9,6 +9,7 @@ and the counts. Key layout: router.state.keys.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -22,7 +23,7 @@ from router.core.rules.pipelines import Pipeline
 from router.state import keys, metrics, outbox, stream
 from router.state.pipe import Pipe
 from router.state.stream import line_for, opened_line
-from router.state.timers import Timer, fire_now, schedule_in
+from router.state.timers import Timer, fire_now, schedule_all_in
 
 
 class Composer(Protocol):
@@ -66,26 +67,46 @@ def set_value(pipe: Pipe, key: str, value: str | int, ex_s: int | None = None) -
 
 
 def put_incident(pipe: Pipe, incident: Incident, before: Status | None) -> None:
-    """The incident and, when its status changed from `before` (None: it is new), its
+    put_incidents(pipe, [(incident, before)])
+
+
+def put_incidents(pipe: Pipe, changed: Iterable[tuple[Incident, Status | None]]) -> None:
+    """Each incident and, when its status changed from `before` (None: it is new), its
     indexes: open by dedup key and by type, by status. A fold into an open incident
-    changes its JSON only: one command, not nine."""
-    set_value(pipe, keys.incident(incident.id), incident.model_dump_json())
-    if before == incident.status:
-        return
-    for index in (
-        keys.open_index(incident.pipeline),
-        keys.open_by_type(incident.pipeline, incident.type),
-    ):
-        if incident.is_open:
-            pipe.hset(index, incident.dedup_key, incident.id)
-        else:
-            pipe.hdel(index, incident.dedup_key)
-    opened = {incident.id: incident.opened_at.timestamp()}
-    if before is not None:
-        pipe.zrem(keys.status(before), incident.id)
-        pipe.zrem(keys.pipeline_status(incident.pipeline, before), incident.id)
-    pipe.zadd(keys.status(incident.status), opened)
-    pipe.zadd(keys.pipeline_status(incident.pipeline, incident.status), opened)
+    changes its JSON only. The index commands of all of them go grouped by key (a
+    batch of new incidents: four commands, not four each); removals before additions,
+    so a dedup key closed and opened again in one batch points at the open incident."""
+    opened: dict[str, dict[str, str]] = {}
+    closed: dict[str, list[str]] = {}
+    left: dict[str, list[str]] = {}
+    entered: dict[str, dict[str, float]] = {}
+    for incident, before in changed:
+        set_value(pipe, keys.incident(incident.id), incident.model_dump_json())
+        if before == incident.status:
+            continue
+        for index in (
+            keys.open_index(incident.pipeline),
+            keys.open_by_type(incident.pipeline, incident.type),
+        ):
+            if incident.is_open:
+                opened.setdefault(index, {})[incident.dedup_key] = incident.id
+            else:
+                closed.setdefault(index, []).append(incident.dedup_key)
+        opened_ts = incident.opened_at.timestamp()
+        if before is not None:
+            left.setdefault(keys.status(before), []).append(incident.id)
+            left.setdefault(keys.pipeline_status(incident.pipeline, before), []).append(incident.id)
+        entered.setdefault(keys.status(incident.status), {})[incident.id] = opened_ts
+        by_pipeline = keys.pipeline_status(incident.pipeline, incident.status)
+        entered.setdefault(by_pipeline, {})[incident.id] = opened_ts
+    for index, dedup_keys in closed.items():
+        pipe.hdel(index, *dedup_keys)
+    for index, ids in opened.items():
+        pipe.hset(index, items=[word for pair in ids.items() for word in pair])
+    for status, ids_left in left.items():
+        pipe.zrem(status, *ids_left)
+    for status, scores in entered.items():
+        pipe.zadd(status, scores)
 
 
 class PlanWriter:
@@ -95,19 +116,21 @@ class PlanWriter:
         self.rules, self.composer, self.lease_s = rules, composer, lease_s
 
     def write(self, pipe: Pipe, plan: Plan, now: datetime) -> None:
-        changed: set[str] = set()
-        for incident in plan.incidents.values():
-            put_incident(pipe, incident, plan.before[incident.id])
-            changed.add(incident.pipeline)
+        changed = {incident.pipeline for incident in plan.incidents.values()}
+        put_incidents(
+            pipe, [(incident, plan.before[incident.id]) for incident in plan.incidents.values()]
+        )
         for incident_id, entries in plan.timeline.items():
             pipe.rpush(keys.timeline(incident_id), *[_ENTRY.encode(e) for e in entries])
         due_now: list[Timer] = []
+        due_later: dict[Timer, float] = {}
         for due in plan.timers:
             timer = Timer(kind=due.kind, incident=due.incident, round=due.round, step=due.step)
             if due.at is None:
                 due_now.append(timer)
             else:
-                schedule_in(pipe, timer, due.at.timestamp())
+                due_later[timer] = due.at.timestamp()
+        schedule_all_in(pipe, due_later)
         for chat in plan.chats:  # their timers are among the plan's, due at once
             if chat.change == "triggered":
                 line = opened_line(chat.incident, self.rules.team.zone)
