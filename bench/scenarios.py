@@ -49,8 +49,8 @@ PROCESSES = {
     "--lane fold --concurrency N` starts, timed from the first event folded to the last. "
     f"{STORM_KEYS} incidents, at most {STORM_PER_REQUEST} events a request, each request one "
     "pipeline's (over five, the pipelines in turn).",
-    "P1s, the burst and the timers": "the processes `router up` starts (the api in one "
-    "process, `router worker --lane fold` and `--lane deliver` of two pool processes each, "
+    "P1s, the burst and the timers": "the processes `router up` starts (the api in two "
+    "processes, `router worker --lane fold` and `--lane deliver` of two pool processes each, "
     "`--lane urgent` of one, `router scheduler`), emailing through the SMTP backend to "
     "the harness's SMTP receiver (an asyncio sink, bench/receiver.py) in a process of its "
     "own, which offers PIPELINING as Postfix does; a message counts when it arrives "

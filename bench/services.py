@@ -280,7 +280,7 @@ class RouterProcesses:
         return self.start("scheduler")
 
     def up(self) -> subprocess.Popen[bytes]:
-        """What `router up` starts: the api (one process), a fold worker and a deliver
+        """What `router up` starts: the api (two processes), a fold worker and a deliver
         worker (two pool processes each), an urgent-lane worker (one) and the scheduler."""
         started = self.start("up", "--port", str(self.port))
         self.wait_healthy()

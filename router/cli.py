@@ -390,13 +390,22 @@ def scheduler() -> None:
 
 
 @app.command()
-def up(host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+def up(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    api_processes: Annotated[
+        int,
+        typer.Option(
+            min=1, help="API processes on the port (a P1 never waits behind a storm in one)"
+        ),
+    ] = 2,
+) -> None:
     """Run api, worker and scheduler together for local use (and Redis if none answers)."""
     settings = _settings()
     _startup(settings)
     from router.processes import serve
 
-    serve.up(settings, host, port)
+    serve.up(settings, host, port, api_processes)
 
 
 def _composer(settings: Settings, rules: Rules) -> Composer:

@@ -173,7 +173,9 @@ def _private_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
     raise SystemExit("error: the private redis-server did not start")
 
 
-def up(settings: Settings, host: str, port: int) -> None:
+def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None:
+    """`api_processes`: two by default, so a P1's POST does not wait in one event loop
+    behind a storm's big requests (docs/performance.md)."""
     env: dict[str, Any] = dict(os.environ)
     if not settings.api_tokens:
         token = secrets.token_urlsafe(24)
@@ -188,7 +190,10 @@ def up(settings: Settings, host: str, port: int) -> None:
     private = _private_redis(settings)
     me = [sys.executable, "-m", "router"]
     children = [
-        subprocess.Popen([*me, "api", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen(
+            [*me, "api", "--host", host, "--port", str(port), "--processes", str(api_processes)],
+            env=env,
+        ),
         # Lanes (router.queue.tasks): a hanging mail server never holds up a fold, and a P1
         # never waits for a storm's batch a fold worker has in hand.
         subprocess.Popen([*me, "worker", "--lane", "fold"], env=env),
