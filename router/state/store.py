@@ -368,11 +368,8 @@ class IncidentStore:
         pipe.incr(keys.pipeline_version(incident.pipeline))
 
     def _load(self, client: redis.Redis, ids: Sequence[bytes | str]) -> list[Incident]:
-        if not ids:
-            return []
         names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
-        raw = client.mget([keys.incident(name) for name in names])
-        return [Incident.model_validate_json(item) for item in raw if item is not None]
+        return [i for i in _get_many(client, names).values() if i is not None]
 
     def get(self, incident_id: str) -> Incident | None:
         raw = self.redis.get(keys.incident(incident_id))
@@ -380,13 +377,7 @@ class IncidentStore:
 
     def get_many(self, incident_ids: Sequence[str]) -> dict[str, Incident | None]:
         """Each incident as `get` reads it, in one MGET."""
-        if not incident_ids:
-            return {}
-        raws = self.redis.mget([keys.incident(i) for i in incident_ids])
-        return {
-            incident_id: Incident.model_validate_json(raw) if raw is not None else None
-            for incident_id, raw in zip(incident_ids, raws, strict=True)
-        }
+        return _get_many(self.redis, incident_ids)
 
     def timeline(self, incident_id: str) -> list[dict[str, Field]]:
         return [json.loads(item) for item in self.redis.lrange(timeline_key(incident_id), 0, -1)]
@@ -500,3 +491,13 @@ def persistence_warning(client: redis.Redis) -> str | None:
     if config.get("appendonly") == "yes" or config.get("save"):
         return None
     return "Redis does not persist (appendonly no, no save policy): a restart loses state"
+
+
+def _get_many(client: redis.Redis, incident_ids: Sequence[str]) -> dict[str, Incident | None]:
+    if not incident_ids:
+        return {}
+    raws = client.mget([keys.incident(i) for i in incident_ids])
+    return {
+        incident_id: Incident.model_validate_json(raw) if raw is not None else None
+        for incident_id, raw in zip(incident_ids, raws, strict=True)
+    }

@@ -102,7 +102,7 @@ def notice_member_around() -> tuple[str, str]:
 
 
 def schedule_in(pipe: Pipe, timer: Timer, due_ts: float) -> None:
-    pipe.zadd(TIMERS, {timer.member(): due_ts})
+    schedule_all_in(pipe, {timer: due_ts})
 
 
 def schedule_all_in(pipe: Pipe, due: Mapping[Timer, float]) -> None:

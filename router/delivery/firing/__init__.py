@@ -136,13 +136,16 @@ class Firing:
 
     def fire(self, member: str, now: datetime, prepared: Prepared | None = None) -> Fired:
         """`prepared`: for the task's timers (`prepare`); none, for this one alone."""
+        if prepared is not None:
+            return self._fire(member, now, prepared)
+        alone = self.prepare([member], now)
+        try:
+            return self._fire(member, now, alone)
+        finally:
+            self.let_go(alone)
+
+    def _fire(self, member: str, now: datetime, prepared: Prepared) -> Fired:
         timer = Timer.parse(member)
-        if prepared is None:
-            prepared = self.prepare([member], now)
-            try:
-                return self.fire(member, now, prepared)
-            finally:
-                self.let_go(prepared)
         decided = prepared.decided.get(member)
         if decided is not None and timer.kind in self.due:
             return self.due[timer.kind].run(member, decided, now, prepared.take)

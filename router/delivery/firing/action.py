@@ -64,12 +64,7 @@ def decide(
 
 
 class ActionHandler:
-    def __init__(
-        self,
-        client: redis.Redis,
-        store: IncidentStore,
-        runner: Runner,
-    ) -> None:
+    def __init__(self, client: redis.Redis, store: IncidentStore, runner: Runner) -> None:
         self.redis, self.store, self.runner = client, store, runner
 
     def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
