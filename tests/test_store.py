@@ -58,12 +58,14 @@ def test_two_schedulers_never_claim_one_timer(client: redis.Redis) -> None:
         schedule_in(pipe, Timer(incident=f"i{n}", round=0, step=0), 100.0)
     pipe.execute()
     claimed: list[list[str]] = [[], []]
-    start = threading.Barrier(2)
+    # Lockstep rounds: both claim at once each round, so neither can drain the set before
+    # the other starts (a fast claimer once took all 2,000 alone and the test failed).
+    rounds = threading.Barrier(2)
 
     def claim(slot: int) -> None:
-        start.wait()
-        while batch := claim_due(client, 200.0, lease_s=60, limit=50):
-            claimed[slot].extend(batch)
+        for _ in range(2000 // 50):
+            rounds.wait()
+            claimed[slot].extend(claim_due(client, 200.0, lease_s=60, limit=50))
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(2)]
     for thread in threads:
