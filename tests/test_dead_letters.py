@@ -4,8 +4,9 @@ a few tries, and the rest of its batch goes on."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from router.queue.tasks import INGEST, INGEST_QUEUE, QueuedEvent, encode_batch
 from router.state import deadletters

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from fastapi import HTTPException, Request
 
+from router.core.events import nests_deeper
+
 MAX_DEPTH = 32
 
 
@@ -16,29 +18,8 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth(value: Any, limit: int) -> bool:
-    """True when `value` nests deeper than `limit` (iterative: no recursion to blow; only
-    containers are visited, since a batch of events is mostly scalars)."""
-    if not isinstance(value, dict | list):
-        return False
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-    return False
-
-
 def too_deep() -> HTTPException:
     return HTTPException(400, f"body: nested deeper than {MAX_DEPTH} levels")
-
-
-def nests_deeper(value: Any, limit: int) -> bool:
-    """True when `value` nests deeper than `limit` levels."""
-    return _depth(value, limit)
 
 
 async def read_json(request: Request) -> Any:
@@ -54,7 +35,7 @@ async def read_json_within(request: Request, depth: int | None) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if depth is not None and _depth(body, depth):
+        if depth is not None and nests_deeper(body, depth):
             raise too_deep()
         return body
     try:
@@ -67,6 +48,6 @@ async def read_json_within(request: Request, depth: int | None) -> Any:
         raise too_deep() from None
     except ValueError as error:
         raise HTTPException(400, f"body: {error}") from None
-    if _depth(body, MAX_DEPTH):
+    if nests_deeper(body, MAX_DEPTH):
         raise too_deep()
     return body

@@ -19,16 +19,22 @@ class Classification(BaseModel):
     rule: RoutingRule
 
 
+def _rule(event: Event, rules: Rules) -> RoutingRule:
+    for rule in rules.routing.rules_for(event.pipeline, event.type):
+        if rule.match.matches_rest(event.severity, event.details):
+            return rule
+    return _NO_RULE
+
+
 def classify(event: Event, rules: Rules) -> Classification:
     """An explicit severity on the event wins; the category always comes from the rule."""
-    rule = next(
-        (
-            rule
-            for rule in rules.routing.rules
-            if rule.match.matches(event.pipeline, event.type, event.severity, event.details)
-        ),
-        _NO_RULE,
-    )
+    rule = _rule(event, rules)
     return Classification(
         severity=event.severity or rule.severity, category=rule.category, rule=rule
     )
+
+
+def severity_of(event: Event, rules: Rules) -> Severity:
+    """`classify(event, rules).severity`, for the API's one question (is it a page?):
+    an explicit severity skips the rule scan."""
+    return event.severity or _rule(event, rules).severity

@@ -9,6 +9,7 @@ client systems stamp local time (the seed's timestamp problem).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any, Literal
@@ -64,7 +65,8 @@ def is_web_url(href: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A link an event carries into emails, checked at the edge (LinkIn)."""
+    """A link an event carries into emails, checked at the edge (LinkIn). A dataclass:
+    incidents (pydantic) keep them, and msgspec encodes them as well."""
 
     href: str
     text: str = ""
@@ -110,13 +112,13 @@ Details = dict[str, object]
 """An event's free-form JSON object, capped in bytes at the edge (docs/limits.md)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     """An event checked against the rules: known pipeline, dedup key set, time in UTC.
 
-    Built once, by `to_event` at the edge (or by the router itself): it travels on the
-    queue as it is (router.queue) and the worker trusts it. A dataclass, because a
-    pydantic model cost as much to build as the rest of the intake."""
+    Built once at the edge (router.core.wire, or `to_event`), or by the router itself: it
+    travels on the queue as it is (router.queue) and the worker trusts it. A msgspec
+    struct, because a pydantic model cost as much to build as the rest of the intake,
+    and msgspec encodes and decodes it in one step."""
 
     pipeline: str
     type: str
@@ -134,7 +136,7 @@ FREE_FORM = ("details", "links")
 """The fields of an event with no shape of their own, capped in bytes (docs/limits.md)."""
 
 
-def oversized(raw: EventIn, limit: int) -> list[tuple[str, int]]:
+def oversized(raw: EventIn | Event, limit: int) -> list[tuple[str, int]]:
     """Each free-form field of `raw` over `limit` bytes as compact JSON, with its size."""
     found = []
     if raw.details and (size := len(orjson.dumps(raw.details))) > limit:
@@ -144,6 +146,84 @@ def oversized(raw: EventIn, limit: int) -> list[tuple[str, int]]:
         if (size := len(orjson.dumps(links))) > limit:
             found.append(("links", size))
     return found
+
+
+def nests_deeper(value: object, limit: int) -> bool:
+    """True when `value` nests deeper than `limit` levels (iterative: no recursion to
+    blow; only containers are visited, since a batch of events is mostly scalars)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[dict[str, object] | list[object], int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
+# Compact JSON of parsed values is never longer than the text it was read from but for
+# floats written with an exponent ("1e15" is 1000000000000000.0: 4.5 times) and the few
+# bytes a translation adds (a link's empty "text"): a body this much under the cap cannot
+# hold a field over it, and is not measured at all (the hot path: one small event).
+GROWTH = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the settings bound in an event (router.config.settings)."""
+
+    details_bytes: int  # ROUTER_MAX_DETAILS_BYTES: each free-form field, as compact JSON
+    body_depth: int  # levels a body may nest: the event, a batch's list, then `details`
+    link_hosts: Sequence[str]  # ROUTER_LINK_HOSTS; empty: any host
+
+
+def link_problem(event: Event, hosts: Sequence[str]) -> str | None:
+    """Links reach emails: an allow-list of hosts, when one is set (schemes are checked
+    by the model)."""
+    if not hosts:
+        return None
+    for n, link in enumerate(event.links):
+        host = (urlsplit(link.href).hostname or "").lower()
+        if host not in hosts:
+            return f"links.{n}.href: host {host!r} is not in ROUTER_LINK_HOSTS"
+    return None
+
+
+def check_events(
+    raw: list[EventIn],
+    rules: Rules,
+    now: datetime,
+    limits: Limits,
+    body_bytes: int | None = None,
+    names: Mapping[str, str] | None = None,
+) -> tuple[list[Event], list[str]]:
+    """Every event checked before anything is queued: a bad one rejects the whole request.
+
+    Free-form fields are capped at `limits.details_bytes` (`body_bytes`, the request's
+    size, spares the measuring when it is small); `names` says what a translated schema
+    calls the native field (PagerDuty's `payload.custom_details` for `details`)."""
+    limit = limits.details_bytes
+    measure = body_bytes is None or body_bytes * GROWTH > limit
+    events, errors = [], []
+    for index, item in enumerate(raw):
+        prefix = f"[{index}] " if len(raw) > 1 else ""
+        if measure and (big := oversized(item, limit)):
+            named = names or {}
+            errors += [f"{prefix}{too_large(named.get(f, f), n, limit)}" for f, n in big]
+            continue
+        try:
+            event = to_event(item, rules, now)
+        except EventInvalid as error:
+            errors.append(f"{prefix}{error}")
+            continue
+        problem = link_problem(event, limits.link_hosts)
+        if problem:
+            errors.append(f"{prefix}{problem}")
+        events.append(event)
+    return events, errors
 
 
 def too_large(field: str, size: int, limit: int) -> str:

@@ -62,8 +62,7 @@ BATCH_VERSION = 2
 settled). Version 1 (before 0.3) was a JSON list of each event as sent; it still folds."""
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedEvent:
+class QueuedEvent(msgspec.Struct, frozen=True):
     """One event as the API checked it, its id (the `seen` marker), and when it arrived."""
 
     event_id: str
@@ -71,8 +70,7 @@ class QueuedEvent:
     event: Event
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedBatch:
+class QueuedBatch(msgspec.Struct, frozen=True):
     v: int
     events: list[QueuedEvent]
 

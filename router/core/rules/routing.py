@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
@@ -15,6 +16,7 @@ SEVERITIES: tuple[Severity, ...] = ("P1", "P2", "P3", "P4")
 
 # Targets an escalation step may name besides an engineer's own name.
 ROLE_TARGETS = ("primary", "secondary", "oncall", "team")
+_KINDS_REMEMBERED = 4096
 
 
 def _one_or_many(value: object) -> object:
@@ -40,11 +42,17 @@ class Match(Strict):
         severity: Severity | None,
         details: Mapping[str, Any],
     ) -> bool:
-        return (
-            (self.pipeline is None or pipeline in self.pipeline)
-            and (self.type is None or event_type in self.type)
-            and (self.severity is None or severity in self.severity)
-            and all(key in details and details[key] == want for key, want in self.details.items())
+        return self.takes(pipeline, event_type) and self.matches_rest(severity, details)
+
+    def takes(self, pipeline: str, event_type: str) -> bool:
+        """The pipeline and type match: what `Routing.rules_for` indexes by."""
+        return (self.pipeline is None or pipeline in self.pipeline) and (
+            self.type is None or event_type in self.type
+        )
+
+    def matches_rest(self, severity: Severity | None, details: Mapping[str, Any]) -> bool:
+        return (self.severity is None or severity in self.severity) and all(
+            key in details and details[key] == want for key, want in self.details.items()
         )
 
 
@@ -111,3 +119,22 @@ class Routing(Strict):
     ack_timeout: dict[Severity, DurationS] = Field(default_factory=dict)
     """An acknowledged incident of this severity, neither resolved nor snoozed, goes back
     to triggered after this long (PagerDuty's acknowledgement timeout)."""
+
+    @cached_property
+    def _by_kind(self) -> dict[tuple[str, str], tuple[RoutingRule, ...]]:
+        # A cached property, not a private attribute: pydantic's lookup of those cost
+        # more than the scan it spares. Equality and dumps ignore it.
+        return {}
+
+    def rules_for(self, pipeline: str, event_type: str) -> tuple[RoutingRule, ...]:
+        """The rules, in order, whose pipeline and type match: each event is classified
+        against these few, and a storm is one pair. Remembered, but for a bounded number
+        of pairs (the type is the sender's text)."""
+        key = (pipeline, event_type)
+        found = self._by_kind.get(key)
+        if found is None:
+            if len(self._by_kind) >= _KINDS_REMEMBERED:
+                self._by_kind.clear()
+            found = tuple(rule for rule in self.rules if rule.match.takes(pipeline, event_type))
+            self._by_kind[key] = found
+        return found
