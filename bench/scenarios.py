@@ -118,13 +118,15 @@ def up(processes: RouterProcesses) -> None:
 
 
 @contextmanager
-def stack(directory: Path, layout: Layout, rules_dir: Path | None = None) -> Iterator[Stack]:
+def stack(
+    directory: Path, layout: Layout, rules_dir: Path | None = None, aof_rewrite: bool = True
+) -> Iterator[Stack]:
     """The router's processes as `layout` starts them, on a fresh redis-server, sending
     email over SMTP to a receiver of their own."""
     directory.mkdir(parents=True, exist_ok=True)
     rules = rules_dir or bench_rules(directory / "rules")
     with (
-        redis_server(directory / "redis") as redis_url,
+        redis_server(directory / "redis", aof_rewrite) as redis_url,
         smtp_receiver(directory / "receiver") as inbox,
     ):
         processes = RouterProcesses(directory, redis_url, inbox.port, rules)
@@ -277,12 +279,14 @@ def ingest(directory: Path, sizes: Sizes, alertmanager_url: str | None) -> list[
     """Requests accepted per second, one event per request and 100, with bare and with
     realistic bodies. The API runs one process per core (`router api --processes 2`),
     as Alertmanager's Go runtime uses both; no worker runs, so only the intake is
-    measured. Each body shape gets a fresh Redis: with no worker the queue only grows."""
+    measured. Each body shape gets a fresh Redis: with no worker the queue only grows, and
+    its append-only file is not rewritten (each rewrite copies the whole queue, which no
+    deployment with a worker holds)."""
     rows = []
     now = _now()
     for shape in ("bare", "realistic"):
         layout: Layout = lambda processes: processes.api(API_PROCESSES)  # noqa: E731
-        with stack(directory / f"ingest-{shape}", layout) as on:
+        with stack(directory / f"ingest-{shape}", layout, aof_rewrite=False) as on:
             for per_request in (1, 100):
                 ours_body = encode(bodies.router_body(shape, per_request, now))
                 ours = post_load(f"{on.processes.url}/v1/events", ours_body, AUTH, sizes.ingest_s)

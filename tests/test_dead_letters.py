@@ -78,10 +78,10 @@ def test_an_event_queued_for_a_pipeline_the_rules_dropped_becomes_a_dead_letter(
 def test_a_task_no_worker_can_read_is_kept_not_dropped(tuesday: Stack) -> None:
     """A batch of a version this worker does not know (a newer API): acknowledged, so it
     does not loop, and kept as it came for someone to read."""
-    argument = '{"v": 3, "events": []}'
+    argument = '{"v": 4, "events": []}'
     redis_sender(tuesday.redis)(INGEST, argument, INGEST_QUEUE)
     (kept,) = wait_until(lambda: deadletters.unreadable(tuesday.redis), what="the kept task")
-    assert kept.raw == argument and "batch version 3" in kept.error
+    assert kept.raw == argument and "batch version 4" in kept.error
     with tuesday.client() as client:
         listed = client.get("/v1/dead-letters").json()["unreadable"]
     assert [entry["raw"] for entry in listed] == [argument]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from router.config.load import load_rules
@@ -32,11 +33,25 @@ def test_a_batch_reads_back_as_the_api_checked_it(rules: Rules) -> None:
     assert decoded.events[1].event.occurred_at == datetime(2026, 11, 24, 17, tzinfo=UTC)
 
 
+def test_a_version_2_batch_queued_before_the_upgrade_still_reads(rules: Rules) -> None:
+    """Version 2 named every field of every event; version 3 carries them by position."""
+    sent: dict[str, object] = {"pipeline": "growth.aggregate", "type": "slow_query"}
+    items = [
+        queued("e1", sent, AT),
+        queued("e2", {**sent, "links": [{"href": "https://x.example"}]}, AT),
+    ]
+    version_2 = msgspec.json.encode({"v": 2, "events": items}).decode()
+    assert '"event_id":"e1"' in version_2 and '"pipeline":"growth.aggregate"' in version_2
+    decoded = decode_batch(version_2, rules)
+    assert decoded.events == items and decoded.unreadable == []
+    assert len(encode_batch(items)) < len(version_2) * 0.7
+
+
 # what a task carried -> why it is kept unread
 @pytest.mark.parametrize(
     ("argument", "why"),
     [
-        ('{"v": 3, "events": []}', "batch version 3: this worker reads 2"),
+        ('{"v": 4, "events": []}', "batch version 4: this worker reads 1 to 3"),
         ("not json", "not a batch"),
         ('{"v": 2, "events": [{"event_id": "e"}]}', "not a batch"),
         (  # a naive time: the queue carries UTC instants only
@@ -78,4 +93,4 @@ def test_a_batch_queued_before_the_upgrade_is_read_item_by_item(rules: Rules) ->
 
 
 def test_the_batch_names_its_version() -> None:
-    assert encode_batch([]) == '{"v":2,"events":[]}'
+    assert encode_batch([]) == '{"v":3,"events":[]}'
