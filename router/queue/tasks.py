@@ -59,10 +59,10 @@ AsyncSend = Callable[[str, TaskArgument, str], Awaitable[object]]
 
 BATCH_VERSION = 3
 """Version 3: each event as the API checked it (router.core.events.Event: UTC time, dedup
-key settled), as arrays in Event's field order: a third the bytes of version 2, which
-named every field of every event (the queue's bytes are what Redis writes to its
-append-only file). Version 2 (0.3 to 0.4) still folds, and so does version 1 (before
-0.3): a JSON list of each event as sent."""
+key settled), as arrays in Event's field order: version 2 named every field of every
+event (31 KB for 100 bare events against 18 KB), and the queue's bytes are what Redis
+writes to its append-only file. Version 2 (0.3 to 0.4) still folds, and so does
+version 1 (before 0.3): a JSON list of each event as sent."""
 
 
 class QueuedEvent(msgspec.Struct, frozen=True):
