@@ -121,6 +121,7 @@ CASES: list[tuple[str, object, bool]] = [
     ("a compact offset", {**BASE, "occurred_at": "2026-11-24T10:00:00+0530"}, False),
     ("seven decimals", {**BASE, "occurred_at": "2026-11-24T10:00:00.1234567Z"}, False),
     ("a leap second", {**BASE, "occurred_at": "2026-12-31T23:59:60Z"}, False),
+    ("Arabic-Indic digits", {**BASE, "occurred_at": "٢٠٢٦-11-24T10:00:00Z"}, False),
     ("before 1970", {**BASE, "occurred_at": "1969-12-31T23:59:59Z"}, False),
     ("2200", {**BASE, "occurred_at": "2200-01-01T00:00:00Z"}, False),
     ("ftp link", {**BASE, "links": [{"href": "ftp://example.com/x"}]}, False),

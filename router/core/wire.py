@@ -70,8 +70,11 @@ _DECODE: msgspec.json.Decoder[list[_EventWire] | _EventWire] = msgspec.json.Deco
 )
 
 # RFC 3339 as pydantic and datetime.fromisoformat read it alike: anything else (a space
-# for the T, no seconds, a compact offset, more than six decimals) takes the slow path.
-_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?")
+# for the T, no seconds, a compact offset, more than six decimals, digits other than
+# ASCII's) takes the slow path.
+_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?", re.ASCII
+)
 
 
 class _Unsure(Exception):
