@@ -29,9 +29,9 @@ def invalid(message: str, errors: list[str], status_code: int = 400) -> JSONResp
     )
 
 
-def limits_of(runtime: Runtime, body_depth: int = MAX_DEPTH) -> Limits:
+def limits_of(runtime: Runtime) -> Limits:
     settings = runtime.settings
-    return Limits(settings.max_details_bytes, body_depth, settings.link_hosts)
+    return Limits(settings.max_details_bytes, MAX_DEPTH, settings.link_hosts)
 
 
 def check(

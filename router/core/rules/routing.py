@@ -35,15 +35,6 @@ class Match(Strict):
     severity: SeverityList | None = None
     details: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
-    def matches(
-        self,
-        pipeline: str,
-        event_type: str,
-        severity: Severity | None,
-        details: Mapping[str, Any],
-    ) -> bool:
-        return self.takes(pipeline, event_type) and self.matches_rest(severity, details)
-
     def takes(self, pipeline: str, event_type: str) -> bool:
         """The pipeline and type match: what `Routing.rules_for` indexes by."""
         return (self.pipeline is None or pipeline in self.pipeline) and (
@@ -51,6 +42,7 @@ class Match(Strict):
         )
 
     def matches_rest(self, severity: Severity | None, details: Mapping[str, Any]) -> bool:
+        """The severity and details match: asked of the rules `takes` picked."""
         return (self.severity is None or severity in self.severity) and all(
             key in details and details[key] == want for key, want in self.details.items()
         )
