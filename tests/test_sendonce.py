@@ -143,6 +143,31 @@ def test_a_second_fence_within_the_commit_hold_asks_redis_nothing(client: redis.
         lease.fence(30)
 
 
+def test_a_sent_outcome_fences_the_next_email_claimed_with_it(client: redis.Redis) -> None:
+    """A fire task's emails go one after another: the `sent` of one extends the next
+    one's lease for the commit in the same round trip, so that send's own fence asks
+    Redis nothing. One already ended, or held by another attempt now, is skipped or
+    left alone."""
+    once = SendOnce(client, lease_s=2)
+    first, second, third, fourth = once.claim_many(["1", "2", "3", "4"])
+    assert all(isinstance(each, Lease) for each in (first, second, third, fourth))
+    assert isinstance(first, Lease) and isinstance(second, Lease)
+    assert isinstance(third, Lease) and isinstance(fourth, Lease)
+    assert once.sent(first, _record("one"))
+    assert client.pttl(keys.sent("2")) > 2000 * (COMMIT_LEASES - 1)
+    assert second.committing and second.left_s() > 2 * (COMMIT_LEASES - 1)
+    client.delete(keys.sent("2"))  # were Redis asked, the fence would refuse now
+    second.fence(1)
+    once.let_go([third])  # the third was not sent after all: the fourth is next
+    other = _taken_over(client, once, "4")
+    assert not once.sent(second, _record("two"))  # its marker was deleted above
+    assert not fourth.committing
+    assert client.get(keys.sent("4")) == other.holder.encode()
+    assert client.pttl(keys.sent("4")) <= 2000
+    assert client.lrange("timeline", 0, -1) == [b"one"]
+    assert not first.finish("failed", Writes(), fence_next=True)  # written already
+
+
 def test_the_fence_refuses_after_the_lease_ran_out_by_the_local_clock(client: redis.Redis) -> None:
     """A pause longer than the lease: nothing in Redis needs to be asked."""
     once = SendOnce(client, lease_s=0.3)

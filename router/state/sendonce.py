@@ -179,17 +179,24 @@ while i <= #ARGV do
 end"""
 
 
-# KEYS[1] the marker. ARGV: the holder's value, the new state ("" deletes the marker),
-# its lifetime, then the writes that go with it, each as its length and its words.
+# KEYS[1] the marker, KEYS[2] the next send's (fenced on the way: Lease.finish). ARGV:
+# the holder's value, the new state ("" deletes the marker), its lifetime, the next
+# send's holder ("": none) and its hold in ms, then the writes that go with the outcome,
+# each as its length and its words. Returns {outcome written, next fenced}.
 _FINISH = f"""
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local fenced = 0
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  fenced = 1
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {{0, fenced}} end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
-{apply_argv_lua(4)}
-return 1
+{apply_argv_lua(6)}
+return {{1, fenced}}
 """
 
 _RENEW = """
@@ -200,12 +207,22 @@ return 1
 
 
 class Lease:
-    """This attempt's hold on one send."""
+    """This attempt's hold on one send. `claimed_with`: the leases claimed together with
+    it (SendOnce.claim_many, a fire task's emails), in the order they are to be sent."""
 
-    def __init__(self, once: SendOnce, key: str, token: str, asked_at: float) -> None:
+    def __init__(
+        self,
+        once: SendOnce,
+        key: str,
+        token: str,
+        asked_at: float,
+        claimed_with: list[Lease] | None = None,
+    ) -> None:
         self.once, self.key, self.holder = once, key, f"{_SENDING}{token}"
         self.until = asked_at + once.lease_s * _LOCAL_SHARE
         self.committing = False
+        self.ended = False
+        self.claimed_with = claimed_with if claimed_with is not None else [self]
 
     def left_s(self) -> float:
         return self.until - time.monotonic()
@@ -215,7 +232,8 @@ class Lease:
         holds, and is extended to cover the commit and the marker after it. Once it is
         extended, a later call within it checks the local clock only: a backend may fence
         ahead of its conversation (router.delivery.mail.backends.smtp), then right before
-        the commit, without a second round trip."""
+        the commit, without a second round trip; and the send before it in its claim may
+        have extended it already, with its own outcome (`finish`)."""
         if self.left_s() <= 0:
             raise LeaseLost(f"the lease on {self.key} ran out before the send")
         if self.committing and self.left_s() > needed_s:
@@ -227,14 +245,42 @@ class Lease:
         )
         if not renewed:
             raise LeaseLost(f"the lease on {self.key} passed to another attempt")
+        self._extended(asked_at, hold_s)
+
+    def _extended(self, asked_at: float, hold_s: float) -> None:
         self.until = asked_at + hold_s * _LOCAL_SHARE
         self.committing = True
 
-    def finish(self, state: str, writes: Writes) -> bool:
-        """The attempt's outcome and its writes, if this lease still holds the marker."""
-        done = self.once.finish_script(
-            keys=[keys.sent(self.key)], args=[self.holder, state, KEEP_S, *writes.argv()]
+    def next_to_fence(self) -> Lease | None:
+        """The send claimed right after this one, if it is still to be fenced: a fire
+        task's emails go one after another, so the outcome of one fences the next in the
+        same round trip, and the next send's own fence is the local clock's alone."""
+        after = self.claimed_with[self.claimed_with.index(self) + 1 :]
+        for lease in after:
+            if not lease.ended:
+                return None if lease.committing or lease.left_s() <= 0 else lease
+        return None
+
+    def finish(self, state: str, writes: Writes, fence_next: bool = False) -> bool:
+        """The attempt's outcome and its writes, if this lease still holds the marker;
+        with `fence_next`, the next send of the claim fenced on the way."""
+        following = self.next_to_fence() if fence_next else None
+        hold_s = COMMIT_LEASES * self.once.lease_s
+        asked_at = time.monotonic()
+        done, fenced = self.once.finish_script(
+            keys=[keys.sent(self.key), keys.sent(following.key if following else self.key)],
+            args=[
+                self.holder,
+                state,
+                KEEP_S,
+                following.holder if following else "",
+                int(hold_s * 1000),
+                *writes.argv(),
+            ],
         )
+        self.ended = True
+        if following is not None and fenced:
+            following._extended(asked_at, hold_s)
         if not done:
             log.warning("lost the lease on %s: its outcome is not written", self.key)
         return bool(done)
@@ -265,10 +311,13 @@ class SendOnce:
                 pipe.get(keys.sent(key))
             replies = pipe.execute()
         claims: list[Lease | Delivery] = []
+        together: list[Lease] = []
         for n, (key, token) in enumerate(zip(idempotency_keys, tokens, strict=True)):
             took, state = replies[2 * n], replies[2 * n + 1]
             if took:
-                claims.append(Lease(self, key, token, asked_at))
+                lease = Lease(self, key, token, asked_at, together)
+                together.append(lease)
+                claims.append(lease)
             elif state in (b"sent", b"failed"):
                 claims.append(Delivery("already sent"))
             else:
@@ -283,8 +332,11 @@ class SendOnce:
         with self.redis.pipeline(transaction=False) as pipe:
             for lease in leases:
                 self.finish_script(
-                    keys=[keys.sent(lease.key)], args=[lease.holder, "", KEEP_S], client=pipe
+                    keys=[keys.sent(lease.key)] * 2,
+                    args=[lease.holder, "", KEEP_S, "", 0],
+                    client=pipe,
                 )
+                lease.ended = True
             pipe.execute()
 
     def again(self, lease: Lease, writes: Writes) -> bool:
@@ -299,12 +351,12 @@ class SendOnce:
         (while the held marker still holds off everyone else), so that a short outage
         does not make the timer send it again. Past that the error propagates and the
         message may go twice: at least once, never silent. False: the lease was lost
-        meanwhile, nothing written."""
+        meanwhile, nothing written. The next email of the claim is fenced with it."""
         deadline = time.monotonic() + min(lease.left_s(), self.lease_s / 2)
         pause_s = 0.1
         while True:
             try:
-                return lease.finish("sent", writes)
+                return lease.finish("sent", writes, fence_next=True)
             except redis.RedisError as error:
                 if time.monotonic() + pause_s > deadline:
                     raise
