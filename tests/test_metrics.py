@@ -6,16 +6,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.state.metrics import COUNTERS, LATENESS
+from router.state.metrics import (
+    COUNTERS,
+    LATENESS,
+    LATENESS_BUCKETS_S,
+    RedisCollector,
+    cumulative,
+    observe_lateness,
+)
 from tests.deployment import Deployment, message_ids
 from tests.mailservers import smtp_server
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, session_redis
 from tests.stack import free_port, wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -115,3 +123,55 @@ def test_the_example_dashboard_uses_metrics_the_router_exports() -> None:
         for name in re.findall(r"router_[a-z_]+", target["expr"])
     }
     assert used and used <= exported, used - exported
+
+
+_BOUNDS = [*(str(bound) for bound in LATENESS_BUCKETS_S), "+Inf"]
+
+
+def _legacy(*late_s: float) -> dict[str, float]:
+    return {str(b): float(sum(1 for s in late_s if s <= b)) for b in LATENESS_BUCKETS_S} | {
+        "+Inf": float(len(late_s))
+    }
+
+
+@pytest.mark.parametrize(
+    ("in_bucket", "legacy_le", "at_bound"),
+    [
+        ({}, {}, {b: 0.0 for b in _BOUNDS}),
+        ({"0.1": 2}, {}, {b: 2.0 for b in _BOUNDS}),
+        ({"1.0": 1, "+Inf": 1}, {}, {"0.5": 0.0, "1.0": 1.0, "900.0": 1.0, "+Inf": 2.0}),
+        # stored by an earlier version, already cumulative, beside new observations
+        # what an earlier version stored (every bucket at or above 0.3, 3 and 100 s),
+        # beside a new observation of 4 s
+        ({"5.0": 1}, _legacy(0.3, 3, 100), {"0.25": 0.0, "0.5": 1.0, "5.0": 3.0, "+Inf": 4.0}),
+    ],
+)
+def test_lateness_buckets_add_up_to_prometheus_cumulative_counts(
+    in_bucket: dict[str, float], legacy_le: dict[str, float], at_bound: dict[str, float]
+) -> None:
+    counts = dict(zip(_BOUNDS, cumulative(in_bucket, legacy_le), strict=True))
+    assert {bound: counts[bound] for bound in at_bound} == at_bound
+    assert list(counts.values()) == sorted(counts.values())
+
+
+def test_an_observation_is_two_commands_and_scrapes_as_a_histogram() -> None:
+    client = session_redis().client(9)
+    client.flushdb()
+    try:
+        for late_s in (0.05, 0.7, 0.7, 42.0, 5000.0, -1.0):
+            with client.pipeline() as pipe:
+                observe_lateness(pipe, late_s)
+                assert len(pipe.command_stack) == 2
+                pipe.execute()
+        collector = RedisCollector(client, lambda: datetime(2026, 12, 1, tzinfo=UTC))
+        (family,) = [f for f in collector.collect() if f.name == LATENESS]
+        found = {s.labels.get("le", s.name): s.value for s in family.samples}
+    finally:
+        client.flushdb()
+        client.close()
+    assert found["0.1"] == 2  # 0.05, and -1 counted as on time
+    assert found["1.0"] == 4
+    assert found["60.0"] == 5
+    assert found["+Inf"] == 6
+    assert found[f"{LATENESS}_count"] == 6
+    assert found[f"{LATENESS}_sum"] == pytest.approx(0.05 + 1.4 + 42 + 5000)

@@ -4,6 +4,9 @@ adds to the same numbers and /metrics in any api process shows them all.
 Counters and histogram buckets are fields of one hash (`ar:metrics`), added to with
 HINCRBY in the same transaction as what they count where there is one (a fold counts
 its events and decisions in its own MULTI: a redelivered batch counts nothing twice).
+An observation adds to the one bucket it falls in (`in=`, two commands with its sum);
+the scrape adds them up into Prometheus's cumulative `le` buckets, together with any
+`le=` fields an earlier version stored (it added to every bucket at or above).
 Queue depths and the worker heartbeat's age are read when scraped. prometheus-client
 writes the text format.
 """
@@ -85,13 +88,27 @@ def write(pipe: Pipe, metric: Observed) -> None:
         observe_lateness(pipe, metric.late_s)
 
 
+_INF = "+Inf"
+_BOUNDS = [*(str(bound) for bound in LATENESS_BUCKETS_S), _INF]
+_IN_FIELDS = {bound: _field(LATENESS, {"in": bound}) for bound in _BOUNDS}
+_SUM_FIELD = _field(LATENESS, {"sum": ""})
+
+
 def observe_lateness(pipe: Pipe, late_s: float) -> None:
     late_s = max(0.0, late_s)
-    for bound in LATENESS_BUCKETS_S:
-        if late_s <= bound:
-            pipe.hincrby(METRICS, _field(LATENESS, {"le": bound}), 1)
-    pipe.hincrby(METRICS, _field(LATENESS, {"le": "+Inf"}), 1)
-    pipe.hincrbyfloat(METRICS, _field(LATENESS, {"sum": ""}), late_s)
+    bucket = next((str(b) for b in LATENESS_BUCKETS_S if late_s <= b), _INF)
+    pipe.hincrby(METRICS, _IN_FIELDS[bucket], 1)
+    pipe.hincrbyfloat(METRICS, _SUM_FIELD, late_s)
+
+
+def cumulative(in_bucket: Mapping[str, float], legacy_le: Mapping[str, float]) -> list[float]:
+    """Prometheus's `le` counts, one per bound of _BOUNDS: the observations in each
+    bucket added up from the smallest, plus what an earlier version stored cumulative."""
+    counts, running = [], 0.0
+    for bound in _BOUNDS:
+        running += in_bucket.get(bound, 0.0)
+        counts.append(running + legacy_le.get(bound, 0.0))
+    return counts
 
 
 def _parse(field: str) -> tuple[str, dict[str, str]]:
@@ -118,23 +135,26 @@ class RedisCollector(Collector):
             name: CounterMetricFamily(name, text, labels=list(labels))
             for name, (text, labels) in COUNTERS.items()
         }
-        buckets: dict[str, float] = {}
+        in_bucket: dict[str, float] = {}
+        legacy_le: dict[str, float] = {}
         total_s = 0.0
         for raw_field, raw_value in stored.items():
             name, labels = _parse(raw_field.decode())
             if name in families:
                 wanted = COUNTERS[name][1]
                 families[name].add_metric([labels.get(k, "") for k in wanted], int(raw_value))
+            elif name == LATENESS and "in" in labels:
+                in_bucket[labels["in"]] = float(raw_value)
             elif name == LATENESS and "le" in labels:
-                buckets[labels["le"]] = float(raw_value)
+                legacy_le[labels["le"]] = float(raw_value)
             elif name == LATENESS:
                 total_s = float(raw_value)
         yield from families.values()
         lateness = HistogramMetricFamily(
             LATENESS, "How late due timers (escalation steps) fired, in seconds"
         )
-        bounds = [*(str(bound) for bound in LATENESS_BUCKETS_S), "+Inf"]
-        lateness.add_metric([], [(b, buckets.get(b, 0.0)) for b in bounds], total_s)
+        counts = cumulative(in_bucket, legacy_le)
+        lateness.add_metric([], list(zip(_BOUNDS, counts, strict=True)), total_s)
         yield lateness
         depth = GaugeMetricFamily("router_queue_depth", "Tasks waiting per queue", labels=["queue"])
         for queue, length in zip(QUEUES, depths, strict=True):
