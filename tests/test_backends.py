@@ -22,7 +22,7 @@ from router.delivery.mail.backends.sendgrid import SendGridBackend
 from router.delivery.mail.backends.smtp import SmtpBackend
 from router.state.sendonce import LeaseLost
 from tests.mailservers import PipeliningInbox, SmtpInbox, sendgrid_server, smtp_server
-from tests.stack import free_port, read_outbox, self_signed
+from tests.stack import free_port, read_outbox, self_signed, wait_until
 
 SENDER = "alert-router@example.com"
 NOW = datetime(2026, 11, 26, 11, 10, tzinfo=UTC)
@@ -177,6 +177,67 @@ def test_smtp_pipelined_replies_are_read_in_order_and_refusals_stay_refusals() -
     assert refused.value.permanent and nobody in str(refused.value)
     assert inbox.recipients == [[alice], [alice], [alice]]
     assert len(set(inbox.peers[1:])) == 1  # after the refusal, one connection again
+
+
+def _to(address: str, n: int) -> OutgoingMessage:
+    return MESSAGE.model_copy(update={"to": [address], "idempotency_key": f"inc{n}:0:0:x"})
+
+
+def test_smtp_starts_the_next_message_with_the_end_of_this_one() -> None:
+    """A fire task names the email it sends next (`then`): its MAIL, RCPT and DATA go
+    in the write of this one's ".", and its replies are read when it is sent. A run of
+    messages so goes on one connection, each to its own recipients; a refusal read that
+    way is still a refusal for good, and the connection goes on."""
+    port = free_port()
+    alice, bob, nobody = "alice@example.com", "bob@example.com", "nobody@example.com"
+    inbox = PipeliningInbox(refused=frozenset({nobody}))
+    backend = SmtpBackend("127.0.0.1", port, timeout_s=10)
+    try:
+        with smtp_server(port, inbox):
+            backend.send(_to(alice, 1), SENDER, NOW, then=[bob])
+            held = backend._connection.client
+            assert held is not None and held.ahead == (SENDER, (bob,))  # begun, unread
+            backend.send(_to(bob, 2), SENDER, NOW, then=[nobody])
+            with pytest.raises(DeliveryFailed) as refused:
+                backend.send(_to(nobody, 3), SENDER, NOW, then=[alice])
+            backend.send(_to(alice, 4), SENDER, NOW, then=[bob])
+            backend.send(_to(bob, 5), SENDER, NOW)
+    finally:
+        backend.close()
+    assert refused.value.permanent and nobody in str(refused.value)
+    assert inbox.recipients == [[alice], [bob], [alice], [bob]]
+    keys = [_parse(raw)["X-Alert-Router-Idempotency-Key"] for raw in inbox.messages]
+    assert keys == ["inc1:0:0:x", "inc2:0:0:x", "inc4:0:0:x", "inc5:0:0:x"]
+    assert len(set(inbox.peers[:2])) == 1 and len(set(inbox.peers[2:])) == 1
+
+
+@pytest.mark.parametrize("instead", ["another message", "a refused fence"])
+def test_smtp_hangs_up_on_a_message_begun_ahead_that_does_not_go(instead: str) -> None:
+    """The email named next is not the one sent (its claim was lost, the task stopped)
+    or its fence refuses: the server never gets the "." of what was begun ahead, so it
+    delivers nothing for it, and the next message goes on a fresh connection."""
+    port = free_port()
+    alice, bob, carol = "alice@example.com", "bob@example.com", "carol@example.com"
+
+    def refuse(needed_s: float) -> None:
+        raise LeaseLost("lost")
+
+    inbox = PipeliningInbox()
+    backend = SmtpBackend("127.0.0.1", port, timeout_s=10)
+    try:
+        with smtp_server(port, inbox):
+            backend.send(_to(alice, 1), SENDER, NOW, then=[bob])
+            if instead == "another message":
+                backend.send(_to(carol, 2), SENDER, NOW)
+            else:
+                with pytest.raises(LeaseLost):
+                    backend.send(_to(bob, 2), SENDER, NOW, fence=refuse)
+                backend.send(_to(carol, 3), SENDER, NOW)
+            wait_until(lambda: len(inbox.messages) == 2, what="the second message")
+    finally:
+        backend.close()
+    assert inbox.recipients == [[alice], [carol]]
+    assert inbox.peers[0] != inbox.peers[1]
 
 
 # -- SendGrid's behaviour on errors ---------------------------------------------------------

@@ -4,9 +4,15 @@ them (router.state.outbox); and which incidents a fire task reads ahead for its 
 from __future__ import annotations
 
 import pytest
+import redis
 
-from router.delivery.firing import read_ahead_ids
+from router.config.load import load_rules
+from router.delivery.firing import Prepared, read_ahead_ids
+from router.delivery.firing.plan import IncidentEmail, ReadAhead
+from router.state.sendonce import Delivery, Lease, SendOnce
 from router.state.timers import Timer, TimerKind, member_around, notice_member_around, notice_timer
+from tests.support import RULES_DIR
+from tests.test_firing_step import incident
 
 # fmt: off
 CASES: list[tuple[Timer, str]] = [
@@ -66,3 +72,38 @@ def test_a_fire_task_reads_ahead_the_incidents_of_its_steps_and_pushes(
     timers: list[Timer], ids: list[str]
 ) -> None:
     assert read_ahead_ids(timers) == ids
+
+
+RULES = load_rules(RULES_DIR)
+
+
+def _lease(key: str) -> Lease:
+    return Lease(SendOnce(redis.Redis(), lease_s=60), key, "token", asked_at=0.0)
+
+
+def _email(recipient: str) -> IncidentEmail:
+    return IncidentEmail("page", incident(), recipient, 0)
+
+
+# The task's emails in order, which of them hold a claim (a lease) not yet taken, the
+# send asked about; the recipient of the email the task sends next, if any.
+# fmt: off
+AFTER: list[tuple[list[str], set[str], str, str | None]] = [
+    (["a", "b", "c"], {"b", "c"}, "a", "b"),
+    (["a", "b", "c"], {"c"}, "a", "c"),         # b's claim was busy, or is taken already
+    (["a", "b", "c"], {"a", "b"}, "c", None),   # the last email
+    (["a", "b"], set(), "a", None),             # nothing claimed (the backend is down)
+    (["a", "b"], {"a", "b"}, "push:x", "a"),    # a push before the emails
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("emails", "claimed", "key", "then"), AFTER)
+def test_the_email_a_fire_task_sends_next_is_the_next_still_claimed(
+    emails: list[str], claimed: set[str], key: str, then: str | None
+) -> None:
+    claims: dict[str, Lease | Delivery] = {each: _lease(each) for each in claimed}
+    claims |= {each: Delivery("busy") for each in emails if each not in claimed}
+    prepared = Prepared(ReadAhead(RULES, {}), {}, claims, [(e, _email(e)) for e in emails])
+    found = prepared.after(key)
+    assert (found.recipient if found else None) == then

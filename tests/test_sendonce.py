@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from router.core.rules import Rules
 from router.delivery.breaker import MAX_OPEN_S, Breaker
 from router.delivery.mail.backends.smtp import SmtpBackend
-from router.delivery.mail.delivery import Mailer
+from router.delivery.mail.delivery import Mail, Mailer
 from router.state import keys
 from router.state.sendonce import (
     COMMIT_LEASES,
@@ -243,7 +243,7 @@ def test_a_mailer_paused_past_its_lease_mid_send_sends_and_writes_nothing(
         record = Record(sent=Written((entry,)), failed=Written((entry,)))
         outcome: list[Delivery] = []
         sending = threading.Thread(
-            target=lambda: outcome.append(deliveries.deliver(mailer, MESSAGE, record, NOW))
+            target=lambda: outcome.append(deliveries.deliver(mailer, Mail(MESSAGE), record, NOW))
         )
         sending.start()
         assert inbox.reached.wait(10)
@@ -270,15 +270,15 @@ def test_a_mailer_holds_emails_while_its_backend_is_down(client: redis.Redis, ru
     backend = SmtpBackend("127.0.0.1", port, timeout_s=1)  # nothing listens yet
     mailer = Mailer(client, backend, "r@example.com", 60, Breaker("smtp", first_open_s=5))
     deliveries = _deliveries(client, rules)
-    first = deliveries.deliver(mailer, MESSAGE, Record(), NOW)
+    first = deliveries.deliver(mailer, Mail(MESSAGE), Record(), NOW)
     assert first.result == "retry" and not first.held
     second = MESSAGE.model_copy(update={"idempotency_key": "inc2:0:0:Kshama Kumar"})
-    held = deliveries.deliver(mailer, second, Record(), NOW + timedelta(seconds=1))
+    held = deliveries.deliver(mailer, Mail(second), Record(), NOW + timedelta(seconds=1))
     assert held.result == "retry" and held.held
     assert held.retry_after_s == pytest.approx(4.0, abs=0.5)
     assert client.get(keys.sent(second.idempotency_key)) is None  # not even claimed
     with smtp_server(port) as inbox:
-        sent = deliveries.deliver(mailer, second, Record(), NOW + timedelta(seconds=5))
+        sent = deliveries.deliver(mailer, Mail(second), Record(), NOW + timedelta(seconds=5))
         assert sent.result == "sent"
         assert mailer.breaker.open_s(NOW + timedelta(seconds=5)) == 0
         assert len(inbox.messages) == 1

@@ -18,6 +18,7 @@ import hashlib
 import random
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import quoprimime
@@ -64,7 +65,7 @@ class OutgoingMessage(BaseModel):
 
     def envelope(self, sender: str) -> tuple[str, list[str]]:
         """(MAIL FROM, RCPT TO): what smtplib's send_message took from From and To."""
-        return _addresses("From", sender)[0], list(_addresses("To", ", ".join(self.to)))
+        return envelope_of(sender, self.to)
 
     def to_bytes(
         self, sender: str, sent_at: datetime, linesep: Linesep = "\n", seven_bit: bool = False
@@ -254,6 +255,11 @@ def _folded(name: str, value: str, linesep: Linesep) -> bytes:
     policy = _POLICIES[linesep]
     name, header = policy.header_store_parse(name, value)
     return policy.fold_binary(name, header)
+
+
+def envelope_of(sender: str, to: Sequence[str]) -> tuple[str, list[str]]:
+    """(MAIL FROM, RCPT TO) of a message from `sender` to `to`, before it is written."""
+    return _addresses("From", sender)[0], list(_addresses("To", ", ".join(to)))
 
 
 @lru_cache(maxsize=4096)

@@ -33,7 +33,7 @@ from router.delivery.firing.action import ActionHandler
 from router.delivery.firing.chat import ChatHandler
 from router.delivery.firing.notice import NoticeHandler
 from router.delivery.firing.outbound import Outbound
-from router.delivery.firing.plan import Done, Fired, Handler, Plan, ReadAhead
+from router.delivery.firing.plan import Done, Fired, Handler, IncidentEmail, Plan, ReadAhead
 from router.delivery.firing.resolved import ResolvedHandler
 from router.delivery.firing.run import Runner
 from router.delivery.firing.stepwise import DueStepHandler
@@ -66,15 +66,27 @@ def read_ahead_ids(timers: Sequence[Timer]) -> list[str]:
 class Prepared:
     """What `Firing.prepare` did for a fire task: the read-ahead, the decisions of its
     step and push timers by member, and its emails' markers claimed ahead by send key,
-    each taken once by the send it is for."""
+    each taken once by the send it is for (router.delivery.firing.run.Ahead)."""
 
     ahead: ReadAhead
     decided: Mapping[str, Done | Plan]
     claims: dict[str, Lease | Delivery]
+    emails: Sequence[tuple[str, IncidentEmail]] = ()
+    """The emails decided, by send key, in the order they go."""
     made_at: float = field(default_factory=time.monotonic)
 
     def take(self, key: str) -> Lease | Delivery | None:
         return self.claims.pop(key, None)
+
+    def after(self, key: str) -> IncidentEmail | None:
+        """The next email decided after the send `key` that holds a claim not yet taken:
+        the one this task sends next (its MAIL group may go ahead: SmtpBackend)."""
+        keys = [each for each, _ in self.emails]
+        start = keys.index(key) + 1 if key in keys else 0
+        for each, email in self.emails[start:]:
+            if isinstance(self.claims.get(each), Lease):
+                return email
+        return None
 
 
 class Firing:
@@ -132,7 +144,8 @@ class Firing:
             if timer.kind in self.due:
                 decided[member] = self.due[timer.kind].decide(timer, now, ahead)
         sends = [send for plan in decided.values() if isinstance(plan, Plan) for send in plan.sends]
-        return Prepared(ahead, decided, self.outbound.claim_emails(sends, now))
+        emails = [(send.key, send.what) for send in sends if isinstance(send.what, IncidentEmail)]
+        return Prepared(ahead, decided, self.outbound.claim_emails(sends, now), emails)
 
     def fire(self, member: str, now: datetime, prepared: Prepared | None = None) -> Fired:
         """`prepared`: for the task's timers (`prepare`); none, for this one alone."""
@@ -148,7 +161,7 @@ class Firing:
         timer = Timer.parse(member)
         decided = prepared.decided.get(member)
         if decided is not None and timer.kind in self.due:
-            return self.due[timer.kind].run(member, decided, now, prepared.take)
+            return self.due[timer.kind].run(member, decided, now, prepared)
         return self.handlers[timer.kind].fire(member, timer, now, prepared.ahead)
 
     def fresh(self, prepared: Prepared, members: Sequence[str], now: datetime) -> Prepared:

@@ -20,7 +20,7 @@ from router.delivery.firing.plan import (
     WebhookCall,
 )
 from router.delivery.mail.compose import Composer
-from router.delivery.mail.delivery import Mailer
+from router.delivery.mail.delivery import Mail, Mailer
 from router.delivery.webhooks import WebhookCaller, WebhookRequest, render_body
 from router.state.sendonce import Deliveries, Delivery, Lease, Record
 
@@ -50,23 +50,30 @@ class Outbound:
         self.mailer.once.let_go([claim for claim in claims if isinstance(claim, Lease)])
 
     def send(
-        self, send: Send, record: Record, now: datetime, claimed: Lease | Delivery | None = None
+        self,
+        send: Send,
+        record: Record,
+        now: datetime,
+        claimed: Lease | Delivery | None = None,
+        then: IncidentEmail | None = None,
     ) -> Delivery:
         """One attempt; `record` is the send's own, or it with the timer's release;
-        `claimed`: an email's marker claimed ahead (`claim_emails`)."""
+        `claimed`: an email's marker claimed ahead (`claim_emails`); `then`: the email
+        sent next, if known (the mail backend may start it with this one's end)."""
         what, key, deliver = send.what, send.key, self.deliveries.deliver
+        then_to = () if then is None else self.composer.incident_to(then.recipient)
         if isinstance(what, IncidentEmail):
             notes = None if what.notes is None else [dict(note) for note in what.notes]
             message = self.composer.incident_message(
                 what.kind, what.incident, what.recipient, what.index, now, key=key, notes=notes
             )
-            return deliver(self.mailer, message, record, now, claimed)
+            return deliver(self.mailer, Mail(message, then_to), record, now, claimed)
         if isinstance(what, ActionEmail):
             on_it = list(what.on_it)
             message = self.composer.action_email(what.incident, what.contact, on_it, key)
-            return deliver(self.mailer, message, record, now)
+            return deliver(self.mailer, Mail(message, then_to), record, now)
         if isinstance(what, StoredEmail):
-            return deliver(self.mailer, what.message, record, now)
+            return deliver(self.mailer, Mail(what.message, then_to), record, now)
         if isinstance(what, PagePush):
             notice = self.notices.page(
                 what.incident, what.recipient, what.index, now, key, what.tone

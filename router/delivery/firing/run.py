@@ -10,8 +10,8 @@ worker's, to retry, sent before), the change is written after it, as one MULTI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 import redis
 
@@ -20,6 +20,7 @@ from router.delivery.firing.plan import (
     BackOff,
     Done,
     Fired,
+    IncidentEmail,
     Leave,
     Plan,
     Release,
@@ -31,11 +32,30 @@ from router.state import metrics, outbox, stream, timers
 from router.state.pipe import Pipe
 from router.state.sendonce import Command, Delivery, Lease, Writes
 
-Claims = Callable[[str], Lease | Delivery | None]
+
+class Ahead(Protocol):
+    """What a fire task did ahead for its sends (router.delivery.firing.Prepared)."""
+
+    def take(self, key: str) -> Lease | Delivery | None:
+        """The send's marker claimed ahead, taken once; None: claim it when it is sent."""
+        ...
+
+    def after(self, key: str) -> IncidentEmail | None:
+        """The email the task sends after this send, if one is to go."""
+        ...
 
 
-def no_claims(key: str) -> None:
-    return None
+class NothingAhead:
+    """A timer fired alone."""
+
+    def take(self, key: str) -> None:
+        return None
+
+    def after(self, key: str) -> None:
+        return None
+
+
+NOTHING_AHEAD = NothingAhead()
 
 
 class Runner:
@@ -53,9 +73,8 @@ class Runner:
             timers.reschedule(self.redis, member, done.change.due_ts)
         return Fired(done.result, done.said)
 
-    def run(self, member: str, plan: Plan, now: datetime, claims: Claims = no_claims) -> Fired:
-        """`claims`: a send's marker claimed ahead, taken by its key (router.delivery.firing
-        .Prepared.take)."""
+    def run(self, member: str, plan: Plan, now: datetime, ahead: Ahead = NOTHING_AHEAD) -> Fired:
+        """`ahead`: the sends' markers claimed ahead, and what is sent next."""
         if plan.chat is not None:
             stream.append_once(self.redis, plan.chat.line, plan.chat.tag, now, self.lease_s)
         deliveries: list[Delivery] = []
@@ -70,7 +89,8 @@ class Runner:
                 if ride.counted_if_sent != ride.counted_if_failed:
                     if_sent = self._then(member, plan, ride.counted_if_sent)
                 record = record.also(if_sent, if_failed)
-            deliveries.append(self.outbound.send(send, record, now, claims(send.key)))
+            claimed, then = ahead.take(send.key), ahead.after(send.key)
+            deliveries.append(self.outbound.send(send, record, now, claimed, then))
         written = ride is not None and deliveries[-1].result in WRITTEN
         return self.settled(member, plan, deliveries, now, written)
 

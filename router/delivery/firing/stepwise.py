@@ -10,7 +10,7 @@ from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.delivery.firing.due import DueStep, due_step
 from router.delivery.firing.plan import Done, Fired, Plan, ReadAhead
-from router.delivery.firing.run import Claims, Runner, no_claims
+from router.delivery.firing.run import NOTHING_AHEAD, Ahead, Runner
 from router.state.store import IncidentStore
 from router.state.timers import Timer
 
@@ -38,11 +38,11 @@ class DueStepHandler:
         return self.decide_step(found, incident, ahead.rules, now)
 
     def run(
-        self, member: str, decided: Done | Plan, now: datetime, claims: Claims = no_claims
+        self, member: str, decided: Done | Plan, now: datetime, ahead: Ahead = NOTHING_AHEAD
     ) -> Fired:
         if isinstance(decided, Done):
             return self.runner.done(member, decided)
-        return self.runner.run(member, decided, now, claims)
+        return self.runner.run(member, decided, now, ahead)
 
     def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         return self.run(member, self.decide(timer, now, ahead), now)

@@ -223,9 +223,12 @@ class Composer:
         key: str,
         notes: list[dict[str, Any]] | None = None,
     ) -> OutgoingMessage:
-        person = self.rules.team.engineer(recipient)
         context = self.incident_context(incident, recipient, index, now, notes)
-        return self.message(kind, context, key, [str(person.email)], thread=incident.id)
+        return self.message(kind, context, key, self.incident_to(recipient), thread=incident.id)
+
+    def incident_to(self, recipient: str) -> list[str]:
+        """The To of an incident's email to the engineer `recipient`."""
+        return [str(self.rules.team.engineer(recipient).email)]
 
     # -- notices ---------------------------------------------------------------------------
     def report_ready(

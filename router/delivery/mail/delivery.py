@@ -10,6 +10,8 @@ the pushes and chat lines sent beside the emails still go.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import redis
@@ -18,6 +20,24 @@ from router.core.message import OutgoingMessage
 from router.delivery.breaker import Breaker
 from router.delivery.mail.backends import DeliveryFailed, EmailBackend
 from router.state.sendonce import Delivery, Failure, Fence, SendOnce
+
+
+@dataclass(frozen=True)
+class Mail:
+    """An email as the mailer sends it. `then`: the To of the email the same fire task
+    sends next, if one is to go: a backend that can (SMTP with PIPELINING) starts that
+    one's conversation in the write that ends this one."""
+
+    message: OutgoingMessage
+    then: Sequence[str] = ()
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.message.idempotency_key
+
+    @property
+    def kind(self) -> str:
+        return self.message.kind
 
 
 class Mailer:
@@ -41,19 +61,17 @@ class Mailer:
         """The backend is known to be down: nothing is tried, so nothing is claimed."""
         return self.breaker.open_s(now) > 0
 
-    def held(self, payload: OutgoingMessage, now: datetime) -> Delivery | None:
+    def held(self, payload: Mail, now: datetime) -> Delivery | None:
         down_s = self.breaker.open_s(now)
         if down_s > 0:
             return Delivery("retry", f"{self.backend.name} is down", down_s, held=True)
         return None
 
-    def send(self, payload: OutgoingMessage, now: datetime, fence: Fence) -> str:
-        self.backend.send(payload, self.sender, now, fence=fence)
+    def send(self, payload: Mail, now: datetime, fence: Fence) -> str:
+        self.backend.send(payload.message, self.sender, now, fence=fence, then=payload.then)
         return ""
 
-    def failure(
-        self, payload: OutgoingMessage, error: Exception, now: datetime, took_s: float
-    ) -> Failure:
+    def failure(self, payload: Mail, error: Exception, now: datetime, took_s: float) -> Failure:
         """A refusal is for good; anything else (the backend's own network errors too)
         opens the breaker."""
         checked = error if isinstance(error, DeliveryFailed) else None
@@ -67,5 +85,5 @@ class Mailer:
     def worked(self) -> None:
         self.breaker.closed()
 
-    def describe(self, payload: OutgoingMessage) -> str:
-        return f"email {payload.kind} to {payload.to}"
+    def describe(self, payload: Mail) -> str:
+        return f"email {payload.kind} to {payload.message.to}"

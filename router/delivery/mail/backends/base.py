@@ -8,11 +8,13 @@ one attempt, bounded by the backend's timeout.
 
 `fence(needed_s)` is called right before the step that commits the send (the last
 moment it can still be taken back) and may raise LeaseLost: then nothing is sent
-(router.state.sendonce).
+(router.state.sendonce). `then`: the To of the message expected next, which a backend
+may begin ahead (SMTP's PIPELINING); the others take no notice of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -30,4 +32,5 @@ class EmailBackend(Protocol):
         sender: str,
         sent_at: datetime,
         fence: Fence = unfenced,
+        then: Sequence[str] = (),
     ) -> None: ...

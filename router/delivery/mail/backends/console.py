@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TextIO
 
@@ -17,7 +18,12 @@ class ConsoleBackend:
         self.stream = stream or sys.stdout
 
     def send(
-        self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
+        self,
+        message: OutgoingMessage,
+        sender: str,
+        sent_at: datetime,
+        fence: Fence = unfenced,
+        then: Sequence[str] = (),
     ) -> None:
         # 7bit, as EmailMessage.as_string wrote it: a part that would be 8bit is base64
         text = message.to_bytes(sender, sent_at, seven_bit=True).decode("ascii")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +24,12 @@ class OutboxBackend:
         self.directory = directory
 
     def send(
-        self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
+        self,
+        message: OutgoingMessage,
+        sender: str,
+        sent_at: datetime,
+        fence: Fence = unfenced,
+        then: Sequence[str] = (),
     ) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +70,12 @@ class SendGridBackend:
         return body
 
     def send(
-        self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
+        self,
+        message: OutgoingMessage,
+        sender: str,
+        sent_at: datetime,
+        fence: Fence = unfenced,
+        then: Sequence[str] = (),
     ) -> None:
         body = self.body(message, sender)
         fence(self.timeout_s)

@@ -34,7 +34,7 @@ from typing_extensions import Buffer
 if TYPE_CHECKING:
     from _typeshed import SizedBuffer
 
-from router.core.message import OutgoingMessage
+from router.core.message import OutgoingMessage, envelope_of
 from router.delivery.mail.backends.base import DeliveryFailed
 from router.state.sendonce import Fence, LeaseLost, unfenced
 
@@ -43,12 +43,20 @@ _quoted = functools.lru_cache(maxsize=4096)(smtplib.quoteaddr)  # it parses the 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
+Envelope = tuple[str, tuple[str, ...]]
+"""(MAIL FROM, RCPT TO) of a message."""
+
+
 class _Fenced(smtplib.SMTP):
     """smtplib's DATA with the fence before its final ".", and MAIL, RCPT and DATA in one
     write where the server offers PIPELINING (RFC 2920): two round trips a message, not
-    four."""
+    four. Given the envelope of the message that comes next (`then`), its MAIL, RCPT and
+    DATA go in the write of this one's "." (RFC 2920 lets the message's content open a
+    group), so a run of messages takes one round trip each; `ahead` is that envelope,
+    whose replies are read when its message is sent."""
 
     fence: Fence = staticmethod(unfenced)
+    ahead: Envelope | None = None
 
     def data(self, msg: Buffer | str) -> tuple[int, bytes]:
         self.putcmd("data")
@@ -57,16 +65,20 @@ class _Fenced(smtplib.SMTP):
             raise smtplib.SMTPDataError(code, reply)
         return self._content(msg)
 
-    def _content(self, msg: Buffer | str) -> tuple[int, bytes]:
+    def _content(self, msg: Buffer | str, then: Envelope | None = None) -> tuple[int, bytes]:
         """After the server's 354: the fence, then the message and the "." that commits
-        it, in one write."""
+        it, in one write, with the next message's MAIL group after it."""
         body = _LEADING_DOT.sub(b"..", msg.encode("ascii") if isinstance(msg, str) else bytes(msg))
         try:
             self.fence(self.timeout)
         except LeaseLost:
             self.close()  # no "." ever: the server drops the message
             raise
-        self.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
+        ended = body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n")
+        if then is not None:
+            ended += _group(*then, sized="").encode()
+            self.ahead = then
+        self.send(ended)
         return self.getreply()
 
     def sendmail(
@@ -76,15 +88,13 @@ class _Fenced(smtplib.SMTP):
         msg: SizedBuffer | str,
         mail_options: Sequence[str] = (),
         rcpt_options: Sequence[str] = (),
+        then: Envelope | None = None,
     ) -> dict[str, tuple[int, bytes]]:
         self.ehlo_or_helo_if_needed()
         if mail_options or rcpt_options or not self.has_extn("pipelining"):
             return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
         recipients = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
-        size = len(msg)
-        sized = f" size={size}" if self.has_extn("size") else ""
-        group = [f"mail FROM:{_quoted(from_addr)}{sized}\r\n"]
-        group += [f"rcpt TO:{_quoted(each)}\r\n" for each in recipients]
+        sent_ahead, self.ahead = self.ahead, None
         # The fence's round trip to Redis before the conversation rather than inside it:
         # right before the "." it is then the local clock's check alone (Lease.fence).
         try:
@@ -92,7 +102,9 @@ class _Fenced(smtplib.SMTP):
         except LeaseLost:
             self.close()
             raise
-        self.send("".join(group) + "data\r\n")  # DATA ends a pipelined group
+        if sent_ahead is None:  # else it is this message's (SmtpBackend._send_on_connection)
+            sized = f" size={len(msg)}" if self.has_extn("size") else ""
+            self.send(_group(from_addr, recipients, sized))
         mail_code, mail_reply = self.getreply()
         refused = {}
         for each in recipients:
@@ -101,7 +113,7 @@ class _Fenced(smtplib.SMTP):
                 refused[each] = (code, reply)
         data_code, data_reply = self.getreply()
         if mail_code == 250 and len(refused) < len(recipients) and data_code == 354:
-            code, reply = self._content(msg)
+            code, reply = self._content(msg, then)
             if code != 250:
                 self._given_up(code)
                 raise smtplib.SMTPDataError(code, reply)
@@ -123,6 +135,12 @@ class _Fenced(smtplib.SMTP):
             return
         with contextlib.suppress(smtplib.SMTPServerDisconnected):
             self.rset()
+
+
+def _group(sender: str, recipients: Sequence[str], sized: str) -> str:
+    """MAIL, RCPT and DATA, which ends a pipelined group."""
+    rcpts = "".join(f"rcpt TO:{_quoted(each)}\r\n" for each in recipients)
+    return f"mail FROM:{_quoted(sender)}{sized}\r\n{rcpts}data\r\n"
 
 
 class _FencedSMTP(_Fenced):
@@ -151,11 +169,22 @@ class _Outgoing:
         raw = None if international else message.to_bytes(sender, sent_at, "\r\n")
         return cls(message, sender, sent_at, envelope, raw)
 
-    def go(self, client: _Fenced) -> None:
+    def pipelined(self) -> Envelope | None:
+        """The envelope as a MAIL group sent ahead of this message would have it."""
+        return None if self.raw is None else (self.envelope[0], tuple(self.envelope[1]))
+
+    def go(self, client: _Fenced, then: Envelope | None) -> None:
         if self.raw is None:
             client.send_message(self.message.to_email(self.sender, self.sent_at))
         else:
-            client.sendmail(*self.envelope, self.raw)
+            client.sendmail(*self.envelope, self.raw, then=then)
+
+
+def _ahead(sender: str, then: Sequence[str]) -> Envelope | None:
+    if not then:
+        return None
+    mail_from, rcpt_to = envelope_of(sender, then)
+    return (mail_from, tuple(rcpt_to)) if "".join([mail_from, *rcpt_to]).isascii() else None
 
 
 class _Connection:
@@ -218,30 +247,42 @@ class SmtpBackend:
             client.login(self.username, self.password)
         return client
 
-    def _send_on_connection(self, outgoing: _Outgoing, fence: Fence) -> None:
+    def _send_on_connection(self, outgoing: _Outgoing, fence: Fence, then: Envelope | None) -> None:
         held = self._connection
+        if held.client is not None and held.client.ahead not in (None, outgoing.pipelined()):
+            # Another message's MAIL went ahead and is in DATA: hanging up is the only
+            # way to take it back (the server drops a message whose DATA never ended).
+            held.close(polite=False)
         reused = held.client is not None
         if held.client is None:
             held.client = self._connect()
         try:
             held.client.fence = fence
-            outgoing.go(held.client)
+            outgoing.go(held.client, then)
         except smtplib.SMTPServerDisconnected:
             held.close(polite=False)
             if not reused:
                 raise
             held.client = self._connect()  # it was closed while idle: once more, fresh
             held.client.fence = fence
-            outgoing.go(held.client)
+            outgoing.go(held.client, then)
 
     def send(
-        self, message: OutgoingMessage, sender: str, sent_at: datetime, fence: Fence = unfenced
+        self,
+        message: OutgoingMessage,
+        sender: str,
+        sent_at: datetime,
+        fence: Fence = unfenced,
+        then: Sequence[str] = (),
     ) -> None:
+        """`then`: the To of the message expected next, whose MAIL group goes with this
+        one's "." (_Fenced); a different message next costs a new connection."""
         outgoing = _Outgoing.of(message, sender, sent_at)
+        ahead = _ahead(sender, then) if outgoing.raw is not None else None
         try:
             with self._lock:
                 try:
-                    self._send_on_connection(outgoing, fence)
+                    self._send_on_connection(outgoing, fence, ahead)
                 except BaseException:
                     self._connection.close()  # unknown state: the next send starts clean
                     raise
