@@ -23,7 +23,15 @@ from celery.exceptions import Reject
 from kombu.entity import Queue
 
 from router.queue.broker import TRANSPORT
-from router.queue.tasks import FIRE, FIRE_SHARE_OF_LEASE, INGEST, INGEST_QUEUE, QUEUES, decode_batch
+from router.queue.tasks import (
+    FIRE,
+    FIRE_SHARE_OF_LEASE,
+    INGEST,
+    INGEST_QUEUE,
+    QUEUES,
+    FireResult,
+    decode_batch,
+)
 from router.service.runtime import Runtime
 from router.state import keys
 from router.state.deadletters import set_aside_unreadable
@@ -32,6 +40,7 @@ from router.state.timers import hand_back
 log = logging.getLogger(__name__)
 HEARTBEATS = keys.HEARTBEATS
 HEARTBEAT_EVERY_S = 5.0
+_ROUTINE: frozenset[FireResult] = frozenset({"sent", "nothing", "stale", "early"})
 RESTORE_SWEEP_S = 2
 
 
@@ -121,7 +130,15 @@ def create_celery(
                     # send nothing twice.
                     log.warning("timer %s: Redis error, back to the queue: %s", member, error)
                     raise Reject(str(error), requeue=True) from None
-                log.info("timer %s: %s", member, fired)
+                # What went as planned is in the incident's timeline and in the task's
+                # result, which Celery logs: at debug here; a busy, retried or failed
+                # send at info.
+                log.log(
+                    logging.DEBUG if fired.result in _ROUTINE else logging.INFO,
+                    "timer %s: %s",
+                    member,
+                    fired,
+                )
                 fired_all.append(str(fired))
         finally:
             firing.let_go(prepared)  # the claims of timers handed back or not reached
