@@ -33,6 +33,7 @@ from router.core.incidents import Incident
 from router.core.message import OutgoingMessage
 from router.core.rotation import shift_at
 from router.core.rules import Rules
+from router.core.timeline import Line
 from router.core.times import parse_instant, require_aware
 from router.core.weekly import HandedOver, PipelineTimes, WeekReport
 from router.delivery.mail.backends.console import ConsoleBackend
@@ -234,11 +235,13 @@ def _weekly(composer: Composer, rules: Rules, recipient: str) -> OutgoingMessage
             HandedOver(
                 incident,
                 [
-                    {
-                        "by": "Disha Kapoor",
-                        "text": "waiting on upstream",
-                        "estimate": "2026-11-27T18:00:00Z",
-                    }
+                    Line(
+                        "note",
+                        "2026-11-26T18:00:00Z",
+                        by="Disha Kapoor",
+                        text="waiting on upstream",
+                        estimate="2026-11-27T18:00:00Z",
+                    )
                 ],
             )
         ],

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from router.core.calendar import holiday_name, quiet_reason
 from router.core.incidents import Incident
 from router.core.rules import Rules
+from router.core.timeline import Line, notes
 
 PAGE_KINDS = ("page", "escalation", "deferred", "data_late")
 WHEN = ("business hours", "nights", "weekends", "holidays")
@@ -32,7 +33,7 @@ class PipelineTimes:
 @dataclass(frozen=True)
 class HandedOver:
     incident: Incident
-    notes: list[dict[str, Any]]
+    notes: list[Line]
 
 
 @dataclass
@@ -68,7 +69,7 @@ def _median_min(values: list[float]) -> float | None:
 
 def week_report(
     incidents: list[Incident],
-    timelines: dict[str, list[dict[str, Any]]],
+    timelines: Mapping[str, Sequence[Line]],
     start: datetime,
     end: datetime,
     rules: Rules,
@@ -78,11 +79,11 @@ def week_report(
     resolves: dict[str, list[float]] = {}
     for incident in incidents:
         for item in timelines.get(incident.id, []):
-            if item["kind"] != "message" or item.get("message") not in PAGE_KINDS:
+            if item.kind != "message" or item.message not in PAGE_KINDS or item.to is None:
                 continue
-            at = _instant(item["at"])
+            at = _instant(item.at)
             if start <= at < end:
-                counts = report.pages.setdefault(str(item["to"]), Counter())
+                counts = report.pages.setdefault(item.to, Counter())
                 counts[when_kind(at, rules)] += 1
         since = incident.deliver_at or incident.opened_at
         if incident.acknowledged_at is not None and start <= incident.acknowledged_at < end:
@@ -92,8 +93,7 @@ def week_report(
             took = (incident.resolved_at - incident.opened_at).total_seconds() / 60
             resolves.setdefault(incident.pipeline, []).append(took)
         if incident.status != "resolved" and incident.opened_at < end:
-            notes = [e for e in timelines.get(incident.id, []) if e["kind"] == "note"]
-            report.handed_over.append(HandedOver(incident, notes))
+            report.handed_over.append(HandedOver(incident, notes(timelines.get(incident.id, []))))
     for pipeline_id in sorted(set(acks) | set(resolves)):
         pipeline = rules.pipelines.get(pipeline_id)
         report.times.append(

@@ -80,7 +80,7 @@ class Watchers:
         start = end - timedelta(days=rules.oncall.shift_days)
         store = self.intake.store
         incidents = store.touched_since(start - timedelta(days=30), end)
-        timelines = {incident.id: store.timeline(incident.id) for incident in incidents}
+        timelines = {incident.id: store.lines(incident.id) for incident in incidents}
         report = week_report(incidents, timelines, start, end, rules)
         names = [incoming.engineer, outgoing.engineer]
         names += [name for name in rules.oncall.report_to if name not in names]

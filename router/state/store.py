@@ -33,6 +33,7 @@ from router.core.fold import (
 )
 from router.core.incidents import Act, Incident, Outcome, Status
 from router.core.rules import Rules
+from router.core.timeline import Line, notes, read_lines
 from router.core.times import iso_z
 from router.state import keys
 from router.state.pipe import Pipe
@@ -306,9 +307,7 @@ class IncidentStore:
     def _estimate(self, incident_id: str) -> Estimate | None:
         """The newest note on the incident that has an estimate: (when, estimate)."""
         estimates = [
-            (str(item["at"]), str(item["estimate"]))
-            for item in self.timeline(incident_id)
-            if item["kind"] == "note" and item.get("estimate")
+            (note.at, note.estimate) for note in notes(self.lines(incident_id)) if note.estimate
         ]
         return max(estimates) if estimates else None
 
@@ -380,7 +379,12 @@ class IncidentStore:
         return _get_many(self.redis, incident_ids)
 
     def timeline(self, incident_id: str) -> list[dict[str, Field]]:
+        """The entries as stored, every field (the API shows them)."""
         return [json.loads(item) for item in self.redis.lrange(timeline_key(incident_id), 0, -1)]
+
+    def lines(self, incident_id: str) -> list[Line]:
+        """The entries as the code that decides by them reads them."""
+        return read_lines(self.redis.lrange(timeline_key(incident_id), 0, -1))
 
     def note(self, incident_id: str, now: datetime, kind: str, **fields: Field) -> None:
         self.redis.rpush(timeline_key(incident_id), entry(now, kind, **fields))

@@ -63,9 +63,8 @@ class Outbound:
         what, key, deliver = send.what, send.key, self.deliveries.deliver
         then_to = () if then is None else self.composer.incident_to(then.recipient)
         if isinstance(what, IncidentEmail):
-            notes = None if what.notes is None else [dict(note) for note in what.notes]
             message = self.composer.incident_message(
-                what.kind, what.incident, what.recipient, what.index, now, key=key, notes=notes
+                what.kind, what.incident, what.recipient, what.index, now, key, what.notes
             )
             return deliver(self.mailer, Mail(message, then_to), record, now, claimed)
         if isinstance(what, ActionEmail):

@@ -14,6 +14,7 @@ from router.core.incidents import Incident
 from router.core.message import OutgoingMessage
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline, WebhookAction
+from router.core.timeline import Line
 from router.delivery.channels.base import Tone
 from router.queue.tasks import FireResult
 from router.state.metrics import Observed
@@ -102,8 +103,8 @@ class IncidentEmail:
     recipient: str
     index: int | None
     """The step's place in the plan; None for the resolved notice."""
-    notes: tuple[Mapping[str, object], ...] | None = None
-    """The incident's notes, as the timeline has them (the resolved notice shows them)."""
+    notes: tuple[Line, ...] | None = None
+    """The incident's notes, from its timeline (the resolved notice shows them)."""
 
 
 @dataclass(frozen=True)

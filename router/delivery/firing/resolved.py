@@ -3,13 +3,14 @@ notices it held are released (router.state.outbox.hold)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import redis
 
 from router.core.incidents import Incident
 from router.core.rules import Rules
+from router.core.timeline import Line, notes
 from router.delivery.firing import records
 from router.delivery.firing.plan import Done, Fired, IncidentEmail, Plan, ReadAhead, Release, Send
 from router.delivery.firing.run import Runner
@@ -18,19 +19,16 @@ from router.state.store import IncidentStore
 from router.state.timers import Timer
 
 
-def decide(incident: Incident, timeline: Sequence[Mapping[str, object]], rules: Rules) -> Plan:
-    """`timeline`: the incident's entries, oldest first; `rules` say where people are
+def decide(incident: Incident, timeline: Sequence[Line], rules: Rules) -> Plan:
+    """`timeline`: the incident's lines, oldest first; `rules` say where people are
     emailed."""
     paged: list[str] = []
-    notes = []
-    for entry in timeline:
-        if entry["kind"] == "message" and entry["to"] not in paged:
-            paged.append(str(entry["to"]))
-        elif entry["kind"] == "note":
-            notes.append(entry)
+    for line in timeline:
+        if line.kind == "message" and line.to is not None and line.to not in paged:
+            paged.append(line.to)
     sends = tuple(
         Send(
-            IncidentEmail("resolved", incident, name, None, tuple(notes)),
+            IncidentEmail("resolved", incident, name, None, tuple(notes(timeline))),
             f"{incident.id}:resolved:{name}",
             records.message(
                 incident.id, name, str(rules.team.engineer(name).email), "resolved", None, None
@@ -54,5 +52,5 @@ class ResolvedHandler:
         if incident is None:
             return self.runner.done(member, Done("stale", "no such incident", Release()))
         outbox.release(self.redis, incident.id, now)  # safe to run again
-        timeline = self.store.timeline(incident.id)
+        timeline = self.store.lines(incident.id)
         return self.runner.run(member, decide(incident, timeline, self.rules), now)

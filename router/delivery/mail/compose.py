@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from router.core.message import OutgoingMessage
 from router.core.rotation import Shift
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline, WebhookAction
+from router.core.timeline import Line
 from router.core.weekly import WHEN, WeekReport
 from router.delivery.mail.charts import pages_chart
 from router.state.actions import button_token
@@ -157,9 +159,9 @@ class Composer:
         recipient: str,
         index: int | None,
         now: datetime,
-        notes: list[dict[str, Any]] | None = None,
+        notes: Sequence[Line] | None = None,
     ) -> dict[str, Any]:
-        """`notes`: the incident's note entries from its timeline (router.api.incidents)."""
+        """`notes`: the incident's notes, from its timeline (router.api.incidents)."""
         pipeline = self.rules.pipeline(incident.pipeline)
         procedure = self._procedure(pipeline, incident.type)
         plan = incident.escalation
@@ -201,12 +203,10 @@ class Composer:
             "asks_note": procedure.asks_note,
             "notes": [
                 {
-                    "at": self.local(_instant(note["at"])),
-                    "by": note.get("by", ""),
-                    "text": note.get("text", ""),
-                    "estimate": self.local(_instant(note["estimate"]))
-                    if note.get("estimate")
-                    else None,
+                    "at": self.local(_instant(note.at)),
+                    "by": note.by or "",
+                    "text": note.text or "",
+                    "estimate": self.local(_instant(note.estimate)) if note.estimate else None,
                 }
                 for note in notes or []
             ],
@@ -221,7 +221,7 @@ class Composer:
         index: int | None,
         now: datetime,
         key: str,
-        notes: list[dict[str, Any]] | None = None,
+        notes: Sequence[Line] | None = None,
     ) -> OutgoingMessage:
         context = self.incident_context(incident, recipient, index, now, notes)
         return self.message(kind, context, key, self.incident_to(recipient), thread=incident.id)
@@ -326,9 +326,13 @@ class Composer:
                 {
                     "incident": item.incident,
                     "notes": [
-                        {**note, "estimate": self.local(_instant(note["estimate"]))}
-                        if note.get("estimate")
-                        else note
+                        {
+                            "by": note.by,
+                            "text": note.text,
+                            "estimate": self.local(_instant(note.estimate))
+                            if note.estimate
+                            else None,
+                        }
                         for note in item.notes
                     ],
                 }
