@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.api.errors import error_body, send_json
+from router.state.ids import unique_hex
 
 log = logging.getLogger("router.access")
 
@@ -40,7 +40,7 @@ class Protections:
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"")
         request_id = incoming.decode("latin-1")[:64] if incoming.isascii() and incoming else ""
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or unique_hex()
         scope.setdefault("state", {})["request_id"] = request_id
         path: str = scope["path"]
         csp = _DOCS if path.startswith("/docs") else _STRICT

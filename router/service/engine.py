@@ -3,7 +3,6 @@ store and the mailer. Each entry point takes `now` from its caller."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,19 +17,12 @@ from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller
 from router.service.folding import Fault, Intake, no_fault
 from router.service.watchers import Watchers
+from router.state.ids import unique_hex, unique_hexes
 from router.state.store import IncidentStore
 
-
-def new_id() -> str:
-    """128 random bits as 32 hex digits (uuid4's format, without building a UUID)."""
-    return secrets.token_hex(16)
-
-
-def new_ids(count: int) -> list[str]:
-    """`count` ids of `new_id`'s form from one read of the system's randomness (a read
-    each cost the API as much as queueing the batch)."""
-    digits = secrets.token_hex(16 * count)
-    return [digits[start : start + 32] for start in range(0, 32 * count, 32)]
+new_id = unique_hex
+"""An event's or incident's id: 128 bits as 32 hex digits (router.state.ids)."""
+new_ids = unique_hexes
 
 
 @dataclass(frozen=True)

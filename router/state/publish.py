@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import uuid
 
 import orjson
 import redis
 import redis.asyncio
 
 from router.queue.tasks import AsyncSend, Send, TaskArgument
+from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -29,7 +29,7 @@ _ORIGIN = f"router@{os.uname().nodename}"
 
 def task_message(task: str, argument: TaskArgument, queue: str) -> bytes:
     """One task with one positional argument, as kombu stores it in the list `queue`."""
-    task_id = str(uuid.uuid4())
+    task_id = unique_uuid()
     body = orjson.dumps([[argument], {}, _EMBED])
     envelope = {
         "body": base64.b64encode(body).decode(),
@@ -62,7 +62,7 @@ def task_message(task: str, argument: TaskArgument, queue: str) -> bytes:
             "delivery_info": {"exchange": "", "routing_key": queue},
             "priority": 0,
             "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
+            "delivery_tag": unique_uuid(),
         },
     }
     return orjson.dumps(envelope)
