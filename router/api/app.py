@@ -31,6 +31,7 @@ from router.api import (
     signin,
 )
 from router.api.deps import ApiState, attach
+from router.api.lane import Lane
 from router.api.limits import BodyLimit
 from router.api.middleware import Protections
 from router.api.schema import describe_bodies
@@ -80,6 +81,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
         _offline_docs(app)
     errors.install(app)
     console.install(app)
+    app.add_middleware(Lane, owner=app, path="/v1/events", endpoint=events.post_events)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(Protections)
 
