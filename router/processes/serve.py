@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import redis
 
 from router.config.settings import Settings, load_settings
+from router.processes.apiprocs import supervise
 from router.processes.scheduler import Scheduler
 from router.processes.worker import create_celery
 from router.queue.tasks import QUEUES
@@ -57,8 +58,9 @@ def _require_secret(settings: Settings) -> None:
 
 
 def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> None:
-    """One process, or `processes` uvicorn worker processes on one socket (each builds
-    its app from the environment: api_from_environment)."""
+    """One process, or `processes` uvicorn servers, each on a socket of its own
+    (router.processes.apiprocs; each builds its app from the environment:
+    api_from_environment)."""
     import uvicorn
 
     from router.api.app import create_api
@@ -71,18 +73,16 @@ def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> N
     _warn_if_not_persistent(runtime)
     if processes > 1:
         log.info("api: %d processes on %s:%d", processes, host, port)
-        uvicorn.run(
-            f"{__name__}:api_from_environment",
-            factory=True,
-            workers=processes,
-            **_uvicorn_options(host, port),
-        )
+        try:
+            supervise(host, port, processes)
+        except OSError as error:
+            raise SystemExit(f"error: cannot listen on {host}:{port}: {error.strerror}") from None
         return
     uvicorn.Server(uvicorn_config(create_api(runtime), host, port)).run()
 
 
 def api_from_environment() -> Any:
-    """The app of one API worker process (uvicorn imports this by name)."""
+    """The app of one api process of several (router.processes.apiprocs)."""
     from router.api.app import create_api
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
