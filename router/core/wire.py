@@ -213,7 +213,7 @@ def _settle(wire: _EventWire, batch: _Batch) -> Event:
         _links(wire.links) if wire.links else [],
     )
     limits = batch.limits
-    if batch.measure and (event.details or event.links) and oversized(event, limits.details_bytes):
+    if batch.measure and oversized(event, limits.details_bytes):
         raise _Unsure
     if limits.link_hosts and link_problem(event, limits.link_hosts):
         raise _Unsure  # the allow-list check the schema of record makes, as it makes it

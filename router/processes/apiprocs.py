@@ -55,9 +55,9 @@ def _serve(host: str, port: int) -> None:
     """One api process (spawned): its own socket, its app from the environment."""
     import uvicorn
 
-    from router.processes.serve import _uvicorn_options, api_from_environment
+    from router.processes.serve import api_from_environment, uvicorn_config
 
-    config = uvicorn.Config(api_from_environment, factory=True, **_uvicorn_options(host, port))
+    config = uvicorn_config(api_from_environment, host, port, factory=True)
     uvicorn.Server(config).run(sockets=[_listening(host, port, reuse_port=True)])
 
 

@@ -89,13 +89,13 @@ def api_from_environment() -> Any:
     return create_api(build_runtime(load_settings()))
 
 
-def uvicorn_config(app: Any, host: str, port: int, **tls: Any) -> Any:
+def uvicorn_config(app: Any, host: str, port: int, **more: Any) -> Any:
     """uvicorn as the router runs it. Its access log would print whole query strings
     (email-link tokens): router.api.middleware logs each request without them. Logging
     is the process's own (no dictConfig of uvicorn's)."""
     import uvicorn
 
-    return uvicorn.Config(app, **_uvicorn_options(host, port), **tls)
+    return uvicorn.Config(app, **_uvicorn_options(host, port), **more)
 
 
 def _uvicorn_options(host: str, port: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ alone. What was read is used for a second at most (`Firing.fresh`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -78,11 +79,14 @@ class Prepared:
     def take(self, key: str) -> Lease | Delivery | None:
         return self.claims.pop(key, None)
 
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        return {key: position for position, (key, _) in enumerate(self.emails)}
+
     def after(self, key: str) -> IncidentEmail | None:
-        """The next email decided after the send `key` that holds a claim not yet taken:
+        """The next email decided after the email `key` that holds a claim not yet taken:
         the one this task sends next (its MAIL group may go ahead: SmtpBackend)."""
-        keys = [each for each, _ in self.emails]
-        start = keys.index(key) + 1 if key in keys else 0
+        start = self._positions[key] + 1 if key in self._positions else 0
         for each, email in self.emails[start:]:
             if isinstance(self.claims.get(each), Lease):
                 return email

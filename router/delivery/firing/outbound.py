@@ -58,11 +58,12 @@ class Outbound:
         then: IncidentEmail | None = None,
     ) -> Delivery:
         """One attempt; `record` is the send's own, or it with the timer's release;
-        `claimed`: an email's marker claimed ahead (`claim_emails`); `then`: the email
-        sent next, if known (the mail backend may start it with this one's end)."""
+        `claimed`: an email's marker claimed ahead (`claim_emails`); `then`: after an
+        incident email, the one the task sends next (the mail backend may start it with
+        this one's end)."""
         what, key, deliver = send.what, send.key, self.deliveries.deliver
-        then_to = () if then is None else self.composer.incident_to(then.recipient)
         if isinstance(what, IncidentEmail):
+            then_to = () if then is None else self.composer.incident_to(then.recipient)
             message = self.composer.incident_message(
                 what.kind, what.incident, what.recipient, what.index, now, key, what.notes
             )
@@ -70,9 +71,9 @@ class Outbound:
         if isinstance(what, ActionEmail):
             on_it = list(what.on_it)
             message = self.composer.action_email(what.incident, what.contact, on_it, key)
-            return deliver(self.mailer, Mail(message, then_to), record, now)
+            return deliver(self.mailer, Mail(message), record, now)
         if isinstance(what, StoredEmail):
-            return deliver(self.mailer, Mail(what.message, then_to), record, now)
+            return deliver(self.mailer, Mail(what.message), record, now)
         if isinstance(what, PagePush):
             notice = self.notices.page(
                 what.incident, what.recipient, what.index, now, key, what.tone

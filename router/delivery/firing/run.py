@@ -89,7 +89,8 @@ class Runner:
                 if ride.counted_if_sent != ride.counted_if_failed:
                     if_sent = self._then(member, plan, ride.counted_if_sent)
                 record = record.also(if_sent, if_failed)
-            claimed, then = ahead.take(send.key), ahead.after(send.key)
+            claimed = ahead.take(send.key)
+            then = ahead.after(send.key) if isinstance(send.what, IncidentEmail) else None
             deliveries.append(self.outbound.send(send, record, now, claimed, then))
         written = ride is not None and deliveries[-1].result in WRITTEN
         return self.settled(member, plan, deliveries, now, written)
