@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -139,15 +140,25 @@ def _all_folded(deployment: Deployment, event_ids: list[str]) -> bool:
         return False
 
 
-def _wait_in_hand(deployment: Deployment, task: bytes) -> None:
-    """Until a worker has taken a `task` off its queue and not yet acknowledged it (the
-    fold of a batch lasts a fraction of a second: polled without pause)."""
-    deadline = time.monotonic() + 30
-    with deployment.client() as client:
-        while time.monotonic() < deadline:
-            if any(task in raw for raw in client.hvals("unacked")):
-                return
-    raise AssertionError(f"no worker took {task!r} in 30 s")
+def _watch_in_hand(deployment: Deployment, task: bytes) -> threading.Event:
+    """Set once a worker has taken a `task` off its queue and not yet acknowledged it.
+    Watched from before the batch is posted, polled without pause: its fold lasts a
+    fraction of a second, and a watch begun after the 202 could start after it."""
+    in_hand = threading.Event()
+    client = deployment.client()
+    client.ping()  # connected before the post
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline and not in_hand.is_set():
+                if any(task in raw for raw in client.hvals("unacked")):
+                    in_hand.set()
+        finally:
+            client.close()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return in_hand
 
 
 def _two_second_rules(tmp_path: Path) -> Path:
@@ -194,6 +205,7 @@ def test_redis_killed_and_restarted_loses_no_event_and_doubles_no_page(
             refused = 0
             down = False
             for batch in range(3):
+                in_hand = _watch_in_hand(deployment, b"router.ingest") if batch == 0 else None
                 while True:  # a client retries what was not accepted, as pipelines do
                     try:
                         answer = deployment.post("/v1/events", _p4_batch(batch))
@@ -207,8 +219,8 @@ def test_redis_killed_and_restarted_loses_no_event_and_doubles_no_page(
                     refused += 1
                     if not own_redis.process:
                         own_redis.start()  # back, with its append-only file
-                if batch == 0:  # killed while a worker holds the batch: folding it
-                    _wait_in_hand(deployment, b"router.ingest")
+                if in_hand is not None:  # killed while a worker holds the batch: folding it
+                    assert in_hand.wait(30), "no worker took the batch in 30 s"
                     own_redis.kill()
                     down = True
             assert down and refused >= 1
