@@ -322,6 +322,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_s() -> float:
+    """CPU time every core of the machine has spent busy so far (user, nice, system,
+    interrupts; not idle or waiting on I/O), from /proc/stat: everything a scenario's
+    processes, the harness's and any other, used."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int, with_children: bool = False) -> float:
     """Resident memory of a process (and of its children: a worker's pool)."""
     pids = [pid]

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import redis
 
 from router.config.settings import Settings, load_settings
+from router.processes import heap
 from router.processes.apiprocs import supervise
 from router.processes.scheduler import Scheduler
 from router.processes.worker import create_celery
@@ -78,7 +79,9 @@ def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> N
         except OSError as error:
             raise SystemExit(f"error: cannot listen on {host}:{port}: {error.strerror}") from None
         return
-    uvicorn.Server(uvicorn_config(create_api(runtime), host, port)).run()
+    config = uvicorn_config(create_api(runtime), host, port)
+    heap.settle()
+    uvicorn.Server(config).run()
 
 
 def api_from_environment() -> Any:
@@ -86,7 +89,9 @@ def api_from_environment() -> Any:
     from router.api.app import create_api
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return create_api(build_runtime(load_settings()))
+    app = create_api(build_runtime(load_settings()))
+    heap.settle()
+    return app
 
 
 def uvicorn_config(app: Any, host: str, port: int, **more: Any) -> Any:
@@ -123,6 +128,7 @@ def run_scheduler(settings: Settings) -> None:
     runtime = build_runtime(settings)
     _warn_if_not_persistent(runtime)
     scheduler = Scheduler(runtime, redis_sender(runtime.redis))
+    heap.settle()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

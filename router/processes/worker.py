@@ -22,6 +22,7 @@ from celery import Celery, Task, bootsteps
 from celery.exceptions import Reject
 from kombu.entity import Queue
 
+from router.processes import heap
 from router.queue.broker import TRANSPORT
 from router.queue.tasks import (
     FIRE,
@@ -77,6 +78,7 @@ def create_celery(
     def current() -> Runtime:
         if "runtime" not in holder:
             holder["runtime"] = runtime()
+            heap.settle()  # in the pool child, with its runtime: what it keeps
         return holder["runtime"]
 
     @app.task(name=INGEST, shared=False, bind=True)
