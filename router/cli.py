@@ -349,16 +349,17 @@ def worker(
         typer.Option(
             help="What this worker takes: 'fold' (events into incidents, P1 batches first), "
             "'deliver' (escalation steps, emails, pushes, chat), 'urgent' (P1 batches "
-            "alone) or 'all'. A deployment runs a fold and a deliver lane, so a slow mail "
-            "server never holds up a fold; 'all' suits a single worker for trying it out",
+            "alone), 'ingest' (all but P1 batches, beside an urgent lane) or 'all'. A "
+            "deployment runs a fold and a deliver lane, so a slow mail server never holds "
+            "up a fold; 'all' suits a single worker for trying it out",
         ),
     ] = "all",
     nice: Annotated[
         int | None,
         typer.Option(
             help="CPU niceness added to this worker and its pool (0-19). By default 10 for "
-            "the fold lane, so pages and escalations get the cores first during a storm, "
-            "and 0 for the others",
+            "the fold and ingest lanes, so pages and escalations get the cores first "
+            "during a storm, and 0 for the others",
         ),
     ] = None,
 ) -> None:

@@ -19,7 +19,7 @@ import yaml
 from router.config.settings import Settings
 from router.core.message import OutgoingMessage
 from router.delivery.mail.backends.outbox import OutboxBackend
-from router.queue.tasks import DELIVER_QUEUE, LANES, QUEUES
+from router.queue.tasks import DELIVER_QUEUE, LANES, QUEUES, URGENT_QUEUE
 from tests.support import RULES_DIR
 
 ROOT = RULES_DIR.parent
@@ -133,3 +133,6 @@ def test_every_queue_has_a_worker_and_delivery_a_lane_of_its_own() -> None:
     assert set().union(*lanes.values()) == set(QUEUES)
     delivering = [name for name, queues in lanes.items() if DELIVER_QUEUE in queues]
     assert delivering and all(lanes[name] == (DELIVER_QUEUE,) for name in delivering)
+    # P1 batches are folded by the urgent worker alone: never in the niced bulk worker,
+    # and a burst's batches of one pipeline never race each other's WATCH.
+    assert [name for name, queues in lanes.items() if URGENT_QUEUE in queues] == ["worker-urgent"]

@@ -245,11 +245,13 @@ def test_router_up_starts_a_private_redis_when_none_answers(tmp_path: Path) -> N
     assert _status(f"http://127.0.0.1:{port}/healthz") == 0  # everything stopped
 
 
-@pytest.mark.parametrize(("lane", "asked", "added"), [("fold", None, 10), ("deliver", 5, 5)])
+@pytest.mark.parametrize(
+    ("lane", "asked", "added"), [("fold", None, 10), ("ingest", None, 10), ("deliver", 5, 5)]
+)
 def test_a_workers_lane_sets_its_cpu_niceness(
     tmp_path: Path, lane: str, asked: int | None, added: int
 ) -> None:
-    """The fold lane yields the cores to pages by default; --nice says otherwise."""
+    """The fold and ingest lanes yield the cores to pages by default; --nice says otherwise."""
     rules_dir = without_deadlines(RULES_DIR, tmp_path / "rules")
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     command = [sys.executable, "-m", "router", "worker", "--lane", lane, "--concurrency", "1"]

@@ -201,8 +201,8 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
             env=env,
         ),
         # Lanes (router.queue.tasks): a hanging mail server never holds up a fold, and a P1
-        # never waits for a storm's batch a fold worker has in hand.
-        subprocess.Popen([*me, "worker", "--lane", "fold"], env=env),
+        # never waits for a storm's batch a fold worker has in hand, nor for a core.
+        subprocess.Popen([*me, "worker", "--lane", "ingest"], env=env),
         subprocess.Popen([*me, "worker", "--lane", "urgent", "--concurrency", "1"], env=env),
         subprocess.Popen([*me, "worker", "--lane", "deliver"], env=env),
         subprocess.Popen([*me, "scheduler"], env=env),
@@ -211,7 +211,7 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(
-        f"up: api on http://{host}:{port} (docs at /docs), workers (fold, deliver) and "
+        f"up: api on http://{host}:{port} (docs at /docs), workers (ingest, urgent, deliver) and "
         "scheduler running; "
         "Ctrl-C stops all",
         flush=True,

@@ -36,6 +36,10 @@ QUEUES = (URGENT_QUEUE, DELIVER_QUEUE, INGEST_QUEUE)  # the order workers consum
 LANES: dict[str, tuple[str, ...]] = {
     "fold": (URGENT_QUEUE, INGEST_QUEUE),
     "urgent": (URGENT_QUEUE,),  # P1 folds alone: never behind a batch another worker holds
+    # The fold lane's bulk alone, beside an urgent lane (`router up`, docker-compose.yml):
+    # P1 batches are then folded by the urgent lane only, never in a process niced for
+    # bulk, and a burst's P1 batches of one pipeline never race each other's WATCH.
+    "ingest": (INGEST_QUEUE,),
     "deliver": (DELIVER_QUEUE,),
     "all": QUEUES,
 }
@@ -43,7 +47,7 @@ LANES: dict[str, tuple[str, ...]] = {
 # CPU niceness a lane's worker processes take unless told: during a storm the fold lane
 # yields the two cores to the API, the urgent lane and delivery, so a page never waits
 # for a core behind bulk folding (docs/performance.md)
-NICE_BY_LANE: dict[str, int] = {"fold": 10}
+NICE_BY_LANE: dict[str, int] = {"fold": 10, "ingest": 10}
 
 FireResult = Literal["sent", "nothing", "stale", "early", "busy", "retry", "failed"]
 
