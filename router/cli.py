@@ -32,6 +32,7 @@ from router.delivery.channels.compose import NoticeComposer
 from router.delivery.channels.trial import send_trial
 from router.delivery.mail.compose import KINDS, Composer
 from router.delivery.mail.samples import sample
+from router.state import connect
 from router.state.rosterstore import ChangeKind, RosterStore, change_json
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -147,7 +148,7 @@ def oncall(
 
 def _redis_client() -> redis.Redis:
     url = os.environ.get("REDIS_URL") or Settings.model_fields["redis_url"].default
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return connect.client(url, socket_connect_timeout=2, socket_timeout=5)
 
 
 def _with_roster(rules: Rules) -> Rules:
@@ -535,7 +536,7 @@ def dead_letters_command(
         _fail(f"dead-letters: unknown action {action!r}: use list or retry")
     settings = _settings()
     rules = load_rules(settings.rules_dir)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect.client(settings.redis_url)
     try:
         if action == "list":
             for letter in deadletters.listing(client, rules):

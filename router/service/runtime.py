@@ -20,6 +20,7 @@ from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.service.engine import Engine
 from router.service.folding import Fault, no_fault
+from router.state import connect
 from router.state.rosterstore import RosterStore
 
 
@@ -49,7 +50,7 @@ def build_runtime(
 ) -> Runtime:
     """`fault` is a test hook called where a crash once lost work (router.service.folding)."""
     rules = load_rules(settings.rules_dir)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect.client(settings.redis_url)
     composer = Composer(
         settings.templates_dir,
         rules,
