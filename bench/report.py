@@ -273,7 +273,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{p1['duplicates']} P1 paged twice.",
         f"- The burst was posted in {_fmt(burst['posting_s'], 2)} s; its last page arrived "
         f"{_fmt(burst['last_page_s'], 2)} s after the first POST; {burst['duplicates']} "
-        "incident paged twice.",
+        f"incident paged twice.{_burst_cpu(burst)}",
         f"- The timers' incidents were posted over {_fmt(timers['posting_s'], 1)} s, each "
         f"escalating {timers['wait_s']} s after its page; {timers['emails']:,} escalation "
         f"emails of {timers['timers']:,}, {timers['duplicates']} sent twice; "
@@ -311,6 +311,18 @@ def _receiver(said: dict[str, Any]) -> str:
     return (
         f"{said['receiver_cpu_s']:.1f} CPU-s for {said['receiver_messages']:,} messages "
         f"({said['receiver_ms_per_message']:.2f} ms each)"
+    )
+
+
+def _burst_cpu(burst: dict[str, Any]) -> str:
+    """The machine's CPU a page (runs before it was measured have none)."""
+    cpu_ms = burst.get("machine_cpu_ms_per_page")
+    if cpu_ms is None:
+        return ""
+    return (
+        f" A page cost {_fmt(cpu_ms, 2)} ms of the machine's CPU (/proc/stat: the router's "
+        "processes, Redis, the receiver and the harness together), so the two cores kept "
+        f"busy throughout would page {_fmt(2000 / cpu_ms)} a second."
     )
 
 
