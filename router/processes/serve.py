@@ -110,7 +110,10 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
 def run_worker(settings: Settings, concurrency: int, queues: tuple[str, ...] = QUEUES) -> None:
     _require_secret(settings)
     celery = create_celery(
-        lambda: build_runtime(settings), settings.redis_url, settings.redeliver_after_s
+        lambda: build_runtime(settings),
+        settings.redis_url,
+        settings.redeliver_after_s,
+        built=heap.settle,  # in each pool process, once it has its runtime
     )
     celery.worker_main(
         [

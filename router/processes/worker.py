@@ -22,7 +22,6 @@ from celery import Celery, Task, bootsteps
 from celery.exceptions import Reject
 from kombu.entity import Queue
 
-from router.processes import heap
 from router.queue.broker import TRANSPORT
 from router.queue.tasks import (
     FIRE,
@@ -45,10 +44,19 @@ _ROUTINE: frozenset[FireResult] = frozenset({"sent", "nothing", "stale", "early"
 RESTORE_SWEEP_S = 2
 
 
+def _nothing() -> None:
+    pass
+
+
 def create_celery(
-    runtime: Callable[[], Runtime], broker_url: str, redeliver_after_s: int = 30
+    runtime: Callable[[], Runtime],
+    broker_url: str,
+    redeliver_after_s: int = 30,
+    built: Callable[[], None] = _nothing,
 ) -> Celery:
-    """`runtime` is called lazily, once per process, so the app can be made before fork.
+    """`runtime` is called lazily, once per process, so the app can be made before fork;
+    `built` right after it, in that process (a worker's: router.processes.heap.settle;
+    a test running the app in its own process keeps its heap as it is).
 
     Tasks are not `shared`: each app (a test makes several) keeps its own closures.
     """
@@ -78,7 +86,7 @@ def create_celery(
     def current() -> Runtime:
         if "runtime" not in holder:
             holder["runtime"] = runtime()
-            heap.settle()  # in the pool child, with its runtime: what it keeps
+            built()
         return holder["runtime"]
 
     @app.task(name=INGEST, shared=False, bind=True)
