@@ -45,7 +45,7 @@ def test_packs_each_command_as_redis_py_does(command: tuple[Any, ...]) -> None:
 def test_refuses_what_redis_py_refuses_with_its_error(word: object) -> None:
     with pytest.raises(redis.DataError):
         _packed(_REDIS_PY, "SET", "k", word)
-    with pytest.raises(redis.DataError):
+    with pytest.raises(redis.DataError, match=f"cannot send a {type(word).__name__} to Redis"):
         _packed(_OURS, "SET", "k", word)
 
 

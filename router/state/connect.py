@@ -10,8 +10,6 @@ itself, to the same bytes (tests/test_connect.py holds the two to one table).
 
 from __future__ import annotations
 
-from typing import Any
-
 import hiredis
 import redis
 
@@ -19,18 +17,27 @@ import redis
 class HiredisPacker:
     """A redis-py `command_packer`: the command's words packed in one C call."""
 
-    def pack(self, *args: Any) -> list[bytes]:
+    def pack(self, *args: object) -> list[bytes]:
         first = args[0]
         if isinstance(first, str):
             first = first.encode()
-        if b" " in first:  # as redis-py: a command name of two words ("SCRIPT LOAD")
+        if isinstance(first, bytes) and b" " in first:  # as redis-py: "SCRIPT LOAD" is two words
             args = (*first.split(), *args[1:])
         try:
-            return [hiredis.pack_command(args)]
-        except TypeError as error:  # a bool, None, a list: what redis-py's Encoder refuses
-            raise redis.DataError(f"cannot send {args!r} to Redis: {error}") from None
+            # any word redis-py is handed: hiredis refuses what it cannot send (below)
+            return [hiredis.pack_command(args)]  # type: ignore[arg-type]
+        except TypeError:  # a bool, None, a list: what redis-py's Encoder refuses
+            # the word's type, not the words: they may hold a password (AUTH)
+            refused = next(type(word).__name__ for word in args if not _sendable(word))
+            raise redis.DataError(f"cannot send a {refused} to Redis") from None
 
 
-def client(url: str, **options: Any) -> redis.Redis:
+def _sendable(word: object) -> bool:
+    return isinstance(word, str | bytes | float | memoryview) or (
+        isinstance(word, int) and not isinstance(word, bool)
+    )
+
+
+def client(url: str, **options: object) -> redis.Redis:
     """`redis.Redis.from_url(url, **options)` with the packer."""
     return redis.Redis.from_url(url, command_packer=HiredisPacker(), **options)
