@@ -25,6 +25,7 @@ from datetime import datetime
 
 import redis
 
+from router.core.message import OutgoingMessage
 from router.core.rules import Rules
 from router.delivery.channels.compose import NoticeComposer
 from router.delivery.channels.delivery import Notifier
@@ -74,10 +75,15 @@ class Prepared:
     claims: dict[str, Lease | Delivery]
     emails: Sequence[tuple[str, IncidentEmail]] = ()
     """The emails decided, by send key, in the order they go."""
+    messages: dict[str, OutgoingMessage] = field(default_factory=dict)
+    """Those of them that hold a claim, composed ahead."""
     made_at: float = field(default_factory=time.monotonic)
 
     def take(self, key: str) -> Lease | Delivery | None:
         return self.claims.pop(key, None)
+
+    def composed(self, key: str) -> OutgoingMessage | None:
+        return self.messages.pop(key, None)
 
     @functools.cached_property
     def _positions(self) -> dict[str, int]:
@@ -149,7 +155,10 @@ class Firing:
                 decided[member] = self.due[timer.kind].decide(timer, now, ahead)
         sends = [send for plan in decided.values() if isinstance(plan, Plan) for send in plan.sends]
         emails = [(send.key, send.what) for send in sends if isinstance(send.what, IncidentEmail)]
-        return Prepared(ahead, decided, self.outbound.claim_emails(sends, now), emails)
+        claims = self.outbound.claim_emails(sends, now)
+        going = [(key, email) for key, email in emails if isinstance(claims.get(key), Lease)]
+        messages = self.outbound.compose_emails(going, now)
+        return Prepared(ahead, decided, claims, emails, messages)
 
     def fire(self, member: str, now: datetime, prepared: Prepared | None = None) -> Fired:
         """`prepared`: for the task's timers (`prepare`); none, for this one alone."""

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import redis
 
+from router.core.message import OutgoingMessage
 from router.delivery.firing.outbound import Outbound
 from router.delivery.firing.plan import (
     BackOff,
@@ -44,6 +45,10 @@ class Ahead(Protocol):
         """The email the task sends after this send, if one is to go."""
         ...
 
+    def composed(self, key: str) -> OutgoingMessage | None:
+        """The send's email composed ahead, taken once; None: compose it when it is sent."""
+        ...
+
 
 class NothingAhead:
     """A timer fired alone."""
@@ -52,6 +57,9 @@ class NothingAhead:
         return None
 
     def after(self, key: str) -> None:
+        return None
+
+    def composed(self, key: str) -> None:
         return None
 
 
@@ -89,9 +97,10 @@ class Runner:
                 if ride.counted_if_sent != ride.counted_if_failed:
                     if_sent = self._then(member, plan, ride.counted_if_sent)
                 record = record.also(if_sent, if_failed)
-            claimed = ahead.take(send.key)
-            then = ahead.after(send.key) if isinstance(send.what, IncidentEmail) else None
-            deliveries.append(self.outbound.send(send, record, now, claimed, then))
+            claimed, then, composed = ahead.take(send.key), None, None
+            if isinstance(send.what, IncidentEmail):
+                then, composed = ahead.after(send.key), ahead.composed(send.key)
+            deliveries.append(self.outbound.send(send, record, now, claimed, then, composed))
         written = ride is not None and deliveries[-1].result in WRITTEN
         return self.settled(member, plan, deliveries, now, written)
 
