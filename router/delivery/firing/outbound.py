@@ -82,10 +82,11 @@ class Outbound:
         what, key, deliver = send.what, send.key, self.deliveries.deliver
         if isinstance(what, IncidentEmail):
             then_to = () if then is None else self.composer.incident_to(then.recipient)
-            message = composed or self.composer.incident_message(
-                what.kind, what.incident, what.recipient, what.index, now, key, what.notes
-            )
-            return deliver(self.mailer, Mail(message, then_to), record, now, claimed)
+            if composed is None:
+                composed = self.composer.incident_message(
+                    what.kind, what.incident, what.recipient, what.index, now, key, what.notes
+                )
+            return deliver(self.mailer, Mail(composed, then_to), record, now, claimed)
         if isinstance(what, ActionEmail):
             on_it = list(what.on_it)
             message = self.composer.action_email(what.incident, what.contact, on_it, key)
