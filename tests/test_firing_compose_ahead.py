@@ -42,9 +42,7 @@ def test_a_fire_task_composes_the_emails_it_holds_a_claim_for(runtime: Runtime) 
 
     key = f"ours:0:0:{B}"
     assert set(prepared.messages) == {key}
-    assert prepared.messages[key] == runtime.composer.incident_message(
-        "page", ours, B, 0, AT, key
-    )
+    assert prepared.messages[key] == runtime.composer.incident_message("page", ours, B, 0, AT, key)
     fired = firing.fire(members[0], AT, prepared)
     assert fired.result == "sent"
     assert prepared.messages == {}  # taken by its send
