@@ -89,6 +89,7 @@ def test_a_second_api_on_a_port_in_use_stops_at_once(
         wait_until(lambda: second.poll() is not None, timeout_s=30, what="the second api to stop")
         assert second.returncode != 0
         text = (deployment.directory / "api-1.log").read_text()
-        assert f"error: cannot listen on 127.0.0.1:{deployment.port}" in text, text
+        said = f"error: port {deployment.port} on 127.0.0.1 is in use by another router (pid "
+        assert said in text and "`router api --port" in text, text
     finally:
         deployment.stop()

@@ -272,3 +272,44 @@ def test_a_workers_lane_sets_its_cpu_niceness(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
+
+
+def test_a_second_router_up_on_a_taken_port_says_who_holds_it_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    session_redis().client(14).flushdb()
+    port = free_port()
+    rules_dir = without_deadlines(RULES_DIR, tmp_path / "rules")
+    env = _env(14, rules_dir, ROUTER_OUTBOX_DIR=str(tmp_path / "outbox"))
+    with router_up(tmp_path, port, env):
+        second = subprocess.run(
+            [sys.executable, "-m", "router", "up", "--port", str(port)],
+            cwd=tmp_path,
+            env={**env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},  # none answers
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        said = (second.stdout + second.stderr).strip().splitlines()
+        assert second.returncode == 1, said
+        (line,) = said  # one line, and no private Redis or process was started before it
+        assert line.startswith(f"error: port {port} on 127.0.0.1 is in use by another router")
+        assert f"`router up --port {port}`" in line
+        assert _status(f"http://127.0.0.1:{port}/readyz") == 200  # the first one still serves
+    session_redis().client(14).flushdb()
+
+
+def test_the_holder_of_a_port_is_named_from_proc() -> None:
+    from router.processes.port import PortTaken, holder_of, listening_socket, require_free
+
+    held = listening_socket("127.0.0.1", 0, reuse_port=False)
+    port = held.getsockname()[1]
+    try:
+        holder = holder_of(port)
+        assert holder is not None and holder.startswith(f"pid {os.getpid()} (`")
+        with pytest.raises(PortTaken, match=f"port {port} on 127.0.0.1 is in use by pid"):
+            require_free("127.0.0.1", port)
+    finally:
+        held.close()
+    require_free("127.0.0.1", port)  # let go: free again
+    assert holder_of(port) is None

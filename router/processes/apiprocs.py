@@ -8,9 +8,10 @@ accepts every connection waiting (uvloop accepts until none is left). Under the 
 clients keep their connections open has the same skew. With a socket each, Linux picks
 the socket of a new connection by a hash of its addresses.
 
-The port is first bound without SO_REUSEPORT and let go: a second router started on a
-port in use then fails at once, rather than joining the first one's group and taking
-half its connections.
+Before they start, the port is bound without SO_REUSEPORT and let go
+(router.processes.port.require_free): a second router started on a port in use then
+fails at once, rather than joining the first one's group and taking half its
+connections.
 """
 
 from __future__ import annotations
@@ -18,37 +19,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-import socket
 import threading
 import time
 from multiprocessing.process import BaseProcess
 
+from router.processes.port import listening_socket
+
 log = logging.getLogger("router")
-_BACKLOG = 2048  # uvicorn's
 _STARTED_S = 10.0
 """A process that stops sooner than this after its start is not started again."""
-
-
-def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
-    family, _, _, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    return family, (str(address[0]), int(address[1]))
-
-
-def _listening(host: str, port: int, reuse_port: bool) -> socket.socket:
-    family, address = _address(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(_BACKLOG)
-    return sock
 
 
 def _serve(host: str, port: int) -> None:
@@ -58,14 +37,13 @@ def _serve(host: str, port: int) -> None:
     from router.processes.serve import api_from_environment, uvicorn_config
 
     config = uvicorn_config(api_from_environment, host, port, factory=True)
-    uvicorn.Server(config).run(sockets=[_listening(host, port, reuse_port=True)])
+    uvicorn.Server(config).run(sockets=[listening_socket(host, port, reuse_port=True)])
 
 
 def supervise(host: str, port: int, processes: int) -> None:
     """Start `processes` api processes and keep them running until SIGINT or SIGTERM,
     which each of them gets too (uvicorn finishes the requests in hand). One that stops
     is started again, unless it stopped right after its start."""
-    _listening(host, port, reuse_port=False).close()  # in use: OSError, at once
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,6 +20,7 @@ import redis
 from router.config.settings import Settings, load_settings
 from router.processes import heap
 from router.processes.apiprocs import supervise
+from router.processes.port import PortTaken, require_free
 from router.processes.scheduler import Scheduler
 from router.processes.worker import create_celery
 from router.queue.tasks import QUEUES
@@ -69,6 +70,7 @@ def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> N
     if not settings.api_tokens:
         raise SystemExit("error: ROUTER_API_TOKENS is empty: set at least one bearer token")
     _require_secret(settings)
+    _require_port(host, port)
     runtime = build_runtime(settings)
     _check_routing_keys(runtime)
     _warn_if_not_persistent(runtime)
@@ -82,6 +84,13 @@ def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> N
     config = uvicorn_config(create_api(runtime), host, port)
     heap.settle()
     uvicorn.Server(config).run()
+
+
+def _require_port(host: str, port: int) -> None:
+    try:
+        require_free(host, port)
+    except PortTaken as taken:
+        raise SystemExit(f"error: {taken}") from None
 
 
 def api_from_environment() -> Any:
@@ -184,7 +193,9 @@ def _private_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
 
 def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None:
     """`api_processes`: two by default, so a P1's POST does not wait in one event loop
-    behind a storm's big requests (docs/performance.md)."""
+    behind a storm's big requests (docs/performance.md). Nothing starts when the port is
+    taken (a second `router up`, say): one line says by what."""
+    _require_port(host, port)
     env: dict[str, Any] = dict(os.environ)
     if not settings.api_tokens:
         token = secrets.token_urlsafe(24)
@@ -198,18 +209,16 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
         )
     private = _private_redis(settings)
     me = [sys.executable, "-m", "router"]
-    children = [
-        subprocess.Popen(
-            [*me, "api", "--host", host, "--port", str(port), "--processes", str(api_processes)],
-            env=env,
-        ),
-        # Lanes (router.queue.tasks): a hanging mail server never holds up a fold, and a P1
-        # never waits for a storm's batch a fold worker has in hand, nor for a core.
-        subprocess.Popen([*me, "worker", "--lane", "ingest"], env=env),
-        subprocess.Popen([*me, "worker", "--lane", "urgent", "--concurrency", "1"], env=env),
-        subprocess.Popen([*me, "worker", "--lane", "deliver"], env=env),
-        subprocess.Popen([*me, "scheduler"], env=env),
-    ]
+    # Lanes (router.queue.tasks): a hanging mail server never holds up a fold, and a P1
+    # never waits for a storm's batch a fold worker has in hand, nor for a core.
+    commands = {
+        "api": ["api", "--host", host, "--port", str(port), "--processes", str(api_processes)],
+        "ingest worker": ["worker", "--lane", "ingest"],
+        "urgent worker": ["worker", "--lane", "urgent", "--concurrency", "1"],
+        "deliver worker": ["worker", "--lane", "deliver"],
+        "scheduler": ["scheduler"],
+    }
+    children = {name: subprocess.Popen([*me, *words], env=env) for name, words in commands.items()}
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -219,12 +228,12 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
         "Ctrl-C stops all",
         flush=True,
     )
-    while not stop.is_set() and all(child.poll() is None for child in children):
+    while not stop.is_set() and all(child.poll() is None for child in children.values()):
         stop.wait(0.5)
-    for child in children:
+    for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    for child in children:
+    for child in children.values():
         try:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -232,6 +241,10 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
     if private is not None:
         private.terminate()
         private.wait(timeout=10)
-    failed = [child.args for child in children if child.returncode not in (0, -15, None)]
-    if failed and not stop.is_set():
-        raise SystemExit(f"error: a process stopped: {failed}")
+    failed = [
+        f"the {name} process exited with code {child.returncode}"
+        for name, child in children.items()
+        if child.returncode not in (0, -signal.SIGTERM, None)
+    ]
+    if failed and not stop.is_set():  # each child said why on its own line above
+        raise SystemExit(f"error: {'; '.join(failed)}; the others were stopped")
