@@ -85,7 +85,7 @@ def test_resolved_notice_is_sent_once_when_the_api_dies_after_the_resolve(
         (incident,) = client.get("/v1/incidents").json()["incidents"]
         faults.arm("acted")
         died = client.post(f"/v1/incidents/{incident['id']}/resolve")
-        assert died.status_code == 500 and died.json()["status"] == "error"
+        assert died.status_code == 500 and died.json()["status"] == "internal server error"
         assert client.get(f"/v1/incidents/{incident['id']}").json()["incident"]["status"] == (
             "resolved"
         )

@@ -4,6 +4,7 @@ a 4xx JSON naming the field, or is accepted safely; never a 5xx."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from http import HTTPStatus
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,7 @@ def test_line_breaks_never_reach_email_headers(runtime: Runtime) -> None:
 
 def test_unknown_routes_and_methods_answer_json(api: TestClient) -> None:
     missing = api.get("/nowhere", headers=AUTH)
-    assert missing.status_code == 404 and missing.json()["status"] == "error"
+    assert missing.status_code == 404 and missing.json()["status"] == "not found"
     wrong = api.delete("/v1/events", headers=AUTH)
     assert wrong.status_code == 405 and wrong.json()["errors"]
 
@@ -175,7 +176,7 @@ def test_redis_down_answers_503_with_retry_after(tmp_path: Path) -> None:
         ]
     for answer in answers:
         assert answer.status_code == 503, answer.text
-        assert answer.headers["Retry-After"] and answer.json()["status"] == "unavailable"
+        assert answer.headers["Retry-After"] and answer.json()["status"] == "service unavailable"
 
 
 BIG = {"log": "x" * (480 * 1024)}  # 480 KB of details: under the 512 KB body cap
@@ -248,3 +249,39 @@ def test_a_405_lists_every_method_of_the_path(
 ) -> None:
     answer = api.request(method, path, headers=AUTH)
     assert answer.status_code == 405 and answer.headers["allow"] == allow
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "code"),
+    [
+        ("POST", "/v1/events", {"pipeline": "nope"}, AUTH, 400),
+        ("POST", "/v1/events", b"{not json", AUTH, 400),
+        ("POST", "/v1/events", b"[" + b" " * 600_000 + b"]", AUTH, 413),
+        ("POST", "/v1/events", GOOD, {}, 401),
+        ("POST", "/v1/alertmanager", {"version": "4"}, AUTH, 400),
+        ("GET", "/v1/incidents?next=nonsense", None, AUTH, 400),
+        ("GET", "/v1/incidents/no-such-incident", None, AUTH, 404),
+        ("POST", "/v1/incidents/no-such-incident/acknowledge", {}, AUTH, 404),
+        ("DELETE", "/v1/events", None, AUTH, 405),
+        ("POST", "/v1/absences", {"engineer": "Nobody"}, AUTH, 400),
+    ],
+)
+def test_every_error_has_one_shape(
+    api: TestClient,
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+    code: int,
+) -> None:
+    """{status, message, errors} on every endpoint, `status` the HTTP reason in words;
+    PagerDuty's /v2/enqueue alone answers as PagerDuty does (test_api.py)."""
+    content = body if isinstance(body, bytes) else None
+    answer = api.request(
+        method, path, headers=headers, content=content, json=None if content else body
+    )
+    assert answer.status_code == code, answer.text
+    said = answer.json()
+    assert set(said) == {"status", "message", "errors"}, said
+    assert said["status"] == HTTPStatus(code).phrase.lower()
+    assert said["message"] and said["errors"] and all(isinstance(e, str) for e in said["errors"])

@@ -167,7 +167,7 @@ def test_bad_listing_parameters_are_400_naming_the_field(
     assert nowhere.status_code == 200 and nowhere.json() == {"incidents": [], "next": None}
     assert answer.status_code == 400, answer.text
     said = answer.json()
-    assert said["status"] == "invalid request"
+    assert said["status"] == "bad request"
     assert any(e.startswith(field) for e in said["errors"]), said
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 
 import redis
 from fastapi import FastAPI, Request
@@ -20,7 +21,12 @@ log = logging.getLogger("router.api")
 RETRY_AFTER_S = 5
 
 
-def error_body(status: str, message: str, errors: list[str] | None = None) -> dict[str, object]:
+def error_body(code: int, message: str, errors: list[str] | None = None) -> dict[str, object]:
+    """The one shape of every error the API answers (but PagerDuty's /v2/enqueue, which
+    answers as PagerDuty does): `status` is the HTTP status's reason in lower case ("bad
+    request", "not found", "service unavailable"), `message` says what went wrong, and
+    `errors` names each wrong field."""
+    status = HTTPStatus(code).phrase.lower()
     return {"status": status, "message": message, "errors": errors or [message]}
 
 
@@ -54,19 +60,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
         said = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
-        return JSONResponse(error_body("invalid request", "; ".join(said), said), 400)
+        return JSONResponse(error_body(400, "; ".join(said), said), 400)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         headers = error.headers
         if error.status_code == 405 and (allowed := _allowed(request)):
             headers = {**(headers or {}), "Allow": allowed}
-        return JSONResponse(error_body("error", str(error.detail)), error.status_code, headers)
+        return JSONResponse(
+            error_body(error.status_code, str(error.detail)), error.status_code, headers
+        )
 
     async def unavailable(request: Request, error: Exception) -> JSONResponse:
         log.warning("request %s: store unavailable: %s", request.state.request_id, error)
         return JSONResponse(
-            error_body("unavailable", "the router's store is unreachable; try again shortly"),
+            error_body(503, "the router's store is unreachable; try again shortly"),
             503,
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )

@@ -115,9 +115,9 @@ def list_incidents(
     try:
         after = None if cursor is None else position_of(cursor)
     except ValueError as error:
-        return JSONResponse(error_body("invalid request", f"next: {error}"), 400)
+        return JSONResponse(error_body(400, f"next: {error}"), 400)
     if pipeline is not None and pipeline not in runtime.rules.pipelines:
-        return JSONResponse(error_body("invalid request", f"pipeline: unknown {pipeline!r}"), 400)
+        return JSONResponse(error_body(400, f"pipeline: unknown {pipeline!r}"), 400)
     statuses = LISTED[status] if status else list(STATUSES)
     found, last = runtime.engine.store.page_after(statuses, after, limit, pipeline)
     said = {
@@ -202,7 +202,7 @@ def post_note(runtime: RuntimeDep, incident_id: str, body: NoteIn, who: Writer) 
     try:
         return {"note": add_note(runtime, incident_id, body, who)}
     except NoteInvalid as error:
-        return JSONResponse(error_body("invalid request", str(error)), 400)
+        return JSONResponse(error_body(400, str(error)), 400)
 
 
 class SnoozeIn(BaseModel):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from fastapi.responses import JSONResponse
 
 from router.api.body import MAX_DEPTH
+from router.api.errors import error_body
 from router.core.classify import severity_of
 from router.core.events import Event, EventIn, Limits, check_events
 from router.core.rules import Rules
@@ -24,9 +25,7 @@ from router.service.runtime import Runtime
 
 
 def invalid(message: str, errors: list[str], status_code: int = 400) -> JSONResponse:
-    return JSONResponse(
-        {"status": "invalid event", "message": message, "errors": errors}, status_code
-    )
+    return JSONResponse(error_body(status_code, message, errors), status_code)
 
 
 def limits_of(runtime: Runtime) -> Limits:

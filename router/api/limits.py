@@ -48,4 +48,4 @@ class BodyLimit:
 
     async def _refuse(self, send: Send) -> None:
         message = f"request body is larger than {self.max_bytes // 1024} KB"
-        await send_json(send, 413, error_body("invalid event", message, ["body: too large"]))
+        await send_json(send, 413, error_body(413, message, ["body: too large"]))

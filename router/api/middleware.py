@@ -86,4 +86,4 @@ class Protections:
 
 async def _internal_error(send: Send, request_id: str) -> None:
     message = f"internal error (request id {request_id})"
-    await send_json(send, 500, error_body("error", message))
+    await send_json(send, 500, error_body(500, message))

@@ -24,7 +24,7 @@ from pydantic import (
 
 from router.api.body import read_json
 from router.api.deps import RuntimeDep, SendDep
-from router.api.intake import check, enqueue, invalid
+from router.api.intake import check, enqueue
 from router.core.events import EventIn, Instant, LinkIn
 from router.service.engine import new_id
 from router.service.runtime import Runtime
@@ -109,6 +109,13 @@ def to_native(pd: PdEvent, pipeline: str) -> EventIn:
     )
 
 
+def _refused(message: str, errors: list[str], status_code: int = 400) -> JSONResponse:
+    """PagerDuty's own error body, which its clients expect from this endpoint."""
+    return JSONResponse(
+        {"status": "invalid event", "message": message, "errors": errors}, status_code
+    )
+
+
 @router.post("/v2/enqueue", status_code=202)
 async def enqueue_v2(
     request: Request,
@@ -119,18 +126,18 @@ async def enqueue_v2(
     try:
         pd = PdEvent.model_validate(body)
     except ValidationError as error:
-        return invalid("Event object is invalid", [_pd_error(e) for e in error.errors()])
+        return _refused("Event object is invalid", [_pd_error(e) for e in error.errors()])
     pipeline = _pipeline_for(runtime, pd.routing_key)
     if pipeline is None:
-        return invalid("Invalid routing key", ["routing_key: no integration has this key"], 401)
+        return _refused("Invalid routing key", ["routing_key: no integration has this key"], 401)
     try:
         raw = [to_native(pd, pipeline)]
     except ValidationError as error:  # e.g. a `class` too long to be an event type
         said = [_pd_error(e, native=True) for e in error.errors()]
-        return invalid("Event object is invalid", said)
+        return _refused("Event object is invalid", said)
     events, errors = check(runtime, raw, len(await request.body()), _PD_NAMES)
     if errors:
-        return invalid("Event object is invalid", errors)
+        return _refused("Event object is invalid", errors)
     await enqueue(runtime, send, events)
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": events[0].dedup_key},

@@ -41,7 +41,7 @@ class AbsenceIn(BaseModel):
 
 def invalid(field: str, message: str) -> JSONResponse:
     said = f"{field}: {message}"
-    return JSONResponse(error_body("invalid request", said), 400)
+    return JSONResponse(error_body(400, said), 400)
 
 
 def instant(runtime: Runtime, text: str, field: str) -> datetime:
