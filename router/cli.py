@@ -26,6 +26,7 @@ from router.core.message import OutgoingMessage
 from router.core.roster import RosterInvalid
 from router.core.rotation import Shift, shift_at, shift_json, shift_note, shifts_between
 from router.core.rules import Rules
+from router.core.rules.team import Analyst, Engineer
 from router.core.simulate import simulate
 from router.core.times import local_day_span, parse_instant
 from router.delivery.channels.compose import NoticeComposer
@@ -34,6 +35,7 @@ from router.delivery.mail.compose import KINDS, Composer
 from router.delivery.mail.samples import sample
 from router.state import connect
 from router.state.rosterstore import ChangeKind, RosterStore, change_json
+from router.state.sessions import Logins, sign_in_link
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 out = Console(highlight=False)
@@ -408,6 +410,33 @@ def up(
     from router.processes import serve
 
     serve.up(settings, host, port, api_processes)
+
+
+@app.command("login-link")
+def login_link_command(
+    email: Annotated[str, typer.Argument(help="The person's address in team.yaml")],
+) -> None:
+    """Print a fresh console sign-in link for a person of team.yaml, made in the running
+    router's Redis with its ROUTER_SECRET_KEY (for operators; it works once, 15 minutes)."""
+    settings = _settings()
+    rules = _load(settings.rules_dir)
+    team = rules.team
+    wanted = email.strip().lower()
+    people: list[Engineer | Analyst] = [*team.engineers, *team.analysts]
+    person = next((p for p in people if str(p.email).lower() == wanted), None)
+    if person is None:
+        _fail(f"{email!r} is not the address of anyone in team.yaml", 1)
+    secret = settings.secret_key.get_secret_value()
+    if not secret:
+        _fail("ROUTER_SECRET_KEY is not set: use the running router's, or its links will not work")
+    client = connect.client(settings.redis_url)
+    try:
+        token = Logins(secret.encode()).start_now(client, person.name)
+    except redis.RedisError as error:
+        _fail(f"cannot reach Redis at {settings.redis_url}: {error}")
+    finally:
+        client.close()
+    print(sign_in_link(settings.public_url, token))
 
 
 def _composer(settings: Settings, rules: Rules) -> Composer:

@@ -4,8 +4,8 @@ a 4xx JSON naming the field, or is accepted safely; never a 5xx."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http import HTTPStatus
 from contextlib import contextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import sys
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +28,7 @@ from router.state.sessions import (
     LoginRefused,
     Logins,
     end_session,
+    sign_in_link,
 )
 from router.state.timers import Timer, fire_now
 
@@ -35,6 +36,26 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 FORM_COOKIE = "router_form"
 LOGINS_PER_WINDOW = 5  # sign-in emails per person per LOGIN_TTL_S
+_LOCAL_BACKENDS = ("outbox", "console")
+
+
+def where_links_go(runtime: Runtime) -> str:
+    """Where a sign-in link goes, in words, by the email backend."""
+    settings = runtime.settings
+    if settings.email_backend == "outbox":
+        return (
+            "This router writes its email to files: the terminal running `router up` (or "
+            "`router api`) prints each sign-in link in full, and the email is a .eml file "
+            f"in {settings.outbox_dir}."
+        )
+    if settings.email_backend == "console":
+        return (
+            "This router prints its email instead of sending it: the terminal running "
+            "`router up` (or `router api`) prints each sign-in link in full."
+        )
+    return "The link goes to that address's inbox."
+
+
 REFUSED = {
     "forged": (
         "This sign-in link is not valid",
@@ -95,7 +116,9 @@ def _refused(request: Request, reason: str) -> HTMLResponse:
 async def login_form(request: Request, next: str = "/") -> Response:
     if await session_of(request) is not None:
         return RedirectResponse(_safe_next(next), 303)
-    return _form(request, "login.html", next=_safe_next(next))
+    return _form(
+        request, "login.html", next=_safe_next(next), where=where_links_go(_runtime(request))
+    )
 
 
 @router.post("/login")
@@ -127,7 +150,7 @@ async def login_send(
         request,
         "Check your email",
         f"If {email} belongs to someone in the team, a sign-in link is on its way. "
-        f"It works once, for {LOGIN_TTL_S // 60} minutes.",
+        f"It works once, for {LOGIN_TTL_S // 60} minutes. {where_links_go(runtime)}",
     )
 
 
@@ -144,8 +167,12 @@ async def _email_link(
         return
     token = await logins.start(aredis, name)
     # the token travels in the query string, which the access log never writes
-    query = urlencode({"token": token, "next": target})
-    link = f"{runtime.settings.public_url.rstrip('/')}/login/link?{query}"
+    link = sign_in_link(runtime.settings.public_url, token, target)
+    if runtime.settings.email_backend in _LOCAL_BACKENDS:
+        # Trying the router out: the link whole, on one line of the terminal that runs the
+        # api (`router up`'s), rather than quoted-printable in a file.
+        sys.stdout.write(f"sign-in link for {name}: {link}\n")
+        sys.stdout.flush()
     now = runtime.clock.now()
     expires = now + timedelta(seconds=LOGIN_TTL_S)
     # rendering reads the templates from disk (the first time, then their mtimes): off the loop

@@ -11,8 +11,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlencode
 
 import orjson
+import redis
 import redis.asyncio
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -30,6 +32,11 @@ class LoginRefused(Exception):
         self.reason = reason
 
 
+def sign_in_link(public_url: str, token: str, target: str = "/") -> str:
+    """The sign-in link a login token makes (GET /login/link)."""
+    return f"{public_url.rstrip('/')}/login/link?{urlencode({'token': token, 'next': target})}"
+
+
 @dataclass(frozen=True)
 class Session:
     id: str
@@ -41,11 +48,21 @@ class Logins:
     def __init__(self, secret: bytes) -> None:
         self.signer = URLSafeTimedSerializer(secret, salt="router-login")
 
+    def _minted(self) -> tuple[str, str]:
+        nonce = secrets.token_urlsafe(24)
+        token: str = self.signer.dumps(nonce)
+        return nonce, token
+
     async def start(self, client: redis.asyncio.Redis, person: str) -> str:
         """A fresh login token for `person`, valid LOGIN_TTL_S, once."""
-        nonce = secrets.token_urlsafe(24)
+        nonce, token = self._minted()
         await client.set(keys.login(nonce), person, ex=LOGIN_TTL_S)
-        token: str = self.signer.dumps(nonce)
+        return token
+
+    def start_now(self, client: redis.Redis, person: str) -> str:
+        """`start` on a synchronous client (`router login-link`)."""
+        nonce, token = self._minted()
+        client.set(keys.login(nonce), person, ex=LOGIN_TTL_S)
         return token
 
     def _nonce(self, token: str) -> str:
