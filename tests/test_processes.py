@@ -48,7 +48,7 @@ def _env(db: int, rules_dir: Path, **extra: str) -> dict[str, str]:
 def _readme_event() -> dict[str, Any]:
     """The example event the README posts with curl."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("-d '", readme.index("curl -X POST")) + 4
+    start = readme.index("-d '", readme.index("/v1/events -d '")) + 4
     event: dict[str, Any] = json.loads(readme[start : readme.index("'", start)])
     return event
 

@@ -17,9 +17,11 @@ from urllib.parse import urlparse
 
 import redis
 
+from router.config.load import load_rules
 from router.config.settings import Settings, load_settings
-from router.processes import heap
+from router.processes import handover, heap
 from router.processes.apiprocs import supervise
+from router.processes.handover import client_url
 from router.processes.port import PortTaken, require_free
 from router.processes.scheduler import Scheduler
 from router.processes.worker import create_celery
@@ -197,17 +199,34 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
     taken (a second `router up`, say): one line says by what."""
     _require_port(host, port)
     env: dict[str, Any] = dict(os.environ)
-    if not settings.api_tokens:
-        token = secrets.token_urlsafe(24)
-        env["ROUTER_API_TOKENS"] = token
+    from router.api.auth import token_parts
+
+    token = token_parts(settings.api_tokens[0].get_secret_value())[1] if settings.api_tokens else ""
+    if not token:
+        token = env["ROUTER_API_TOKENS"] = secrets.token_urlsafe(24)
         print(f"up: ROUTER_API_TOKENS is not set; this run accepts the token {token}", flush=True)
-    if not settings.secret_key.get_secret_value():
-        env["ROUTER_SECRET_KEY"] = secrets.token_urlsafe(32)
+    secret_key = settings.secret_key.get_secret_value()
+    if not secret_key:
+        secret_key = env["ROUTER_SECRET_KEY"] = secrets.token_urlsafe(32)
         print(
             "up: ROUTER_SECRET_KEY is not set; email links of this run stop working when it ends",
             flush=True,
         )
+    routing_keys = {name: key.get_secret_value() for name, key in settings.routing_keys.items()}
+    if not routing_keys:
+        integrations = load_rules(settings.rules_dir).routing.integrations
+        routing_keys = {integration.name: secrets.token_hex(16) for integration in integrations}
+        env["ROUTER_ROUTING_KEYS"] = ",".join(f"{n}={k}" for n, k in routing_keys.items())
+        print("up: ROUTER_ROUTING_KEYS is not set; this run makes a key an integration", flush=True)
+    public_url = env.setdefault("ROUTER_PUBLIC_URL", client_url(host, port))  # links to this run
     private = _private_redis(settings)
+    handed = handover.write(
+        handover.Handover(public_url, settings.redis_url, token, secret_key, routing_keys)
+    )
+    print(
+        f"up: in a second terminal, `. {handed}` sets this run's address, token and keys",
+        flush=True,
+    )
     me = [sys.executable, "-m", "router"]
     # Lanes (router.queue.tasks): a hanging mail server never holds up a fold, and a P1
     # never waits for a storm's batch a fold worker has in hand, nor for a core.
@@ -238,6 +257,7 @@ def up(settings: Settings, host: str, port: int, api_processes: int = 2) -> None
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
             child.kill()
+    handed.unlink(missing_ok=True)
     if private is not None:
         private.terminate()
         private.wait(timeout=10)
