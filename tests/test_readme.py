@@ -21,7 +21,7 @@ from tests.test_processes import router_up
 
 ROOT = RULES_DIR.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-DB = 13
+DB = 10
 
 
 def _section(heading: str) -> str:
