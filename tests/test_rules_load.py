@@ -127,6 +127,13 @@ BROKEN = [
         "routing.yaml: escalation_policies.oncall_first.steps[0].notify: unknown target 'on-call'",
     ),
     ("team", _set("timezone", "Pacific/Nowhere"), "team.yaml: timezone: unknown time zone"),
+    # a folder of the zone database: ZoneInfo raises IsADirectoryError, once a traceback
+    ("team", _set("timezone", "America"), "team.yaml: timezone: unknown time zone 'America'"),
+    (
+        "pipelines",
+        _set("pipelines.0.source_timezone", "America"),
+        "pipelines.yaml: pipelines[0].source_timezone: unknown time zone 'America'",
+    ),
     ("team", _set("business_hours.end", "25:00"), "team.yaml: business_hours.end: bad time of day"),
     ("team", _set("engineers.0.email", "kshama"), "team.yaml: engineers[0].email: value is not"),
     (
