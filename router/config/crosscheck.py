@@ -71,16 +71,19 @@ def cross_checks(team: Data, oncall: Data, pipelines: Data, routing: Data) -> It
 
 
 def _defined_names(team: Data, pipelines: Data, routing: Data) -> Defined:
-    policies = _value(routing, "escalation_policies", Routing)
     return Defined(
         engineers=_names(_value(team, "engineers", Team), Engineer),
         analysts=_names(_value(team, "analysts", Team), Analyst),
         contacts=_names(_value(team, "contacts", Team), Contact),
         pipelines=_names(_value(pipelines, "pipelines", Pipelines), Pipeline, key="id"),
-        policies=frozenset(k for k in policies if isinstance(k, str))
-        if isinstance(policies, dict)
-        else None,
+        policies=_policy_names(_value(routing, "escalation_policies", Routing)),
     )
+
+
+def _policy_names(policies: object) -> Names:
+    if not isinstance(policies, dict):
+        return None
+    return frozenset(name for name in policies if isinstance(name, str))
 
 
 def _value(data: object, field: str, model: type[BaseModel]) -> Any:
