@@ -7,8 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support import RULES_DIR, copy_rules
 
@@ -59,6 +62,73 @@ def test_check_names_file_path_and_problem(tmp_path: Path) -> None:
         f"{directory}/pipelines.yaml: pipelines[2].owners.secondary: unknown engineer 'Disha Kapur'"
     ) in done.stderr
     assert done.stdout == ""
+
+
+def _typos(*edits: tuple[str, Any]) -> Callable[[Any], None]:
+    """An edit of one rules file setting each dotted path (list indexes as numbers)."""
+
+    def edit(data: Any) -> None:
+        for path, value in edits:
+            *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+            place = data
+            for part in parents:
+                place = place[part]
+            place[last] = value
+
+    return edit
+
+
+# Typos across the rules files, each one line in one run of `router check`, cross-file
+# ones included: a schema error once hid every problem between its file and the others.
+EVERY_PROBLEM_AT_ONCE = {
+    "three files": (
+        {
+            "team": _typos(("engineers.0.email", 42)),
+            "pipelines": _typos(
+                ("pipelines.1.purpose", "investor"),
+                ("pipelines.2.owners.primary", "Biswa Kalyan Rat"),
+            ),
+            "routing": _typos(("rules.2.escalation", "wake_everyone")),
+        },
+        [
+            "team.yaml: engineers[0].email: Input should be a valid string",
+            "pipelines.yaml: pipelines[1].purpose: Input should be 'experiments' or 'investors'",
+            "pipelines.yaml: pipelines[2].owners.primary: unknown engineer 'Biswa Kalyan Rat' "
+            "(not in team.yaml)",
+            "routing.yaml: rules[2].escalation: unknown escalation policy 'wake_everyone'",
+        ],
+    ),
+    # The report: three typos in two files, the third shown only once the first two were fixed.
+    "three typos in two files": (
+        {
+            "pipelines": _typos(
+                ("pipelines.0.purpose", "experiment"),
+                ("pipelines.1.owners.secondary", "Aruna Sharmaa"),
+            ),
+            "routing": _typos(("rules.2.severity", "p2")),
+        },
+        [
+            "pipelines.yaml: pipelines[0].purpose: Input should be 'experiments' or 'investors'",
+            "routing.yaml: rules[2].severity: Input should be 'P1', 'P2', 'P3' or 'P4'",
+            "pipelines.yaml: pipelines[1].owners.secondary: unknown engineer 'Aruna Sharmaa' "
+            "(not in team.yaml)",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("edits", "problems"), EVERY_PROBLEM_AT_ONCE.values(), ids=list(EVERY_PROBLEM_AT_ONCE)
+)
+def test_check_reports_every_problem_in_one_run(
+    tmp_path: Path, edits: dict[str, Callable[[Any], None]], problems: list[str]
+) -> None:
+    directory = copy_rules(tmp_path / "rules", **edits)
+    done = router("check", "--rules", str(directory))
+    assert done.returncode == 1
+    *lines, summary = done.stderr.splitlines()
+    assert lines == [f"{directory}/{problem}" for problem in problems]
+    assert summary == f"error: {len(problems)} problem(s) in the rules in {directory}"
 
 
 def test_rules_dir_from_the_environment(tmp_path: Path) -> None:

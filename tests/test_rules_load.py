@@ -127,6 +127,13 @@ BROKEN = [
         "routing.yaml: escalation_policies.oncall_first.steps[0].notify: unknown target 'on-call'",
     ),
     ("team", _set("timezone", "Pacific/Nowhere"), "team.yaml: timezone: unknown time zone"),
+    # a folder of the zone database: ZoneInfo raises IsADirectoryError, once a traceback
+    ("team", _set("timezone", "America"), "team.yaml: timezone: unknown time zone 'America'"),
+    (
+        "pipelines",
+        _set("pipelines.0.source_timezone", "America"),
+        "pipelines.yaml: pipelines[0].source_timezone: unknown time zone 'America'",
+    ),
     ("team", _set("business_hours.end", "25:00"), "team.yaml: business_hours.end: bad time of day"),
     ("team", _set("engineers.0.email", "kshama"), "team.yaml: engineers[0].email: value is not"),
     (
@@ -213,6 +220,7 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     said = [str(issue) for issue in caught.value.issues]
     assert said[0].startswith("team.yaml: line 2, column 1: not valid YAML")
     assert said[1].startswith("oncall.yaml: missing")
+    assert len(said) == 2  # nothing in the other files is unknown against an unread team.yaml
 
 
 def test_not_a_directory(tmp_path: Path) -> None:
@@ -276,3 +284,185 @@ def test_nesting_up_to_the_limit_is_only_checked_by_the_models(tmp_path: Path) -
     assert [(i.path, i.message) for i in invalid.value.issues] == [
         ("deep", "unknown key (misspelt?)")
     ]
+
+
+def _rename(path: str, key: str) -> Callable[[Any], None]:
+    """An edit that misspells the last key of a dotted path as `key`."""
+
+    def edit(data: Any) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        for part in parents:
+            data = data[part]
+        data[key] = data.pop(last)
+
+    return edit
+
+
+def _each(*edits: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Several edits of one file."""
+
+    def edit(data: Any) -> None:
+        for one in edits:
+            one(data)
+
+    return edit
+
+
+def _issues(directory: Path) -> list[str]:
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(directory)
+    return [str(issue) for issue in caught.value.issues]
+
+
+# A schema error in a file, or in an entry, beside problems the cross checks find: each
+# case's lines are all reported in one run (each once, and nothing else).
+HIDDEN_NO_MORE = {
+    "a broken team.yaml still lets oncall.yaml be checked": (
+        {"team": _set("timezone", "Mars/Olympus"), "oncall": _set("rotation.2", "Biswa Rath")},
+        [
+            "team.yaml: timezone: unknown time zone 'Mars/Olympus' (use an IANA name)",
+            "oncall.yaml: rotation[2]: unknown engineer 'Biswa Rath' (not in team.yaml)",
+        ],
+    ),
+    "an invalid engineer still counts by name; a real unknown owner is still reported": (
+        {
+            "team": _set("engineers.0.email", 42),
+            "pipelines": _set("pipelines.1.owners.secondary", "Aruna Sharmaa"),
+        },
+        [
+            "team.yaml: engineers[0].email: Input should be a valid string",
+            "pipelines.yaml: pipelines[1].owners.secondary: unknown engineer 'Aruna Sharmaa' "
+            "(not in team.yaml)",
+        ],
+    ),
+    "a bad value and an unknown owner in the same pipeline": (
+        {
+            "pipelines": _each(
+                _set("pipelines.2.purpose", "investor"),
+                _set("pipelines.2.owners.primary", "Biswa Kalyan Rat"),
+            )
+        },
+        [
+            "pipelines.yaml: pipelines[2].purpose: Input should be 'experiments' or 'investors'",
+            "pipelines.yaml: pipelines[2].owners.primary: unknown engineer 'Biswa Kalyan Rat' "
+            "(not in team.yaml)",
+        ],
+    ),
+    "a broken override beside overlapping holidays and an unknown engineer": (
+        {
+            "oncall": _each(
+                _set("holiday_periods.1.start", date(2026, 11, 29)),
+                _set("rotation.0", "Kshama"),
+                _set(
+                    "overrides",
+                    [
+                        {"engineer": "Nobody", "start": "2027-02-01T09:00", "end": "soon"},
+                        {"engineer": "Disha Kapoor", "start": "2027-02-01", "end": "2027-02-03"},
+                        {"engineer": "Aruna Sharma", "start": "2027-02-02", "end": "2027-02-04"},
+                    ],
+                ),
+            )
+        },
+        [
+            "oncall.yaml: overrides[0].end: Input should be a valid datetime or date, "
+            "input is too short",
+            "oncall.yaml: rotation[0]: unknown engineer 'Kshama' (not in team.yaml)",
+            "oncall.yaml: holiday_periods[1]: holiday period overlaps holiday_periods[0]",
+            "oncall.yaml: overrides[0].engineer: unknown engineer 'Nobody' (not in team.yaml)",
+            "oncall.yaml: overrides[2]: overlaps overrides[1]",
+        ],
+    ),
+    "routing.yaml's schema error beside its unknown policy, pipeline and target": (
+        {
+            "routing": _each(
+                _set("rules.0.severity", "P5"),
+                _set("rules.1.escalation", "wake_everyone"),
+                _set("integrations.0.pipeline", "profit.total"),
+                _set("escalation_policies.oncall_first.steps.0.notify", "on-call"),
+            )
+        },
+        [
+            "routing.yaml: rules[0].severity: Input should be 'P1', 'P2', 'P3' or 'P4'",
+            "routing.yaml: rules[1].escalation: unknown escalation policy 'wake_everyone'",
+            "routing.yaml: integrations[0].pipeline: unknown pipeline 'profit.total' "
+            "(not in pipelines.yaml)",
+            "routing.yaml: escalation_policies.oncall_first.steps[0].notify: unknown target "
+            "'on-call': use primary, secondary, oncall, team or an engineer's name",
+        ],
+    ),
+    "a broken team.yaml still has its contact methods checked": (
+        {
+            "team": _each(
+                _set("business_hours.days", "weekdays"),
+                _set("engineers.0.contact_methods", ["tgram://not-a-b0t/"]),
+            )
+        },
+        [
+            "team.yaml: business_hours.days: Input should be a valid list",
+            "team.yaml: engineers[0].contact_methods[0]: Kshama Kumar's contact method #1 "
+            "(tgram://…) is not a notification URL apprise can use",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("edits", "expected"), HIDDEN_NO_MORE.values(), ids=list(HIDDEN_NO_MORE))
+def test_a_schema_error_hides_no_other_problem(
+    tmp_path: Path, edits: dict[str, Callable[[Any], None]], expected: list[str]
+) -> None:
+    assert _issues(copy_rules(tmp_path, **edits)) == expected
+
+
+# A list that cannot be read, or a key that may be the misspelt one meant, makes nothing
+# unknown: each case's schema errors are the only lines.
+NO_FALSE_ALARMS = {
+    "an engineer's name key misspelt: the name still counts": (
+        {"team": _rename("engineers.1.name", "nmae")},
+        [
+            "team.yaml: engineers[1].name: Field required",
+            "team.yaml: engineers[1].nmae: unknown key (misspelt?)",
+        ],
+    ),
+    "engineers not a list: no owner is called unknown": (
+        {"team": _set("engineers", {"Kshama Kumar": "kshama.kumar@example.com"})},
+        ["team.yaml: engineers: Input should be a valid list"],
+    ),
+    "the engineers key misspelt": (
+        {"team": _rename("engineers", "enginers")},
+        [
+            "team.yaml: engineers: Field required",
+            "team.yaml: enginers: unknown key (misspelt?)",
+        ],
+    ),
+    "a pipeline's id key misspelt: routing.yaml's mentions of it still count": (
+        {"pipelines": _rename("pipelines.0.id", "idd")},
+        [
+            "pipelines.yaml: pipelines[0].id: Field required",
+            "pipelines.yaml: pipelines[0].idd: unknown key (misspelt?)",
+        ],
+    ),
+    "a misspelt paging key: its default policy is not assumed": (
+        {
+            "routing": _each(
+                _rename("paging.off_hours_policy", "off_hour_policy"),
+                _rename("escalation_policies.oncall_first", "wake_the_oncall"),
+                _set("paging.off_hour_policy", "wake_the_oncall"),
+            )
+        },
+        ["routing.yaml: paging.off_hour_policy: unknown key (misspelt?)"],
+    ),
+    "escalation policies misspelt: paging's policies are not unknown": (
+        {"routing": _rename("escalation_policies", "escalation_policy")},
+        [
+            "routing.yaml: escalation_policies: Field required",
+            "routing.yaml: escalation_policy: unknown key (misspelt?)",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("edits", "expected"), NO_FALSE_ALARMS.values(), ids=list(NO_FALSE_ALARMS))
+def test_what_cannot_be_read_makes_nothing_unknown(
+    tmp_path: Path, edits: dict[str, Callable[[Any], None]], expected: list[str]
+) -> None:
+    assert _issues(copy_rules(tmp_path, **edits)) == expected

@@ -102,7 +102,7 @@ class Team(Strict):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, "America"
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
 
