@@ -206,7 +206,7 @@ def test_the_console_in_a_browser(router: Deployment, browser: Browser, width: s
 
         # Mark whoever is on call away today: the shift moves to someone else.
         page.goto(f"{router.url}/oncall")
-        first = page.locator("#shifts tbody tr").first.locator("td").first
+        first = page.locator("#shifts li.shift").first.locator(".engineer")
         on_call = first.inner_text().strip()
         page.select_option("#away select[name=engineer]", on_call)
         page.fill("#away input[name=reason]", "sick")

@@ -370,3 +370,80 @@ def test_a_note_from_the_console_is_on_the_incident_page(stack: Stack) -> None:
         assert added.status_code == 303
         page = client.get(f"/incidents/{incident_id}").text
     assert "Aruna Sharma: Root cause: a retried load (estimate: 2026-11-24T22:00:00Z)" in page
+
+
+@pytest.fixture(scope="module")
+def disha(stack: Stack) -> Iterator[tuple[httpx.Client, str]]:
+    """One session (client, CSRF token) for the page checks below: sign-in emails are
+    limited to five a person per 15 minutes."""
+    with browser(stack) as client:
+        yield client, sign_in(client, stack, "disha.kapoor@example.com")
+
+
+def _shift_list(page: str) -> list[str]:
+    """The /oncall agenda's items, in order."""
+    found = re.search(r'<ol class="agenda" id="shifts">(.*?)</ol>', page, re.S)
+    assert found, page
+    return re.findall(r"<li class=\"shift.*?</li>\s*(?=<li class=\"shift|$)", found.group(1), re.S)
+
+
+def test_oncall_starts_with_the_current_shift_marked_now(disha: tuple[httpx.Client, str]) -> None:
+    """Tue 2026-11-24 10:00 Pacific: Biswa Kalyan Rath's shift (since Mon 09:00) is on;
+    the one that ended on Monday is neither listed nor offered."""
+    page = disha[0].get("/oncall").text
+    shifts = _shift_list(page)
+    assert 'aria-current="true"' in shifts[0] and "Biswa Kalyan Rath" in shifts[0]
+    assert '<span class="badge now">now</span>' in shifts[0]
+    assert all('aria-current="true"' not in later for later in shifts[1:])
+    ends = re.findall(r'name="end" value="([^"]+)"', page)
+    assert ends and min(ends) == "2026-11-25T17:00:00Z"  # the current shift's end: none before
+    today = re.search(r'<td class="day today[^"]*" aria-current="date">(.*?)</td>', page, re.S)
+    assert today and "Biswa Kalyan Rath" in today.group(1) and "now" in today.group(1)
+    assert page.count('<th scope="col">') == 7
+    # the handoff on Wed 25 at 09:00 is shown within the day
+    wednesday = re.search(r"Nov 25</div>(.*?)</td>", page, re.S)
+    assert wednesday and re.search(r"Biswa Kalyan Rath.*until 09:00", wednesday.group(1), re.S)
+    assert re.search(r"Disha Kapoor.*from 09:00", wednesday.group(1), re.S)
+    # Mark away comes before the calendar
+    assert page.index('id="away"') < page.index('id="calendar"')
+
+
+def test_holidays_are_one_per_line(disha: tuple[httpx.Client, str]) -> None:
+    page = disha[0].get("/oncall").text
+    holidays = re.search(r'<ul class="card lines" id="holidays">(.*?)</ul>', page, re.S)
+    assert holidays
+    lines = re.findall(r"<li>(.*?)</li>", holidays.group(1), re.S)
+    assert "Thu Nov 26: Thanksgiving Day" in lines
+    assert "Fri Nov 27: Day after Thanksgiving" in lines
+    assert "Thu Dec 24: Christmas Eve" in lines and "Fri Dec 25: Christmas Day" in lines
+    # within a shift too: Kshama Kumar's Winter-holidays shift has both
+    christmas = next(item for item in _shift_list(page) if "Christmas Eve" in item)
+    assert "<li>Thu Dec 24: Christmas Eve</li><li>Fri Dec 25: Christmas Day</li>" in christmas
+
+
+@pytest.mark.parametrize("form", ["take", "swap"])
+def test_a_shift_that_has_ended_is_refused(
+    stack: Stack, disha: tuple[httpx.Client, str], form: str
+) -> None:
+    """Last week's shift (ended Mon 2026-11-23 09:00 Pacific): 409, said in words, and
+    the roster is as it was."""
+    before = stack.runtime.roster.roster()
+    with stack.client() as api:
+        audit_before = api.get("/v1/audit").json()["audit"]
+    client, csrf = disha
+    refused = client.post(
+        f"/oncall/{form}",
+        data={
+            "csrf": csrf,
+            "start": "2026-11-16T17:00:00Z",
+            "end": "2026-11-23T17:00:00Z",
+            "engineer": "Aruna Sharma",
+        },
+    )
+    assert refused.status_code == 409
+    assert "That shift has ended (at Mon Nov 23 09:00 PST)" in refused.text
+    assert "Nothing was changed." in refused.text
+    stack.settle()
+    assert stack.runtime.roster.roster() == before
+    with stack.client() as api:
+        assert api.get("/v1/audit").json()["audit"] == audit_before
