@@ -447,3 +447,97 @@ def test_a_shift_that_has_ended_is_refused(
     assert stack.runtime.roster.roster() == before
     with stack.client() as api:
         assert api.get("/v1/audit").json()["audit"] == audit_before
+
+
+ATTENTION = [
+    # (summary, pipeline, type, severity sent): opened in this order, at one instant
+    ("attention P3", "growth.aggregate", "slow_query", None),
+    ("attention P2 acknowledged", "profit.aggregate", "aggregation_error", None),
+    ("attention P1", "growth.aggregate", "permission_denied", "P1"),
+    ("attention P2", "profit.aggregate", "job_failed", None),
+]
+
+
+@pytest.fixture(scope="module")
+def attention(stack: Stack) -> dict[str, str | None]:
+    """The incidents above, one acknowledged; their ids by summary."""
+    for summary, pipeline, event_type, severity in ATTENTION:
+        event = {"pipeline": pipeline, "type": event_type, "summary": summary}
+        stack.send_event(
+            {**event, "dedup_key": summary, **({"severity": severity} if severity else {})}
+        )
+    stack.settle()
+    ids = {summary: _incident_of(stack, summary) for summary, *_ in ATTENTION}  # all folded
+    assert all(ids.values()), ids
+    with stack.client() as api:
+        assert (
+            api.post(f"/v1/incidents/{ids['attention P2 acknowledged']}/acknowledge").status_code
+            == 200
+        )
+    stack.settle()
+    return ids
+
+
+def _rows(page: str) -> list[str]:
+    return re.findall(
+        r"<tr(?: class=\"paging-you\")?>\s*<td data-label=\"Severity\">.*?</tr>", page, re.S
+    )
+
+
+def test_incidents_are_listed_by_status_then_severity(
+    disha: tuple[httpx.Client, str], attention: dict[str, str | None]
+) -> None:
+    first = disha[0].get("/").text
+    pages = int(m.group(1)) if (m := re.search(r"page 1 of (\d+)", first)) else 1
+    rows = [row for n in range(1, pages + 1) for row in _rows(disha[0].get(f"/?page={n}").text)]
+    shown = [s for row in rows for s, *_ in ATTENTION if f">{s}</a>" in row]
+    assert shown == ["attention P1", "attention P2", "attention P3", "attention P2 acknowledged"]
+    statuses = {"triggered": 0, "acknowledged": 1}
+    keys = [
+        (statuses[status], severity)
+        for row in rows
+        for severity, status in [
+            (
+                re.findall(r'class="badge (P\d)"', row)[0],
+                re.findall(r'class="badge (triggered|acknowledged)"', row)[0],
+            )
+        ]
+    ]
+    assert keys == sorted(keys), keys  # every page: triggered first, P1 first within
+
+
+def test_paging_you_marks_the_incidents_that_page_the_signed_in_person(
+    disha: tuple[httpx.Client, str], attention: dict[str, str | None]
+) -> None:
+    """At 10:00 the incidents on growth.aggregate (owners Biswa Kalyan Rath, then Disha
+    Kapoor) have paged Biswa Kalyan Rath and pages Disha Kapoor next; the aggregation
+    errors on profit.aggregate page Kshama Kumar and then Aruna Sharma."""
+    page = disha[0].get("/").text
+    marked = {
+        s
+        for row in _rows(page)
+        for s, *_ in ATTENTION
+        if f">{s}</a>" in row and "paging you" in row
+    }
+    assert marked == {"attention P3", "attention P1"}
+    for row in _rows(page):
+        assert ("paging you" in row) == row.startswith('<tr class="paging-you">')
+    assert 'id="paging-you"' in disha[0].get(f"/incidents/{attention['attention P3']}").text
+    assert 'id="paging-you"' not in disha[0].get(f"/incidents/{attention['attention P2']}").text
+
+
+@pytest.mark.parametrize(
+    ("summary", "sentence"),
+    [
+        ("attention P3", "Paged next:</b> Disha Kapoor at 10:15 PST if nobody acknowledges."),
+        ("attention P2", "Paged next:</b> Aruna Sharma at 10:15 PST if nobody acknowledges."),
+        ("attention P2 acknowledged", "Paged next:</b> Nobody is paged while it is acknowledged."),
+    ],
+)
+def test_the_incident_page_says_who_is_paged_next(
+    disha: tuple[httpx.Client, str], attention: dict[str, str | None], summary: str, sentence: str
+) -> None:
+    page = disha[0].get(f"/incidents/{attention[summary]}").text
+    assert sentence in page
+    assert not re.search(r"\bround \d|\bstep \d", page)  # no internal numbers
+    assert "message" in page  # the timeline lists the page it sent, in words
