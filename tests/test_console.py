@@ -370,3 +370,174 @@ def test_a_note_from_the_console_is_on_the_incident_page(stack: Stack) -> None:
         assert added.status_code == 303
         page = client.get(f"/incidents/{incident_id}").text
     assert "Aruna Sharma: Root cause: a retried load (estimate: 2026-11-24T22:00:00Z)" in page
+
+
+@pytest.fixture(scope="module")
+def disha(stack: Stack) -> Iterator[tuple[httpx.Client, str]]:
+    """One session (client, CSRF token) for the page checks below: sign-in emails are
+    limited to five a person per 15 minutes."""
+    with browser(stack) as client:
+        yield client, sign_in(client, stack, "disha.kapoor@example.com")
+
+
+def _shift_list(page: str) -> list[str]:
+    """The /oncall agenda's items, in order."""
+    found = re.search(r'<ol class="agenda" id="shifts">(.*?)</ol>', page, re.S)
+    assert found, page
+    return re.findall(r"<li class=\"shift.*?</li>\s*(?=<li class=\"shift|$)", found.group(1), re.S)
+
+
+def test_oncall_starts_with_the_current_shift_marked_now(disha: tuple[httpx.Client, str]) -> None:
+    """Tue 2026-11-24 10:00 Pacific: Biswa Kalyan Rath's shift (since Mon 09:00) is on;
+    the one that ended on Monday is neither listed nor offered."""
+    page = disha[0].get("/oncall").text
+    shifts = _shift_list(page)
+    assert 'aria-current="true"' in shifts[0] and "Biswa Kalyan Rath" in shifts[0]
+    assert '<span class="badge now">now</span>' in shifts[0]
+    assert all('aria-current="true"' not in later for later in shifts[1:])
+    ends = re.findall(r'name="end" value="([^"]+)"', page)
+    assert ends and min(ends) == "2026-11-25T17:00:00Z"  # the current shift's end: none before
+    today = re.search(r'<td class="day today[^"]*" aria-current="date">(.*?)</td>', page, re.S)
+    assert today and "Biswa Kalyan Rath" in today.group(1) and "now" in today.group(1)
+    assert page.count('<th scope="col">') == 7
+    # the handoff on Wed 25 at 09:00 is shown within the day
+    wednesday = re.search(r"Nov 25</div>(.*?)</td>", page, re.S)
+    assert wednesday and re.search(r"Biswa Kalyan Rath.*until 09:00", wednesday.group(1), re.S)
+    assert re.search(r"Disha Kapoor.*from 09:00", wednesday.group(1), re.S)
+    # Mark away comes before the calendar
+    assert page.index('id="away"') < page.index('id="calendar"')
+
+
+def test_holidays_are_one_per_line(disha: tuple[httpx.Client, str]) -> None:
+    page = disha[0].get("/oncall").text
+    holidays = re.search(r'<ul class="card lines" id="holidays">(.*?)</ul>', page, re.S)
+    assert holidays
+    lines = re.findall(r"<li>(.*?)</li>", holidays.group(1), re.S)
+    assert "Thu Nov 26: Thanksgiving Day" in lines
+    assert "Fri Nov 27: Day after Thanksgiving" in lines
+    assert "Thu Dec 24: Christmas Eve" in lines and "Fri Dec 25: Christmas Day" in lines
+    # within a shift too: Kshama Kumar's Winter-holidays shift has both
+    christmas = next(item for item in _shift_list(page) if "Christmas Eve" in item)
+    assert "<li>Thu Dec 24: Christmas Eve</li><li>Fri Dec 25: Christmas Day</li>" in christmas
+
+
+@pytest.mark.parametrize("form", ["take", "swap"])
+def test_a_shift_that_has_ended_is_refused(
+    stack: Stack, disha: tuple[httpx.Client, str], form: str
+) -> None:
+    """Last week's shift (ended Mon 2026-11-23 09:00 Pacific): 409, said in words, and
+    the roster is as it was."""
+    before = stack.runtime.roster.roster()
+    with stack.client() as api:
+        audit_before = api.get("/v1/audit").json()["audit"]
+    client, csrf = disha
+    refused = client.post(
+        f"/oncall/{form}",
+        data={
+            "csrf": csrf,
+            "start": "2026-11-16T17:00:00Z",
+            "end": "2026-11-23T17:00:00Z",
+            "engineer": "Aruna Sharma",
+        },
+    )
+    assert refused.status_code == 409
+    assert "That shift has ended (at Mon Nov 23 09:00 PST)" in refused.text
+    assert "Nothing was changed." in refused.text
+    stack.settle()
+    assert stack.runtime.roster.roster() == before
+    with stack.client() as api:
+        assert api.get("/v1/audit").json()["audit"] == audit_before
+
+
+ATTENTION = [
+    # (summary, pipeline, type, severity sent): opened in this order, at one instant
+    ("attention P3", "growth.aggregate", "slow_query", None),
+    ("attention P2 acknowledged", "profit.aggregate", "aggregation_error", None),
+    ("attention P1", "growth.aggregate", "permission_denied", "P1"),
+    ("attention P2", "profit.aggregate", "job_failed", None),
+]
+
+
+@pytest.fixture(scope="module")
+def attention(stack: Stack) -> dict[str, str | None]:
+    """The incidents above, one acknowledged; their ids by summary."""
+    for summary, pipeline, event_type, severity in ATTENTION:
+        event = {"pipeline": pipeline, "type": event_type, "summary": summary}
+        stack.send_event(
+            {**event, "dedup_key": summary, **({"severity": severity} if severity else {})}
+        )
+    stack.settle()
+    ids = {summary: _incident_of(stack, summary) for summary, *_ in ATTENTION}  # all folded
+    assert all(ids.values()), ids
+    with stack.client() as api:
+        assert (
+            api.post(f"/v1/incidents/{ids['attention P2 acknowledged']}/acknowledge").status_code
+            == 200
+        )
+    stack.settle()
+    return ids
+
+
+def _rows(page: str) -> list[str]:
+    return re.findall(
+        r"<tr(?: class=\"paging-you\")?>\s*<td data-label=\"Severity\">.*?</tr>", page, re.S
+    )
+
+
+def test_incidents_are_listed_by_status_then_severity(
+    disha: tuple[httpx.Client, str], attention: dict[str, str | None]
+) -> None:
+    first = disha[0].get("/").text
+    pages = int(m.group(1)) if (m := re.search(r"page 1 of (\d+)", first)) else 1
+    rows = [row for n in range(1, pages + 1) for row in _rows(disha[0].get(f"/?page={n}").text)]
+    shown = [s for row in rows for s, *_ in ATTENTION if f">{s}</a>" in row]
+    assert shown == ["attention P1", "attention P2", "attention P3", "attention P2 acknowledged"]
+    statuses = {"triggered": 0, "acknowledged": 1}
+    keys = [
+        (statuses[status], severity)
+        for row in rows
+        for severity, status in [
+            (
+                re.findall(r'class="badge (P\d)"', row)[0],
+                re.findall(r'class="badge (triggered|acknowledged)"', row)[0],
+            )
+        ]
+    ]
+    assert keys == sorted(keys), keys  # every page: triggered first, P1 first within
+
+
+def test_paging_you_marks_the_incidents_that_page_the_signed_in_person(
+    disha: tuple[httpx.Client, str], attention: dict[str, str | None]
+) -> None:
+    """At 10:00 the incidents on growth.aggregate (owners Biswa Kalyan Rath, then Disha
+    Kapoor) have paged Biswa Kalyan Rath and pages Disha Kapoor next; the aggregation
+    errors on profit.aggregate page Kshama Kumar and then Aruna Sharma."""
+    page = disha[0].get("/").text
+    marked = {
+        s
+        for row in _rows(page)
+        for s, *_ in ATTENTION
+        if f">{s}</a>" in row and "paging you" in row
+    }
+    assert marked == {"attention P3", "attention P1"}
+    for row in _rows(page):
+        assert ("paging you" in row) == row.startswith('<tr class="paging-you">')
+    assert 'id="paging-you"' in disha[0].get(f"/incidents/{attention['attention P3']}").text
+    assert 'id="paging-you"' not in disha[0].get(f"/incidents/{attention['attention P2']}").text
+
+
+@pytest.mark.parametrize(
+    ("summary", "sentence"),
+    [
+        ("attention P3", "Paged next:</b> Disha Kapoor at 10:15 PST if nobody acknowledges."),
+        ("attention P2", "Paged next:</b> Aruna Sharma at 10:15 PST if nobody acknowledges."),
+        ("attention P2 acknowledged", "Paged next:</b> Nobody is paged while it is acknowledged."),
+    ],
+)
+def test_the_incident_page_says_who_is_paged_next(
+    disha: tuple[httpx.Client, str], attention: dict[str, str | None], summary: str, sentence: str
+) -> None:
+    page = disha[0].get(f"/incidents/{attention[summary]}").text
+    assert sentence in page
+    assert not re.search(r"\bround \d|\bstep \d", page)  # no internal numbers
+    assert "message" in page  # the timeline lists the page it sent, in words

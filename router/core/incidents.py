@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.core.decide import Decision, DecisionKind, decide, no_action
-from router.core.escalation import PlannedStep
+from router.core.escalation import PlannedStep, recipients_now
 from router.core.events import Details, Event, Link
 from router.core.rules import Rules
 from router.core.rules.routing import Severity
@@ -211,6 +211,16 @@ def _resolve(incident: Incident, now: datetime, by: str) -> Incident:
     return incident.model_copy(update={"status": "resolved", "resolved_at": now, "resolved_by": by})
 
 
+_STATUS_RANK: dict[Status, int] = {"triggered": 0, "acknowledged": 1, "resolved": 2}
+
+
+def attention_order(incident: Incident) -> tuple[int, str, datetime, str]:
+    """The sort key of "what needs attention first": triggered before acknowledged before
+    resolved, then by severity (P1 first), then the oldest first (it has waited longest,
+    as PagerDuty-style tools list them); the id makes the order total."""
+    return (_STATUS_RANK[incident.status], incident.severity, incident.opened_at, incident.id)
+
+
 def paging_now(incident: Incident, now: datetime) -> tuple[list[str], datetime | None]:
     """Who the incident's escalation has reached by `now` (in this round), and when its
     next step fires; nobody and None once it is acknowledged or resolved."""
@@ -225,6 +235,38 @@ def paging_now(incident: Incident, now: datetime) -> tuple[list[str], datetime |
             names.extend(name for name in step.notify if name not in names)
     next_at = incident.deliver_at + timedelta(seconds=ahead[0].after_s) if ahead else None
     return names, next_at
+
+
+@dataclass(frozen=True, slots=True)
+class NextPage:
+    """Whom an incident's escalation pages next, and when, if nobody acknowledges."""
+
+    names: list[str]
+    at: datetime
+
+
+def next_page(incident: Incident, rules: Rules, now: datetime) -> NextPage | None:
+    """The next step not yet due by `now`, with its recipients as the roster has them
+    now (as the step resolves them again when it fires, router.core.escalation
+    .recipients_now); its first step while a deferred page waits. None when nobody is
+    paged next: acknowledged, resolved, never paged, or past its last step."""
+    if incident.status != "triggered" or incident.deliver_at is None:
+        return None
+    elapsed_s = (now - incident.deliver_at).total_seconds()
+    ahead = [step for step in incident.escalation if step.after_s > elapsed_s]
+    if not ahead:
+        return None
+    step = ahead[0]
+    names = recipients_now(step, incident.policy, incident.pipeline, incident.deliver_at, rules)
+    return NextPage(names, incident.deliver_at + timedelta(seconds=step.after_s))
+
+
+def pages_person(incident: Incident, person: str, rules: Rules, now: datetime) -> bool:
+    """The incident is paging `person`: it has reached them in this round of its
+    escalation and is still unacknowledged, or its next step pages them."""
+    reached, _ = paging_now(incident, now)
+    coming = next_page(incident, rules, now)
+    return person in reached or (coming is not None and person in coming.names)
 
 
 def ack_expiry(incident: Incident, rules: Rules, now: datetime) -> datetime | None:

@@ -413,6 +413,12 @@ class IncidentStore:
         ids = _ids(self.redis.zrevrange(_listed(status, pipeline), offset, offset + limit - 1))
         return sorted(self._load(self.redis, ids), key=lambda i: i.opened_at, reverse=True)
 
+    def every(self, status: Status, pipeline: str | None = None) -> list[Incident]:
+        """Every incident of the status (of one pipeline's, with `pipeline`), in no set
+        order: for a listing ordered by more than opening time (the console's open
+        incidents, by severity), which has to see them all to sort them."""
+        return self._load(self.redis, _ids(self.redis.zrange(_listed(status, pipeline), 0, -1)))
+
     def page_after(
         self,
         statuses: list[Status],

@@ -9,6 +9,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -34,7 +35,15 @@ from router.api.incidents import (
     snooze,
 )
 from router.core.durations import parse_duration_s
-from router.core.incidents import Incident, Status, paging_now
+from router.core.incidents import (
+    Incident,
+    NextPage,
+    Status,
+    attention_order,
+    next_page,
+    pages_person,
+    paging_now,
+)
 from router.core.links import LinkAction
 from router.core.notes import MAX_NOTE_CHARS
 from router.core.rotation import shifts_between
@@ -45,6 +54,10 @@ from router.state.store import IncidentStore
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+SORTED_UP_TO = 500
+"""Open incidents of one status sorted by severity when there are at most this many:
+sorting reads them all (an on-call team rarely has more than a few dozen open); beyond
+it the listing reads only its page, newest first (tests/test_listing.py, 20,000 open)."""
 STATUSES = [
     ("open", "Triggered, then acknowledged"),
     ("triggered", "Triggered"),
@@ -68,17 +81,49 @@ def _age(since: datetime, now: datetime) -> str:
     return f"{minutes // 1440} days"
 
 
-def _row(incident: Incident, runtime: Runtime, now: datetime) -> dict[str, Any]:
-    paging, next_at = paging_now(incident, now)
-    zone = runtime.rules.team.zone
+def _names(names: list[str]) -> str:
+    """Names as a sentence lists them: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _when(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
+    """Team time: the hour alone today, with the day otherwise."""
+    local = moment.astimezone(zone)
+    same_day = local.date() == now.astimezone(zone).date()
+    return local.strftime("%H:%M %Z" if same_day else "%a %b %d %H:%M %Z")
+
+
+def _paged_next(coming: NextPage | None, now: datetime, zone: ZoneInfo) -> str | None:
+    """ "Biswa Kalyan Rath at 13:22 PST": who is paged next and when, in words."""
+    if coming is None or not coming.names:
+        return None
+    return f"{_names(coming.names)} at {_when(coming.at, now, zone)}"
+
+
+def _nobody_next(incident: Incident) -> str:
+    """Why nobody is paged next, in words."""
+    if incident.status == "acknowledged":
+        return "Nobody is paged while it is acknowledged."
+    if incident.status == "resolved":
+        return "Nobody is paged: it is resolved."
+    if incident.deliver_at is None:
+        return f"Nobody is paged: a {incident.severity} {incident.type} is recorded, not paged."
+    return "Nobody else is paged: the escalation has reached its last step."
+
+
+def _row(incident: Incident, runtime: Runtime, now: datetime, person: str) -> dict[str, Any]:
+    rules = runtime.current_rules()
+    paging, _ = paging_now(incident, now)
+    zone = rules.team.zone
     return {
         "incident": incident,
-        "pipeline": runtime.rules.pipelines[incident.pipeline].name
-        if incident.pipeline in runtime.rules.pipelines
+        "pipeline": rules.pipelines[incident.pipeline].name
+        if incident.pipeline in rules.pipelines
         else incident.pipeline,
         "age": _age(incident.opened_at, now),
-        "paging": ", ".join(paging),
-        "next_at": next_at.astimezone(zone).strftime("%a %H:%M %Z") if next_at else None,
+        "paging": _names(paging) if paging else "",
+        "paged_next": _paged_next(next_page(incident, rules, now), now, zone),
+        "paging_you": pages_person(incident, person, rules, now),
     }
 
 
@@ -108,7 +153,7 @@ def _index(request: Request, session: Session, status: str, pipeline: str, page:
         "index.html",
         session,
         title="Incidents",
-        rows=[_row(incident, runtime, now) for incident in shown],
+        rows=[_row(incident, runtime, now, session.person) for incident in shown],
         now_shift=now_shift,
         next_shift=next_shift,
         statuses=STATUSES,
@@ -125,9 +170,12 @@ def _index(request: Request, session: Session, status: str, pipeline: str, page:
 def _page_of(
     store: IncidentStore, statuses: list[Status], pipeline: str, page: int
 ) -> tuple[list[Incident], int]:
-    """One page of the statuses in order (triggered before acknowledged), newest first
-    within each, and how many there are in all. Only the page is read, with a pipeline
-    filter too: each pipeline has its own status sets (router.state.keys.pipeline_status)."""
+    """One page of the statuses in order (triggered before acknowledged), and how many
+    there are in all. Within a status, what needs attention first
+    (router.core.incidents.attention_order: P1 first, then the oldest) while it has at
+    most SORTED_UP_TO incidents: they are all read to be sorted. Beyond that, and for
+    resolved ones (history), newest first, and only the page is read. With a pipeline
+    filter, only that pipeline's status sets (router.state.keys.pipeline_status)."""
     start = (page - 1) * PAGE_SIZE
     within = pipeline or None
     counts = [store.count(status, within) for status in statuses]
@@ -135,7 +183,12 @@ def _page_of(
     offset = start
     for status, count in zip(statuses, counts, strict=True):
         if offset < count and len(shown) < PAGE_SIZE:
-            shown += store.page(status, offset, PAGE_SIZE - len(shown), within)
+            wanted = PAGE_SIZE - len(shown)
+            if status != "resolved" and count <= SORTED_UP_TO:
+                ordered = sorted(store.every(status, within), key=attention_order)
+                shown += ordered[offset : offset + wanted]
+            else:
+                shown += store.page(status, offset, wanted, within)
         offset = max(0, offset - count)
     return shown, sum(counts)
 
@@ -150,12 +203,12 @@ def _timeline_text(item: dict[str, Any]) -> str:
     if kind == "note":
         estimate = f" (estimate: {item['estimate']})" if item.get("estimate") else ""
         return f"{item.get('by')}: {item.get('text')}{estimate}"
-    step = "" if item.get("round") is None else f" (round {item['round']}, step {item['step']})"
+    # the escalation's round and step numbers are the router's, not the reader's: left out
     if kind in ("message", "message failed"):
-        return f"{item.get('message')} to {item.get('to')}{step} {item.get('detail') or ''}"
+        return f"{item.get('message')} to {item.get('to')} {item.get('detail') or ''}"
     if kind in ("push", "push failed"):
-        return f"to {item.get('to')} at {item.get('channel')}{step} {item.get('detail') or ''}"
-    skip = {"at", "kind"}
+        return f"to {item.get('to')} at {item.get('channel')} {item.get('detail') or ''}"
+    skip = {"at", "kind", "round", "step"}
     return ", ".join(f"{key} {value}" for key, value in item.items() if key not in skip)
 
 
@@ -183,7 +236,7 @@ def _incident_page(request: Request, session: Session, incident_id: str) -> Resp
         for item in runtime.engine.store.timeline(incident_id)
     ]
     pipeline = runtime.rules.pipelines.get(incident.pipeline)
-    row = _row(incident, runtime, now)
+    row = _row(incident, runtime, now, session.person)
     return render(
         request,
         "incident.html",
@@ -193,7 +246,9 @@ def _incident_page(request: Request, session: Session, incident_id: str) -> Resp
         pipeline=row["pipeline"],
         age=row["age"],
         paging=row["paging"],
-        next_at=row["next_at"],
+        paged_next=row["paged_next"],
+        nobody_next=_nobody_next(incident),
+        paging_you=row["paging_you"],
         runbook=pipeline.runbook.get(incident.type) if pipeline else None,
         buttons=[
             (index, action.label)

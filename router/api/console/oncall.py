@@ -28,7 +28,13 @@ from router.core.calendar import holiday_name
 from router.core.paging import describe_delays
 from router.core.roster import RosterInvalid
 from router.core.rotation import shifts_between
-from router.core.times import local_day_span
+from router.core.shiftcalendar import (
+    calendar_days,
+    calendar_weeks,
+    shift_has_ended,
+    shifts_ahead,
+)
+from router.core.times import local_day_span, parse_instant
 from router.delivery.channels.trial import send_trial
 from router.service.runtime import Runtime
 from router.state.rosterstore import ChangeKind
@@ -42,23 +48,29 @@ KINDS: dict[str, ChangeKind] = {"absences": "absence", "overrides": "override"}
 def _oncall_context(runtime: Runtime, session: Session, engineer: bool) -> dict[str, Any]:
     rules = runtime.current_rules()
     zone = rules.team.zone
-    today = runtime.clock.now().astimezone(zone).date()
+    now = runtime.clock.now()
+    today = now.astimezone(zone).date()
     last = today + timedelta(weeks=WEEKS_SHOWN)
-    shifts = shifts_between(*local_day_span(today, last, zone), rules)
+    # from now, not from midnight: a shift that ended this morning is neither shown nor
+    # offered (taking it would write an override in the past)
+    shifts = shifts_ahead(shifts_between(now, local_day_span(today, last, zone)[1], rules), now)
     rows = []
     for shift in shifts:
-        first = shift.start.astimezone(zone).date()
+        first = max(shift.start.astimezone(zone).date(), today)
         final = (shift.end - timedelta(microseconds=1)).astimezone(zone).date()
         days = [first + timedelta(days=n) for n in range((final - first).days + 1)]
-        named = [f"{day:%b %d} {holiday_name(day, rules.team)}" for day in days]
         rows.append(
             {
                 "shift": shift,
+                "current": shift.covers(now),
                 "holidays": [
-                    n for n, d in zip(named, days, strict=True) if holiday_name(d, rules.team)
+                    f"{day:%a %b %d}: {name}"
+                    for day in days
+                    if (name := holiday_name(day, rules.team))
                 ],
             }
         )
+    weeks = calendar_weeks(calendar_days(shifts, today, last, rules.team, now))
     roster = runtime.roster.roster()
     absences: list[dict[str, Any]] = [
         {"id": a.id, "engineer": a.engineer, "first": a.first, "last": a.last, "reason": a.reason}
@@ -100,6 +112,7 @@ def _oncall_context(runtime: Runtime, session: Session, engineer: bool) -> dict[
         "paging": paging,
         "title": "On call",
         "shifts": rows,
+        "weeks": weeks,
         "absences": absences,
         "overrides": [o for o in roster.overrides if o.end > runtime.clock.now()],
         "periods": [
@@ -165,12 +178,33 @@ async def _override(
     request: Request, session: Session, engineer: str, start: str, end: str, reason: str
 ) -> Response:
     runtime = runtime_of(request)
+    ended = _ended_at(runtime, end)
+    if ended is not None:
+        said = (
+            f"That shift has ended (at {ended}): only a shift that is on now or still "
+            "ahead can be taken or swapped. Nothing was changed."
+        )
+        back = {"link": "/oncall", "link_text": "Back to on call"}
+        return page_message(request, "That shift has ended", said, 409, **back)
     try:
         body = OverrideIn(engineer=engineer, start=start, end=end, reason=reason)
         await run_in_threadpool(add_override, runtime, body, session.person)
     except RosterInvalid as error:
         return await _oncall_error(request, session, str(error))
     return _done(f"{engineer} is on call for that shift.")
+
+
+def _ended_at(runtime: Runtime, end: str) -> str | None:
+    """When the shift ending at `end` ended, in team time, if it is over; None if it is
+    not, or if `end` is no time at all (OverrideIn says what is wrong with it)."""
+    zone = runtime.rules.team.zone
+    try:
+        shift_end = parse_instant(end, zone)
+    except ValueError:
+        return None
+    if not shift_has_ended(shift_end, runtime.clock.now()):
+        return None
+    return shift_end.astimezone(zone).strftime("%a %b %d %H:%M %Z")
 
 
 @router.post("/oncall/take")

@@ -113,10 +113,15 @@ def render(request: Request, name: str, session: Session, **context: Any) -> HTM
     def local(moment: datetime | None) -> str:
         return "-" if moment is None else moment.astimezone(zone).strftime("%a %b %d %H:%M %Z")
 
+    def clock(moment: datetime) -> str:
+        """The wall-clock time alone, for a calendar day's handoff."""
+        return moment.astimezone(zone).strftime("%H:%M")
+
     said = {
         "person": session.person,
         "csrf": session.csrf,
         "local": local,
+        "clock": clock,
         "iso": iso_z,
         "flash": request.query_params.get("done"),
         "error": None,
