@@ -27,13 +27,15 @@ class RedisServer:
     """`redis-server` on 127.0.0.1 with its append-only file on (everysec), as production
     should run it. `kill()` is SIGKILL; `start()` again brings the same data back."""
 
-    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, directory: Path | None = None, port: int | None = None, *more: str) -> None:
+        """`more`: further redis-server options (a replica's --replicaof)."""
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (.ci/run installs it with apt-get)"
         self.binary = binary
         self.directory = directory or Path(tempfile.mkdtemp(prefix="ar-redis-"))
         self.port = port or _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.more = more
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -52,6 +54,7 @@ class RedisServer:
             "--save", "",
             "--databases", "16",
             "--logfile", str(self.directory / "redis.log"),
+            *self.more,
         ]  # fmt: skip
         self.process = subprocess.Popen(command)
         deadline = time.monotonic() + 20

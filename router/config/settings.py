@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from router.config import redis_url
+
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -102,6 +104,10 @@ def load_settings() -> Settings:
         first = error.errors(include_url=False)[0]
         name = ".".join(str(part) for part in first["loc"])
         raise SettingsInvalid(f"setting {name}: {first['msg']}") from None
+    try:
+        redis_url.check(settings.redis_url)
+    except redis_url.AddressInvalid as error:
+        raise SettingsInvalid(f"setting REDIS_URL: {error}") from None
     if settings.email_backend == "sendgrid" and not settings.sendgrid_api_key.get_secret_value():
         raise SettingsInvalid("setting SENDGRID_API_KEY: required by ROUTER_EMAIL_BACKEND=sendgrid")
     attempt_s = {"smtp": settings.smtp_timeout_s, "sendgrid": settings.sendgrid_timeout_s}

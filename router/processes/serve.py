@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import redis
 
 from router.config.load import load_rules
+from router.config.redis_url import describe, is_sentinel
 from router.config.settings import Settings, load_settings
 from router.processes import handover, heap
 from router.processes.apiprocs import supervise
@@ -27,6 +28,7 @@ from router.processes.scheduler import Scheduler
 from router.processes.worker import create_celery
 from router.queue.tasks import QUEUES
 from router.service.runtime import Runtime, build_runtime
+from router.state import connect
 from router.state.publish import redis_sender
 from router.state.store import persistence_warning
 
@@ -152,7 +154,7 @@ def run_scheduler(settings: Settings) -> None:
 
 def _redis_answers(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        return bool(connect.client(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
 
@@ -160,6 +162,8 @@ def _redis_answers(url: str) -> bool:
 def _private_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
     if _redis_answers(settings.redis_url):
         return None
+    if is_sentinel(settings.redis_url):
+        raise SystemExit(f"error: nothing answers as {describe(settings.redis_url)}")
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit(

@@ -22,7 +22,7 @@ from celery import Celery, Task, bootsteps
 from celery.exceptions import Reject
 from kombu.entity import Queue
 
-from router.queue.broker import TRANSPORT
+from router.queue.broker import broker_of
 from router.queue.tasks import (
     FIRE,
     FIRE_SHARE_OF_LEASE,
@@ -60,9 +60,11 @@ def create_celery(
 
     Tasks are not `shared`: each app (a test makes several) keeps its own closures.
     """
-    app = Celery("alert-router", broker=broker_url, set_as_current=False)
+    broker = broker_of(broker_url)
+    app = Celery("alert-router", broker=broker.url, set_as_current=False)
     app.conf.update(
-        broker_transport=TRANSPORT,
+        broker_transport=broker.transport,
+        broker_use_ssl=broker.use_ssl,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
@@ -74,6 +76,7 @@ def create_celery(
             "unacked_restore_interval": RESTORE_SWEEP_S,
             "unacked_restore_throttle": 1,
             "queue_order_strategy": "priority",  # router.urgent first, always
+            **broker.options,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a Redis restart must not end the worker

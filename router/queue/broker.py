@@ -15,11 +15,17 @@ skipped when seen, sends are guarded by their markers).
 from __future__ import annotations
 
 import logging
+import ssl
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from kombu.transport import redis as kombu_redis
 
+from router.config.redis_url import is_sentinel, sentinels_of
+
 log = logging.getLogger(__name__)
 TRANSPORT = "router.queue.broker:Transport"
+SENTINEL_TRANSPORT = "router.queue.broker:SentinelTransport"
 
 
 class Channel(kombu_redis.Channel):
@@ -43,3 +49,37 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """The same, on a master found through its Sentinels (kombu's sentinel transport)."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Celery's broker settings for REDIS_URL."""
+
+    url: str
+    transport: str
+    options: dict[str, object]
+    """What goes into broker_transport_options besides the router's own."""
+    use_ssl: dict[str, object] | bool = False
+
+
+def broker_of(redis_url: str) -> Broker:
+    """A plain URL as it is; a Sentinel URL as kombu's sentinel transport takes it: one
+    `sentinel://` URL a Sentinel, joined by `;`, and the master's name as `master_name`."""
+    if not is_sentinel(redis_url):
+        return Broker(redis_url, TRANSPORT, {})
+    where = sentinels_of(redis_url)
+    password = f":{quote(where.password, safe='')}@" if where.password else ""
+    hosts = ";".join(f"sentinel://{password}{host}:{port}/{where.db}" for host, port in where.hosts)
+    options: dict[str, object] = {"master_name": where.service}
+    if where.sentinel_password:
+        options["sentinel_kwargs"] = {"password": where.sentinel_password}
+    use_ssl: dict[str, object] | bool = {"ssl_cert_reqs": ssl.CERT_REQUIRED} if where.tls else False
+    return Broker(hosts, SENTINEL_TRANSPORT, options, use_ssl)

@@ -10,8 +10,16 @@ itself, to the same bytes (tests/test_connect.py holds the two to one table).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import hiredis
 import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
+
+from router.config.redis_url import Sentinels, is_sentinel, sentinels_of
 
 
 class HiredisPacker:
@@ -38,6 +46,73 @@ def _sendable(word: object) -> bool:
     )
 
 
-def client(url: str, **options: object) -> redis.Redis:
-    """`redis.Redis.from_url(url, **options)` with the packer."""
-    return redis.Redis.from_url(url, command_packer=HiredisPacker(), **options)
+def client(url: str, **options: Any) -> redis.Redis:
+    """`redis.Redis.from_url(url, **options)` with the packer; for a Sentinel URL, the
+    master its Sentinels name, found again after a failover (router.config.redis_url)."""
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, command_packer=HiredisPacker(), **options)
+    where = sentinels_of(url)
+    master = _master_options(where)
+    if where.tls:
+        master["connection_class"] = redis.sentinel.SentinelManagedSSLConnection
+    watchers = redis.sentinel.Sentinel(
+        list(where.hosts), sentinel_kwargs=_sentinel_options(where), **master, **options
+    )
+    found = watchers.master_for(where.service, redis_class=_Watched, command_packer=HiredisPacker())
+    assert isinstance(found, _Watched)
+    found.watchers = watchers.sentinels
+    return found
+
+
+def async_client(url: str) -> redis.asyncio.Redis:
+    """The asyncio client of `client` (the API's event loop): redis-py's own packer,
+    which its asyncio connections keep."""
+    if not is_sentinel(url):
+        return redis.asyncio.Redis.from_url(url)
+    where = sentinels_of(url)
+    master = _master_options(where)
+    if where.tls:
+        master["connection_class"] = redis.asyncio.sentinel.SentinelManagedSSLConnection
+    watchers = redis.asyncio.sentinel.Sentinel(
+        list(where.hosts), sentinel_kwargs=_sentinel_options(where), **master
+    )
+    found = watchers.master_for(where.service, redis_class=_AsyncWatched)
+    assert isinstance(found, _AsyncWatched)
+    found.watchers = watchers.sentinels
+    return found
+
+
+class _Watched(redis.Redis):
+    """A master's client that closes its connections to the Sentinels with its own."""
+
+    watchers: Sequence[redis.Redis] = ()
+
+    def close(self) -> None:
+        super().close()
+        for sentinel in self.watchers:
+            sentinel.close()
+
+
+class _AsyncWatched(redis.asyncio.Redis):
+    watchers: Sequence[redis.asyncio.Redis] = ()
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.watchers:
+            await sentinel.aclose()
+
+
+# A Sentinel that does not answer is passed over at once for the next one.
+_SENTINEL_TIMEOUT_S = 2.0
+
+
+def _sentinel_options(where: Sentinels) -> dict[str, Any]:
+    return {
+        "password": where.sentinel_password,
+        "socket_timeout": _SENTINEL_TIMEOUT_S,
+        "socket_connect_timeout": _SENTINEL_TIMEOUT_S,
+    }
+
+
+def _master_options(where: Sentinels) -> dict[str, Any]:
+    return {"db": where.db, "username": where.username, "password": where.password}

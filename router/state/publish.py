@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 
 from router.queue.tasks import AsyncSend, Send, TaskArgument
+from router.state.connect import async_client
 from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
 
@@ -97,7 +98,7 @@ class LoopRedis:
         if client is None:
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]
-            client = self._clients[loop] = redis.asyncio.Redis.from_url(self.redis_url)
+            client = self._clients[loop] = async_client(self.redis_url)
         return client
 
     async def close(self) -> None:

@@ -1,0 +1,95 @@
+"""A Redis master with a replica, watched by three Sentinels, on loopback ports the test
+owns: what `REDIS_URL=redis+sentinel://...` points at, and a failover on demand."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import redis
+
+from tests.redis_server import RedisServer, _free_port
+from tests.stack import wait_until
+
+SERVICE = "mymaster"
+
+
+class SentinelGroup:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.master = RedisServer(directory / "master")
+        self.replica = RedisServer(
+            directory / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port)
+        )
+        self.sentinel_ports = [_free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    def url(self, db: int = 0) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{SERVICE}/{db}"
+
+    def start(self) -> SentinelGroup:
+        self.master.start()
+        self.replica.start()
+        binary = shutil.which("redis-server")
+        assert binary
+        for number, port in enumerate(self.sentinel_ports):
+            folder = self.directory / f"sentinel-{number}"
+            folder.mkdir(parents=True, exist_ok=True)
+            config = folder / "sentinel.conf"  # a Sentinel rewrites its own file
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
+                f"logfile {folder / 'sentinel.log'}\n"
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel failover-timeout {SERVICE} 10000\n"
+            )
+            self.sentinels.append(subprocess.Popen([binary, str(config), "--sentinel"]))
+        wait_until(lambda: self.master_port() == self.master.port, 30, "the Sentinels")
+        wait_until(lambda: self._replicas_known() >= 1, 30, "the Sentinels to see the replica")
+        return self
+
+    def _sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+
+    def master_port(self) -> int | None:
+        for port in self.sentinel_ports:
+            try:
+                with self._sentinel(port) as sentinel:
+                    address = sentinel.sentinel_get_master_addr_by_name(SERVICE)
+            except redis.RedisError:
+                continue
+            if address:
+                return int(address[1])
+        return None
+
+    def _replicas_known(self) -> int:
+        with self._sentinel(self.sentinel_ports[0]) as sentinel:
+            return len(sentinel.sentinel_slaves(SERVICE))
+
+    def failover(self) -> int:
+        """A failover the Sentinels carry out (SENTINEL FAILOVER): the replica becomes the
+        master. Returns the new master's port once it takes writes."""
+        old = self.master_port()
+        with self._sentinel(self.sentinel_ports[0]) as sentinel:
+            sentinel.execute_command("SENTINEL FAILOVER", SERVICE)
+
+        def promoted() -> int | None:
+            port = self.master_port()
+            if port is None or port == old:
+                return None
+            with redis.Redis(port=port, socket_timeout=1) as new:
+                role = new.execute_command("ROLE")
+            return port if role[0] in (b"master", "master") else None
+
+        port: int = wait_until(promoted, 30, "a new master")
+        return port
+
+    def stop(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.terminate()
+        for sentinel in self.sentinels:
+            sentinel.wait(10)
+        self.replica.stop()
+        self.master.stop()

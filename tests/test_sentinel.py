@@ -1,0 +1,130 @@
+"""REDIS_URL=redis+sentinel://...: every client finds the master through its Sentinels,
+and again after a failover. The URL's reading and the broker's settings are tables; the
+flow runs the router (API, worker, scheduler) on a master, a replica and three Sentinels
+of the test's own, fails over, and pages again without a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.config.redis_url import AddressInvalid, Sentinels, describe, sentinels_of
+from router.queue.broker import SENTINEL_TRANSPORT, TRANSPORT, broker_of
+from tests.sentinel import SentinelGroup
+from tests.stack import running_stack, wait_until
+from tests.support import RULES_DIR, pacific
+
+
+@pytest.mark.parametrize(
+    ("url", "read"),
+    [
+        (
+            "redis+sentinel://h1:26379,h2:26380,h3/mymaster/2",
+            Sentinels((("h1", 26379), ("h2", 26380), ("h3", 26379)), "mymaster", 2),
+        ),
+        (
+            "redis+sentinel://:s3cret@h1:1/main",
+            Sentinels((("h1", 1),), "main", 0, None, "s3cret"),
+        ),
+        (
+            "rediss+sentinel://app:pw@[::1]:26379/main/0?sentinel_password=watch",
+            Sentinels((("::1", 26379),), "main", 0, "app", "pw", "watch", tls=True),
+        ),
+    ],
+)
+def test_a_sentinel_url_names_the_sentinels_the_master_and_the_database(
+    url: str, read: Sentinels
+) -> None:
+    assert sentinels_of(url) == read
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("redis+sentinel:///mymaster", "name at least one Sentinel"),
+        ("redis+sentinel://h1:26379", "the path is /SERVICE or /SERVICE/DB"),
+        ("redis+sentinel://h1:26379/m/x", "database 'x' is not a number"),
+        ("redis+sentinel://h1:port/m", "the port is not a number"),
+        ("redis+sentinel://h1/m?db=2", "unknown option 'db'"),
+    ],
+)
+def test_a_bad_sentinel_url_says_which_part_is_wrong(url: str, said: str) -> None:
+    with pytest.raises(AddressInvalid, match=said):
+        sentinels_of(url)
+
+
+def test_described_without_its_password() -> None:
+    assert "s3cret" not in describe("redis+sentinel://:s3cret@h1:1/main/3")
+    assert describe("redis+sentinel://:s3cret@h1:1/main/3") == (
+        "the master 'main' of the Sentinels at h1:1 (db 3)"
+    )
+    assert describe("redis://:s3cret@localhost:6379/0") == "redis://localhost:6379"
+
+
+def test_the_broker_takes_the_sentinels_as_kombu_does() -> None:
+    plain = broker_of("redis://localhost:6379/4")
+    assert (plain.url, plain.transport, plain.options) == (
+        "redis://localhost:6379/4",
+        TRANSPORT,
+        {},
+    )
+    watched = broker_of("redis+sentinel://:pw@h1:26379,h2:26380/main/4?sentinel_password=w")
+    assert watched.url == "sentinel://:pw@h1:26379/4;sentinel://:pw@h2:26380/4"
+    assert watched.transport == SENTINEL_TRANSPORT
+    assert watched.options == {"master_name": "main", "sentinel_kwargs": {"password": "w"}}
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
+    group = SentinelGroup(tmp_path / "redis").start()
+    try:
+        yield group
+    finally:
+        group.stop()
+
+
+def _event(task: str) -> dict[str, str]:
+    """A P1 of the profit aggregate: it pages the on-call engineer at once."""
+    return {
+        "pipeline": "profit.aggregate",
+        "type": "aggregation_error",
+        "severity": "P1",
+        "summary": f"aggregation failed: {task}",
+        "dedup_key": task,
+    }
+
+
+def test_the_router_pages_through_a_failover_without_a_restart(
+    tmp_path: Path, sentinels: SentinelGroup
+) -> None:
+    outbox = tmp_path / "outbox"
+    start = pacific("2026-11-24 10:00")
+    with (
+        running_stack(RULES_DIR, outbox, start, REDIS_URL=sentinels.url(0)) as stack,
+        stack.client() as client,
+    ):
+        assert client.post("/v1/events", json=_event("before")).status_code == 202
+
+        def paged(task: str) -> bool:
+            return any(f"aggregation failed: {task}" in str(m["Subject"]) for m in stack.emails())
+
+        wait_until(lambda: paged("before"), 30, "the page before the failover")
+        old = sentinels.master_port()
+        new = sentinels.failover()
+        assert new != old
+
+        def accepted() -> bool:
+            try:
+                answer = client.post("/v1/events", json=_event("after"))
+            except httpx.HTTPError:
+                return False
+            assert answer.status_code in (202, 503), answer.text  # 503: no master yet
+            return answer.status_code == 202
+
+        wait_until(accepted, 30, "a 202 from the new master")
+        wait_until(lambda: paged("after"), 30, "the page after the failover")
+        listed = client.get("/v1/incidents?status=open").json()["incidents"]
+        assert sorted(i["dedup_key"] for i in listed) == ["after", "before"]
