@@ -18,10 +18,14 @@ SERVICE = "mymaster"
 class SentinelGroup:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.master = RedisServer(directory / "master")
+        # No wait before a replica's first sync (Redis 7 waits 5 s for more replicas)
+        self.master = RedisServer(directory / "master", None, "--repl-diskless-sync-delay", "0")
         self.replica = RedisServer(
-            directory / "replica", None, "--replicaof", "127.0.0.1", str(self.master.port)
-        )
+            directory / "replica",
+            None,
+            "--replicaof", "127.0.0.1", str(self.master.port),
+            "--repl-diskless-sync-delay", "0",
+        )  # fmt: skip
         self.sentinel_ports = [_free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
 
@@ -48,6 +52,7 @@ class SentinelGroup:
             self.sentinels.append(subprocess.Popen([binary, str(config), "--sentinel"]))
         wait_until(lambda: self.master_port() == self.master.port, 30, "the Sentinels")
         wait_until(lambda: self._replicas_known() >= 1, 30, "the Sentinels to see the replica")
+        wait_until(self._replica_online, 30, "the replica's first sync")
         return self
 
     def _sentinel(self, port: int) -> redis.Redis:
@@ -63,6 +68,11 @@ class SentinelGroup:
             if address:
                 return int(address[1])
         return None
+
+    def _replica_online(self) -> bool:
+        with redis.Redis(port=self.master.port, decode_responses=True) as master:
+            replica = master.info("replication").get("slave0")
+        return isinstance(replica, dict) and replica.get("state") == "online"
 
     def _replicas_known(self) -> int:
         with self._sentinel(self.sentinel_ports[0]) as sentinel:

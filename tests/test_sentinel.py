@@ -10,12 +10,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
+from fastapi.testclient import TestClient
 
+from router.api.app import create_api
 from router.config.redis_url import AddressInvalid, Sentinels, describe, sentinels_of
 from router.queue.broker import SENTINEL_TRANSPORT, TRANSPORT, broker_of
+from router.service.runtime import build_runtime
 from tests.sentinel import SentinelGroup
-from tests.stack import running_stack, wait_until
+from tests.stack import TOKEN, running_stack, settings_for, wait_until
 from tests.support import RULES_DIR, pacific
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.mark.parametrize(
@@ -128,3 +134,32 @@ def test_the_router_pages_through_a_failover_without_a_restart(
         wait_until(lambda: paged("after"), 30, "the page after the failover")
         listed = client.get("/v1/incidents?status=open").json()["incidents"]
         assert sorted(i["dedup_key"] for i in listed) == ["after", "before"]
+
+
+def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
+    tmp_path: Path, sentinels: SentinelGroup
+) -> None:
+    """ROUTER_REDIS_MIN_REPLICAS=1: a batch is accepted once a replica holds its task
+    (WAIT), and refused with 503 and Retry-After while none confirms it in time."""
+    settings = settings_for(
+        RULES_DIR,
+        tmp_path / "outbox",
+        REDIS_URL=sentinels.url(0),
+        ROUTER_REDIS_MIN_REPLICAS="1",
+        ROUTER_REDIS_WAIT_MS="300",
+    )
+    runtime = build_runtime(settings)
+    with TestClient(create_api(runtime)) as api:
+        accepted = api.post("/v1/events", json=_event("confirmed"), headers=AUTH)
+        assert accepted.status_code == 202, accepted.text
+        sentinels.replica.stop()
+        master = redis.Redis(port=sentinels.master.port)
+        wait_until(lambda: master.info("replication")["connected_slaves"] == 0, 30, "no replica")
+        refused = api.post("/v1/events", json=_event("unconfirmed"), headers=AUTH)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"]
+        said = refused.json()
+        assert said["status"] == "service unavailable"
+        assert said["message"].startswith("not accepted: 0 of 1 replica(s) confirmed the write")
+        master.close()
+    runtime.redis.close()

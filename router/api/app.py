@@ -66,7 +66,10 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
         ApiState(
             runtime=runtime,
             async_redis=clients,
-            send=send or async_sender(clients),
+            send=send
+            or async_sender(
+                clients, runtime.settings.redis_min_replicas, runtime.settings.redis_wait_ms
+            ),
             console_templates=console.console_templates(runtime.settings.templates_dir),
             logins=Logins(runtime.settings.secret_key.get_secret_value().encode()),
         ),

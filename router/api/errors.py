@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import Send
 
+from router.state.publish import ReplicaShortfall
+
 log = logging.getLogger("router.api")
 RETRY_AFTER_S = 5
 
@@ -79,5 +81,19 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
+    async def unconfirmed(request: Request, error: Exception) -> JSONResponse:
+        log.warning(
+            "request %s: not confirmed by the replicas: %s", request.state.request_id, error
+        )
+        return JSONResponse(
+            error_body(
+                503,
+                f"not accepted: {error}, so a failover could lose it; send it again",
+            ),
+            503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    app.add_exception_handler(ReplicaShortfall, unconfirmed)
     app.add_exception_handler(redis.RedisError, unavailable)
     app.add_exception_handler(OperationalError, unavailable)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     link_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="ROUTER_LINK_HOSTS"
     )
+    redis_min_replicas: int = Field(default=0, ge=0, alias="ROUTER_REDIS_MIN_REPLICAS")
+    """Replicas that must confirm a batch's task (WAIT) before the API answers 202."""
+    redis_wait_ms: int = Field(default=1000, ge=1, alias="ROUTER_REDIS_WAIT_MS")
+    """How long the API waits for those replicas before it answers 503."""
     rate_limit_per_min: int = Field(default=0, ge=0, alias="ROUTER_RATE_LIMIT_PER_MIN")
     max_details_bytes: int = Field(default=16 * 1024, ge=64, alias="ROUTER_MAX_DETAILS_BYTES")
     """Each free-form field of an event (`details`, `links`), as compact JSON: docs/limits.md."""

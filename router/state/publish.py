@@ -111,6 +111,16 @@ class LoopRedis:
 _Waiting = tuple[str, bytes, "asyncio.Future[object]"]
 
 
+class ReplicaShortfall(redis.RedisError):
+    """The task is on the master, but fewer replicas confirmed it in time than asked for
+    (ROUTER_REDIS_MIN_REPLICAS): a failover now could lose it, so it is not accepted."""
+
+    def __init__(self, confirmed: int, wanted: int, wait_ms: int) -> None:
+        super().__init__(
+            f"{confirmed} of {wanted} replica(s) confirmed the write within {wait_ms} ms"
+        )
+
+
 class GroupSender:
     """The API's `AsyncSend`: the LPUSHes that requests on one event loop ask for while
     a write is being prepared go to Redis together, in one pipelined round trip (group
@@ -119,8 +129,10 @@ class GroupSender:
     Under load a round trip per request cost the API as much as the rest of a
     one-event request (docs/performance.md)."""
 
-    def __init__(self, clients: LoopRedis) -> None:
-        self.clients = clients
+    def __init__(self, clients: LoopRedis, min_replicas: int = 0, wait_ms: int = 1000) -> None:
+        """`min_replicas`: replicas that must confirm a group's tasks (WAIT, at most
+        `wait_ms`) before its requests hear that they are queued."""
+        self.clients, self.min_replicas, self.wait_ms = clients, min_replicas, wait_ms
         self._groups: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
         self._writing: set[asyncio.Task[None]] = set()  # the loop holds tasks weakly
 
@@ -144,6 +156,8 @@ class GroupSender:
             async with self.clients().pipeline(transaction=False) as pipe:
                 for queue, message, _ in group:
                     pipe.lpush(queue, message)
+                if self.min_replicas:  # on the same connection: it waits for these writes
+                    pipe.execute_command("WAIT", self.min_replicas, self.wait_ms)
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as error:  # every waiting request hears it, cancelled too
             for _, _, future in group:
@@ -152,15 +166,26 @@ class GroupSender:
             if not isinstance(error, Exception):
                 raise
             return
+        shortfall = self._shortfall(replies.pop()) if self.min_replicas else None
         for (_, _, future), reply in zip(group, replies, strict=True):
             if future.done():
                 continue  # its request went away
-            if isinstance(reply, Exception):
+            if shortfall is not None:
+                future.set_exception(shortfall)
+            elif isinstance(reply, Exception):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
 
+    def _shortfall(self, confirmed: object) -> Exception | None:
+        if isinstance(confirmed, Exception):
+            return confirmed
+        count = int(confirmed) if isinstance(confirmed, int | str | bytes) else 0
+        if count >= self.min_replicas:
+            return None
+        return ReplicaShortfall(count, self.min_replicas, self.wait_ms)
 
-def async_sender(clients: LoopRedis) -> AsyncSend:
+
+def async_sender(clients: LoopRedis, min_replicas: int = 0, wait_ms: int = 1000) -> AsyncSend:
     """The API's `AsyncSend` (GroupSender)."""
-    return GroupSender(clients)
+    return GroupSender(clients, min_replicas, wait_ms)
