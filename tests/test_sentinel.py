@@ -119,6 +119,11 @@ def test_the_router_pages_through_a_failover_without_a_restart(
 
         wait_until(lambda: paged("before"), 30, "the page before the failover")
         old = sentinels.master_port()
+        ready = client.get("/readyz").json()["replication"]
+        assert ready["master"] == f"127.0.0.1:{old}" and ready["role"] == "master"
+        (replica,) = ready["replicas"]
+        assert replica["address"] == f"127.0.0.1:{sentinels.replica.port}"
+        assert replica["state"] == "online" and replica["bytes_behind"] >= 0
         new = sentinels.failover()
         assert new != old
 
@@ -134,6 +139,7 @@ def test_the_router_pages_through_a_failover_without_a_restart(
         wait_until(lambda: paged("after"), 30, "the page after the failover")
         listed = client.get("/v1/incidents?status=open").json()["incidents"]
         assert sorted(i["dedup_key"] for i in listed) == ["after", "before"]
+        assert client.get("/readyz").json()["replication"]["master"] == f"127.0.0.1:{new}"
 
 
 def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(

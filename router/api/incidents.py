@@ -27,6 +27,7 @@ from router.core.rotation import shift_json, shifts_between
 from router.core.times import iso_z
 from router.service.runtime import Runtime
 from router.state import deadletters, keys
+from router.state.replication import replication
 from router.state.store import Position, persistence_warning
 from router.state.writer import STATUSES
 
@@ -258,12 +259,16 @@ def readyz(runtime: RuntimeDep) -> Any:
         runtime.redis.ping()
         newest = runtime.redis.zrevrange(keys.HEARTBEATS, 0, 0, withscores=True)
         warning = persistence_warning(runtime.redis)
+        replicated = replication(runtime.redis)
     except redis.RedisError as error:  # any Redis failure means not ready
         return JSONResponse({"status": "not ready", "redis": str(error)}, status_code=503)
     age_s = runtime.clock.now().timestamp() - float(newest[0][1]) if newest else None
     if age_s is None or age_s > HEARTBEAT_FRESH_S:
-        return JSONResponse({"status": "not ready", "worker": "no recent heartbeat"}, 503)
-    said: dict[str, Any] = {"status": "ready", "redis": "ok"}
+        return JSONResponse(
+            {"status": "not ready", "worker": "no recent heartbeat", "replication": replicated},
+            503,
+        )
+    said: dict[str, Any] = {"status": "ready", "redis": "ok", "replication": replicated}
     said["worker_heartbeat_age_s"] = round(age_s, 1)
     if warning:
         said["warnings"] = [warning]
