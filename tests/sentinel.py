@@ -25,6 +25,8 @@ class SentinelGroup:
             None,
             "--replicaof", "127.0.0.1", str(self.master.port),
             "--repl-diskless-sync-delay", "0",
+            # a replica writing its first AOF refuses SIGTERM until it is done
+            "--appendonly", "no",
         )  # fmt: skip
         self.sentinel_ports = [_free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
@@ -70,9 +72,12 @@ class SentinelGroup:
         return None
 
     def _replica_online(self) -> bool:
+        """Synced, and confirming a write (right after its first sync a replica confirms
+        nothing for up to a second)."""
         with redis.Redis(port=self.master.port, decode_responses=True) as master:
             replica = master.info("replication").get("slave0")
-        return isinstance(replica, dict) and replica.get("state") == "online"
+            online = isinstance(replica, dict) and replica.get("state") == "online"
+            return online and master.incr("sentinel-group:probe") > 0 and master.wait(1, 100) == 1
 
     def _replicas_known(self) -> int:
         with self._sentinel(self.sentinel_ports[0]) as sentinel:
