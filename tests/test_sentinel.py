@@ -167,5 +167,7 @@ def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
         said = refused.json()
         assert said["status"] == "service unavailable"
         assert said["message"].startswith("not accepted: 0 of 1 replica(s) confirmed the write")
+        counted = 'router_api_unconfirmed_total{path="/v1/events"} 1.0'
+        assert counted in api.get("/metrics").text
         master.close()
     runtime.redis.close()

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.types import Send
 
+from router.api.deps import state_of
+from router.state.metrics import count_now
 from router.state.publish import ReplicaShortfall
 
 log = logging.getLogger("router.api")
@@ -85,6 +87,11 @@ def install(app: FastAPI) -> None:
         log.warning(
             "request %s: not confirmed by the replicas: %s", request.state.request_id, error
         )
+        try:  # on the master, which answers: only its replicas are missing
+            labels = {"path": request.url.path}
+            await count_now(state_of(request).async_redis(), "router_api_unconfirmed", labels)
+        except redis.RedisError:
+            pass
         return JSONResponse(
             error_body(
                 503,

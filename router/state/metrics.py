@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
+import redis.asyncio
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -41,6 +42,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "router_messages_failed": ("Messages failed for good", ("kind", "backend")),
     "router_message_retries": ("Delivery attempts that will be retried", ("kind", "backend")),
     "router_escalation_steps": ("Escalation steps fired (first pages included)", ("message",)),
+    "router_api_unconfirmed": (
+        "Requests answered 503 because fewer replicas than ROUTER_REDIS_MIN_REPLICAS "
+        "confirmed their write in time",
+        ("path",),
+    ),
 }
 LATENESS = "router_timer_lateness_seconds"
 _SEP, _EQ, _AND = "|", "=", "&"
@@ -54,6 +60,13 @@ def _field(name: str, labels: Mapping[str, object]) -> str:
 def count(pipe: Pipe, name: str, labels: Mapping[str, object], by: int = 1) -> None:
     """Add to a counter on a client, pipeline or MULTI."""
     pipe.hincrby(METRICS, _field(name, labels), by)
+
+
+async def count_now(
+    client: redis.asyncio.Redis, name: str, labels: Mapping[str, object], by: int = 1
+) -> None:
+    """`count` on the API's asyncio client, on its own."""
+    await client.hincrby(METRICS, _field(name, labels), by)
 
 
 @dataclass(frozen=True)
