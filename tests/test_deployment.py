@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
+from router.config.redis_url import sentinels_of
 from router.config.settings import Settings
 from router.core.message import OutgoingMessage
 from router.delivery.mail.backends.outbox import OutboxBackend
 from router.queue.tasks import DELIVER_QUEUE, LANES, QUEUES, URGENT_QUEUE
+from tests.redis_server import RedisServer
+from tests.stack import wait_until
 from tests.support import RULES_DIR
 
 ROOT = RULES_DIR.parent
@@ -136,3 +140,67 @@ def test_every_queue_has_a_worker_and_delivery_a_lane_of_its_own() -> None:
     # P1 batches are folded by the urgent worker alone: never in the niced bulk worker,
     # and a burst's batches of one pipeline never race each other's WATCH.
     assert [name for name, queues in lanes.items() if URGENT_QUEUE in queues] == ["worker-urgent"]
+
+
+def _sentinel_override() -> dict[str, Any]:
+    text = (ROOT / "docker-compose.sentinel.yml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def _redis_option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_the_sentinel_override_points_every_router_process_at_three_sentinels() -> None:
+    services = _sentinel_override()["services"]
+    sentinels = sorted(name for name in services if name.startswith("sentinel-"))
+    assert sentinels == ["sentinel-1", "sentinel-2", "sentinel-3"]
+    for name in ROUTER_SERVICES:
+        env = services[name]["environment"]
+        where = sentinels_of(env["REDIS_URL"])
+        assert sorted(host for host, _ in where.hosts) == sentinels and where.service == "mymaster"
+        assert int(env["ROUTER_REDIS_MIN_REPLICAS"]) >= 1
+        assert set(env) <= {f.alias for f in Settings.model_fields.values() if f.alias}
+    for name in ("redis", "redis-2", "redis-3"):
+        command = services[name]["command"]
+        assert int(_redis_option(command, "--min-replicas-to-write")) >= 1
+    for name in ("redis-2", "redis-3"):
+        assert services[name]["command"][-3:] == ["--replicaof", "redis", "6379"]
+    script = services["sentinel-1"]["command"][-1]
+    assert "sentinel monitor mymaster redis 6379 2" in script  # a quorum of two of three
+
+
+def test_a_master_with_the_shipped_settings_refuses_writes_without_a_replica(
+    tmp_path: Path,
+) -> None:
+    """The override's redis-server options on a master of the test's own (a lag bound of
+    1 s rather than 5, to keep it short): it takes writes while a replica follows it, and
+    refuses them (NOREPLICAS) once none does, so nothing it accepts is lost to a failover."""
+    shipped = _sentinel_override()["services"]["redis"]["command"][1:]
+    options = [*shipped, "--repl-diskless-sync-delay", "0"]
+    options[options.index("--min-replicas-max-lag") + 1] = "1"
+    master = RedisServer(tmp_path / "master", None, *options)
+    # the master refuses writes until a replica follows it: started before the replica's
+    master.start()
+    replica = RedisServer(
+        tmp_path / "replica", None, "--replicaof", "127.0.0.1", str(master.port)
+    ).start()
+    client = master.client()
+    try:
+        wait_until(lambda: _writes(client), 30, "a write once the replica follows")
+        replica.stop()
+        wait_until(lambda: not _writes(client), 30, "NOREPLICAS once it is gone")
+    finally:
+        client.close()
+        replica.stop()
+        master.stop()
+
+
+def _writes(client: redis.Redis) -> bool:
+    try:
+        client.set("probe", "1")
+    except redis.ResponseError as error:
+        assert str(error).startswith("NOREPLICAS"), error
+        return False
+    return True
