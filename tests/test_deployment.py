@@ -184,8 +184,11 @@ def test_a_master_with_the_shipped_settings_refuses_writes_without_a_replica(
     # the master refuses writes until a replica follows it: started before the replica's
     master.start()
     replica = RedisServer(
-        tmp_path / "replica", None, "--replicaof", "127.0.0.1", str(master.port)
-    ).start()
+        tmp_path / "replica",
+        None,
+        "--replicaof", "127.0.0.1", str(master.port),
+        "--appendonly", "no",  # a replica writing its first AOF refuses SIGTERM
+    ).start()  # fmt: skip
     client = master.client()
     try:
         wait_until(lambda: _writes(client), 30, "a write once the replica follows")
