@@ -155,9 +155,12 @@ def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
         ROUTER_REDIS_WAIT_MS="300",
     )
     runtime = build_runtime(settings)
+    away = {"engineer": "Aruna Sharma", "from": "2027-04-12", "to": "2027-04-12"}
     with TestClient(create_api(runtime)) as api:
         accepted = api.post("/v1/events", json=_event("confirmed"), headers=AUTH)
         assert accepted.status_code == 202, accepted.text
+        marked = api.post("/v1/absences", json=away, headers=AUTH)  # a change a person asks for
+        assert marked.status_code == 201, marked.text
         sentinels.replica.stop()
         master = redis.Redis(port=sentinels.master.port)
         wait_until(lambda: master.info("replication")["connected_slaves"] == 0, 30, "no replica")
@@ -169,5 +172,8 @@ def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
         assert said["message"].startswith("not accepted: 0 of 1 replica(s) confirmed the write")
         counted = 'router_api_unconfirmed_total{path="/v1/events"} 1.0'
         assert counted in api.get("/metrics").text
+        unmarked = api.delete(f"/v1/absences/{marked.json()['absence']['id']}", headers=AUTH)
+        assert unmarked.status_code == 503, unmarked.text
+        assert "0 of 1 replica(s) confirmed the write" in unmarked.json()["message"]
         master.close()
     runtime.redis.close()

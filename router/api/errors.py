@@ -19,7 +19,7 @@ from starlette.types import Send
 
 from router.api.deps import state_of
 from router.state.metrics import count_now
-from router.state.publish import ReplicaShortfall
+from router.state.replication import ReplicaShortfall
 
 log = logging.getLogger("router.api")
 RETRY_AFTER_S = 5

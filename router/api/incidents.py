@@ -145,6 +145,7 @@ def perform(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -
     """Acknowledge or resolve now: escalation stops at once, and the resolved notices are
     written with the resolve itself (router.state.store)."""
     runtime.engine.intake.act(incident, action, by, runtime.clock.now())
+    runtime.confirm_writes()
     return find_incident(runtime, incident.id)
 
 
@@ -188,6 +189,7 @@ def add_note(runtime: Runtime, incident_id: str, body: NoteIn, by: str) -> dict[
             raise NoteInvalid("estimate", str(error)) from None
     said = {"by": by, "text": body.text.strip(), "estimate": estimate}
     runtime.engine.store.note(incident_id, now, "note", **said)
+    runtime.confirm_writes()
     return {"at": iso_z(now), **said}
 
 
@@ -218,6 +220,7 @@ def snooze(runtime: Runtime, incident_id: str, for_s: int, by: str) -> Incident:
     snoozed = runtime.engine.store.snooze(incident_id, for_s, by, runtime.clock.now())
     if snoozed is None:
         raise HTTPException(409, "only an acknowledged incident can be snoozed")
+    runtime.confirm_writes()
     return snoozed
 
 

@@ -13,7 +13,7 @@ from router.api.auth import Engineer, require_reader
 from router.api.deps import RuntimeDep
 from router.api.errors import error_body
 from router.core.events import Day
-from router.core.roster import RosterInvalid
+from router.core.roster import Change, RosterInvalid
 from router.core.times import parse_instant
 from router.service.runtime import Runtime
 from router.state.rosterstore import ChangeKind, change_json
@@ -58,6 +58,7 @@ def add_override(runtime: Runtime, body: OverrideIn, by: str) -> dict[str, Any]:
     added = runtime.roster.add_override(
         body.engineer, start, end, body.reason, by, runtime.clock.now()
     )
+    runtime.confirm_writes()
     return change_json(added)
 
 
@@ -65,6 +66,7 @@ def add_absence(runtime: Runtime, body: AbsenceIn, by: str) -> dict[str, Any]:
     added = runtime.roster.add_absence(
         body.engineer, body.first, body.last, body.reason, by, runtime.clock.now()
     )
+    runtime.confirm_writes()
     return change_json(added)
 
 
@@ -95,8 +97,16 @@ def list_absences(runtime: RuntimeDep) -> dict[str, Any]:
     return {"absences": [change_json(a) for a in runtime.roster.roster().absences]}
 
 
-def _remove(runtime: Runtime, kind: ChangeKind, change_id: str, by: str) -> dict[str, Any]:
+def remove_change(runtime: Runtime, kind: ChangeKind, change_id: str, by: str) -> Change | None:
+    """The run-time absence or override removed (None: it was not there)."""
     removed = runtime.roster.remove(kind, change_id, by, runtime.clock.now())
+    if removed is not None:
+        runtime.confirm_writes()
+    return removed
+
+
+def _remove(runtime: Runtime, kind: ChangeKind, change_id: str, by: str) -> dict[str, Any]:
+    removed = remove_change(runtime, kind, change_id, by)
     if removed is None:
         raise HTTPException(404, f"no {kind} {change_id}")
     return {kind: change_json(removed), "removed": True}

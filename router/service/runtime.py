@@ -20,7 +20,7 @@ from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.service.engine import Engine
 from router.service.folding import Fault, no_fault
-from router.state import connect
+from router.state import connect, replication
 from router.state.rosterstore import RosterStore
 
 
@@ -39,6 +39,12 @@ class Runtime:
     def current_rules(self) -> Rules:
         """The rules with the run-time absences and overrides laid over."""
         return self.roster.rules()
+
+    def confirm_writes(self) -> None:
+        """After a change a person asked for (acknowledge, resolve, snooze, a note, the
+        roster): ROUTER_REDIS_MIN_REPLICAS replicas hold it, or ReplicaShortfall (503)."""
+        settings = self.settings
+        replication.confirm(self.redis, settings.redis_min_replicas, settings.redis_wait_ms)
 
 
 def build_runtime(

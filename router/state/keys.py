@@ -52,6 +52,9 @@ ROSTER_VERSION = "ar:roster:version"
 AUDIT = "ar:audit"
 FEED_KEYS = "ar:feed-keys"
 METRICS = "ar:metrics"
+REPLICA_PROBE = "ar:replica-probe"
+"""Written right before a WAIT that confirms writes made on other connections
+(router.state.replication)."""
 PIPELINE_INDEX = "ar:pipeline-index"
 
 

@@ -23,6 +23,7 @@ from router.queue.tasks import AsyncSend, Send, TaskArgument
 from router.state.connect import async_client
 from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
+from router.state.replication import ReplicaShortfall, confirmed_count
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"router@{os.uname().nodename}"
@@ -111,16 +112,6 @@ class LoopRedis:
 _Waiting = tuple[str, bytes, "asyncio.Future[object]"]
 
 
-class ReplicaShortfall(redis.RedisError):
-    """The task is on the master, but fewer replicas confirmed it in time than asked for
-    (ROUTER_REDIS_MIN_REPLICAS): a failover now could lose it, so it is not accepted."""
-
-    def __init__(self, confirmed: int, wanted: int, wait_ms: int) -> None:
-        super().__init__(
-            f"{confirmed} of {wanted} replica(s) confirmed the write within {wait_ms} ms"
-        )
-
-
 class GroupSender:
     """The API's `AsyncSend`: the LPUSHes that requests on one event loop ask for while
     a write is being prepared go to Redis together, in one pipelined round trip (group
@@ -180,7 +171,7 @@ class GroupSender:
     def _shortfall(self, confirmed: object) -> Exception | None:
         if isinstance(confirmed, Exception):
             return confirmed
-        count = int(confirmed) if isinstance(confirmed, int | str | bytes) else 0
+        count = confirmed_count(confirmed)
         if count >= self.min_replicas:
             return None
         return ReplicaShortfall(count, self.min_replicas, self.wait_ms)

@@ -5,6 +5,39 @@ from __future__ import annotations
 import redis
 import redis.sentinel
 
+from router.state.keys import REPLICA_PROBE
+
+
+class ReplicaShortfall(redis.RedisError):
+    """The write is on the master, but fewer replicas confirmed it in time than asked
+    for (ROUTER_REDIS_MIN_REPLICAS): a failover now could lose it, so it is not accepted."""
+
+    def __init__(self, confirmed: int, wanted: int, wait_ms: int) -> None:
+        super().__init__(
+            f"{confirmed} of {wanted} replica(s) confirmed the write within {wait_ms} ms"
+        )
+
+
+def confirmed_count(reply: object) -> int:
+    return int(reply) if isinstance(reply, int | str | bytes) else 0
+
+
+def confirm(client: redis.Redis, replicas: int, wait_ms: int) -> None:
+    """Raise ReplicaShortfall unless `replicas` replicas hold every write made so far,
+    on any connection. WAIT waits for its own connection's writes, and a pooled client's
+    last write may have gone over another one; so this connection writes once more
+    (REPLICA_PROBE) and waits for that: a replica applies the stream in order, so
+    holding the probe means holding all that came before it."""
+    if replicas <= 0:
+        return
+    with client.pipeline(transaction=False) as pipe:
+        pipe.incr(REPLICA_PROBE)
+        pipe.execute_command("WAIT", replicas, wait_ms)  # type: ignore[no-untyped-call]
+        _, reply = pipe.execute()
+    count = confirmed_count(reply)
+    if count < replicas:
+        raise ReplicaShortfall(count, replicas, wait_ms)
+
 
 def master_address(client: redis.Redis) -> str:
     """host:port of the server this client writes to: for a Sentinel URL, the master the

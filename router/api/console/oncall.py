@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from router.api import roster as roster_api
 from router.api.calendarfeed import feed_url
 from router.api.console.pages import (
     engineer_form,
@@ -255,6 +256,7 @@ async def remove_change(
     which = KINDS.get(kind)
     if which is None:
         return page_message(request, "Not found", f"Nothing to remove at {kind}.", 404)
-    now = runtime.clock.now()
-    removed = await run_in_threadpool(runtime.roster.remove, which, change_id, session.person, now)
+    removed = await run_in_threadpool(
+        roster_api.remove_change, runtime, which, change_id, session.person
+    )
     return _done(f"Removed that {which}." if removed else f"That {which} was already gone.")
