@@ -4,7 +4,6 @@ port in use, and what holds the port."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,9 @@ import pytest
 
 from router.processes.port import PortTaken, holder_of, listening_socket, require_free
 from tests.redis_server import session_redis
-from tests.stack import TOKEN, free_port, wait_until
+from tests.stack import TOKEN, free_port
 from tests.support import RULES_DIR, without_deadlines
+from tests.test_processes import router_up
 
 
 def test_a_second_router_up_on_a_taken_port_says_who_holds_it_and_starts_nothing(
@@ -29,17 +29,8 @@ def test_a_second_router_up_on_a_taken_port_says_who_holds_it_and_starts_nothing
         "ROUTER_RULES_DIR": str(without_deadlines(RULES_DIR, tmp_path / "rules")),
         "ROUTER_OUTBOX_DIR": str(tmp_path / "outbox"),
     }
-    with (tmp_path / "up.log").open("wb") as log:
-        first = subprocess.Popen(
-            [sys.executable, "-m", "router", "up", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        # the port is held once an api process listens on it: no need to wait for more
-        wait_until(lambda: holder_of(port), 60, "the first router's api on its port")
+    # the port is held once an api process listens on it: no need to wait for more
+    with router_up(tmp_path, port, env, serving=lambda _: holder_of(port)):
         second = subprocess.run(
             [sys.executable, "-m", "router", "up", "--port", str(port)],
             cwd=tmp_path,
@@ -53,10 +44,7 @@ def test_a_second_router_up_on_a_taken_port_says_who_holds_it_and_starts_nothing
         (line,) = said  # one line, and no private Redis or process was started before it
         assert line.startswith(f"error: port {port} on 127.0.0.1 is in use by another router")
         assert f"`router up --port {port}`" in line
-        assert first.poll() is None  # the first one still runs
-    finally:
-        first.send_signal(signal.SIGINT)
-        assert first.wait(30) == 0
+        assert holder_of(port)  # the first one still serves
     session_redis().client(7).flushdb()
 
 

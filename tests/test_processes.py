@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,11 @@ def _readme_event() -> dict[str, Any]:
 
 
 @contextmanager
-def router_up(tmp_path: Path, port: int, env: dict[str, str]) -> Iterator[str]:
-    """`router up` as a user starts it; Ctrl-C at the end must stop everything cleanly."""
+def router_up(
+    tmp_path: Path, port: int, env: dict[str, str], serving: Callable[[str], object] | None = None
+) -> Iterator[str]:
+    """`router up` as a user starts it; Ctrl-C at the end must stop everything cleanly.
+    Yields once `serving(url)` holds: by default, once /readyz answers 200."""
     with (tmp_path / "up.log").open("wb") as log:
         up = subprocess.Popen(
             [sys.executable, "-m", "router", "up", "--port", str(port)],
@@ -66,7 +69,8 @@ def router_up(tmp_path: Path, port: int, env: dict[str, str]) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_until(lambda: _status(f"{url}/readyz") == 200, timeout_s=60, what="/readyz")
+            ready = serving or (lambda url: _status(f"{url}/readyz") == 200)
+            wait_until(lambda: ready(url), timeout_s=60, what="router up to serve")
             yield url
         finally:
             up.send_signal(signal.SIGINT)

@@ -153,10 +153,13 @@ def run_scheduler(settings: Settings) -> None:
 
 
 def _redis_answers(url: str) -> bool:
+    probe = connect.client(url, socket_connect_timeout=1)
     try:
-        return bool(connect.client(url, socket_connect_timeout=1).ping())
+        return bool(probe.ping())
     except redis.RedisError:
         return False
+    finally:
+        probe.close()
 
 
 def _private_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
