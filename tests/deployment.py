@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import httpx
 import redis
 
 from router.queue.tasks import QUEUES
+from router.state import connect
 from router.state.keys import LEASED, TIMERS
 from tests.mailservers import SmtpInbox
 from tests.redis_server import RedisServer
@@ -48,24 +50,32 @@ class Deployment:
     def __init__(
         self,
         directory: Path,
-        server: RedisServer,
+        server: RedisServer | None,
         smtp_port: int,
         rules_dir: Path = RULES_DIR,
+        *,
+        redis_url: str = "",
+        host: str = "127.0.0.1",
+        smtp_host: str = "127.0.0.1",
         **settings: str,
     ) -> None:
+        """`redis_url` instead of `server`'s (a Sentinel URL); `host`: the API's address;
+        `smtp_host`: where the SMTP server listens (tests.hosts: the test's side)."""
         self.directory, self.server = directory, server
+        self.redis_url = redis_url or (server.url() if server else "")
+        assert self.redis_url, "a Deployment needs a redis-server or a REDIS_URL"
         # the processes read the real clock: see without_deadlines
         rules_dir = without_deadlines(rules_dir, directory / "rules-without-deadlines")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host, self.port = host, free_port()
+        self.url = f"http://{host}:{self.port}"
         self.env = {
             **os.environ,
-            "REDIS_URL": server.url(),
+            "REDIS_URL": self.redis_url,
             "ROUTER_API_TOKENS": TOKEN,
             "ROUTER_RULES_DIR": str(rules_dir),
             "ROUTER_SECRET_KEY": "drill-secret-key-0123456789",
             "ROUTER_EMAIL_BACKEND": "smtp",
-            "ROUTER_SMTP_HOST": "127.0.0.1",
+            "ROUTER_SMTP_HOST": smtp_host,
             "ROUTER_SMTP_PORT": str(smtp_port),
             "ROUTER_SMTP_TIMEOUT_S": "5",
             "ROUTER_SCHEDULER_TICK_S": "0.2",
@@ -74,11 +84,12 @@ class Deployment:
         }
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, role: str, *args: str, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        """`prefix`: what runs the process (`ip netns exec NAME` on a test host)."""
         log = self.directory / f"{role}-{len(self.processes)}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "router", role, *args],
+                [*prefix, sys.executable, "-m", "router", role, *args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -88,16 +99,23 @@ class Deployment:
         self.processes.append(process)
         return process
 
-    def api(self, processes: int = 1) -> subprocess.Popen[bytes]:
-        process = self.start("api", "--port", str(self.port), "--processes", str(processes))
+    def api(self, processes: int = 1, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        where = ("--host", self.host) if self.host != "127.0.0.1" else ()
+        process = self.start(
+            "api", *where, "--port", str(self.port), "--processes", str(processes), prefix=prefix
+        )
         wait_until(lambda: self._status("/healthz") == 200, timeout_s=30, what="the api")
         return process
 
-    def worker(self, concurrency: int = 2, lane: str = "all") -> subprocess.Popen[bytes]:
-        return self.start("worker", "--concurrency", str(concurrency), "--lane", lane)
+    def worker(
+        self, concurrency: int = 2, lane: str = "all", prefix: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
+        return self.start(
+            "worker", "--concurrency", str(concurrency), "--lane", lane, prefix=prefix
+        )
 
-    def scheduler(self) -> subprocess.Popen[bytes]:
-        return self.start("scheduler")
+    def scheduler(self, prefix: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        return self.start("scheduler", prefix=prefix)
 
     def _status(self, path: str) -> int:
         try:
@@ -111,7 +129,8 @@ class Deployment:
         )
 
     def client(self) -> redis.Redis:
-        return self.server.client()
+        """The master's client, through the Sentinels for a Sentinel URL."""
+        return connect.client(self.redis_url, socket_connect_timeout=2, socket_timeout=5)
 
     def idle(self) -> bool:
         """Nothing queued, nothing held by a worker, no timer in hand, and none due: a

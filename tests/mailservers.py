@@ -54,9 +54,11 @@ class PipeliningInbox(SmtpInbox):
 
 
 @contextmanager
-def smtp_server(port: int, inbox: SmtpInbox | None = None, **options: Any) -> Iterator[SmtpInbox]:
+def smtp_server(
+    port: int, inbox: SmtpInbox | None = None, host: str = "127.0.0.1", **options: Any
+) -> Iterator[SmtpInbox]:
     inbox = inbox or SmtpInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+    controller = Controller(inbox, hostname=host, port=port, **options)
     controller.start()
     try:
         yield inbox

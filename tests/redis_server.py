@@ -9,6 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -27,8 +28,17 @@ class RedisServer:
     """`redis-server` on 127.0.0.1 with its append-only file on (everysec), as production
     should run it. `kill()` is SIGKILL; `start()` again brings the same data back."""
 
-    def __init__(self, directory: Path | None = None, port: int | None = None, *more: str) -> None:
-        """`more`: further redis-server options (a replica's --replicaof)."""
+    def __init__(
+        self,
+        directory: Path | None = None,
+        port: int | None = None,
+        *more: str,
+        host: str = "127.0.0.1",
+        prefix: Sequence[str] = (),
+    ) -> None:
+        """`more`: further redis-server options (a replica's --replicaof); `host`: the
+        address it listens on; `prefix`: what runs it (`ip netns exec NAME` for a test
+        host of tests.hosts)."""
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (.ci/run installs it with apt-get)"
         self.binary = binary
@@ -36,9 +46,10 @@ class RedisServer:
         self.port = port or _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.more = more
+        self.host, self.prefix = host, tuple(prefix)
 
     def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
+        return f"redis://{self.host}:{self.port}/{db}"
 
     def client(self, db: int = 0) -> redis.Redis:
         return redis.Redis.from_url(self.url(db))
@@ -46,8 +57,9 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
+            *self.prefix,
             self.binary,
-            "--bind", "127.0.0.1",
+            "--bind", self.host,
             "--port", str(self.port),
             "--dir", str(self.directory),
             "--appendonly", "yes",
@@ -56,7 +68,8 @@ class RedisServer:
             "--logfile", str(self.directory / "redis.log"),
             *self.more,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command)
+        # its own process group: tests.hosts stops a host's processes by group
+        self.process = subprocess.Popen(command, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

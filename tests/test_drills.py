@@ -269,6 +269,41 @@ def test_schedulers_killed_or_doubled_send_each_step_once(
             deployment.stop()
 
 
+def test_a_scheduler_300_s_behind_sends_each_step_on_time(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
+    """A scheduler whose machine's clock runs 300 s behind (libfaketime) once sent every
+    escalation step 300 s late, and nothing warned. Every process goes by Redis's clock
+    now (router.state.watch): the steps (2 s apart) come on time, and the scheduler's
+    log says how far its machine is off."""
+    smtp_port = free_port()
+    with smtp_server(smtp_port) as inbox:
+        deployment = Deployment(tmp_path, own_redis, smtp_port, _two_second_rules(tmp_path))
+        deployment.env["DONT_FAKE_MONOTONIC"] = "1"  # libfaketime: the wall clock only
+        try:
+            deployment.api()
+            deployment.worker()
+            behind = deployment.scheduler(prefix=("faketime", "-f", "-300s"))
+            posted_at = time.monotonic()
+            assert deployment.post("/v1/events", _p1_batch(0, size=5)).status_code == 202
+            wait_until(lambda: len(message_ids(inbox)) >= 5, timeout_s=30, what="pages")
+            planned = _planned_keys(deployment)
+            wait_until(lambda: planned <= set(message_ids(inbox)), timeout_s=60, what="the steps")
+            last_s = time.monotonic() - posted_at
+            wait_until(deployment.idle, timeout_s=30, what="every task and timer to be done")
+            counts = Counter(message_ids(inbox))
+            assert set(counts) == planned and len(planned) > 5
+            assert [key for key, n in counts.items() if n > 1] == []
+            log = (tmp_path / f"scheduler-{deployment.processes.index(behind)}.log").read_text()
+            assert "this machine's clock is 300." in log and "behind Redis's" in log
+            print(
+                f"\ndrill skewed scheduler: {len(planned)} messages, the last {last_s:.1f} s "
+                "after the event, with the scheduler's clock 300 s behind"
+            )
+        finally:
+            deployment.stop()
+
+
 def _timers_queued(client: redis.Redis) -> int:
     """Timer members in the fire tasks waiting in router.deliver (a task carries a list)."""
     count = 0

@@ -78,7 +78,7 @@ def _session(deployment: Deployment, person: str) -> str:
     secret = deployment.env["ROUTER_SECRET_KEY"].encode()
 
     async def sign_in() -> str:
-        async with redis.asyncio.Redis.from_url(deployment.server.url()) as client:
+        async with redis.asyncio.Redis.from_url(deployment.redis_url) as client:
             logins = Logins(secret)
             session = await logins.finish(client, await logins.start(client, person))
             return session.id

@@ -96,10 +96,27 @@ def test_counters_move_with_events_and_pages(tmp_path: Path, own_redis: RedisSer
         assert total(after, "router_timer_lateness_seconds_bucket", le="+Inf") == 20
         assert total(after, "router_queue_depth", queue="router.urgent") == 0
         assert 0 <= total(after, "router_worker_heartbeat_age_seconds") < 60
+        # every process's clock against Redis's: the two api processes, the scheduler, and
+        # each worker's pool processes
+        measured = {
+            dict(k[1])["process"]: v
+            for k, v in after.items()
+            if k[0] == "router_clock_offset_seconds"
+        }
+        roles = sorted(name.split()[0] for name in measured)
+        assert roles.count("api") == 2 and roles.count("scheduler") == 1, measured
+        assert roles.count("worker") >= 2, measured
+        assert all(abs(offset) < 1 for offset in measured.values())
     assert (
         len(
             {
-                tuple(sorted((k, v) for k, v in s.items() if "heartbeat" not in k[0]))
+                tuple(
+                    sorted(
+                        (k, v)
+                        for k, v in s.items()
+                        if "heartbeat" not in k[0] and "clock_offset" not in k[0]
+                    )
+                )
                 for s in scrapes
             }
         )

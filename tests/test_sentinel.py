@@ -72,15 +72,24 @@ def test_described_without_its_password() -> None:
 
 def test_the_broker_takes_the_sentinels_as_kombu_does() -> None:
     plain = broker_of("redis://localhost:6379/4")
-    assert (plain.url, plain.transport, plain.options) == (
-        "redis://localhost:6379/4",
-        TRANSPORT,
-        {},
-    )
+    assert (plain.url, plain.transport) == ("redis://localhost:6379/4", TRANSPORT)
+    # a master cut off without closing the connection: commands and BRPOPs time out
+    timeouts = {
+        "socket_timeout": 5.0,
+        "socket_connect_timeout": 2.0,
+        "socket_keepalive": True,
+        "health_check_interval": 2,
+    }
+    assert plain.options == timeouts
     watched = broker_of("redis+sentinel://:pw@h1:26379,h2:26380/main/4?sentinel_password=w")
     assert watched.url == "sentinel://:pw@h1:26379/4;sentinel://:pw@h2:26380/4"
     assert watched.transport == SENTINEL_TRANSPORT
-    assert watched.options == {"master_name": "main", "sentinel_kwargs": {"password": "w"}}
+    assert watched.options == {
+        **timeouts,
+        "master_name": "main",
+        # a Sentinel that does not answer is passed over within 2 s
+        "sentinel_kwargs": {"socket_timeout": 2.0, "socket_connect_timeout": 2.0, "password": "w"},
+    }
 
 
 @pytest.fixture

@@ -51,11 +51,14 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
+        stop, stopping = threading.Event(), asyncio.Event()
         indexing = asyncio.create_task(_index_pipelines(runtime, stop))
+        following = asyncio.create_task(clients.follow_master(stopping))
         yield
         stop.set()
+        stopping.set()
         await indexing
+        await following
         await clients.close()
 
     app = FastAPI(

@@ -29,6 +29,7 @@ from router.service.runtime import Runtime
 from router.state import deadletters, keys
 from router.state.replication import replication
 from router.state.store import Position, persistence_warning
+from router.state.watch import RedisClock, offsets
 from router.state.writer import STATUSES
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,15 @@ def readyz(runtime: RuntimeDep) -> Any:
         )
     said: dict[str, Any] = {"status": "ready", "redis": "ok", "replication": replicated}
     said["worker_heartbeat_age_s"] = round(age_s, 1)
+    if isinstance(runtime.clock, RedisClock):  # the offsets it corrects for
+        try:
+            measured = offsets(runtime.redis, runtime.clock.now())
+        except redis.RedisError:
+            measured = {}
+        said["clock"] = {
+            "goes_by": "redis",
+            "offsets_s": {name: round(offset, 3) for name, offset in measured.items()},
+        }
     if warning:
         said["warnings"] = [warning]
     return said

@@ -18,6 +18,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SENTINEL_PORT = 26379
+# A server that stops answering without closing the connection (its host cut off) fails
+# a command within seconds, so that the next one connects again: to the master the
+# Sentinels name by then. A fold's MULTI takes well under SOCKET_TIMEOUT_S.
+SOCKET_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
+# A Sentinel that does not answer (its host down or cut off) is passed over within this
+# for the next one.
+SENTINEL_TIMEOUT_S = 2.0
 
 
 class AddressInvalid(ValueError):

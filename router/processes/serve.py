@@ -78,14 +78,14 @@ def serve_api(settings: Settings, host: str, port: int, processes: int = 1) -> N
     runtime = build_runtime(settings)
     _check_routing_keys(runtime)
     _warn_if_not_persistent(runtime)
-    if processes > 1:
+    if processes > 1:  # each serving process watches for itself
         log.info("api: %d processes on %s:%d", processes, host, port)
         try:
             supervise(host, port, processes)
         except OSError as error:
             raise SystemExit(f"error: cannot listen on {host}:{port}: {error.strerror}") from None
         return
-    config = uvicorn_config(create_api(runtime), host, port)
+    config = uvicorn_config(create_api(runtime.watched("api")), host, port)
     heap.settle()
     uvicorn.Server(config).run()
 
@@ -102,7 +102,7 @@ def api_from_environment() -> Any:
     from router.api.app import create_api
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = create_api(build_runtime(load_settings()))
+    app = create_api(build_runtime(load_settings()).watched("api"))
     heap.settle()
     return app
 
@@ -123,7 +123,7 @@ def _uvicorn_options(host: str, port: int) -> dict[str, Any]:
 def run_worker(settings: Settings, concurrency: int, queues: tuple[str, ...] = QUEUES) -> None:
     _require_secret(settings)
     celery = create_celery(
-        lambda: build_runtime(settings),
+        lambda: build_runtime(settings).watched("worker"),
         settings.redis_url,
         settings.redeliver_after_s,
         built=heap.settle,  # in each pool process, once it has its runtime
@@ -141,7 +141,7 @@ def run_worker(settings: Settings, concurrency: int, queues: tuple[str, ...] = Q
 
 
 def run_scheduler(settings: Settings) -> None:
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings).watched("scheduler")
     _warn_if_not_persistent(runtime)
     scheduler = Scheduler(runtime, redis_sender(runtime.redis))
     heap.settle()

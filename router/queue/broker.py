@@ -21,7 +21,13 @@ from urllib.parse import quote
 
 from kombu.transport import redis as kombu_redis
 
-from router.config.redis_url import is_sentinel, sentinels_of
+from router.config.redis_url import (
+    CONNECT_TIMEOUT_S,
+    SENTINEL_TIMEOUT_S,
+    SOCKET_TIMEOUT_S,
+    is_sentinel,
+    sentinels_of,
+)
 
 log = logging.getLogger(__name__)
 TRANSPORT = "router.queue.broker:Transport"
@@ -70,16 +76,38 @@ class Broker:
     use_ssl: dict[str, object] | bool = False
 
 
+# A broker that stops answering without closing the connection (its host cut off; see
+# celery#6348): a command fails after socket_timeout, and kombu drops a BRPOP whose
+# reply is overdue by health_check_interval (kombu 5.7), so the worker connects again,
+# to the new master, within seconds. socket_timeout must exceed kombu's 1 s BRPOP.
+TIMEOUTS: dict[str, object] = {
+    "socket_timeout": SOCKET_TIMEOUT_S,
+    "socket_connect_timeout": CONNECT_TIMEOUT_S,
+    "socket_keepalive": True,
+    "health_check_interval": 2,
+}
+
+
 def broker_of(redis_url: str) -> Broker:
     """A plain URL as it is; a Sentinel URL as kombu's sentinel transport takes it: one
-    `sentinel://` URL a Sentinel, joined by `;`, and the master's name as `master_name`."""
+    `sentinel://` URL a Sentinel, joined by `;`, and the master's name as `master_name`.
+    The Sentinels get their own short timeouts: kombu hands them none of the master's
+    when `sentinel_kwargs` is set, and one that does not answer must not hold the rest."""
     if not is_sentinel(redis_url):
-        return Broker(redis_url, TRANSPORT, {})
+        return Broker(redis_url, TRANSPORT, dict(TIMEOUTS))
     where = sentinels_of(redis_url)
     password = f":{quote(where.password, safe='')}@" if where.password else ""
     hosts = ";".join(f"sentinel://{password}{host}:{port}/{where.db}" for host, port in where.hosts)
-    options: dict[str, object] = {"master_name": where.service}
+    watchers: dict[str, object] = {
+        "socket_timeout": SENTINEL_TIMEOUT_S,
+        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+    }
     if where.sentinel_password:
-        options["sentinel_kwargs"] = {"password": where.sentinel_password}
+        watchers["password"] = where.sentinel_password
+    options: dict[str, object] = {
+        **TIMEOUTS,
+        "master_name": where.service,
+        "sentinel_kwargs": watchers,
+    }
     use_ssl: dict[str, object] | bool = {"ssl_cert_reqs": ssl.CERT_REQUIRED} if where.tls else False
     return Broker(hosts, SENTINEL_TRANSPORT, options, use_ssl)

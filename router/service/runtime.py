@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from router.config.clock import Clock, SystemClock
+from router.config.clock import Clock
 from router.config.load import load_rules
 from router.config.settings import Settings
 from router.core.rules import Rules
@@ -22,6 +22,7 @@ from router.service.engine import Engine
 from router.service.folding import Fault, no_fault
 from router.state import connect, replication
 from router.state.rosterstore import RosterStore
+from router.state.watch import RedisClock, Watch
 
 
 @dataclass
@@ -34,7 +35,16 @@ class Runtime:
     composer: Composer
     notifier: Notifier
     notices: NoticeComposer
-    clock: Clock = field(default_factory=SystemClock)
+    clock: Clock = field(default_factory=RedisClock)
+    watch: Watch | None = None
+    """Started by each router process (router.processes.serve), not by tests."""
+
+    def watched(self, role: str) -> Runtime:
+        """This runtime with its Watch running in this process (router.state.watch);
+        `role`: api, worker or scheduler."""
+        if self.watch is not None:
+            self.watch.start(role)
+        return self
 
     def current_rules(self) -> Rules:
         """The rules with the run-time absences and overrides laid over."""
@@ -92,14 +102,8 @@ def build_runtime(
         notifier=notifier,
         notices=notices,
     )
+    clock = clock or RedisClock()
+    watch = Watch(client, clock if isinstance(clock, RedisClock) else None)
     return Runtime(
-        settings,
-        rules,
-        client,
-        engine,
-        roster,
-        composer,
-        notifier,
-        notices,
-        clock or SystemClock(),
+        settings, rules, client, engine, roster, composer, notifier, notices, clock, watch
     )

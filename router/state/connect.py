@@ -19,7 +19,14 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from router.config.redis_url import Sentinels, is_sentinel, sentinels_of
+from router.config.redis_url import (
+    CONNECT_TIMEOUT_S,
+    SENTINEL_TIMEOUT_S,
+    SOCKET_TIMEOUT_S,
+    Sentinels,
+    is_sentinel,
+    sentinels_of,
+)
 
 
 class HiredisPacker:
@@ -46,9 +53,18 @@ def _sendable(word: object) -> bool:
     )
 
 
+TIMEOUTS: dict[str, Any] = {
+    "socket_timeout": SOCKET_TIMEOUT_S,
+    "socket_connect_timeout": CONNECT_TIMEOUT_S,
+    "socket_keepalive": True,
+}
+
+
 def client(url: str, **options: Any) -> redis.Redis:
     """`redis.Redis.from_url(url, **options)` with the packer; for a Sentinel URL, the
-    master its Sentinels name, found again after a failover (router.config.redis_url)."""
+    master its Sentinels name, found again after a failover (router.config.redis_url).
+    `options` may shorten TIMEOUTS."""
+    options = {**TIMEOUTS, **options}
     if not is_sentinel(url):
         return redis.Redis.from_url(url, command_packer=HiredisPacker(), **options)
     where = sentinels_of(url)
@@ -68,13 +84,13 @@ def async_client(url: str) -> redis.asyncio.Redis:
     """The asyncio client of `client` (the API's event loop): redis-py's own packer,
     which its asyncio connections keep."""
     if not is_sentinel(url):
-        return redis.asyncio.Redis.from_url(url)
+        return redis.asyncio.Redis.from_url(url, **TIMEOUTS)
     where = sentinels_of(url)
     master = _master_options(where)
     if where.tls:
         master["connection_class"] = redis.asyncio.sentinel.SentinelManagedSSLConnection
     watchers = redis.asyncio.sentinel.Sentinel(
-        list(where.hosts), sentinel_kwargs=_sentinel_options(where), **master
+        list(where.hosts), sentinel_kwargs=_sentinel_options(where), **master, **TIMEOUTS
     )
     found = watchers.master_for(where.service, redis_class=_AsyncWatched)
     assert isinstance(found, _AsyncWatched)
@@ -102,15 +118,11 @@ class _AsyncWatched(redis.asyncio.Redis):
             await sentinel.aclose()
 
 
-# A Sentinel that does not answer is passed over at once for the next one.
-_SENTINEL_TIMEOUT_S = 2.0
-
-
 def _sentinel_options(where: Sentinels) -> dict[str, Any]:
     return {
         "password": where.sentinel_password,
-        "socket_timeout": _SENTINEL_TIMEOUT_S,
-        "socket_connect_timeout": _SENTINEL_TIMEOUT_S,
+        "socket_timeout": SENTINEL_TIMEOUT_S,
+        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
     }
 
 

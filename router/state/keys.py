@@ -55,6 +55,12 @@ METRICS = "ar:metrics"
 REPLICA_PROBE = "ar:replica-probe"
 """Written right before a WAIT that confirms writes made on other connections
 (router.state.replication)."""
+CLOCK_OFFSETS = "ar:clock-offsets"
+"""Hash: each router process ("api host pid 12") -> "offset_s measured_at_unix", its
+clock against Redis's (router.state.watch)."""
+FAILOVERS = "ar:failovers"
+"""Set: the replication ID of each master a router process saw take over
+(router.state.watch)."""
 PIPELINE_INDEX = "ar:pipeline-index"
 
 

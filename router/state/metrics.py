@@ -28,8 +28,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from router.queue.tasks import QUEUES
-from router.state.keys import HEARTBEATS, METRICS
+from router.state.keys import FAILOVERS, HEARTBEATS, METRICS
 from router.state.pipe import Pipe
+from router.state.watch import offsets
 
 LATENESS_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -143,7 +144,9 @@ class RedisCollector(Collector):
             for queue in QUEUES:
                 reads.llen(queue)
             reads.zrevrange(HEARTBEATS, 0, 0, withscores=True)
-            stored, *depths, newest = reads.execute()
+            reads.scard(FAILOVERS)
+            stored, *depths, newest, failovers = reads.execute()
+        now: datetime = self.now()
         families = {
             name: CounterMetricFamily(name, text, labels=list(labels))
             for name, (text, labels) in COUNTERS.items()
@@ -178,6 +181,19 @@ class RedisCollector(Collector):
             "Seconds since the newest worker heartbeat (absent: no worker ever seen)",
         )
         if newest:
-            now: datetime = self.now()
             age.add_metric([], max(0.0, now.timestamp() - float(newest[0][1])))
         yield age
+        switched = CounterMetricFamily(
+            "router_redis_failovers_seen",
+            "Redis failovers a router process saw: each new master counted once",
+        )
+        switched.add_metric([], int(failovers))
+        yield switched
+        skew = GaugeMetricFamily(
+            "router_clock_offset_seconds",
+            "Redis's clock minus each running process's, which it corrects for",
+            labels=["process"],
+        )
+        for name, offset_s in offsets(self.redis, now).items():
+            skew.add_metric([name], offset_s)
+        yield skew

@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import logging
 import os
 
 import orjson
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
 
 from router.queue.tasks import AsyncSend, Send, TaskArgument
 from router.state.connect import async_client
 from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
 from router.state.replication import ReplicaShortfall, confirmed_count
+from router.state.watch import EVERY_S
+
+log = logging.getLogger(__name__)
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"router@{os.uname().nodename}"
@@ -101,6 +107,21 @@ class LoopRedis:
                 del self._clients[old]
             client = self._clients[loop] = async_client(self.redis_url)
         return client
+
+    async def follow_master(self, stop: asyncio.Event) -> None:
+        """Until `stop`: once a second, for a Sentinel URL, ask the Sentinels for the
+        master; this loop's pool drops its idle connections to an old one at once
+        (router.state.watch does the same for a process's other clients)."""
+        while not stop.is_set():
+            pool = self().connection_pool
+            if not isinstance(pool, redis.asyncio.sentinel.SentinelConnectionPool):
+                return
+            try:
+                await pool.get_master_address()  # type: ignore[no-untyped-call]
+            except redis.RedisError as error:  # no master now: ask again
+                log.debug("redis watch: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), EVERY_S)
 
     async def close(self) -> None:
         """Close this loop's pool (the API's lifespan calls it at shutdown)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 import redis.sentinel
 
-from router.state.keys import REPLICA_PROBE
+from router.state.keys import FAILOVERS, REPLICA_PROBE
 
 
 class ReplicaShortfall(redis.RedisError):
@@ -65,4 +65,9 @@ def replication(client: redis.Redis) -> dict[str, object]:
         for key, value in sorted(info.items())
         if key.startswith("slave") and isinstance(value, dict)
     ]
-    return {"master": master_address(client), "role": info.get("role"), "replicas": replicas}
+    return {
+        "master": master_address(client),
+        "role": info.get("role"),
+        "replicas": replicas,
+        "failovers_seen": int(client.scard(FAILOVERS)),
+    }
