@@ -5,6 +5,7 @@ of the test's own, fails over, and pages again without a restart."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from fastapi.testclient import TestClient
 from router.api.app import create_api
 from router.config.redis_url import AddressInvalid, Sentinels, describe, sentinels_of
 from router.queue.broker import SENTINEL_TRANSPORT, TRANSPORT, broker_of
-from router.service.runtime import build_runtime
+from router.service.runtime import Runtime, build_runtime
+from router.state.sessions import Logins
 from tests.sentinel import SentinelGroup
 from tests.stack import TOKEN, running_stack, settings_for, wait_until
 from tests.support import RULES_DIR, pacific
@@ -151,6 +153,26 @@ def test_the_router_pages_through_a_failover_without_a_restart(
         assert client.get("/readyz").json()["replication"]["master"] == f"127.0.0.1:{new}"
 
 
+def _signed_in(api: TestClient, runtime: Runtime) -> str:
+    """Signs the console in as Kshama Kumar (a link as `router login-link` makes);
+    returns the session's CSRF token."""
+    token = Logins(runtime.settings.secret_key.get_secret_value().encode()).start_now(
+        runtime.redis, "Kshama Kumar"
+    )
+    shown = api.get(f"/login/link?token={token}&next=/")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text)
+    assert shown.status_code == 200 and csrf, shown.text
+    done = api.post(
+        "/login/link",
+        data={"token": token, "csrf": csrf.group(1), "next": "/"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    found = re.search(r'name="csrf" value="([^"]+)"', api.get("/oncall").text)
+    assert found
+    return found.group(1)
+
+
 def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
     tmp_path: Path, sentinels: SentinelGroup
 ) -> None:
@@ -184,5 +206,12 @@ def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
         unmarked = api.delete(f"/v1/absences/{marked.json()['absence']['id']}", headers=AUTH)
         assert unmarked.status_code == 503, unmarked.text
         assert "0 of 1 replica(s) confirmed the write" in unmarked.json()["message"]
+        # the console's form gets a page saying so, not the API's JSON
+        csrf = _signed_in(api, runtime)
+        away = {"csrf": csrf, "engineer": "Aruna Sharma", "from": "2027-04-19", "to": "2027-04-19"}
+        page = api.post("/oncall/away", data=away, headers={"Accept": "text/html"})
+        assert page.status_code == 503 and page.headers["Retry-After"]
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Not confirmed yet" in page.text and "0 of 1 replica(s) confirmed" in page.text
         master.close()
     runtime.redis.close()

@@ -25,6 +25,9 @@ log = logging.getLogger("router.api")
 RETRY_AFTER_S = 5
 
 
+UNAVAILABLE = "the router's store is unreachable; try again shortly"
+
+
 def error_body(code: int, message: str, errors: list[str] | None = None) -> dict[str, object]:
     """The one shape of every error the API answers (but PagerDuty's /v2/enqueue, which
     answers as PagerDuty does): `status` is the HTTP status's reason in lower case ("bad
@@ -60,6 +63,31 @@ def _allowed(request: Request) -> str | None:
     return ", ".join(allowed) or None
 
 
+async def unavailable(request: Request, error: Exception) -> JSONResponse:
+    """Redis unreachable (or no master now): 503 with Retry-After."""
+    log.warning("request %s: store unavailable: %s", request.state.request_id, error)
+    return JSONResponse(
+        error_body(503, UNAVAILABLE),
+        503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+async def unconfirmed(request: Request, error: Exception) -> JSONResponse:
+    """On the master, but too few replicas confirmed it (ReplicaShortfall): 503, counted."""
+    log.warning("request %s: not confirmed by the replicas: %s", request.state.request_id, error)
+    try:  # on the master, which answers: only its replicas are missing
+        labels = {"path": request.url.path}
+        await count_now(state_of(request).async_redis(), "router_api_unconfirmed", labels)
+    except redis.RedisError:
+        pass
+    return JSONResponse(
+        error_body(503, f"not accepted: {error}, so a failover could lose it; send it again"),
+        503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -73,32 +101,6 @@ def install(app: FastAPI) -> None:
             headers = {**(headers or {}), "Allow": allowed}
         return JSONResponse(
             error_body(error.status_code, str(error.detail)), error.status_code, headers
-        )
-
-    async def unavailable(request: Request, error: Exception) -> JSONResponse:
-        log.warning("request %s: store unavailable: %s", request.state.request_id, error)
-        return JSONResponse(
-            error_body(503, "the router's store is unreachable; try again shortly"),
-            503,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
-
-    async def unconfirmed(request: Request, error: Exception) -> JSONResponse:
-        log.warning(
-            "request %s: not confirmed by the replicas: %s", request.state.request_id, error
-        )
-        try:  # on the master, which answers: only its replicas are missing
-            labels = {"path": request.url.path}
-            await count_now(state_of(request).async_redis(), "router_api_unconfirmed", labels)
-        except redis.RedisError:
-            pass
-        return JSONResponse(
-            error_body(
-                503,
-                f"not accepted: {error}, so a failover could lose it; send it again",
-            ),
-            503,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
     app.add_exception_handler(ReplicaShortfall, unconfirmed)

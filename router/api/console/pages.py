@@ -10,13 +10,16 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from router.api import errors
 from router.api.auth import Caller, engineers_only, role_of, session_of
 from router.api.deps import state_of
 from router.core.times import iso_z
 from router.service.runtime import Runtime
+from router.state.replication import ReplicaShortfall
 from router.state.sessions import Session
 
 
@@ -131,9 +134,43 @@ def render(request: Request, name: str, session: Session, **context: Any) -> HTM
     return HTMLResponse(html, context.get("status_code", 200))
 
 
+def _unavailable_page(request: Request, title: str, text: str, answer: Response) -> Response:
+    page = page_message(request, title, text, 503, link="/", link_text="Back to the console")
+    page.headers["Retry-After"] = answer.headers["Retry-After"]
+    return page
+
+
+def wants_page(request: Request) -> bool:
+    """A browser's request (a console page or form, an email link) asks for HTML."""
+    return "text/html" in request.headers.get("accept", "")
+
+
 def install(app: FastAPI) -> None:
     """A page without a session goes to /login; a form without its CSRF token, 403; an
-    engineer's form sent by an analyst, 403."""
+    engineer's form sent by an analyst, 403. A browser whose request Redis could not
+    serve or confirm gets a page saying so (503), not the API's JSON."""
+
+    @app.exception_handler(ReplicaShortfall)
+    async def unconfirmed_page(request: Request, error: ReplicaShortfall) -> Response:
+        answer = await errors.unconfirmed(request, error)
+        if not wants_page(request):
+            return answer
+        text = (
+            f"The router's store took the change, but {error}, so a failover now could "
+            "lose it. Check the page and try again in a few seconds."
+        )
+        return _unavailable_page(request, "Not confirmed yet", text, answer)
+
+    @app.exception_handler(redis.RedisError)
+    async def unavailable_page(request: Request, error: redis.RedisError) -> Response:
+        answer = await errors.unavailable(request, error)
+        if not wants_page(request):
+            return answer
+        text = (
+            "The router's store did not answer, so this could not be done now. "
+            "Try again in a few seconds."
+        )
+        return _unavailable_page(request, "Try again shortly", text, answer)
 
     @app.exception_handler(SignInFirst)
     async def sign_in_first(request: Request, error: SignInFirst) -> Response:
