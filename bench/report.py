@@ -389,12 +389,47 @@ def plots(results: dict[str, Any], directory: Path) -> None:
     plt.close(figure)
 
 
+def soak_markdown(soak: dict[str, Any]) -> str:
+    """The failover soak's section (tests/soak.py writes docs/soak.json)."""
+    lines = [
+        "",
+        "## Failover soak",
+        "",
+        f"`python -m tests.soak` on {soak['when']}: {soak['machine']}. The router on three "
+        f"test hosts ({soak['hosts']}; the layout of tests/test_hosts.py, "
+        "`ROUTER_REDIS_MIN_REPLICAS=1`) took "
+        f"{_fmt(soak['events_per_s'])} distinct P1 events/s for {_fmt(soak['minutes'])} "
+        f"minutes while the master was lost every {_fmt(soak['every_s'])} s, in turn by "
+        "SENTINEL FAILOVER, SIGKILL of its redis-server and its host cut off for 20 s; "
+        "each came back as a replica before the next loss.",
+        "",
+        "| accepted | folded | pages | sent twice | lost | requests refused, retried |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {soak['accepted']:,} | {soak['folded']:,} | {soak['pages']:,} | "
+        f"{soak['duplicates']} | {soak['accepted'] - soak['folded']} | "
+        f"{soak['refused_requests']} |",
+        "",
+        "| loss at | how | master | new master after | a 202 again after | old rejoined after |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {loss['at_s']:.0f} s | {loss['kind']} | host {loss['from']} → host {loss['to']} | "
+        f"{loss['new_master_after_s']} s | {loss['a_202_again_after_s']} s | "
+        f"{loss['old_rejoined_after_s']} s |"
+        for loss in soak["losses"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def render(results: dict[str, Any], docs: Path) -> None:
     """benchmarks.md (the figures, with a pointer to the hand-written reading of them in
-    docs/performance.md) and the plots."""
+    docs/performance.md, and the failover soak's if docs/soak.json is there) and the
+    plots."""
     docs.mkdir(parents=True, exist_ok=True)
     why = "\nWhat limits each figure, with the profiles: [performance.md](performance.md).\n"
-    (docs / "benchmarks.md").write_text(markdown(results) + why, encoding="utf-8")
+    soak_file = docs / "soak.json"
+    soak = soak_markdown(json.loads(soak_file.read_text())) if soak_file.exists() else ""
+    (docs / "benchmarks.md").write_text(markdown(results) + soak + why, encoding="utf-8")
     plots(results, docs)
 
 

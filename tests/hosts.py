@@ -242,6 +242,18 @@ class Hosts:
             client.incr("hosts:probe")
             return int(client.wait(replicas, 200)) >= replicas
 
+    def failover(self) -> None:
+        """A failover the Sentinels carry out (SENTINEL FAILOVER), asked of the first
+        that answers."""
+        for host in self.hosts:
+            try:
+                with self._sentinel(host) as sentinel:
+                    sentinel.execute_command("SENTINEL FAILOVER", SERVICE)
+                    return
+            except redis.RedisError:
+                continue
+        raise AssertionError("no Sentinel took SENTINEL FAILOVER")
+
     def new_master(self, old: Host, asking: Sequence[Host], timeout_s: float = 60) -> Host:
         """Wait for the Sentinels of `asking` to name a master other than `old` that
         says it is one."""

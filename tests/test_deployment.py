@@ -22,8 +22,9 @@ from router.config.settings import Settings
 from router.core.message import OutgoingMessage
 from router.delivery.mail.backends.outbox import OutboxBackend
 from router.queue.tasks import DELIVER_QUEUE, LANES, QUEUES, URGENT_QUEUE
+from tests.deployment import Deployment
 from tests.redis_server import RedisServer
-from tests.stack import wait_until
+from tests.stack import folded_ids, free_port, wait_until
 from tests.support import RULES_DIR
 
 ROOT = RULES_DIR.parent
@@ -198,6 +199,65 @@ def test_a_master_with_the_shipped_settings_refuses_writes_without_a_replica(
         client.close()
         replica.stop()
         master.stop()
+
+
+def test_a_worker_outlives_a_master_that_refuses_writes_for_now(tmp_path: Path) -> None:
+    """Right after a failover the new master has no replica yet and, with the shipped
+    `min-replicas-to-write 1`, refuses every write: the workers' BRPOP too (NOREPLICAS).
+    kombu counts that a channel error, and Celery stopped the worker for good at it
+    (the failover soak lost both workers so). Now the worker connects again until the
+    master takes writes, and folds the next event."""
+    master = RedisServer(
+        tmp_path / "master", None, "--min-replicas-to-write", "1", "--repl-diskless-sync-delay", "0"
+    ).start()
+    replica = _replica_of(tmp_path / "replica", master)
+    deployment = Deployment(tmp_path, master, free_port())
+    try:
+        deployment.api()
+        worker = deployment.worker(concurrency=1, lane="fold")
+        client = master.client()
+        wait_until(lambda: _writes(client), 30, "a replica that follows")
+        first = deployment.post("/v1/events", _p4("before")).json()["events"][0]["event_id"]
+        wait_until(lambda: first in folded_ids(client), 30, "the first event folded")
+        replica.stop()
+        wait_until(lambda: not _writes(client), 30, "NOREPLICAS once it is gone")
+        wait_until(lambda: _refused(client, "brpop"), 30, "the worker's BRPOP refused")
+        replica = _replica_of(tmp_path / "replica", master)
+        wait_until(lambda: _writes(client), 30, "the replica back")
+        log = tmp_path / f"worker-{deployment.processes.index(worker)}.log"
+        assert worker.poll() is None, log.read_text()[-3000:]
+        second = deployment.post("/v1/events", _p4("after")).json()["events"][0]["event_id"]
+        wait_until(lambda: second in folded_ids(client), 30, "the next event folded")
+        client.close()
+    finally:
+        deployment.stop()
+        replica.stop()
+        master.stop()
+
+
+def _refused(client: redis.Redis, command: str) -> bool:
+    """Redis refused `command` at least once (Redis 7 counts it per command)."""
+    stats = client.info("commandstats").get(f"cmdstat_{command}", {})
+    return int(stats.get("rejected_calls", 0)) > 0
+
+
+def _replica_of(directory: Path, master: RedisServer) -> RedisServer:
+    return RedisServer(
+        directory,
+        None,
+        "--replicaof", "127.0.0.1", str(master.port),
+        "--appendonly", "no",  # a replica writing its first AOF refuses SIGTERM
+    ).start()  # fmt: skip
+
+
+def _p4(tag: str) -> dict[str, str]:
+    return {
+        "pipeline": "engagement.aggregate",
+        "type": "job_failed",
+        "severity": "P4",
+        "dedup_key": tag,
+        "summary": "recorded, never pages",
+    }
 
 
 def _writes(client: redis.Redis) -> bool:

@@ -9,15 +9,12 @@ loopback ports."""
 
 from __future__ import annotations
 
-import email.parser
 import os
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,13 +22,13 @@ import pytest
 from router.state import keys
 from tests.deployment import Deployment
 from tests.hosts import Hosts
-from tests.mailservers import SmtpInbox, smtp_server
+from tests.mailservers import smtp_server
+from tests.onhosts import Sender, incidents, messages, p1_events, pages, start_router
 from tests.stack import TOKEN, free_port, wait_until
 
 pytestmark = pytest.mark.drill
 EVENTS, BATCH = 2000, 100
 PAGE_WITHIN_S = 60
-_HEADERS = email.parser.BytesHeaderParser()
 
 
 @pytest.fixture
@@ -43,70 +40,16 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
         made.stop()
 
 
-def _messages(inbox: SmtpInbox) -> Counter[tuple[str, str]]:
-    """(kind, idempotency key) of every message received, with how often it came."""
-    found: Counter[tuple[str, str]] = Counter()
-    for raw in list(inbox.messages):
-        headers = _HEADERS.parsebytes(raw, headersonly=True)
-        key = str(headers["X-Alert-Router-Idempotency-Key"]).strip()
-        found[(str(headers["X-Alert-Router-Kind"]), key)] += 1
-    return found
-
-
-def _pages(inbox: SmtpInbox) -> Counter[str]:
-    return Counter({key: n for (kind, key), n in _messages(inbox).items() if kind == "page"})
-
-
-class Burst:
-    """Posts EVENTS distinct P1 events in batches of BATCH, as a sender that retries
-    does: a batch refused (503) or unanswered is posted again until it gets a 202."""
+class Burst(Sender):
+    """EVENTS distinct P1 events in batches of BATCH, posted from a thread."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.accepted: set[str] = set()  # dedup keys of the events with a 202
-        self.refused = 0  # answers other than 202, and requests with no answer
-        self.last_refused_at: float | None = None
-        self.accepted_at: list[float] = []
+        super().__init__(url)
         self.thread = threading.Thread(target=self._post_all, daemon=True)
 
     def _post_all(self) -> None:
-        with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15) as client:
-            for batch in range(EVENTS // BATCH):
-                events = [
-                    {
-                        "pipeline": "growth.aggregate",
-                        "type": "job_failed",
-                        "severity": "P1",
-                        "dedup_key": f"host-{batch}-{n}",
-                        "summary": f"Growth job {batch}-{n} failed",
-                    }
-                    for n in range(BATCH)
-                ]
-                self._post(client, events)
-
-    def _post(self, client: httpx.Client, events: list[dict[str, Any]]) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                answer = client.post(f"{self.url}/v1/events", json=events)
-                if answer.status_code == 202:
-                    self.accepted_at.append(time.monotonic())
-                    self.accepted.update(str(e["dedup_key"]) for e in events)
-                    return
-                assert answer.status_code == 503, answer.text
-            except httpx.HTTPError:
-                pass
-            self.refused += 1
-            self.last_refused_at = time.monotonic()
-            time.sleep(0.2)
-        raise AssertionError("a batch was refused for two minutes")
-
-    def recovered_s(self, since: float) -> float:
-        """From `since` to the first 202 after the last refusal (0 if none was refused)."""
-        if self.last_refused_at is None:
-            return 0.0
-        last = self.last_refused_at
-        return min(t for t in self.accepted_at if t > last) - since
+        for batch in range(EVENTS // BATCH):
+            self.post(p1_events(f"host-{batch}", BATCH))
 
     def start(self) -> Burst:
         self.thread.start()
@@ -115,31 +58,7 @@ class Burst:
     def join(self) -> None:
         self.thread.join(180)
         assert not self.thread.is_alive(), "the burst did not end"
-
-
-def _start_router(tmp_path: Path, hosts: Hosts, smtp_port: int) -> Deployment:
-    deployment = Deployment(
-        tmp_path,
-        None,
-        smtp_port,
-        redis_url=hosts.url(0),
-        host=hosts[1].address,
-        smtp_host=hosts.gateway,
-        ROUTER_REDIS_MIN_REPLICAS="1",
-        ROUTER_REDELIVER_AFTER_S="10",
-        ROUTER_TIMER_LEASE_S="15",
-    )
-    hosts[1].processes.append(deployment.api(prefix=hosts[1].prefix))
-    for number in (2, 3):
-        host = hosts[number]
-        host.processes.append(deployment.worker(prefix=host.prefix))
-        host.processes.append(deployment.scheduler(prefix=host.prefix))
-    return deployment
-
-
-def _incidents(deployment: Deployment) -> int:
-    with deployment.client() as client:
-        return sum(int(client.zcard(keys.status(s))) for s in ("triggered", "resolved"))
+        self.close()
 
 
 def _resolve_some(deployment: Deployment, count: int = 10) -> set[str]:
@@ -170,7 +89,7 @@ def _drill(
     and nothing is sent again."""
     smtp_port = free_port()
     with smtp_server(smtp_port, host=hosts.gateway) as inbox:
-        deployment = _start_router(tmp_path, hosts, smtp_port)
+        deployment = start_router(tmp_path, hosts, smtp_port)
         try:
             before(deployment)
             burst = Burst(deployment.url).start()
@@ -180,30 +99,29 @@ def _drill(
             burst.join()
             accepted = len(burst.accepted)
             wait_until(
-                lambda: len(_pages(inbox)) >= accepted, PAGE_WITHIN_S + 30, "a page per event"
+                lambda: len(pages(inbox)) >= accepted, PAGE_WITHIN_S + 30, "a page per event"
             )
             paged_s = time.monotonic() - faulted_at
             wait_until(deployment.idle, 90, "every task and timer to be done")
-            folded = _incidents(deployment)
+            folded = incidents(deployment)
             resolved = _resolve_some(deployment)
             mend(deployment)
             wait_until(deployment.idle, 90, "the mended host's work to be done")
-            messages = _messages(inbox)
-            pages = _pages(inbox)
-            duplicates = sum(n - 1 for n in messages.values())
+            paged = pages(inbox)
+            duplicates = sum(n - 1 for n in messages(inbox).values())
             print(
                 f"\ndrill {name} ({hosts.mode}): accepted {accepted}, folded {folded}, "
-                f"pages {len(pages)}, duplicates {duplicates}; {burst.refused} requests refused, "
+                f"pages {len(paged)}, duplicates {duplicates}; {burst.refused} requests refused, "
                 f"a 202 again {burst.recovered_s(faulted_at):.1f} s after the fault, "
                 f"the last page {paged_s:.1f} s after it"
             )
             assert accepted == EVENTS
             assert folded == EVENTS
-            assert len(pages) == EVENTS and duplicates == 0
+            assert len(paged) == EVENTS and duplicates == 0
             assert paged_s <= PAGE_WITHIN_S
             # nothing the mended host held comes back: the resolved stay resolved, and
             # every incident is still there once
-            assert _incidents(deployment) == EVENTS
+            assert incidents(deployment) == EVENTS
             with deployment.client() as client:
                 assert resolved <= {
                     i.decode() for i in client.zrange(keys.status("resolved"), 0, -1)

@@ -1,11 +1,21 @@
 """kombu's Redis transport, made safe for a Redis that goes away mid-task.
 
-Two changes, both for a channel whose connection was lost (kombu 5.7 raises an
-AttributeError from `_connparams` there, which stops the worker for good):
+For a channel whose connection was lost (kombu 5.7 raises an AttributeError from
+`_connparams` there, which stops the worker for good):
 
 - closing it does not push its unacknowledged messages back itself (that cannot reach
   Redis anyway);
 - acknowledging or rejecting a message it delivered does nothing.
+
+For a master that refuses writes for now: NOREPLICAS (fewer replicas than
+`min-replicas-to-write`, as right after a failover until the replicas follow the new
+master), READONLY, MASTERDOWN, OOM. kombu counts a ResponseError a channel error, and
+Celery stops the worker for good at one ("Unrecoverable error: ResponseError"; the
+failover soak found both workers gone after its first SENTINEL FAILOVER, refused a
+BRPOP, and a worker started then is refused its queue bindings). The commands are
+kombu's own, so such a reply is the server's state, never a malformed command: here it
+is a connection error, and Celery connects again (to the master the Sentinels name by
+then) until the server takes writes, at most once a second.
 
 Either way the message stays in kombu's `unacked` hash, and the visibility-timeout sweep
 (router.processes.worker) returns it to its queue; running a task again is harmless (folds are
@@ -19,6 +29,7 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 from router.config.redis_url import (
@@ -53,8 +64,14 @@ class Channel(kombu_redis.Channel):
         super().basic_reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
 
 
+# An error reply to one of kombu's own commands is the server's state, not a bad command:
+# see the module's docstring.
+CONNECTION_ERRORS = (*kombu_redis.Transport.connection_errors, redis.ResponseError)
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+    connection_errors = CONNECTION_ERRORS
 
 
 class SentinelChannel(Channel, kombu_redis.SentinelChannel):
@@ -63,6 +80,7 @@ class SentinelChannel(Channel, kombu_redis.SentinelChannel):
 
 class SentinelTransport(kombu_redis.SentinelTransport):
     Channel = SentinelChannel
+    connection_errors = CONNECTION_ERRORS
 
 
 @dataclass(frozen=True)
