@@ -32,9 +32,9 @@ from pathlib import Path
 import redis
 
 from tests.redis_server import RedisServer, _free_port
+from tests.sentinel import SERVICE, start_sentinel
 from tests.stack import wait_until
 
-SERVICE = "mymaster"
 NAMESPACES = "network namespaces"
 LOOPBACK = "loopback ports"
 # The shipped Sentinel settings (docker-compose.sentinel.yml), but quicker to notice a
@@ -182,24 +182,11 @@ class Hosts:
                 host=host.address,
                 prefix=host.prefix,
             ).start()  # fmt: skip
-        binary = shutil.which("redis-server")
-        assert binary
         for host in self.hosts:
-            folder = host.directory / "sentinel"
-            folder.mkdir(parents=True, exist_ok=True)
-            config = folder / "sentinel.conf"  # a Sentinel rewrites its own file
-            config.write_text(
-                f"port {host.sentinel_port}\nbind {host.address}\nprotected-mode no\n"
-                f"dir {folder}\n"
-                f"logfile {folder / 'sentinel.log'}\n"
-                f"sentinel announce-ip {host.address}\n"
-                f"sentinel monitor {SERVICE} {first.address} {first.redis_port} 2\n"
-                f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n"
-                f"sentinel failover-timeout {SERVICE} 10000\n"
-            )
-            host.sentinel = subprocess.Popen(
-                [*host.prefix, binary, str(config), "--sentinel"], start_new_session=True
-            )
+            host.sentinel = start_sentinel(
+                host.directory / "sentinel", host.address, host.sentinel_port,
+                first.redis_port, first.address, DOWN_AFTER_MS, host.prefix,
+            )  # fmt: skip
         wait_until(lambda: self.master() is first, 30, "the Sentinels to name the master")
         wait_until(lambda: self._agreed(len(self.hosts) - 1), 30, "the Sentinels to meet")
         wait_until(lambda: self._confirmed(first, len(self.hosts) - 1), 30, "every replica")
@@ -242,9 +229,15 @@ class Hosts:
             client.incr("hosts:probe")
             return int(client.wait(replicas, 200)) >= replicas
 
-    def failover(self) -> None:
+    def failover(self, pause_writes_ms: int = 0) -> None:
         """A failover the Sentinels carry out (SENTINEL FAILOVER), asked of the first
-        that answers."""
+        that answers. `pause_writes_ms`: first pause the master's writes (CLIENT PAUSE
+        WRITE) for that long, as docs/reliability.md says a planned failover should."""
+        if pause_writes_ms:
+            master = self.master()
+            assert master is not None and master.redis is not None
+            with master.redis.client() as client:
+                client.execute_command("CLIENT PAUSE", pause_writes_ms, "WRITE")
         for host in self.hosts:
             try:
                 with self._sentinel(host) as sentinel:

@@ -68,8 +68,7 @@ class Sender:
     def __init__(self, url: str) -> None:
         self.url = url
         self.accepted: set[str] = set()  # dedup keys of the events with a 202
-        self.refused = 0  # answers other than 202, and requests with no answer
-        self.last_refused_at: float | None = None
+        self.refused_at: list[float] = []  # answers other than 202, and no answers
         self.accepted_at: list[float] = []
         self.client = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=15)
 
@@ -85,17 +84,21 @@ class Sender:
                 assert answer.status_code == 503, answer.text
             except httpx.HTTPError:
                 pass
-            self.refused += 1
-            self.last_refused_at = time.monotonic()
+            self.refused_at.append(time.monotonic())
             time.sleep(0.2)
         raise AssertionError(f"a batch was refused for {give_up_s:.0f} s")
 
-    def recovered_s(self, since: float) -> float:
-        """From `since` to the first 202 after the last refusal after it (0 if none)."""
-        if self.last_refused_at is None or self.last_refused_at < since:
+    @property
+    def refused(self) -> int:
+        return len(self.refused_at)
+
+    def recovered_s(self, since: float, until: float = float("inf")) -> float:
+        """From `since` to the first 202 after the last refusal before `until` (0 if
+        none was refused in between)."""
+        refused = [t for t in self.refused_at if since <= t < until]
+        if not refused:
             return 0.0
-        last = self.last_refused_at
-        return min(t for t in self.accepted_at if t > last) - since
+        return min(t for t in self.accepted_at if t > refused[-1]) - since
 
     def close(self) -> None:
         self.client.close()

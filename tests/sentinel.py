@@ -15,6 +15,32 @@ from tests.stack import wait_until
 SERVICE = "mymaster"
 
 
+def start_sentinel(
+    folder: Path,
+    address: str,
+    port: int,
+    master_port: int,
+    master_address: str = "127.0.0.1",
+    down_after_ms: int = 1000,
+    prefix: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """A Sentinel on `address:port` watching SERVICE at `master_address:master_port`
+    (quorum 2), in its own process group; `prefix` runs it (tests.hosts)."""
+    binary = shutil.which("redis-server")
+    assert binary
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "sentinel.conf"  # a Sentinel rewrites its own file
+    config.write_text(
+        f"port {port}\nbind {address}\nprotected-mode no\ndir {folder}\n"
+        f"logfile {folder / 'sentinel.log'}\n"
+        f"sentinel announce-ip {address}\n"
+        f"sentinel monitor {SERVICE} {master_address} {master_port} 2\n"
+        f"sentinel down-after-milliseconds {SERVICE} {down_after_ms}\n"
+        f"sentinel failover-timeout {SERVICE} 10000\n"
+    )
+    return subprocess.Popen([*prefix, binary, str(config), "--sentinel"], start_new_session=True)
+
+
 class SentinelGroup:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -38,20 +64,9 @@ class SentinelGroup:
     def start(self) -> SentinelGroup:
         self.master.start()
         self.replica.start()
-        binary = shutil.which("redis-server")
-        assert binary
         for number, port in enumerate(self.sentinel_ports):
             folder = self.directory / f"sentinel-{number}"
-            folder.mkdir(parents=True, exist_ok=True)
-            config = folder / "sentinel.conf"  # a Sentinel rewrites its own file
-            config.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
-                f"logfile {folder / 'sentinel.log'}\n"
-                f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 2\n"
-                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
-                f"sentinel failover-timeout {SERVICE} 10000\n"
-            )
-            self.sentinels.append(subprocess.Popen([binary, str(config), "--sentinel"]))
+            self.sentinels.append(start_sentinel(folder, "127.0.0.1", port, self.master.port))
         wait_until(lambda: self.master_port() == self.master.port, 30, "the Sentinels")
         wait_until(lambda: self._replicas_known() >= 1, 30, "the Sentinels to see the replica")
         wait_until(self._replica_online, 30, "the replica's first sync")

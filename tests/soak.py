@@ -1,8 +1,8 @@
 """A bounded failover soak (issue 20): the router on three test hosts (tests.hosts, as the
 drills of tests/test_hosts.py lay it out) takes distinct P1 events for --minutes while
-the master is lost every --every-s seconds: in turn by SENTINEL FAILOVER, by SIGKILL of
-its redis-server, and by its host cut off (never the API's host: a killed server
-instead). Each lost master comes back as a replica before the next loss. At the end,
+the master is lost every --every-s seconds: in turn by a planned SENTINEL FAILOVER (the
+master's writes paused first, as docs/reliability.md says), by SIGKILL of its
+redis-server, and by its host cut off (never the API's host: a killed server instead). Each lost master comes back as a replica before the next loss. At the end,
 every accepted event must be folded and paged exactly once.
 
     python -m tests.soak                          10 minutes, a loss every 2 (docs/soak.json)
@@ -34,6 +34,7 @@ from tests.stack import free_port, wait_until
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 KINDS = ("sentinel failover", "redis-server killed", "host cut off")
 CUT_FOR_S = 20.0
+PAUSE_MS = 15_000  # longer than the Sentinels take to make the old master a replica
 BATCH, EVERY_BATCH_S = 10, 0.5
 
 
@@ -60,7 +61,7 @@ class Losses:
         others = [host for host in self.hosts.hosts if host is not old]
         at = time.monotonic()
         if kind == "sentinel failover":
-            self.hosts.failover()
+            self.hosts.failover(pause_writes_ms=PAUSE_MS)
         elif kind == "redis-server killed":
             old.redis.kill()
         else:
@@ -86,6 +87,9 @@ class Losses:
             time.sleep(CUT_FOR_S)
             self.hosts.mend(old)
         wait_until(lambda: self.hosts.rejoined(old), 90, "the old master to rejoin")
+        if kind == "sentinel failover":  # a replica now: what waited there is refused
+            with old.redis.client() as client:
+                client.execute_command("CLIENT UNPAUSE")
 
 
 def soak(work: Path, minutes: float, every_s: float) -> dict[str, Any]:
@@ -111,7 +115,11 @@ def soak(work: Path, minutes: float, every_s: float) -> dict[str, Any]:
                 wait_until(lambda: len(pages(inbox)) >= accepted, 180, "a page per event")
                 wait_until(deployment.idle, 180, "every task and timer to be done")
                 sent = messages(inbox)
-                recovered = [sender.recovered_s(loss["monotonic"]) for loss in losses.done]
+                starts = [loss["monotonic"] for loss in losses.done]
+                recovered = [
+                    sender.recovered_s(start, until)
+                    for start, until in zip(starts, [*starts[1:], float("inf")], strict=True)
+                ]
                 for loss, seconds in zip(losses.done, recovered, strict=True):
                     del loss["monotonic"]
                     loss["a_202_again_after_s"] = round(seconds, 1)

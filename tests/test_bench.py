@@ -82,8 +82,46 @@ def test_bench_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
 
     # The report from the JSON alone is the report of the run.
     again = tmp_path / "again"
-    report.render(json.loads((tmp_path / "benchmarks.json").read_text(encoding="utf-8")), again)
+    rendered = json.loads((tmp_path / "benchmarks.json").read_text(encoding="utf-8"))
+    report.render(rendered, again)
     assert (again / "benchmarks.md").read_text(encoding="utf-8") == table
+
+    # With the failover soak's figures beside it (tests/soak.py), its section too.
+    (again / "soak.json").write_text(json.dumps(SOAK), encoding="utf-8")
+    report.render(rendered, again)
+    with_soak = (again / "benchmarks.md").read_text(encoding="utf-8")
+    assert with_soak == table.replace("\nWhat limits", report.soak_markdown(SOAK) + "\nWhat limits")
+
+
+SOAK = {
+    "when": "2026-12-06 22:30 UTC",
+    "machine": "a test",
+    "hosts": "network namespaces",
+    "minutes": 10.0,
+    "every_s": 120.0,
+    "events_per_s": 20.0,
+    "accepted": 12000,
+    "folded": 12000,
+    "pages": 12000,
+    "duplicates": 0,
+    "refused_requests": 7,
+    "a_202_again_median_s": 3.2,
+    "losses": [
+        {"kind": "sentinel failover", "at_s": 120.0, "from": 3, "to": 2,
+         "new_master_after_s": 1.1, "old_rejoined_after_s": 2.5, "a_202_again_after_s": 0.0},
+        {"kind": "host cut off", "at_s": 360.0, "from": 2, "to": 1,
+         "new_master_after_s": 4.6, "old_rejoined_after_s": 27.0, "a_202_again_after_s": 5.2},
+    ],
+}  # fmt: skip
+
+
+def test_the_failover_soak_reads_as_a_table() -> None:
+    section = report.soak_markdown(SOAK)
+    assert "took 20 distinct P1 events/s for 10 minutes" in section
+    assert "lost every 120 s" in section
+    assert "| 12,000 | 12,000 | 12,000 | 0 | 0 | 7 |" in section
+    assert "| 120 s | sentinel failover | host 3 → host 2 | 1.1 s | 0.0 s | 2.5 s |" in section
+    assert "| 360 s | host cut off | host 2 → host 1 | 4.6 s | 5.2 s | 27.0 s |" in section
 
 
 def test_bench_uses_only_the_routers_public_interfaces() -> None:

@@ -18,6 +18,7 @@ from router.api.app import create_api
 from router.config.redis_url import AddressInvalid, Sentinels, describe, sentinels_of
 from router.queue.broker import SENTINEL_TRANSPORT, TRANSPORT, broker_of
 from router.service.runtime import Runtime, build_runtime
+from router.state import replication
 from router.state.sessions import Logins
 from tests.sentinel import SentinelGroup
 from tests.stack import TOKEN, running_stack, settings_for, wait_until
@@ -92,6 +93,28 @@ def test_the_broker_takes_the_sentinels_as_kombu_does() -> None:
         # a Sentinel that does not answer is passed over within 2 s
         "sentinel_kwargs": {"socket_timeout": 2.0, "socket_connect_timeout": 2.0, "password": "w"},
     }
+
+
+@pytest.mark.parametrize(
+    ("required", "online", "asked"),
+    [(0, 2, 2), (1, 0, 1), (1, 1, 1), (1, 2, 2), (2, 1, 2), (1, 3, 3)],
+)
+def test_a_wait_asks_every_replica_in_sync_and_at_least_the_required(
+    required: int, online: int, asked: int
+) -> None:
+    assert replication.asked(required, online) == asked
+
+
+def test_replicas_in_sync_are_counted_from_info() -> None:
+    info: dict[str, object] = {
+        "role": "master",
+        "connected_slaves": 3,
+        "slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 10},
+        "slave1": {"ip": "10.0.0.3", "port": 6379, "state": "wait_bgsave", "offset": 0},
+        "slave2": {"ip": "10.0.0.4", "port": 6379, "state": "online", "offset": 9},
+        "slave_read_only": 1,
+    }
+    assert replication.online_replicas(info) == 2
 
 
 @pytest.fixture

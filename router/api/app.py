@@ -53,7 +53,8 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop, stopping = threading.Event(), asyncio.Event()
         indexing = asyncio.create_task(_index_pipelines(runtime, stop))
-        following = asyncio.create_task(clients.follow_master(stopping))
+        counting = runtime.settings.redis_min_replicas > 0
+        following = asyncio.create_task(clients.follow(stopping, counting))
         yield
         stop.set()
         stopping.set()

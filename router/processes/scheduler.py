@@ -13,6 +13,8 @@ import logging
 import threading
 from datetime import datetime
 
+import redis
+
 from router.queue.tasks import DELIVER_QUEUE, FIRE, FIRE_BATCH, Send
 from router.service.runtime import Runtime
 from router.state.timers import claim_due
@@ -41,6 +43,8 @@ class Scheduler:
         while not stop.is_set():
             try:
                 self.tick(self.runtime.clock.now())
-            except Exception:  # a Redis blip must not end the loop; the next tick retries
+            except redis.RedisError as error:  # a failover, a restart: the next tick retries
+                log.warning("scheduler tick: Redis: %s", error)
+            except Exception:  # nothing must end the loop; the next tick retries
                 log.exception("scheduler tick failed")
             stop.wait(self.runtime.settings.scheduler_tick_s)

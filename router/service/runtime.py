@@ -54,7 +54,8 @@ class Runtime:
         """After a change a person asked for (acknowledge, resolve, snooze, a note, the
         roster): ROUTER_REDIS_MIN_REPLICAS replicas hold it, or ReplicaShortfall (503)."""
         settings = self.settings
-        replication.confirm(self.redis, settings.redis_min_replicas, settings.redis_wait_ms)
+        online = self.watch.replicas_online if self.watch else 0
+        replication.confirm(self.redis, settings.redis_min_replicas, settings.redis_wait_ms, online)
 
 
 def build_runtime(

@@ -16,6 +16,7 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio
+import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.sentinel
 
@@ -92,7 +93,9 @@ def async_client(url: str) -> redis.asyncio.Redis:
     watchers = redis.asyncio.sentinel.Sentinel(
         list(where.hosts), sentinel_kwargs=_sentinel_options(where), **master, **TIMEOUTS
     )
-    found = watchers.master_for(where.service, redis_class=_AsyncWatched)
+    found = watchers.master_for(
+        where.service, redis_class=_AsyncWatched, connection_pool_class=_FollowingPool
+    )
     assert isinstance(found, _AsyncWatched)
     found.watchers = watchers.sentinels
     return found
@@ -107,6 +110,19 @@ class _Watched(redis.Redis):
         super().close()
         for sentinel in self.watchers:
             sentinel.close()
+
+
+class _FollowingPool(redis.asyncio.sentinel.SentinelConnectionPool):
+    """A connection to an old master goes when it is released, as in redis-py's
+    synchronous pool (its asyncio one keeps it: one in use whenever the master changed
+    went on writing to the old master until that one hung up, ten seconds in the soak)."""
+
+    async def release(self, connection: redis.asyncio.connection.AbstractConnection) -> None:
+        await super().release(connection)
+        # (its own owns_connection calls a method its base class lacks)
+        address = (getattr(connection, "host", None), getattr(connection, "port", None))
+        if self.master_address is not None and address != tuple(self.master_address):
+            await connection.disconnect()
 
 
 class _AsyncWatched(redis.asyncio.Redis):

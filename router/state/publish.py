@@ -26,7 +26,7 @@ from router.queue.tasks import AsyncSend, Send, TaskArgument
 from router.state.connect import async_client
 from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
-from router.state.replication import ReplicaShortfall, confirmed_count
+from router.state.replication import ReplicaShortfall, asked, confirmed_count, online_replicas
 from router.state.watch import EVERY_S
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class LoopRedis:
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
         self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
+        self.replicas_online = 0
 
     def __call__(self) -> redis.asyncio.Redis:
         loop = asyncio.get_running_loop()
@@ -108,16 +109,22 @@ class LoopRedis:
             client = self._clients[loop] = async_client(self.redis_url)
         return client
 
-    async def follow_master(self, stop: asyncio.Event) -> None:
-        """Until `stop`: once a second, for a Sentinel URL, ask the Sentinels for the
-        master; this loop's pool drops its idle connections to an old one at once
-        (router.state.watch does the same for a process's other clients)."""
+    async def follow(self, stop: asyncio.Event, count_replicas: bool) -> None:
+        """Until `stop`, once a second (router.state.watch does the same for a process's
+        other clients): for a Sentinel URL, ask the Sentinels for the master, and this
+        loop's pool drops its idle connections to an old one at once; with
+        `count_replicas`, note how many replicas are in sync (`replicas_online`)."""
         while not stop.is_set():
-            pool = self().connection_pool
-            if not isinstance(pool, redis.asyncio.sentinel.SentinelConnectionPool):
+            client = self()
+            pool = client.connection_pool
+            watched = isinstance(pool, redis.asyncio.sentinel.SentinelConnectionPool)
+            if not watched and not count_replicas:
                 return
             try:
-                await pool.get_master_address()  # type: ignore[no-untyped-call]
+                if isinstance(pool, redis.asyncio.sentinel.SentinelConnectionPool):
+                    await pool.get_master_address()  # type: ignore[no-untyped-call]
+                if count_replicas:
+                    self.replicas_online = online_replicas(await client.info("replication"))
             except redis.RedisError as error:  # no master now: ask again
                 log.debug("redis watch: %s", error)
             with contextlib.suppress(TimeoutError):
@@ -169,7 +176,8 @@ class GroupSender:
                 for queue, message, _ in group:
                     pipe.lpush(queue, message)
                 if self.min_replicas:  # on the same connection: it waits for these writes
-                    pipe.execute_command("WAIT", self.min_replicas, self.wait_ms)
+                    wanted = asked(self.min_replicas, self.clients.replicas_online)
+                    pipe.execute_command("WAIT", wanted, self.wait_ms)
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as error:  # every waiting request hears it, cancelled too
             for _, _, future in group:

@@ -22,17 +22,35 @@ def confirmed_count(reply: object) -> int:
     return int(reply) if isinstance(reply, int | str | bytes) else 0
 
 
-def confirm(client: redis.Redis, replicas: int, wait_ms: int) -> None:
+def asked(replicas: int, online: int) -> int:
+    """How many replicas a WAIT asks for: every replica online, and at least `replicas`.
+    A failover may promote any of them (Sentinel picks by replication offsets up to
+    seconds old), and one that had not confirmed a write loses it: the failover soak
+    lost a batch that one of two replicas had confirmed. Confirming needs `replicas`."""
+    return max(replicas, online)
+
+
+def online_replicas(info: dict[str, object]) -> int:
+    """Replicas in sync, from INFO replication."""
+    return sum(
+        1
+        for key, value in info.items()
+        if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )
+
+
+def confirm(client: redis.Redis, replicas: int, wait_ms: int, online: int = 0) -> None:
     """Raise ReplicaShortfall unless `replicas` replicas hold every write made so far,
-    on any connection. WAIT waits for its own connection's writes, and a pooled client's
-    last write may have gone over another one; so this connection writes once more
-    (REPLICA_PROBE) and waits for that: a replica applies the stream in order, so
-    holding the probe means holding all that came before it."""
+    on any connection; wait for up to `online` (see `asked`). WAIT waits for its own
+    connection's writes, and a pooled client's last write may have gone over another
+    one; so this connection writes once more (REPLICA_PROBE) and waits for that: a
+    replica applies the stream in order, so holding the probe means holding all that
+    came before it."""
     if replicas <= 0:
         return
     with client.pipeline(transaction=False) as pipe:
         pipe.incr(REPLICA_PROBE)
-        pipe.execute_command("WAIT", replicas, wait_ms)  # type: ignore[no-untyped-call]
+        pipe.execute_command("WAIT", asked(replicas, online), wait_ms)  # type: ignore[no-untyped-call]
         _, reply = pipe.execute()
     count = confirmed_count(reply)
     if count < replicas:

@@ -6,6 +6,8 @@
   SOCKET_TIMEOUT_S, as a connection to a host cut off would. The failover is counted
   once for the whole deployment, however many processes see it: FAILOVERS holds the
   replication ID of each master seen taking over, which a promotion changes.
+- **The replicas in sync**, which a write a person or a sender is told is safe waits
+  for (router.state.replication.asked).
 - **Redis's clock.** Due times, leases and deadlines are judged by one clock for the
   deployment, Redis's TIME, as GoAlert judges by its database's now(): RedisClock is
   this process's clock plus the offset measured here. A machine whose clock is 300 s
@@ -27,6 +29,7 @@ import redis
 import redis.sentinel
 
 from router.state.keys import CLOCK_OFFSETS, FAILOVERS
+from router.state.replication import online_replicas
 
 log = logging.getLogger(__name__)
 EVERY_S = 1.0
@@ -65,6 +68,8 @@ class Watch:
     def __init__(self, client: redis.Redis, clock: RedisClock | None) -> None:
         self.client, self.clock = client, clock
         self.master: tuple[str, int] | None = None
+        self.replicas_online = 0
+        """As of the last tick: what a WAIT asks for (router.state.replication.asked)."""
         self.name = ""
         self._pid: int | None = None
         self._skewed = False
@@ -87,6 +92,7 @@ class Watch:
     def tick(self) -> None:
         try:
             self._check_master()
+            self.replicas_online = online_replicas(self.client.info("replication"))
             if self.clock is not None:
                 self._check_skew(self.clock.measure(self.client))
         except redis.RedisError as error:  # no master now: the next tick asks again
