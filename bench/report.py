@@ -406,7 +406,7 @@ def soak_markdown(soak: dict[str, Any]) -> str:
         "| accepted | folded | pages | sent twice | lost | requests refused, retried |",
         "| --- | --- | --- | --- | --- | --- |",
         f"| {soak['accepted']:,} | {soak['folded']:,} | {soak['pages']:,} | "
-        f"{soak['duplicates']} | {soak['accepted'] - soak['folded']} | "
+        f"{soak['duplicates']} | {len(soak['lost'])} | "
         f"{soak['refused_requests']} |",
         "",
         "| loss at | how | master | new master after | a 202 again after | old rejoined after |",
@@ -418,6 +418,9 @@ def soak_markdown(soak: dict[str, Any]) -> str:
         f"{loss['old_rejoined_after_s']} s |"
         for loss in soak["losses"]
     ]
+    if soak["lost"]:
+        batches = sorted({key.rsplit("-", 1)[0] for key in soak["lost"]})
+        lines += ["", f"Lost: {len(soak['lost'])} events, of the batches {', '.join(batches)}."]
     return "\n".join(lines) + "\n"
 
 

@@ -83,6 +83,12 @@ class Host:
         return f"{self.address}:{self.redis_port}"
 
 
+def _caught_up(info: dict[str, object]) -> bool:
+    offset = info["master_repl_offset"]
+    replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+    return bool(replicas) and all(replica["offset"] == offset for replica in replicas)
+
+
 class Hosts:
     def __init__(self, directory: Path, count: int = 3) -> None:
         self.directory = directory
@@ -232,12 +238,14 @@ class Hosts:
     def failover(self, pause_writes_ms: int = 0) -> None:
         """A failover the Sentinels carry out (SENTINEL FAILOVER), asked of the first
         that answers. `pause_writes_ms`: first pause the master's writes (CLIENT PAUSE
-        WRITE) for that long, as docs/reliability.md says a planned failover should."""
+        WRITE) for that long, and wait until every replica has its offset."""
         if pause_writes_ms:
             master = self.master()
             assert master is not None and master.redis is not None
             with master.redis.client() as client:
                 client.execute_command("CLIENT PAUSE", pause_writes_ms, "WRITE")
+                # every replica holds all the master wrote, whichever is promoted
+                wait_until(lambda: _caught_up(client.info("replication")), 10, "the replicas")
         for host in self.hosts:
             try:
                 with self._sentinel(host) as sentinel:

@@ -121,3 +121,17 @@ def pages(inbox: SmtpInbox) -> Counter[str]:
 def incidents(deployment: Deployment, statuses: Iterable[str] = ("triggered", "resolved")) -> int:
     with deployment.client() as client:
         return sum(int(client.zcard(keys.status(status))) for status in statuses)
+
+
+def folded_keys(deployment: Deployment) -> set[str]:
+    """The dedup key of every incident, through GET /v1/incidents, page by page."""
+    found: set[str] = set()
+    after: str | None = None
+    with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
+        while True:
+            query = f"&next={after}" if after else ""
+            page = client.get(f"{deployment.url}/v1/incidents?limit=500{query}").json()
+            found |= {str(incident["dedup_key"]) for incident in page["incidents"]}
+            after = page["next"]
+            if after is None:
+                return found

@@ -1,7 +1,7 @@
 """A bounded failover soak (issue 20): the router on three test hosts (tests.hosts, as the
 drills of tests/test_hosts.py lay it out) takes distinct P1 events for --minutes while
 the master is lost every --every-s seconds: in turn by a planned SENTINEL FAILOVER (the
-master's writes paused first, as docs/reliability.md says), by SIGKILL of its
+master's writes paused and its replicas caught up first), by SIGKILL of its
 redis-server, and by its host cut off (never the API's host: a killed server instead). Each lost master comes back as a replica before the next loss. At the end,
 every accepted event must be folded and paged exactly once.
 
@@ -15,6 +15,7 @@ go into docs/benchmarks.md when it is next rendered (bench.report).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -28,7 +29,15 @@ from typing import Any
 from bench.report import machine
 from tests.hosts import Host, Hosts
 from tests.mailservers import smtp_server
-from tests.onhosts import Sender, incidents, messages, p1_events, pages, start_router
+from tests.onhosts import (
+    Sender,
+    folded_keys,
+    incidents,
+    messages,
+    p1_events,
+    pages,
+    start_router,
+)
 from tests.stack import free_port, wait_until
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -112,8 +121,10 @@ def soak(work: Path, minutes: float, every_s: float) -> dict[str, Any]:
                     time.sleep(max(0.0, started + batch * EVERY_BATCH_S - time.monotonic()))
                 losses.thread.join(300)
                 accepted = len(sender.accepted)
-                wait_until(lambda: len(pages(inbox)) >= accepted, 180, "a page per event")
+                with contextlib.suppress(AssertionError):  # the figures say what is missing
+                    wait_until(lambda: len(pages(inbox)) >= accepted, 180, "a page per event")
                 wait_until(deployment.idle, 180, "every task and timer to be done")
+                lost = sorted(sender.accepted - folded_keys(deployment))
                 sent = messages(inbox)
                 starts = [loss["monotonic"] for loss in losses.done]
                 recovered = [
@@ -135,6 +146,7 @@ def soak(work: Path, minutes: float, every_s: float) -> dict[str, Any]:
                     "pages": len(pages(inbox)),
                     "duplicates": sum(n - 1 for n in sent.values()),
                     "refused_requests": sender.refused,
+                    "lost": lost,
                     "a_202_again_median_s": round(statistics.median(recovered), 1)
                     if recovered
                     else 0.0,
@@ -163,7 +175,7 @@ def main() -> None:
     text = json.dumps(figures, indent=2) + "\n"
     (args.json or DOCS / "soak.json").write_text(text, encoding="utf-8")
     print(text)
-    lost = figures["accepted"] - figures["folded"]
+    lost = len(figures["lost"])
     if lost or figures["duplicates"] or figures["pages"] != figures["accepted"]:
         print(f"soak: {lost} accepted events lost, {figures['duplicates']} sent twice")
         sys.exit(1)

@@ -105,6 +105,7 @@ SOAK = {
     "pages": 12000,
     "duplicates": 0,
     "refused_requests": 7,
+    "lost": [],
     "a_202_again_median_s": 3.2,
     "losses": [
         {"kind": "sentinel failover", "at_s": 120.0, "from": 3, "to": 2,
@@ -122,6 +123,9 @@ def test_the_failover_soak_reads_as_a_table() -> None:
     assert "| 12,000 | 12,000 | 12,000 | 0 | 0 | 7 |" in section
     assert "| 120 s | sentinel failover | host 3 → host 2 | 1.1 s | 0.0 s | 2.5 s |" in section
     assert "| 360 s | host cut off | host 2 → host 1 | 4.6 s | 5.2 s | 27.0 s |" in section
+    assert "Lost:" not in section
+    lossy = report.soak_markdown({**SOAK, "lost": ["soak-241-0", "soak-241-1", "soak-720-3"]})
+    assert "Lost: 3 events, of the batches soak-241, soak-720." in lossy
 
 
 def test_bench_uses_only_the_routers_public_interfaces() -> None:
