@@ -118,11 +118,12 @@ class _FollowingPool(redis.asyncio.sentinel.SentinelConnectionPool):
     went on writing to the old master until that one hung up, ten seconds in the soak)."""
 
     async def release(self, connection: redis.asyncio.connection.AbstractConnection) -> None:
-        await super().release(connection)
-        # (its own owns_connection calls a method its base class lacks)
+        # (its own owns_connection calls a method its base class lacks); closed before it
+        # is back in the pool, where another request could take it
         address = (getattr(connection, "host", None), getattr(connection, "port", None))
         if self.master_address is not None and address != tuple(self.master_address):
             await connection.disconnect()
+        await super().release(connection)
 
 
 class _AsyncWatched(redis.asyncio.Redis):
