@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import redis
+import redis.sentinel
 
 from tests.redis_server import RedisServer, _free_port
 from tests.stack import wait_until
@@ -102,8 +103,17 @@ class SentinelGroup:
         """A failover the Sentinels carry out (SENTINEL FAILOVER): the replica becomes the
         master. Returns the new master's port once it takes writes."""
         old = self.master_port()
-        with self._sentinel(self.sentinel_ports[0]) as sentinel:
-            sentinel.execute_command("SENTINEL FAILOVER", SERVICE)
+
+        def asked() -> bool:
+            with self._sentinel(self.sentinel_ports[0]) as sentinel:
+                try:
+                    return bool(sentinel.execute_command("SENTINEL FAILOVER", SERVICE))
+                except redis.ResponseError as error:  # a replica not yet seen in sync
+                    if "NOGOODSLAVE" in str(error):
+                        return False
+                    raise
+
+        wait_until(asked, 30, "a Sentinel to take SENTINEL FAILOVER")
 
         def promoted() -> int | None:
             port = self.master_port()
@@ -114,6 +124,19 @@ class SentinelGroup:
             return port if role[0] in (b"master", "master") else None
 
         port: int = wait_until(promoted, 30, "a new master")
+        # redis-py's clients read SENTINEL MASTERS, where the Sentinel that led the
+        # failover names the old master until its failover ends
+        watchers = redis.sentinel.Sentinel(
+            [("127.0.0.1", p) for p in self.sentinel_ports], socket_timeout=1
+        )
+
+        def agreed() -> bool:
+            try:
+                return bool(watchers.discover_master(SERVICE)[1] == port)
+            except redis.ConnectionError:  # none names a master that is up, for now
+                return False
+
+        wait_until(agreed, 30, "the Sentinels to agree")
         return port
 
     def stop(self) -> None:

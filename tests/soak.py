@@ -50,8 +50,16 @@ BATCH, EVERY_BATCH_S = 10, 0.5
 class Losses:
     """Loses the master every `every_s` seconds from `started`, in a thread."""
 
-    def __init__(self, hosts: Hosts, started: float, every_s: float, until: float) -> None:
+    def __init__(
+        self,
+        hosts: Hosts,
+        started: float,
+        every_s: float,
+        until: float,
+        kinds: tuple[str, ...] = KINDS,
+    ) -> None:
         self.hosts, self.started, self.every_s, self.until = hosts, started, every_s, until
+        self.kinds = kinds
         self.done: list[dict[str, Any]] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -59,7 +67,7 @@ class Losses:
         number = 1
         while self.started + number * self.every_s < self.until:
             time.sleep(max(0.0, self.started + number * self.every_s - time.monotonic()))
-            self.done.append(self._lose(KINDS[(number - 1) % len(KINDS)]))
+            self.done.append(self._lose(self.kinds[(number - 1) % len(self.kinds)]))
             number += 1
 
     def _lose(self, kind: str) -> dict[str, Any]:
@@ -101,7 +109,9 @@ class Losses:
                 client.execute_command("CLIENT UNPAUSE")
 
 
-def soak(work: Path, minutes: float, every_s: float) -> dict[str, Any]:
+def soak(
+    work: Path, minutes: float, every_s: float, kinds: tuple[str, ...] = KINDS
+) -> dict[str, Any]:
     hosts = Hosts(work / "hosts")
     smtp_port = free_port()
     try:
@@ -112,7 +122,7 @@ def soak(work: Path, minutes: float, every_s: float) -> dict[str, Any]:
             try:
                 started = time.monotonic()
                 until = started + minutes * 60
-                losses = Losses(hosts, started, every_s, until)
+                losses = Losses(hosts, started, every_s, until, kinds)
                 losses.thread.start()
                 batch = 0
                 while time.monotonic() < until:
@@ -165,13 +175,17 @@ def main() -> None:
     parser.add_argument("--every-s", type=float, default=120.0)
     parser.add_argument("--json", type=Path, help="where the figures go [docs/soak.json]")
     parser.add_argument("--work", type=Path, help="keep the processes' logs here")
+    parser.add_argument(
+        "--kind", action="append", choices=KINDS, help="only these losses, in turn [all]"
+    )
     args = parser.parse_args()
+    kinds = tuple(args.kind) if args.kind else KINDS
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
-        figures = soak(args.work, args.minutes, args.every_s)
+        figures = soak(args.work, args.minutes, args.every_s, kinds)
     else:
         with tempfile.TemporaryDirectory(prefix="ar-soak-") as scratch:
-            figures = soak(Path(scratch), args.minutes, args.every_s)
+            figures = soak(Path(scratch), args.minutes, args.every_s, kinds)
     text = json.dumps(figures, indent=2) + "\n"
     (args.json or DOCS / "soak.json").write_text(text, encoding="utf-8")
     print(text)

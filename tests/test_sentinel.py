@@ -6,6 +6,7 @@ of the test's own, fails over, and pages again without a restart."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,16 +14,19 @@ import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from kombu.connection import Connection
 
 from router.api.app import create_api
 from router.config.redis_url import AddressInvalid, Sentinels, describe, sentinels_of
-from router.queue.broker import SENTINEL_TRANSPORT, TRANSPORT, broker_of
+from router.processes.worker import create_celery
+from router.queue.broker import FOLLOW_EVERY_S, SENTINEL_TRANSPORT, TRANSPORT, broker_of
+from router.queue.tasks import INGEST, encode_batch
 from router.service.runtime import Runtime, build_runtime
 from router.state import replication
 from router.state.sessions import Logins
 from tests.sentinel import SentinelGroup
 from tests.stack import TOKEN, running_stack, settings_for, wait_until
-from tests.support import RULES_DIR, pacific
+from tests.support import RULES_DIR, pacific, queued
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -124,6 +128,32 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
         yield group
     finally:
         group.stop()
+
+
+def test_both_broker_pools_follow_the_master_after_a_failover(
+    sentinels: SentinelGroup,
+) -> None:
+    """kombu keeps two pools per channel: BRPOP's, and the one that writes a delivered
+    message into `unacked`. A connection each pool held idle before the failover must
+    not write to the old master (the soak lost messages there)."""
+    broker = broker_of(sentinels.url(9))
+    with Connection(  # type: ignore[no-untyped-call]
+        broker.url, transport=broker.transport, transport_options=broker.options
+    ) as connection:
+        channel = connection.default_channel
+        old = sentinels.master_port()
+        pools = {"unacked": channel._create_client(), "brpop": channel.client}
+        for client in pools.values():
+            assert client.ping()  # an idle connection to the old master in each pool
+        taken_at = time.monotonic()
+        new = sentinels.failover()
+        assert new != old
+        # a pool asks the Sentinels at most once every FOLLOW_EVERY_S
+        wait_until(lambda: time.monotonic() - taken_at > FOLLOW_EVERY_S, 5, "a second")
+        for name, client in pools.items():
+            client.set(f"after-failover:{name}", 1)
+        with redis.Redis(port=new, db=9) as master:
+            assert master.exists("after-failover:unacked", "after-failover:brpop") == 2
 
 
 def _event(task: str) -> dict[str, str]:
@@ -230,6 +260,13 @@ def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
         said = refused.json()
         assert said["status"] == "service unavailable"
         assert said["message"].startswith("not accepted: 0 of 1 replica(s) confirmed the write")
+        # a task queued before the replica went: its fold is not acknowledged unconfirmed
+        worker = create_celery(lambda: runtime, sentinels.url(0))
+        batch = encode_batch(
+            [queued("fold-1", dict(_event("folded")), pacific("2026-11-24 10:00"))]
+        )
+        ran = worker.tasks[INGEST].apply(args=[batch])
+        assert ran.state == "REJECTED" and "0 of 1 replica(s)" in str(ran.result)
         counted = 'router_api_unconfirmed_total{path="/v1/events"} 1.0'
         assert counted in api.get("/metrics").text
         unmarked = api.delete(f"/v1/absences/{marked.json()['absence']['id']}", headers=AUTH)

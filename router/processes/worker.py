@@ -6,7 +6,8 @@ and the broker hands it out again after `ROUTER_REDELIVER_AFTER_S` (kombu's Redi
 task is short (a bounded batch, or one send attempt per recipient), folds are skipped
 when seen before, and every send is guarded by its idempotency marker, so a task run
 twice does nothing twice. A Redis error inside a task requeues it (or, with Redis gone,
-leaves it unacknowledged): an accepted event is never dropped.
+leaves it unacknowledged): an accepted event is never dropped. A batch's task is
+acknowledged only once ROUTER_REDIS_MIN_REPLICAS replicas hold its fold.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ HEARTBEATS = keys.HEARTBEATS
 HEARTBEAT_EVERY_S = 5.0
 _ROUTINE: frozenset[FireResult] = frozenset({"sent", "nothing", "stale", "early"})
 RESTORE_SWEEP_S = 2
+UNACKED_MUTEX_S = 10  # a sweep takes milliseconds
 
 
 def _nothing() -> None:
@@ -75,6 +77,9 @@ def create_celery(
             "visibility_timeout": redeliver_after_s,
             "unacked_restore_interval": RESTORE_SWEEP_S,
             "unacked_restore_throttle": 1,
+            # The sweep's lock (kombu's default 300 s): a master lost while a worker held
+            # it leaves it on the new master, and no message came back for 5 minutes.
+            "unacked_mutex_expire": UNACKED_MUTEX_S,
             "queue_order_strategy": "priority",  # router.urgent first, always
             **broker.options,
         },
@@ -102,6 +107,9 @@ def create_celery(
                 set_aside_unreadable(rt.redis, decoded.unreadable, rt.clock.now())
             take_turns = queue == INGEST_QUEUE  # never the urgent lane
             report = rt.engine.intake.ingest(decoded.events, rt.clock.now(), take_turns)
+            # on ROUTER_REDIS_MIN_REPLICAS replicas before the task is acknowledged: a
+            # failover now must not take the fold with it (run again, it is skipped)
+            rt.confirm_writes()
         except redis.RedisError as error:
             log.warning("ingest: Redis error, the batch goes back to the queue: %s", error)
             raise Reject(str(error), requeue=True) from None

@@ -24,12 +24,16 @@ skipped when seen, sends are guarded by their markers).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
+import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import redis
+import redis.sentinel
 from kombu.transport import redis as kombu_redis
 
 from router.config.redis_url import (
@@ -43,6 +47,7 @@ from router.config.redis_url import (
 log = logging.getLogger(__name__)
 TRANSPORT = "router.queue.broker:Transport"
 SENTINEL_TRANSPORT = "router.queue.broker:SentinelTransport"
+FOLLOW_EVERY_S = 1.0
 
 
 class Channel(kombu_redis.Channel):
@@ -74,8 +79,35 @@ class Transport(kombu_redis.Transport):
     connection_errors = CONNECTION_ERRORS
 
 
+class _FollowingPool(redis.sentinel.SentinelConnectionPool):
+    """Asks the Sentinels for the master when a connection is taken, at most once every
+    FOLLOW_EVERY_S, which drops the idle connections to an old one (redis-py's
+    `get_master_address`). kombu keeps two pools per channel: BRPOP's, and the one that
+    writes a delivered message into `unacked` and acknowledges it. Only a new
+    connection asked the Sentinels, so after a failover BRPOP's new connection took
+    messages from the new master while the other pool's idle connection still wrote
+    `unacked` to the old one, where the failover soak lost them (a planned failover's
+    paused master held that write until it was demoted)."""
+
+    asked_at = float("-inf")
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if now - self.asked_at >= FOLLOW_EVERY_S:
+            self.asked_at = now
+            with contextlib.suppress(redis.ConnectionError):  # connecting will say
+                self.get_master_address()  # type: ignore[no-untyped-call]
+        return super().get_connection(*args, **kwargs)
+
+
 class SentinelChannel(Channel, kombu_redis.SentinelChannel):
-    """The same, on a master found through its Sentinels (kombu's sentinel transport)."""
+    """The same, on a master found through its Sentinels (kombu's sentinel transport),
+    with pools that follow it (`_FollowingPool`)."""
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        pool = super()._sentinel_managed_pool(asynchronous)  # type: ignore[no-untyped-call]
+        pool.__class__ = _FollowingPool  # kombu builds it; only get_connection differs
+        return pool
 
 
 class SentinelTransport(kombu_redis.SentinelTransport):

@@ -52,7 +52,8 @@ class Runtime:
 
     def confirm_writes(self) -> None:
         """After a change a person asked for (acknowledge, resolve, snooze, a note, the
-        roster): ROUTER_REDIS_MIN_REPLICAS replicas hold it, or ReplicaShortfall (503)."""
+        roster) or a batch's fold: ROUTER_REDIS_MIN_REPLICAS replicas hold it, or
+        ReplicaShortfall (a 503; a fold's task goes back to its queue)."""
         settings = self.settings
         online = self.watch.replicas_online if self.watch else 0
         replication.confirm(self.redis, settings.redis_min_replicas, settings.redis_wait_ms, online)
