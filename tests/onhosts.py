@@ -4,7 +4,6 @@ that retries, and counted from the SMTP server's inbox."""
 
 from __future__ import annotations
 
-import email.parser
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -14,13 +13,11 @@ from typing import Any
 import httpx
 
 from router.state import keys
-from tests.deployment import Deployment
+from tests.deployment import Deployment, received
 from tests.hosts import Hosts
 from tests.mailservers import SmtpInbox
 from tests.stack import TOKEN
 from tests.support import RULES_DIR
-
-_HEADERS = email.parser.BytesHeaderParser()
 
 
 def start_router(directory: Path, hosts: Hosts, smtp_port: int, **settings: str) -> Deployment:
@@ -106,12 +103,7 @@ class Sender:
 
 def messages(inbox: SmtpInbox) -> Counter[tuple[str, str]]:
     """(kind, idempotency key) of every message received, with how often it came."""
-    found: Counter[tuple[str, str]] = Counter()
-    for raw in list(inbox.messages):
-        headers = _HEADERS.parsebytes(raw, headersonly=True)
-        key = str(headers["X-Alert-Router-Idempotency-Key"]).strip()
-        found[(str(headers["X-Alert-Router-Kind"]), key)] += 1
-    return found
+    return Counter(received(inbox))
 
 
 def pages(inbox: SmtpInbox) -> Counter[str]:
