@@ -1,8 +1,9 @@
 """Losing a machine (issue 20): the router on three test hosts (tests.hosts), each with a
 redis-server and a Sentinel; the API on host 1, a worker and a scheduler on hosts 2 and
-3, the master on host 3. During a burst of 2,000 P1 events the drills cut the master's
-host off, kill its redis-server, or cut a worker's host off while it holds a batch.
-Every event that got a 202 is folded, and every page is sent exactly once within 60 s.
+3, the master on host 3. During a burst of 2,000 P1 events each drill cuts a worker's
+host off while it holds a batch, cuts the master's host off, or kills the master's
+redis-server; the three run in turn on one router. Every event that got a 202 is
+folded, and every page is sent exactly once within 60 s.
 
 Each drill prints its counts and says whether the hosts were network namespaces or
 loopback ports."""
@@ -14,6 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,7 @@ import pytest
 from router.state import keys
 from tests.deployment import Deployment
 from tests.hosts import Hosts
-from tests.mailservers import smtp_server
+from tests.mailservers import SmtpInbox, smtp_server
 from tests.onhosts import Sender, incidents, messages, p1_events, pages, start_router
 from tests.stack import TOKEN, free_port, wait_until
 
@@ -41,15 +43,17 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
 
 
 class Burst(Sender):
-    """EVENTS distinct P1 events in batches of BATCH, posted from a thread."""
+    """EVENTS distinct P1 events (dedup keys `tag-batch-n`) in batches of BATCH, posted
+    from a thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tag: str) -> None:
         super().__init__(url)
+        self.tag = tag
         self.thread = threading.Thread(target=self._post_all, daemon=True)
 
     def _post_all(self) -> None:
         for batch in range(EVENTS // BATCH):
-            self.post(p1_events(f"host-{batch}", BATCH))
+            self.post(p1_events(f"{self.tag}-{batch}", BATCH))
 
     def start(self) -> Burst:
         self.thread.start()
@@ -75,117 +79,87 @@ def _resolve_some(deployment: Deployment, count: int = 10) -> set[str]:
     return chosen
 
 
-def _drill(
-    name: str,
-    tmp_path: Path,
-    hosts: Hosts,
-    fault: Callable[[Deployment], None],
-    mend: Callable[[Deployment], None],
-    before: Callable[[Deployment], None] = lambda _: None,
-    after_batches: int = 6,
-) -> None:
-    """The burst with `fault` once `after_batches` batches are accepted; then every
-    accepted event folded and paged once, within PAGE_WITHIN_S of the fault; `mend`,
-    and nothing is sent again."""
+@dataclass
+class Router:
+    """The router on the hosts, with its SMTP inbox; the drills run on it in turn."""
+
+    hosts: Hosts
+    deployment: Deployment
+    inbox: SmtpInbox
+
+    def drill(
+        self,
+        name: str,
+        fault: Callable[[], None],
+        mend: Callable[[], None],
+        after_batches: int = 6,
+    ) -> None:
+        """A burst with `fault` once `after_batches` batches are accepted; then every
+        accepted event folded and paged once, within PAGE_WITHIN_S of the fault; `mend`,
+        and nothing is sent again."""
+        deployment, inbox = self.deployment, self.inbox
+        incidents_before, pages_before = incidents(deployment), len(pages(inbox))
+        burst = Burst(deployment.url, name.replace(" ", "-")).start()
+        wait_until(lambda: len(burst.accepted) >= after_batches * BATCH, 60, "the burst")
+        faulted_at = time.monotonic()
+        fault()
+        burst.join()
+        accepted = len(burst.accepted)
+        wanted = pages_before + accepted
+        wait_until(lambda: len(pages(inbox)) >= wanted, PAGE_WITHIN_S + 30, "a page per event")
+        paged_s = time.monotonic() - faulted_at
+        wait_until(deployment.idle, 90, "every task and timer to be done")
+        folded = incidents(deployment) - incidents_before
+        resolved = _resolve_some(deployment)
+        mend()
+        wait_until(deployment.idle, 90, "the mended host's work to be done")
+        paged = len(pages(inbox)) - pages_before
+        duplicates = sum(n - 1 for n in messages(inbox).values())
+        print(
+            f"\ndrill {name} ({self.hosts.mode}): accepted {accepted}, folded {folded}, "
+            f"pages {paged}, duplicates {duplicates}; {burst.refused} requests refused, "
+            f"a 202 again {burst.recovered_s(faulted_at):.1f} s after the fault, "
+            f"the last page {paged_s:.1f} s after it"
+        )
+        assert accepted == EVENTS
+        assert folded == EVENTS
+        assert paged == EVENTS and duplicates == 0
+        assert paged_s <= PAGE_WITHIN_S
+        # nothing the mended host held comes back: the resolved stay resolved, and
+        # every incident is still there once
+        assert incidents(deployment) == incidents_before + EVENTS
+        with deployment.client() as client:
+            assert resolved <= {i.decode() for i in client.zrange(keys.status("resolved"), 0, -1)}
+
+
+@pytest.fixture
+def router(tmp_path: Path, hosts: Hosts) -> Iterator[Router]:
     smtp_port = free_port()
     with smtp_server(smtp_port, host=hosts.gateway) as inbox:
         deployment = start_router(tmp_path, hosts, smtp_port)
         try:
-            before(deployment)
-            burst = Burst(deployment.url).start()
-            wait_until(lambda: len(burst.accepted) >= after_batches * BATCH, 60, "the burst")
-            faulted_at = time.monotonic()
-            fault(deployment)
-            burst.join()
-            accepted = len(burst.accepted)
-            wait_until(
-                lambda: len(pages(inbox)) >= accepted, PAGE_WITHIN_S + 30, "a page per event"
-            )
-            paged_s = time.monotonic() - faulted_at
-            wait_until(deployment.idle, 90, "every task and timer to be done")
-            folded = incidents(deployment)
-            resolved = _resolve_some(deployment)
-            mend(deployment)
-            wait_until(deployment.idle, 90, "the mended host's work to be done")
-            paged = pages(inbox)
-            duplicates = sum(n - 1 for n in messages(inbox).values())
-            print(
-                f"\ndrill {name} ({hosts.mode}): accepted {accepted}, folded {folded}, "
-                f"pages {len(paged)}, duplicates {duplicates}; {burst.refused} requests refused, "
-                f"a 202 again {burst.recovered_s(faulted_at):.1f} s after the fault, "
-                f"the last page {paged_s:.1f} s after it"
-            )
-            assert accepted == EVENTS
-            assert folded == EVENTS
-            assert len(paged) == EVENTS and duplicates == 0
-            assert paged_s <= PAGE_WITHIN_S
-            # nothing the mended host held comes back: the resolved stay resolved, and
-            # every incident is still there once
-            assert incidents(deployment) == EVENTS
-            with deployment.client() as client:
-                assert resolved <= {
-                    i.decode() for i in client.zrange(keys.status("resolved"), 0, -1)
-                }
+            yield Router(hosts, deployment, inbox)
         finally:
             deployment.stop()
 
 
-def test_the_master_host_cut_off_mid_burst(tmp_path: Path, hosts: Hosts) -> None:
-    """Host 3 (the master, a worker and a scheduler) loses its network: the Sentinels
-    of hosts 1 and 2 fail over; when the link comes back, the old master rejoins as a
-    replica and nothing it took alone comes back."""
-    old = hosts[3]
-
-    def cut(deployment: Deployment) -> None:
-        hosts.cut(old)
-        hosts.new_master(old, [hosts[1], hosts[2]])
-
-    def mend(deployment: Deployment) -> None:
-        _failover_seen(deployment)
-        hosts.mend(old)
-        wait_until(lambda: hosts.rejoined(old), 60, "the old master to rejoin as a replica")
-
-    _drill("master host cut off", tmp_path, hosts, cut, mend)
+def test_losing_a_machine_three_ways(router: Router) -> None:
+    """One router takes three bursts in turn (starting it and the hosts once costs less
+    than the drills themselves), each with a machine lost."""
+    _a_worker_host_cut_off_holding_a_batch(router)
+    _the_master_host_cut_off_mid_burst(router)
+    _the_master_redis_killed_mid_burst(router)
 
 
-def _failover_seen(deployment: Deployment) -> None:
-    """/readyz names the new master and /metrics counts one failover, however many
-    processes saw it."""
-    ready = httpx.get(f"{deployment.url}/readyz", timeout=15).json()
-    with deployment.client() as client:
-        master = client.connection_pool.get_master_address()
-    assert ready["replication"]["master"] == f"{master[0]}:{master[1]}"
-    assert ready["replication"]["failovers_seen"] == 1
-    metrics = httpx.get(f"{deployment.url}/metrics", timeout=15).text
-    assert "router_redis_failovers_seen_total 1.0" in metrics
-
-
-def test_the_master_redis_killed_mid_burst(tmp_path: Path, hosts: Hosts) -> None:
-    old = hosts[3]
-
-    def kill(deployment: Deployment) -> None:
-        assert old.redis
-        old.redis.kill()
-        hosts.new_master(old, [hosts[1], hosts[2]])
-
-    def restart(deployment: Deployment) -> None:
-        _failover_seen(deployment)
-        assert old.redis
-        old.redis.start()  # with its append-only file: what it held before the kill
-        wait_until(lambda: hosts.rejoined(old), 60, "the old master to rejoin as a replica")
-
-    _drill("master redis-server killed", tmp_path, hosts, kill, restart)
-
-
-def test_a_worker_host_cut_off_holding_a_batch(tmp_path: Path, hosts: Hosts) -> None:
+def _a_worker_host_cut_off_holding_a_batch(router: Router) -> None:
     """Host 3's worker is stopped, so host 2's takes the batches alone; host 2 is cut
-    off while it holds one, and host 3's worker, let go, folds and pages it once."""
+    off while it holds one, and host 3's worker, let go, folds and pages it once. (The
+    master is on host 3 still: cutting host 2 fails nothing over.)"""
+    hosts, deployment = router.hosts, router.deployment
     worker_host, other = hosts[2], hosts[3]
+    os.killpg(other.processes[0].pid, signal.SIGSTOP)  # host 3's worker (and pool)
 
-    def alone(deployment: Deployment) -> None:
-        os.killpg(other.processes[0].pid, signal.SIGSTOP)  # host 3's worker (and pool)
-
-    def cut(deployment: Deployment) -> None:
+    def cut() -> None:
         def holds() -> bool:
             with deployment.client() as client:
                 return bool(client.hlen("unacked"))
@@ -194,7 +168,56 @@ def test_a_worker_host_cut_off_holding_a_batch(tmp_path: Path, hosts: Hosts) -> 
         hosts.cut(worker_host)
         os.killpg(other.processes[0].pid, signal.SIGCONT)
 
-    _drill(
-        "worker host cut off", tmp_path, hosts, cut, lambda _: hosts.mend(worker_host),
-        before=alone, after_batches=3,
-    )  # fmt: skip
+    router.drill("worker host cut off", cut, lambda: hosts.mend(worker_host), after_batches=3)
+
+
+def _the_master_host_cut_off_mid_burst(router: Router) -> None:
+    """The master's host (host 3: the master, a worker and a scheduler) loses its
+    network: the Sentinels of the other two fail over; when the link comes back, the
+    old master rejoins as a replica and nothing it took alone comes back."""
+    hosts = router.hosts
+    old = hosts.master()
+    assert old is hosts[3]
+
+    def cut() -> None:
+        hosts.cut(old)
+        hosts.new_master(old, [hosts[1], hosts[2]])
+
+    def mend() -> None:
+        _failover_seen(router.deployment, 1)
+        hosts.mend(old)
+        wait_until(lambda: hosts.rejoined(old), 60, "the old master to rejoin as a replica")
+
+    router.drill("master host cut off", cut, mend)
+
+
+def _the_master_redis_killed_mid_burst(router: Router) -> None:
+    """The master's redis-server (on host 1 or 2 by now) is SIGKILLed; restarted from
+    its append-only file, it rejoins as a replica and nothing it held comes back."""
+    hosts = router.hosts
+    old = hosts.master()
+    assert old is not None and old.redis is not None
+    redis_server = old.redis
+
+    def kill() -> None:
+        redis_server.kill()
+        hosts.new_master(old, [host for host in hosts.hosts if host is not old])
+
+    def restart() -> None:
+        _failover_seen(router.deployment, 2)
+        redis_server.start()  # with its append-only file: what it held before the kill
+        wait_until(lambda: hosts.rejoined(old), 60, "the old master to rejoin as a replica")
+
+    router.drill("master redis-server killed", kill, restart)
+
+
+def _failover_seen(deployment: Deployment, count: int) -> None:
+    """/readyz names the new master and /metrics counts each failover once, however many
+    processes saw it."""
+    ready = httpx.get(f"{deployment.url}/readyz", timeout=15).json()
+    with deployment.client() as client:
+        master = client.connection_pool.get_master_address()
+    assert ready["replication"]["master"] == f"{master[0]}:{master[1]}"
+    assert ready["replication"]["failovers_seen"] == count
+    metrics = httpx.get(f"{deployment.url}/metrics", timeout=15).text
+    assert f"router_redis_failovers_seen_total {count}.0" in metrics
