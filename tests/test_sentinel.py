@@ -22,7 +22,8 @@ from router.processes.worker import create_celery
 from router.queue.broker import FOLLOW_EVERY_S, SENTINEL_TRANSPORT, TRANSPORT, broker_of
 from router.queue.tasks import INGEST, encode_batch
 from router.service.runtime import Runtime, build_runtime
-from router.state import replication
+from router.state import keys, replication
+from router.state.sendonce import Lease, LeaseLost, SendOnce
 from router.state.sessions import Logins
 from tests.sentinel import SentinelGroup
 from tests.stack import TOKEN, running_stack, settings_for, wait_until
@@ -154,6 +155,29 @@ def test_both_broker_pools_follow_the_master_after_a_failover(
             client.set(f"after-failover:{name}", 1)
         with redis.Redis(port=new, db=9) as master:
             assert master.exists("after-failover:unacked", "after-failover:brpop") == 2
+
+
+def test_a_send_commits_once_a_replica_holds_its_lease(sentinels: SentinelGroup) -> None:
+    """With a replica required, a lease's fence (right before a send commits) returns
+    once a replica holds the extended lease: a failover then finds the send under way.
+    While none confirms it, the fence lets the lease go and refuses: nothing is sent."""
+    client = redis.Redis(port=sentinels.master.port, db=8)
+    once = SendOnce(client, lease_s=5, replicas=replication.Replicas(1, 300))
+    held = once.claim("page-1")
+    assert isinstance(held, Lease)
+    held.fence(1.0)
+    replica = redis.Redis(port=sentinels.replica.port, db=8)
+    assert replica.get(keys.sent("page-1")) == held.holder.encode()  # there already
+    assert int(replica.pttl(keys.sent("page-1"))) > 5000  # the commit's longer lease
+    sentinels.replica.stop()
+    wait_until(lambda: client.info("replication")["connected_slaves"] == 0, 30, "no replica")
+    unheld = once.claim("page-2")
+    assert isinstance(unheld, Lease)
+    with pytest.raises(LeaseLost, match=re.escape("on no replica yet (0 of 1 replica")):
+        unheld.fence(1.0)
+    assert client.get(keys.sent("page-2")) is None  # let go: the next attempt sends
+    client.close()
+    replica.close()
 
 
 def _event(task: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ import httpx
 import redis
 from jinja2.sandbox import SandboxedEnvironment
 
+from router.state.replication import NO_REPLICAS, Replicas
 from router.state.sendonce import Delivery, DeliveryFailed, Failure, Fence, SendOnce
 
 REPLAY_WINDOW_S = 300
@@ -79,8 +80,14 @@ class WebhookCaller:
     counted = False
     name = "webhook"
 
-    def __init__(self, client: redis.Redis, lease_s: float, timeout_s: float = 10.0) -> None:
-        self.once, self.timeout_s = SendOnce(client, lease_s), timeout_s
+    def __init__(
+        self,
+        client: redis.Redis,
+        lease_s: float,
+        timeout_s: float = 10.0,
+        replicas: Replicas = NO_REPLICAS,
+    ) -> None:
+        self.once, self.timeout_s = SendOnce(client, lease_s, replicas), timeout_s
 
     def held(self, payload: WebhookRequest, now: datetime) -> Delivery | None:
         if not os.environ.get(payload.secret_env, ""):

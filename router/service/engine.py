@@ -18,6 +18,7 @@ from router.delivery.webhooks import WebhookCaller
 from router.service.folding import Fault, Intake, no_fault
 from router.service.watchers import Watchers
 from router.state.ids import unique_hex, unique_hexes
+from router.state.replication import NO_REPLICAS, Replicas
 from router.state.store import IncidentStore
 
 new_id = unique_hex
@@ -46,9 +47,11 @@ class Engine:
         *,
         notifier: Notifier,
         notices: NoticeComposer,
+        replicas: Replicas = NO_REPLICAS,
     ) -> Engine:
         """`current_rules`: the rules with the run-time roster laid over; by default the
-        loaded rules alone."""
+        loaded rules alone. `replicas`: what must hold a send's fenced lease (the
+        webhooks'; the mailer and notifier come built)."""
         current = current_rules or (lambda: rules)
         store = IncidentStore(client, rules, timer_lease_s, current, composer)
         intake = Intake(rules, client, store, new_id, fault)
@@ -62,7 +65,7 @@ class Engine:
                 mailer,
                 retry_backoff_s,
                 current,
-                WebhookCaller(client, timer_lease_s),
+                WebhookCaller(client, timer_lease_s, replicas=replicas),
                 notifier,
                 notices,
                 timer_lease_s,

@@ -77,18 +77,21 @@ def build_runtime(
         settings.link_ttl_s,
     )
     email_backend = backend or backend_from(settings)
+    replicas = replication.Replicas(settings.redis_min_replicas, settings.redis_wait_ms)
     mailer = Mailer(
         client,
         email_backend,
         settings.email_from,
         settings.timer_lease_s,
         Breaker(email_backend.name, settings.retry_backoff_s),
+        replicas,
     )
     notifier = Notifier(
         client,
         channel_backend or AppriseBackend(settings.channel_timeout_s, rules.team.uses_channels()),
         settings.timer_lease_s,
         settings.channel_max_attempts,
+        replicas,
     )
     notices = NoticeComposer(composer, settings.templates_dir.parent / "push")
     roster = RosterStore(client, rules)
@@ -103,6 +106,7 @@ def build_runtime(
         roster.rules,
         notifier=notifier,
         notices=notices,
+        replicas=replicas,
     )
     clock = clock or RedisClock()
     watch = Watch(client, clock if isinstance(clock, RedisClock) else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis
 import redis.sentinel
 
@@ -16,6 +18,18 @@ class ReplicaShortfall(redis.RedisError):
         super().__init__(
             f"{confirmed} of {wanted} replica(s) confirmed the write within {wait_ms} ms"
         )
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """How many replicas must confirm a write (ROUTER_REDIS_MIN_REPLICAS) and how long
+    a WAIT waits for them (ROUTER_REDIS_WAIT_MS); 0 replicas: no WAIT."""
+
+    required: int = 0
+    wait_ms: int = 1000
+
+
+NO_REPLICAS = Replicas()
 
 
 def confirmed_count(reply: object) -> int:

@@ -48,6 +48,7 @@ import redis
 
 from router.state import keys, metrics
 from router.state.pipe import Pipe, Value
+from router.state.replication import NO_REPLICAS, Replicas, ReplicaShortfall, confirmed_count
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +241,7 @@ class Lease:
             return  # only this holder can end a lease so extended: the marker is ours
         hold_s = max(COMMIT_LEASES * self.once.lease_s, 2 * needed_s)
         asked_at = time.monotonic()
-        renewed = self.once.renew_script(
-            keys=[keys.sent(self.key)], args=[self.holder, int(hold_s * 1000)]
-        )
+        renewed = self.once.renew(self.key, self.holder, int(hold_s * 1000))
         if not renewed:
             raise LeaseLost(f"the lease on {self.key} passed to another attempt")
         self._extended(asked_at, hold_s)
@@ -287,10 +286,32 @@ class Lease:
 
 
 class SendOnce:
-    def __init__(self, client: redis.Redis, lease_s: float) -> None:
+    def __init__(
+        self, client: redis.Redis, lease_s: float, replicas: Replicas = NO_REPLICAS
+    ) -> None:
+        """`replicas`: how many must hold a fenced lease before the send commits."""
         self.redis, self.lease_s, self.lease_ms = client, lease_s, int(lease_s * 1000)
+        self.replicas = replicas
         self.finish_script = client.register_script(_FINISH)
         self.renew_script = client.register_script(_RENEW)
+
+    def renew(self, key: str, holder: str, hold_ms: int) -> bool:
+        """The fence's extension of a lease, if `holder` still holds it; with replicas
+        required, only once they hold it too (a WAIT on the same connection): a
+        failover then finds the send under way, not a send nobody took, which the new
+        master's timers would send again at once. Fewer confirm in time: the lease is
+        let go and LeaseLost says so, so nothing is sent and the next attempt may."""
+        required, wait_ms = self.replicas.required, self.replicas.wait_ms
+        with self.redis.pipeline(transaction=False) as pipe:
+            self.renew_script(keys=[keys.sent(key)], args=[holder, hold_ms], client=pipe)
+            if required:
+                pipe.execute_command("WAIT", required, wait_ms)  # type: ignore[no-untyped-call]
+            replies = pipe.execute()
+        if required and replies[0] and confirmed_count(replies[1]) < required:
+            shortfall = ReplicaShortfall(confirmed_count(replies[1]), required, wait_ms)
+            self.finish_script(keys=[keys.sent(key)] * 2, args=[holder, "", KEEP_S, "", 0])
+            raise LeaseLost(f"the lease on {key} is on no replica yet ({shortfall})")
+        return bool(replies[0])
 
     def claim(self, key: str) -> Lease | Delivery:
         """A lease: this attempt may send. Otherwise what another attempt left."""

@@ -13,6 +13,7 @@ import redis
 from router.config.contact_methods import masked
 from router.delivery.channels.base import ChannelBackend, Notice
 from router.state import keys
+from router.state.replication import NO_REPLICAS, Replicas
 from router.state.sendonce import Delivery, DeliveryFailed, Failure, Fence, SendOnce
 
 _ATTEMPTS_KEEP_S = 86400
@@ -40,11 +41,16 @@ class Notifier:
     counted = True
 
     def __init__(
-        self, client: redis.Redis, backend: ChannelBackend, lease_s: float, max_attempts: int
+        self,
+        client: redis.Redis,
+        backend: ChannelBackend,
+        lease_s: float,
+        max_attempts: int,
+        replicas: Replicas = NO_REPLICAS,
     ) -> None:
         self.redis, self.backend, self.max_attempts = client, backend, max_attempts
         self.name = backend.name
-        self.once = SendOnce(client, lease_s)
+        self.once = SendOnce(client, lease_s, replicas)
 
     def held(self, payload: Addressed, now: datetime) -> Delivery | None:
         return None

@@ -19,6 +19,7 @@ import redis
 from router.core.message import OutgoingMessage
 from router.delivery.breaker import Breaker
 from router.delivery.mail.backends import DeliveryFailed, EmailBackend
+from router.state.replication import NO_REPLICAS, Replicas
 from router.state.sendonce import Delivery, Failure, Fence, SendOnce
 
 
@@ -52,9 +53,10 @@ class Mailer:
         sender: str,
         lease_s: float,
         breaker: Breaker | None = None,
+        replicas: Replicas = NO_REPLICAS,
     ) -> None:
         self.backend, self.sender, self.name = backend, sender, backend.name
-        self.once = SendOnce(client, lease_s)
+        self.once = SendOnce(client, lease_s, replicas)
         self.breaker = breaker or Breaker(backend.name)
 
     def down(self, now: datetime) -> bool:
