@@ -26,7 +26,7 @@ from router.queue.tasks import AsyncSend, Send, TaskArgument
 from router.state.connect import async_client
 from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
-from router.state.replication import ReplicaShortfall, asked, confirmed_count, online_replicas
+from router.state.replication import asked, online_replicas, shortfall
 from router.state.watch import EVERY_S
 
 log = logging.getLogger(__name__)
@@ -200,10 +200,7 @@ class GroupSender:
     def _shortfall(self, confirmed: object) -> Exception | None:
         if isinstance(confirmed, Exception):
             return confirmed
-        count = confirmed_count(confirmed)
-        if count >= self.min_replicas:
-            return None
-        return ReplicaShortfall(count, self.min_replicas, self.wait_ms)
+        return shortfall(confirmed, self.min_replicas, self.wait_ms)
 
 
 def async_sender(clients: LoopRedis, min_replicas: int = 0, wait_ms: int = 1000) -> AsyncSend:

@@ -36,6 +36,12 @@ def confirmed_count(reply: object) -> int:
     return int(reply) if isinstance(reply, int | str | bytes) else 0
 
 
+def shortfall(reply: object, replicas: int, wait_ms: int) -> ReplicaShortfall | None:
+    """What a WAIT's `reply` lacks of `replicas` confirmations, if anything."""
+    count = confirmed_count(reply)
+    return ReplicaShortfall(count, replicas, wait_ms) if count < replicas else None
+
+
 def asked(replicas: int, online: int) -> int:
     """How many replicas a WAIT asks for: every replica online, and at least `replicas`.
     A failover may promote any of them (Sentinel picks by replication offsets up to
@@ -66,9 +72,9 @@ def confirm(client: redis.Redis, replicas: int, wait_ms: int, online: int = 0) -
         pipe.incr(REPLICA_PROBE)
         pipe.execute_command("WAIT", asked(replicas, online), wait_ms)  # type: ignore[no-untyped-call]
         _, reply = pipe.execute()
-    count = confirmed_count(reply)
-    if count < replicas:
-        raise ReplicaShortfall(count, replicas, wait_ms)
+    short = shortfall(reply, replicas, wait_ms)
+    if short is not None:
+        raise short
 
 
 def master_address(client: redis.Redis) -> str:

@@ -48,7 +48,7 @@ import redis
 
 from router.state import keys, metrics
 from router.state.pipe import Pipe, Value
-from router.state.replication import NO_REPLICAS, Replicas, ReplicaShortfall, confirmed_count
+from router.state.replication import NO_REPLICAS, Replicas, shortfall
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +307,10 @@ class SendOnce:
             if required:
                 pipe.execute_command("WAIT", required, wait_ms)  # type: ignore[no-untyped-call]
             replies = pipe.execute()
-        if required and replies[0] and confirmed_count(replies[1]) < required:
-            shortfall = ReplicaShortfall(confirmed_count(replies[1]), required, wait_ms)
+        short = shortfall(replies[1], required, wait_ms) if required and replies[0] else None
+        if short is not None:
             self.finish_script(keys=[keys.sent(key)] * 2, args=[holder, "", KEEP_S, "", 0])
-            raise LeaseLost(f"the lease on {key} is on no replica yet ({shortfall})")
+            raise LeaseLost(f"the lease on {key} is on no replica yet ({short})")
         return bool(replies[0])
 
     def claim(self, key: str) -> Lease | Delivery:
