@@ -154,6 +154,21 @@ class Deployment:
         except redis.RedisError:
             return False
 
+    def state(self) -> str:
+        """What is left to do, for a drill's failure message: the queues' lengths, the
+        messages held, the timers in hand and due."""
+        try:
+            with self.client() as client:
+                queued = {queue: client.llen(queue) for queue in QUEUES}
+                now = time.time()
+                return (
+                    f"queued {queued}, unacked {client.hlen('unacked')}, "
+                    f"timers {client.zcard(TIMERS)} ({client.zcount(TIMERS, '-inf', now)} due), "
+                    f"leased {client.zcard(LEASED)}, master {client.connection_pool.get_master_address() if hasattr(client.connection_pool, 'get_master_address') else '-'}"
+                )
+        except redis.RedisError as error:
+            return f"Redis unreachable: {error}"
+
     @staticmethod
     def kill(process: subprocess.Popen[bytes]) -> None:
         """SIGKILL the process and its whole group (a worker's pool children too)."""
