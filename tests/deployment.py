@@ -16,7 +16,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import redis
@@ -33,24 +33,36 @@ ROOT = RULES_DIR.parent
 
 
 _HEADERS = email.parser.BytesHeaderParser()
-_READ: weakref.WeakKeyDictionary[SmtpInbox, list[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-def received(inbox: SmtpInbox) -> list[tuple[str, str]]:
-    """(kind, idempotency key) of every message received, in order, parsing each message
-    once: the drills poll this every 50 ms while thousands arrive, and parsing 2,000
-    again each time kept most of a core busy."""
+class Received(NamedTuple):
+    kind: str
+    key: str
+    """The idempotency key."""
+    marked_repeat: bool
+    """Sent again after an attempt whose outcome is unknown, and marked so
+    (`X-Alert-Router-Possible-Repeat`): the router's at-least-once, said out loud."""
+
+
+_READ: weakref.WeakKeyDictionary[SmtpInbox, list[Received]] = weakref.WeakKeyDictionary()
+
+
+def received(inbox: SmtpInbox) -> list[Received]:
+    """Every message received, in order, parsing each message once: the drills poll
+    this every 50 ms while thousands arrive, and parsing 2,000 again each time kept
+    most of a core busy."""
     found = _READ.setdefault(inbox, [])
     for raw in inbox.messages[len(found) :]:
         headers = _HEADERS.parsebytes(raw, headersonly=True)  # the body is not needed
         kind, key = headers["X-Alert-Router-Kind"], headers["X-Alert-Router-Idempotency-Key"]
-        found.append((str(kind), str(key).strip()))
+        repeat = headers["X-Alert-Router-Possible-Repeat"] == "yes"
+        found.append(Received(str(kind), str(key).strip(), repeat))
     return list(found)
 
 
 def message_ids(inbox: SmtpInbox) -> list[str]:
     """The idempotency key of every message received."""
-    return [key for _, key in received(inbox)]
+    return [got.key for got in received(inbox)]
 
 
 class Deployment:

@@ -102,12 +102,18 @@ class Sender:
 
 
 def messages(inbox: SmtpInbox) -> Counter[tuple[str, str]]:
-    """(kind, idempotency key) of every message received, with how often it came."""
-    return Counter(received(inbox))
+    """(kind, idempotency key) of every message received, with how often it came
+    unmarked: a copy marked as a possible repeat is the router saying it may be one."""
+    return Counter((got.kind, got.key) for got in received(inbox) if not got.marked_repeat)
+
+
+def marked_repeats(inbox: SmtpInbox) -> int:
+    return sum(got.marked_repeat for got in received(inbox))
 
 
 def pages(inbox: SmtpInbox) -> Counter[str]:
-    return Counter({key: n for (kind, key), n in messages(inbox).items() if kind == "page"})
+    """Each page's idempotency key, with how often it came (marked repeats too)."""
+    return Counter(got.key for got in received(inbox) if got.kind == "page")
 
 
 def incidents(deployment: Deployment, statuses: Iterable[str] = ("triggered", "resolved")) -> int:

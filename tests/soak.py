@@ -33,6 +33,7 @@ from tests.onhosts import (
     Sender,
     folded_keys,
     incidents,
+    marked_repeats,
     messages,
     p1_events,
     pages,
@@ -155,6 +156,7 @@ def soak(
                     "folded": incidents(deployment),
                     "pages": len(pages(inbox)),
                     "duplicates": sum(n - 1 for n in sent.values()),
+                    "marked_repeats": marked_repeats(inbox),
                     "refused_requests": sender.refused,
                     "lost": lost,
                     "a_202_again_median_s": round(statistics.median(recovered), 1)

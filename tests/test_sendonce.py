@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
 from typing import Any
 
 import pytest
@@ -261,6 +262,80 @@ def test_a_mailer_paused_past_its_lease_mid_send_sends_and_writes_nothing(
         backend.close()
     finally:
         controller.stop()
+
+
+class _SilentAfterData(SmtpInbox):
+    """Takes the first message, then holds its "250" until told to go on: the sending
+    worker stops after the commit, before it can write that the message went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached, self.go_on = threading.Event(), threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if not self.reached.is_set():
+            self.reached.set()
+            await asyncio.to_thread(self.go_on.wait, 30)
+        return answer
+
+
+def test_a_send_whose_outcome_is_unknown_goes_again_marked(
+    client: redis.Redis, rules: Rules
+) -> None:
+    """A worker commits a message and hears no "250" in time (the server took it, or
+    not: nobody can tell). The next attempt sends again (at least once, never silent),
+    and that copy says it may be a repeat, with the same Message-ID; the mark ends with
+    the outcome it writes. (A worker stopped past the commit's hold, or cut off from
+    Redis after the commit, leaves the same mark for the same reason.)"""
+    inbox, port = _SilentAfterData(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        first_backend = SmtpBackend("127.0.0.1", port, timeout_s=1)
+        mailer = Mailer(client, first_backend, "r@example.com", 60)
+        deliveries = _deliveries(client, rules)
+        unknown = deliveries.deliver(mailer, Mail(MESSAGE), Record(), NOW)
+        assert unknown.result == "retry"
+        marker, fenced = keys.sent(MESSAGE.idempotency_key), keys.fenced(MESSAGE.idempotency_key)
+        assert client.get(marker) is None and client.exists(fenced)
+        other_backend = SmtpBackend("127.0.0.1", port, timeout_s=10)
+        other_worker = Mailer(client, other_backend, "r@example.com", 60)
+        again = deliveries.deliver(other_worker, Mail(MESSAGE), Record(), NOW)
+        inbox.go_on.set()
+        assert again.result == "sent"
+        first, repeat = (message_from_bytes(m) for m in inbox.messages)
+        assert first["X-Alert-Router-Possible-Repeat"] is None
+        assert repeat["X-Alert-Router-Possible-Repeat"] == "yes"
+        assert first["Message-ID"] == repeat["Message-ID"]
+        assert client.get(marker) == b"sent" and not client.exists(fenced)
+        first_backend.close()
+        other_backend.close()
+    finally:
+        controller.stop()
+
+
+def test_only_an_attempt_that_passed_its_fence_marks_the_next(client: redis.Redis) -> None:
+    """A lease let go or run out before its fence sent nothing: the next claim is plain.
+    One that passed its fence and was let go (its task stopped) may have sent: marked,
+    until a final outcome is written."""
+    once = SendOnce(client, lease_s=60)
+    plain = _lease(once, "a")
+    once.let_go([plain])
+    assert _lease(once, "a").may_repeat is False
+
+    fenced = _lease(once, "b")
+    fenced.fence(0.1)
+    once.let_go([fenced])
+    marked = _lease(once, "b")
+    assert marked.may_repeat is True
+    once.let_go([marked])  # never fenced, but the send may still have gone before it
+    last = _lease(once, "b")
+    assert last.may_repeat is True
+    last.fence(0.1)
+    assert once.sent(last, Writes())
+    assert not client.exists(keys.fenced("b"))
+    assert once.claim("b") == Delivery("already sent")
 
 
 def test_a_mailer_holds_emails_while_its_backend_is_down(client: redis.Redis, rules: Rules) -> None:

@@ -5,6 +5,8 @@ of the test's own, fails over, and pages again without a restart."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -18,11 +20,13 @@ from kombu.connection import Connection
 
 from router.api.app import create_api
 from router.config.redis_url import AddressInvalid, Sentinels, describe, sentinels_of
+from router.processes.scheduler import Scheduler
 from router.processes.worker import create_celery
 from router.queue.broker import FOLLOW_EVERY_S, SENTINEL_TRANSPORT, TRANSPORT, broker_of
-from router.queue.tasks import INGEST, encode_batch
+from router.queue.tasks import INGEST, QUEUES, encode_batch
 from router.service.runtime import Runtime, build_runtime
 from router.state import keys, replication
+from router.state.publish import redis_sender
 from router.state.sendonce import Lease, LeaseLost, SendOnce
 from router.state.sessions import Logins
 from tests.sentinel import SentinelGroup
@@ -305,3 +309,43 @@ def test_a_202_waits_for_a_replica_and_a_503_says_none_confirmed(
         assert "Not confirmed yet" in page.text and "0 of 1 replica(s) confirmed" in page.text
         master.close()
     runtime.redis.close()
+
+
+def test_a_batch_lost_between_a_workers_brpop_and_its_record_comes_back(
+    tmp_path: Path, sentinels: SentinelGroup
+) -> None:
+    """kombu's worker takes a task (BRPOP), then records it in `unacked`: a master lost
+    in between, with the BRPOP replicated and the record not, leaves the task nowhere.
+    The batch the API accepted is kept until folded (router.state.ledger): the
+    scheduler puts it back on its queue after ROUTER_REDELIVER_AFTER_S, and the fold
+    lets it go."""
+    settings = settings_for(
+        RULES_DIR,
+        tmp_path / "outbox",
+        REDIS_URL=sentinels.url(0),
+        ROUTER_REDIS_MIN_REPLICAS="1",
+        ROUTER_REDELIVER_AFTER_S="5",
+    )
+    runtime = build_runtime(settings)
+    client = runtime.redis
+    with TestClient(create_api(runtime)) as api:
+        accepted = api.post("/v1/events", json=_event("taken-and-lost"), headers=AUTH)
+        assert accepted.status_code == 202, accepted.text
+    queue = next(q for q in QUEUES if client.llen(q))
+    message = client.rpop(queue)  # the BRPOP; the master goes before the record
+    assert isinstance(message, bytes) and client.hlen(keys.ACCEPTED) == 1
+    scheduler = Scheduler(runtime, redis_sender(client))
+
+    def queued_again() -> bool:
+        scheduler.tick(runtime.clock.now())
+        return bool(client.llen(queue))
+
+    wait_until(queued_again, 20, "the lost batch to be queued again")
+    assert client.rpop(queue) == message
+    envelope = json.loads(message)
+    (argument,), _, _ = json.loads(base64.b64decode(envelope["body"]))
+    worker = create_celery(lambda: runtime, sentinels.url(0))
+    ran = worker.tasks[INGEST].apply(args=[argument], task_id=envelope["headers"]["id"])
+    assert ran.state == "SUCCESS" and ran.result == 1
+    assert client.hlen(keys.ACCEPTED) == 0 and client.zcard(keys.ACCEPTED_AT) == 0
+    client.close()

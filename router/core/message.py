@@ -53,6 +53,9 @@ class OutgoingMessage(BaseModel):
     """Messages about one incident share a thread: the same In-Reply-To and References."""
     images: dict[str, str] = Field(default_factory=dict)
     """Inline PNG images of the HTML part: content id -> base64 (`<img src="cid:ID">`)."""
+    possible_repeat: bool = False
+    """An attempt before this one may have sent it (router.state.sendonce): the
+    `X-Alert-Router-Possible-Repeat` header says so."""
 
     def file_stem(self) -> str:
         return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:32]
@@ -88,6 +91,8 @@ class OutgoingMessage(BaseModel):
             _folded("X-Alert-Router-Kind", self.kind, linesep),
             _unstructured("X-Alert-Router-Idempotency-Key", self.idempotency_key, linesep),
         )
+        if self.possible_repeat:
+            head.append(b"X-Alert-Router-Possible-Repeat: yes" + nl)
         text_cte, text = _text_body(self.text, nl, seven_bit)
         html_cte, html = _text_body(self.html, nl, seven_bit)
         if not self.images:

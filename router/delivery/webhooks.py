@@ -10,6 +10,7 @@ final.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -72,6 +73,11 @@ class WebhookRequest:
     headers: tuple[tuple[str, str], ...]
     idempotency_key: str
     kind: str = "webhook"
+
+    def repeated(self) -> WebhookRequest:
+        """Its `Idempotency-Key` is the one it had; a header says it may be a repeat."""
+        marked = (*self.headers, ("X-Alert-Router-Possible-Repeat", "yes"))
+        return dataclasses.replace(self, headers=marked)
 
 
 class WebhookCaller:

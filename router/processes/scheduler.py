@@ -11,20 +11,27 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 import redis
 
 from router.queue.tasks import DELIVER_QUEUE, FIRE, FIRE_BATCH, Send
 from router.service.runtime import Runtime
+from router.state import ledger
 from router.state.timers import claim_due
 
 log = logging.getLogger(__name__)
 
 
+LEDGER_EVERY_S = 1.0
+"""How often the scheduler looks for accepted batches lost in kombu's window."""
+
+
 class Scheduler:
     def __init__(self, runtime: Runtime, send: Send) -> None:
         self.runtime, self.send = runtime, send
+        self._ledger_at = -LEDGER_EVERY_S
 
     def tick(self, now: datetime) -> int:
         """One pass; returns how many timers it handed out."""
@@ -37,7 +44,19 @@ class Scheduler:
             log.info("deadline missed: %d data_late event(s) raised", raised)
         if told := watchers.announce_handoff(now):
             log.info("shift change: told %s", ", ".join(told))
+        self._requeue_lost_batches()
         return len(members)
+
+    def _requeue_lost_batches(self) -> None:
+        """With ROUTER_REDIS_MIN_REPLICAS, once a second: accepted batches a failover
+        took from between a worker's BRPOP and its `unacked` record, back on their
+        queues after ROUTER_REDELIVER_AFTER_S, as a task a dead worker held comes back."""
+        settings = self.runtime.settings
+        if not settings.redis_min_replicas or time.monotonic() - self._ledger_at < LEDGER_EVERY_S:
+            return
+        self._ledger_at = time.monotonic()
+        if back := ledger.requeue_lost(self.runtime.redis, settings.redeliver_after_s):
+            log.warning("%d accepted batch(es) lost on the way to a worker: queued again", back)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

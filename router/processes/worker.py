@@ -34,7 +34,7 @@ from router.queue.tasks import (
     decode_batch,
 )
 from router.service.runtime import Runtime
-from router.state import keys
+from router.state import keys, ledger
 from router.state.deadletters import set_aside_unreadable
 from router.state.timers import hand_back
 
@@ -110,6 +110,8 @@ def create_celery(
             # on ROUTER_REDIS_MIN_REPLICAS replicas before the task is acknowledged: a
             # failover now must not take the fold with it (run again, it is skipped)
             rt.confirm_writes()
+            if rt.settings.redis_min_replicas and task.request.id and not report.failed:
+                ledger.folded(rt.redis, task.request.id)  # before the ack: never lost
         except redis.RedisError as error:
             log.warning("ingest: Redis error, the batch goes back to the queue: %s", error)
             raise Reject(str(error), requeue=True) from None

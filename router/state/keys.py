@@ -62,6 +62,13 @@ FAILOVERS = "ar:failovers"
 """Set: the replication ID of each master a router process saw take over
 (router.state.watch)."""
 PIPELINE_INDEX = "ar:pipeline-index"
+ACCEPTED = "ar:accepted"
+"""Hash: task id -> "queue\ndelivery tag\nmessage" of each batch the API accepted and no
+worker has folded yet, kept with ROUTER_REDIS_MIN_REPLICAS (router.state.ledger)."""
+ACCEPTED_AT = "ar:accepted:at"
+"""Sorted set: the same task ids by when they were last known to be in Redis."""
+UNACKED = "unacked"
+"""kombu's Redis transport's hash: delivery tag -> a message a worker holds."""
 
 
 def incident(incident_id: str) -> str:
@@ -133,6 +140,12 @@ def message(stem: str) -> str:
 
 def sent(idempotency_key: str) -> str:
     return f"ar:sent:{idempotency_key}"
+
+
+def fenced(idempotency_key: str) -> str:
+    """Set once a send passed its fence and until its outcome is written: a later
+    attempt finding it sends marked as a possible repeat (router.state.sendonce)."""
+    return f"ar:fenced:{idempotency_key}"
 
 
 def handoff(start_iso: str) -> str:

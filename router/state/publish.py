@@ -16,6 +16,7 @@ import base64
 import contextlib
 import logging
 import os
+from typing import NamedTuple
 
 import orjson
 import redis
@@ -23,6 +24,7 @@ import redis.asyncio
 import redis.asyncio.sentinel
 
 from router.queue.tasks import AsyncSend, Send, TaskArgument
+from router.state import ledger
 from router.state.connect import async_client
 from router.state.ids import unique_uuid
 from router.state.pipe import Pipe
@@ -35,9 +37,16 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"router@{os.uname().nodename}"
 
 
-def task_message(task: str, argument: TaskArgument, queue: str) -> bytes:
+class TaskMessage(NamedTuple):
+    task_id: str
+    delivery_tag: str
+    """kombu's key for it in `unacked` while a worker holds it."""
+    data: bytes
+
+
+def task_message(task: str, argument: TaskArgument, queue: str) -> TaskMessage:
     """One task with one positional argument, as kombu stores it in the list `queue`."""
-    task_id = unique_uuid()
+    task_id, delivery_tag = unique_uuid(), unique_uuid()
     body = orjson.dumps([[argument], {}, _EMBED])
     envelope = {
         "body": base64.b64encode(body).decode(),
@@ -70,15 +79,15 @@ def task_message(task: str, argument: TaskArgument, queue: str) -> bytes:
             "delivery_info": {"exchange": "", "routing_key": queue},
             "priority": 0,
             "body_encoding": "base64",
-            "delivery_tag": unique_uuid(),
+            "delivery_tag": delivery_tag,
         },
     }
-    return orjson.dumps(envelope)
+    return TaskMessage(task_id, delivery_tag, orjson.dumps(envelope))
 
 
 def publish(pipe: Pipe, task: str, argument: TaskArgument, queue: str) -> None:
     """Queue a task on a Redis client, pipeline or MULTI transaction."""
-    pipe.lpush(queue, task_message(task, argument, queue))
+    pipe.lpush(queue, task_message(task, argument, queue).data)
 
 
 def redis_sender(client: redis.Redis) -> Send:
@@ -137,7 +146,7 @@ class LoopRedis:
             await client.aclose()
 
 
-_Waiting = tuple[str, bytes, "asyncio.Future[object]"]
+_Waiting = tuple[str, TaskMessage, "asyncio.Future[object]"]
 
 
 class GroupSender:
@@ -150,7 +159,8 @@ class GroupSender:
 
     def __init__(self, clients: LoopRedis, min_replicas: int = 0, wait_ms: int = 1000) -> None:
         """`min_replicas`: replicas that must confirm a group's tasks (WAIT, at most
-        `wait_ms`) before its requests hear that they are queued."""
+        `wait_ms`) before its requests hear that they are queued; the batches are then
+        also kept until folded (router.state.ledger)."""
         self.clients, self.min_replicas, self.wait_ms = clients, min_replicas, wait_ms
         self._groups: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
         self._writing: set[asyncio.Task[None]] = set()  # the loop holds tasks weakly
@@ -174,8 +184,10 @@ class GroupSender:
         try:
             async with self.clients().pipeline(transaction=False) as pipe:
                 for queue, message, _ in group:
-                    pipe.lpush(queue, message)
+                    pipe.lpush(queue, message.data)
                 if self.min_replicas:  # on the same connection: it waits for these writes
+                    for queue, message, _ in group:
+                        ledger.keep(pipe, *message, queue=queue)
                     wanted = asked(self.min_replicas, self.clients.replicas_online)
                     pipe.execute_command("WAIT", wanted, self.wait_ms)
                 replies = await pipe.execute(raise_on_error=False)
@@ -187,6 +199,7 @@ class GroupSender:
                 raise
             return
         shortfall = self._shortfall(replies.pop()) if self.min_replicas else None
+        replies = replies[: len(group)]  # the LPUSHes' (the ledger's follow)
         for (_, _, future), reply in zip(group, replies, strict=True):
             if future.done():
                 continue  # its request went away

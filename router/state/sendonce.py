@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol, Self, TypeVar
 
 import redis
 
@@ -180,14 +180,17 @@ while i <= #ARGV do
 end"""
 
 
-# KEYS[1] the marker, KEYS[2] the next send's (fenced on the way: Lease.finish). ARGV:
-# the holder's value, the new state ("" deletes the marker), its lifetime, the next
-# send's holder ("": none) and its hold in ms, then the writes that go with the outcome,
-# each as its length and its words. Returns {outcome written, next fenced}.
+# KEYS[1] the marker, KEYS[2] the next send's (fenced on the way: Lease.finish), KEYS[3]
+# and KEYS[4] their `keys.fenced`. ARGV: the holder's value, the new state ("" deletes
+# the marker), its lifetime, the next send's holder ("": none) and its hold in ms, then
+# the writes that go with the outcome, each as its length and its words. Returns
+# {outcome written, next fenced}. A final outcome ends the fenced mark; a marker let go
+# ("") keeps it: a send that may have gone is still not known to have.
 _FINISH = f"""
 local fenced = 0
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('SET', KEYS[4], '1', 'EX', ARGV[3])
   fenced = 1
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {{0, fenced}} end
@@ -195,16 +198,25 @@ if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  redis.call('DEL', KEYS[3])
 end
 {apply_argv_lua(6)}
 return {{1, fenced}}
 """
 
+# KEYS[1] the marker, KEYS[2] its `keys.fenced`; ARGV: the holder, the hold in ms, the
+# fenced mark's lifetime in s.
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 return 1
 """
+
+
+def _finish_keys(key: str, following: str | None = None) -> list[str]:
+    after = following if following is not None else key
+    return [keys.sent(key), keys.sent(after), keys.fenced(key), keys.fenced(after)]
 
 
 class Lease:
@@ -218,8 +230,12 @@ class Lease:
         token: str,
         asked_at: float,
         claimed_with: list[Lease] | None = None,
+        may_repeat: bool = False,
     ) -> None:
+        """`may_repeat`: an attempt before this one passed its fence and never wrote its
+        outcome (it stopped, or lost Redis, after the commit): the send may have gone."""
         self.once, self.key, self.holder = once, key, f"{_SENDING}{token}"
+        self.may_repeat = may_repeat
         self.until = asked_at + once.lease_s * _LOCAL_SHARE
         self.committing = False
         self.ended = False
@@ -267,7 +283,7 @@ class Lease:
         hold_s = COMMIT_LEASES * self.once.lease_s
         asked_at = time.monotonic()
         done, fenced = self.once.finish_script(
-            keys=[keys.sent(self.key), keys.sent(following.key if following else self.key)],
+            keys=_finish_keys(self.key, following.key if following else None),
             args=[
                 self.holder,
                 state,
@@ -303,40 +319,39 @@ class SendOnce:
         let go and LeaseLost says so, so nothing is sent and the next attempt may."""
         required, wait_ms = self.replicas.required, self.replicas.wait_ms
         with self.redis.pipeline(transaction=False) as pipe:
-            self.renew_script(keys=[keys.sent(key)], args=[holder, hold_ms], client=pipe)
+            self.renew_script(
+                keys=[keys.sent(key), keys.fenced(key)], args=[holder, hold_ms, KEEP_S], client=pipe
+            )
             if required:
                 pipe.execute_command("WAIT", required, wait_ms)  # type: ignore[no-untyped-call]
             replies = pipe.execute()
         short = shortfall(replies[1], required, wait_ms) if required and replies[0] else None
         if short is not None:
-            self.finish_script(keys=[keys.sent(key)] * 2, args=[holder, "", KEEP_S, "", 0])
+            self.finish_script(keys=_finish_keys(key), args=[holder, "", KEEP_S, "", 0])
             raise LeaseLost(f"the lease on {key} is on no replica yet ({short})")
         return bool(replies[0])
 
     def claim(self, key: str) -> Lease | Delivery:
         """A lease: this attempt may send. Otherwise what another attempt left."""
-        marker, token = keys.sent(key), secrets.token_hex(8)
-        asked_at = time.monotonic()
-        if self.redis.set(marker, f"{_SENDING}{token}", nx=True, px=self.lease_ms):
-            return Lease(self, key, token, asked_at)
-        state = self.redis.get(marker)
-        return Delivery("already sent") if state in (b"sent", b"failed") else Delivery("busy")
+        return self.claim_many([key])[0]
 
     def claim_many(self, idempotency_keys: Sequence[str]) -> list[Lease | Delivery]:
-        """`claim` for each key, in one round trip (a fire task's emails)."""
+        """A claim for each key, in one round trip (a fire task's emails): a lease, this
+        attempt may send; otherwise what another attempt left."""
         tokens = [secrets.token_hex(8) for _ in idempotency_keys]
         asked_at = time.monotonic()
         with self.redis.pipeline(transaction=False) as pipe:
             for key, token in zip(idempotency_keys, tokens, strict=True):
                 pipe.set(keys.sent(key), f"{_SENDING}{token}", nx=True, px=self.lease_ms)
                 pipe.get(keys.sent(key))
+                pipe.exists(keys.fenced(key))
             replies = pipe.execute()
         claims: list[Lease | Delivery] = []
         together: list[Lease] = []
         for n, (key, token) in enumerate(zip(idempotency_keys, tokens, strict=True)):
-            took, state = replies[2 * n], replies[2 * n + 1]
+            took, state, fenced = replies[3 * n : 3 * n + 3]
             if took:
-                lease = Lease(self, key, token, asked_at, together)
+                lease = Lease(self, key, token, asked_at, together, may_repeat=bool(fenced))
                 together.append(lease)
                 claims.append(lease)
             elif state in (b"sent", b"failed"):
@@ -353,7 +368,7 @@ class SendOnce:
         with self.redis.pipeline(transaction=False) as pipe:
             for lease in leases:
                 self.finish_script(
-                    keys=[keys.sent(lease.key)] * 2,
+                    keys=_finish_keys(lease.key),
                     args=[lease.holder, "", KEEP_S, "", 0],
                     client=pipe,
                 )
@@ -445,6 +460,10 @@ class Payload(Protocol):
     @property
     def kind(self) -> str: ...
 
+    def repeated(self) -> Self:
+        """The same send, marked for its receiver as possibly sent before (`Lease.may_repeat`)."""
+        ...
+
 
 P = TypeVar("P", bound=Payload, contravariant=True)
 
@@ -514,6 +533,9 @@ class Deliveries:
         if isinstance(lease, Delivery):
             return lease
         said = channel.describe(payload)
+        if lease.may_repeat:
+            log.warning("%s may have gone before: sent again, marked as a possible repeat", said)
+            payload = payload.repeated()
         started = time.monotonic()
         try:
             detail = channel.send(payload, now, lease.fence)

@@ -34,6 +34,11 @@ class Addressed:
     def kind(self) -> str:
         return self.notice.kind
 
+    def repeated(self) -> Addressed:
+        """A push or chat line has no header a person sees: its title says so."""
+        title = f"(possible repeat) {self.notice.title}"
+        return Addressed(self.url, self.notice.model_copy(update={"title": title}))
+
 
 class Notifier:
     """Sent and failed notices count in router_messages_* by kind and backend."""

@@ -40,6 +40,11 @@ class Mail:
     def kind(self) -> str:
         return self.message.kind
 
+    def repeated(self) -> Mail:
+        """Marked by a header; its Message-ID is the one it had (mail systems drop a
+        message whose Message-ID they hold already)."""
+        return Mail(self.message.model_copy(update={"possible_repeat": True}), self.then)
+
 
 class Mailer:
     """Sent and failed emails count in router_messages_* by kind and backend."""
