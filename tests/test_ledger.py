@@ -4,6 +4,7 @@ queue; one on its queue, one a worker holds and one folded do not."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -75,3 +76,16 @@ def test_each_batch_looked_at_is_seen_again_from_then(client: redis.Redis) -> No
     after = client.zscore(ACCEPTED_AT, queued.task_id)
     assert before is not None and after is not None and after > before
     assert client.llen(INGEST_QUEUE) == 1
+
+
+def test_a_batch_kombu_put_back_is_found_by_its_delivery_tag(client: redis.Redis) -> None:
+    """A task rejected or timed out goes back rewritten ("redelivered": true): it is on
+    its queue all the same, and stays there once."""
+    rejected = _accepted(client, "rejected")
+    envelope = json.loads(client.rpop(INGEST_QUEUE))  # type: ignore[arg-type]
+    envelope["headers"]["redelivered"] = True
+    client.lpush(INGEST_QUEUE, json.dumps(envelope))  # kombu's restore, leftmost
+    _accepted(client, "newer")
+    assert ledger.requeue_lost(client, not_seen_for_s=0) == 0
+    assert client.llen(INGEST_QUEUE) == 2
+    assert rejected.delivery_tag in str(client.lindex(INGEST_QUEUE, -1))

@@ -21,6 +21,8 @@ from router.state.pipe import Pipe
 
 SWEEP_LIMIT = 200
 """Batches looked at per sweep: the oldest."""
+SEARCHED_AT_MOST = 2000
+"""The longest queue searched for a batch kombu put back, by its delivery tag."""
 
 # Redis's own clock (one clock for every host), in seconds.
 _NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
@@ -34,12 +36,26 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 """
 )
 
-# KEYS: ACCEPTED, ACCEPTED_AT, UNACKED. ARGV: seconds not seen, the limit. A batch on its
-# queue is found from the tail, where the oldest wait (LPOS with RANK -1), so a backlog
-# costs what lies before it. Returns how many went back.
+# KEYS: ACCEPTED, ACCEPTED_AT, UNACKED. ARGV: seconds not seen, the limit, the longest
+# queue searched by delivery tag. A batch on its queue as the API wrote it is found from
+# the tail, where the oldest wait (LPOS with RANK -1). One kombu put back (a rejected or
+# timed-out task) was rewritten ("redelivered": true) and is found by its delivery tag;
+# a queue longer than that is a backlog, and its batches are looked at again later.
+# Returns how many went back.
 _REQUEUE = (
     _NOW
     + """
+local function queued(queue, message, tag)
+  if redis.call('LPOS', queue, message, 'RANK', -1) then return true end
+  local length = redis.call('LLEN', queue)
+  if length > tonumber(ARGV[3]) then return true end
+  for start = 0, length - 1, 100 do
+    for _, item in ipairs(redis.call('LRANGE', queue, start, start + 99)) do
+      if string.find(item, tag, 1, true) then return true end
+    end
+  end
+  return false
+end
 local back = 0
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[1]),
                        'LIMIT', 0, ARGV[2])
@@ -53,8 +69,7 @@ for _, id in ipairs(ids) do
     local queue = string.sub(kept, 1, first - 1)
     local tag = string.sub(kept, first + 1, second - 1)
     local message = string.sub(kept, second + 1)
-    if redis.call('HEXISTS', KEYS[3], tag) == 0
-        and not redis.call('LPOS', queue, message, 'RANK', -1) then
+    if redis.call('HEXISTS', KEYS[3], tag) == 0 and not queued(queue, message, tag) then
       redis.call('RPUSH', queue, message)
       back = back + 1
     end
@@ -84,5 +99,7 @@ def requeue_lost(client: redis.Redis, not_seen_for_s: float) -> int:
     """The kept batches not seen for `not_seen_for_s` (by Redis's clock) that are on no
     queue and that no worker holds, back on their queues' tails; every one looked at
     is seen now. Returns how many went back."""
-    found = client.eval(_REQUEUE, 3, ACCEPTED, ACCEPTED_AT, UNACKED, not_seen_for_s, SWEEP_LIMIT)
+    found = client.eval(
+        _REQUEUE, 3, ACCEPTED, ACCEPTED_AT, UNACKED, not_seen_for_s, SWEEP_LIMIT, SEARCHED_AT_MOST
+    )
     return int(found)
