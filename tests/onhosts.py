@@ -32,8 +32,8 @@ def start_router(directory: Path, hosts: Hosts, smtp_port: int, **settings: str)
         host=hosts[1].address,
         smtp_host=hosts.gateway,
         ROUTER_REDIS_MIN_REPLICAS="1",
-        ROUTER_REDELIVER_AFTER_S="10",
-        ROUTER_TIMER_LEASE_S="15",
+        ROUTER_REDELIVER_AFTER_S="5",
+        ROUTER_TIMER_LEASE_S="10",
         **settings,
     )
     hosts[1].processes.append(deployment.api(prefix=hosts[1].prefix))
