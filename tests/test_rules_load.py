@@ -118,6 +118,24 @@ BROKEN = [
     ),
     (
         "routing",
+        _set("maintenance", [{"weekly": "Saturday 02:00-06:00", "reason": "warehouse"}]),
+        "routing.yaml: maintenance[0].weekly: 'Saturday 02:00-06:00' is not like 'Sat 02:00-06:00'",
+    ),
+    (
+        "routing",
+        _set(
+            "maintenance",
+            [{"pipelines": ["profit.total"], "weekly": "Sat 02:00-06:00", "reason": "warehouse"}],
+        ),
+        "routing.yaml: maintenance[0].pipelines: unknown pipeline 'profit.total'",
+    ),
+    (
+        "routing",
+        _set("maintenance", [{"weekly": "Sat 02:00-06:00", "reson": "warehouse"}]),
+        "routing.yaml: maintenance[0].reson: unknown key",
+    ),
+    (
+        "routing",
         _set("paging.off_hours_policy", "wake_everyone"),
         "routing.yaml: paging.off_hours_policy: unknown escalation policy 'wake_everyone'",
     ),

@@ -308,6 +308,11 @@ def _routing_checks(routing: Data, defined: Defined) -> Iterator[RuleIssue]:
             if name in names_seen:
                 yield RuleIssue(rf, f"{at}.name", "integration name used twice")
             names_seen.add(name)
+    for index, window in _mappings(routing, "maintenance"):
+        at = f"maintenance[{index}].pipelines"
+        chosen = window.get("pipelines")
+        if chosen != "all":
+            yield from _unknown(_one_or_many(chosen), defined.pipelines, rf, at, "pipeline")
     paging = _value(routing, "paging", Routing)
     for key in _POLICY_KEYS:
         policy = _value(paging, key, Paging)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from router.core.durations import DurationS
+from router.core.maintenance import Weekly, Window
 from router.core.rules.base import Strict
 
 Severity = Literal["P1", "P2", "P3", "P4"]
@@ -103,6 +104,36 @@ class Integration(Strict):
     pipeline: str
 
 
+def _weekly(value: object) -> object:
+    if isinstance(value, str):
+        Weekly.parse(value)  # WindowInvalid is a ValueError: pydantic names the field
+    return value
+
+
+class MaintenanceRule(Strict):
+    """A weekly maintenance window (router.core.maintenance): matching events page nobody
+    during it, a P1 only if `page_p1` is false."""
+
+    pipelines: Literal["all"] | Names = "all"
+    types: Names | None = None
+    """The event types it mutes; none given: every type."""
+    weekly: Annotated[str, BeforeValidator(_weekly)]
+    """In team time, like 'Sat 02:00-06:00'."""
+    reason: str = Field(min_length=1)
+    page_p1: bool = True
+
+    def window(self, index: int) -> Window:
+        """As the core reads it; its id names it in the rules (`rules:1` is the first)."""
+        return Window(
+            f"rules:{index + 1}",
+            self.reason,
+            None if self.pipelines == "all" else frozenset(self.pipelines),
+            None if self.types is None else frozenset(self.types),
+            self.page_p1,
+            weekly=Weekly.parse(self.weekly),
+        )
+
+
 class Routing(Strict):
     rules: list[RoutingRule] = Field(min_length=1)
     integrations: list[Integration] = Field(default_factory=list)
@@ -111,6 +142,12 @@ class Routing(Strict):
     ack_timeout: dict[Severity, DurationS] = Field(default_factory=dict)
     """An acknowledged incident of this severity, neither resolved nor snoozed, goes back
     to triggered after this long (PagerDuty's acknowledgement timeout)."""
+    maintenance: list[MaintenanceRule] = Field(default_factory=list)
+
+    @cached_property
+    def maintenance_windows(self) -> tuple[Window, ...]:
+        """The weekly windows of the rules, as the core reads them."""
+        return tuple(rule.window(index) for index, rule in enumerate(self.maintenance))
 
     @cached_property
     def _by_kind(self) -> dict[tuple[str, str], tuple[RoutingRule, ...]]:
