@@ -403,10 +403,11 @@ def soak_markdown(soak: dict[str, Any]) -> str:
         "SENTINEL FAILOVER, SIGKILL of its redis-server and its host cut off for 20 s; "
         "each came back as a replica before the next loss.",
         "",
-        "| accepted | folded | pages | sent twice | lost | requests refused, retried |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| accepted | folded | pages | sent twice | sent again, marked as possible repeats "
+        "| lost | requests refused, retried |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         f"| {soak['accepted']:,} | {soak['folded']:,} | {soak['pages']:,} | "
-        f"{soak['duplicates']} | {len(soak['lost'])} | "
+        f"{soak['duplicates']} | {soak.get('marked_repeats', '—')} | {len(soak['lost'])} | "
         f"{soak['refused_requests']} |",
         "",
         "| loss at | how | master | new master after | a 202 again after | old rejoined after |",

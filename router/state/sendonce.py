@@ -282,17 +282,27 @@ class Lease:
         following = self.next_to_fence() if fence_next else None
         hold_s = COMMIT_LEASES * self.once.lease_s
         asked_at = time.monotonic()
-        done, fenced = self.once.finish_script(
-            keys=_finish_keys(self.key, following.key if following else None),
-            args=[
-                self.holder,
-                state,
-                KEEP_S,
-                following.holder if following else "",
-                int(hold_s * 1000),
-                *writes.argv(),
-            ],
-        )
+        script_keys = _finish_keys(self.key, following.key if following else None)
+        args = [
+            self.holder,
+            state,
+            KEEP_S,
+            following.holder if following else "",
+            int(hold_s * 1000),
+            *writes.argv(),
+        ]
+        required, wait_ms = self.once.replicas.required, self.once.replicas.wait_ms
+        if following is None or not required:
+            done, fenced = self.once.finish_script(keys=script_keys, args=args)
+        else:
+            # the next send's fence, like its own (SendOnce.renew), must be on a replica
+            # before it commits: a failover then finds that send under way
+            with self.once.redis.pipeline(transaction=False) as pipe:
+                self.once.finish_script(keys=script_keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", required, wait_ms)  # type: ignore[no-untyped-call]
+                (done, fenced), confirmed = pipe.execute()
+            if shortfall(confirmed, required, wait_ms) is not None:
+                fenced = 0  # not confirmed: the next send fences itself, and waits for it
         self.ended = True
         if following is not None and fenced:
             following._extended(asked_at, hold_s)
