@@ -104,6 +104,7 @@ SOAK = {
     "folded": 12000,
     "pages": 12000,
     "duplicates": 0,
+    "marked_repeats": 2,
     "refused_requests": 7,
     "lost": [],
     "a_202_again_median_s": 3.2,
@@ -120,7 +121,7 @@ def test_the_failover_soak_reads_as_a_table() -> None:
     section = report.soak_markdown(SOAK)
     assert "took 20 distinct P1 events/s for 10 minutes" in section
     assert "lost every 120 s" in section
-    assert "| 12,000 | 12,000 | 12,000 | 0 | 0 | 7 |" in section
+    assert "| 12,000 | 12,000 | 12,000 | 0 | 2 | 0 | 7 |" in section
     assert "| 120 s | sentinel failover | host 3 → host 2 | 1.1 s | 0.0 s | 2.5 s |" in section
     assert "| 360 s | host cut off | host 2 → host 1 | 4.6 s | 5.2 s | 27.0 s |" in section
     assert "Lost:" not in section
