@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from router.api.app import create_api
 from router.config.settings import Settings, SettingsInvalid, load_settings
 from router.core.links import LinkClaim, sign
+from router.queue.tasks import QUEUES
 from router.service.runtime import Runtime, build_runtime
 from tests.redis_server import RedisServer
 from tests.stack import PROFIT_AGGREGATE_KEY, TOKEN, running_stack, settings_for, wait_until
@@ -99,6 +100,44 @@ def test_rate_limit_per_token(make_api: MakeApi) -> None:
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
     unlimited, _ = make_api()
     assert all(unlimited.get("/v1/oncall", headers=AUTH).is_success for _ in range(5))
+
+
+def _queued(runtime: Runtime) -> int:
+    return sum(int(runtime.redis.llen(queue)) for queue in QUEUES)
+
+
+def test_a_sender_over_its_events_limit_gets_429_and_nothing_is_queued(
+    make_api: MakeApi,
+) -> None:
+    """ROUTER_EVENTS_LIMIT events per window from one token, and apart from it from one
+    PagerDuty integration: the request that would pass it is refused whole."""
+    api, runtime = make_api(ROUTER_EVENTS_LIMIT="5", ROUTER_EVENTS_LIMIT_WINDOW_S="300")
+    three = [
+        {"pipeline": "growth.aggregate", "type": "job_failed", "dedup_key": f"f{n}"}
+        for n in range(3)
+    ]
+    assert api.post("/v1/events", json=three, headers=AUTH).status_code == 202
+    queued = _queued(runtime)
+    refused = api.post("/v1/events", json=three, headers=AUTH)
+    assert refused.status_code == 429, refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 300
+    said = refused.json()["message"]
+    assert "events limit" in said and "5 events every 300 s; 3 sent" in said and "has 3" in said
+    assert _queued(runtime) == queued  # nothing of it
+    assert api.post("/v1/events", json=three[:2], headers=AUTH).status_code == 202  # 5 in all
+    assert api.post("/v1/events", json=three[:1], headers=AUTH).status_code == 429
+
+    event = {
+        "routing_key": PROFIT_AGGREGATE_KEY,
+        "event_action": "trigger",
+        "payload": {"summary": "s", "source": "x", "severity": "error"},
+    }
+    answers = [api.post("/v2/enqueue", json=event).status_code for _ in range(6)]
+    assert answers == [202] * 5 + [429]  # the integration's own count
+    unlimited, _ = make_api()
+    assert all(
+        unlimited.post("/v1/events", json=three, headers=AUTH).status_code == 202 for _ in range(3)
+    )
 
 
 def test_no_routing_key_in_the_repo_works(make_api: MakeApi) -> None:

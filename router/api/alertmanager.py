@@ -7,7 +7,7 @@ critical/error/warning/info); its fingerprint is the dedup key; `firing` trigger
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from router.api.auth import require_token
 from router.api.body import read_json
-from router.api.deps import RuntimeDep, SendDep
+from router.api.deps import AsyncRedisDep, RuntimeDep, SendDep
 from router.api.intake import check, enqueue, invalid
 from router.api.pagerduty import SEVERITY
 from router.core.events import EventIn, Instant, LinkIn, is_web_url
@@ -65,11 +65,13 @@ def to_native(alert: AmAlert) -> EventIn:
     )
 
 
-@router.post("/v1/alertmanager", status_code=202, dependencies=[Depends(require_token)])
+@router.post("/v1/alertmanager", status_code=202)
 async def alertmanager(
     request: Request,
     runtime: RuntimeDep,
     send: SendDep,
+    aredis: AsyncRedisDep,
+    sender: Annotated[str, Depends(require_token)],
     body: Any = Depends(read_json),  # noqa: B008
 ) -> Any:
     try:
@@ -83,5 +85,5 @@ async def alertmanager(
     events, errors = check(runtime, raw, len(await request.body()), _AM_NAMES)
     if errors:
         return invalid("Alertmanager notification is invalid", errors)
-    queued = await enqueue(runtime, send, events)
+    queued = await enqueue(runtime, send, events, sender, aredis)
     return JSONResponse({"status": "accepted", "events": len(queued)}, status_code=202)

@@ -74,10 +74,10 @@ async def post_events(request: Request) -> Response:
 
     Most bodies are read by the fast path (router.core.wire); what it is unsure of, the
     schema of record accepts or refuses, naming each wrong field."""
-    runtime: Runtime = state_of(request).runtime
-    await authorize(
-        runtime, state_of(request).async_redis(), request.headers.get("authorization", "")
-    )
+    state = state_of(request)
+    runtime: Runtime = state.runtime
+    aredis = state.async_redis()
+    sender = await authorize(runtime, aredis, request.headers.get("authorization", ""))
     body_bytes = await request.body()
     now, limits = runtime.clock.now(), limits_of(runtime)
     events = read_events(body_bytes, runtime.rules, now, limits, MAX_BATCH)
@@ -87,7 +87,7 @@ async def post_events(request: Request) -> Response:
         if isinstance(checked, Refused):
             return invalid(checked.message, checked.errors)
         events = checked
-    queued = await enqueue(runtime, state_of(request).send, events)
+    queued = await enqueue(runtime, state.send, events, sender, aredis)
     accepted = [{"event_id": q.event_id, "dedup_key": q.event.dedup_key} for q in queued]
     return Response(
         orjson.dumps({"status": "accepted", "events": accepted}),

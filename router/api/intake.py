@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import redis.asyncio
 from fastapi.responses import JSONResponse
 
+from router.api import flood
 from router.api.body import MAX_DEPTH
 from router.api.errors import error_body
 from router.core.classify import severity_of
@@ -53,12 +55,21 @@ def _is_page_now(event: Event, rules: Rules) -> bool:
     return severity_of(event, rules) == "P1"
 
 
-async def enqueue(runtime: Runtime, send: AsyncSend, events: list[Event]) -> list[QueuedEvent]:
+async def enqueue(
+    runtime: Runtime,
+    send: AsyncSend,
+    events: list[Event],
+    sender: str,
+    aredis: redis.asyncio.Redis,
+) -> list[QueuedEvent]:
     """One task for the whole batch, carrying the events as checked: the worker trusts
-    them (router.queue.tasks.decode_batch)."""
+    them (router.queue.tasks.decode_batch). `sender` (a token's name, an integration's)
+    is held to the events limit (router.api.flood)."""
+    await flood.admit(runtime, aredis, sender, len(events))
     received_at = runtime.clock.now()
     ids = new_ids(len(events))
     items = [QueuedEvent(id_, received_at, event) for id_, event in zip(ids, events, strict=True)]
     urgent = any(_is_page_now(event, runtime.rules) for event in events)
     await send(INGEST, encode_batch(items), URGENT_QUEUE if urgent else INGEST_QUEUE)
+    await flood.count(runtime, aredis, sender, len(events))
     return items

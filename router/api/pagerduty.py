@@ -23,9 +23,10 @@ from pydantic import (
 )
 
 from router.api.body import read_json
-from router.api.deps import RuntimeDep, SendDep
+from router.api.deps import AsyncRedisDep, RuntimeDep, SendDep
 from router.api.intake import check, enqueue
 from router.core.events import EventIn, Instant, LinkIn
+from router.core.rules.routing import Integration
 from router.service.engine import new_id
 from router.service.runtime import Runtime
 
@@ -75,7 +76,7 @@ class PdEvent(BaseModel):
         return self
 
 
-def _pipeline_for(runtime: Runtime, routing_key: str) -> str | None:
+def _integration_for(runtime: Runtime, routing_key: str) -> Integration | None:
     """Keys come from ROUTER_ROUTING_KEYS (never from the repo); all compared, in
     constant time."""
     found = None
@@ -85,7 +86,7 @@ def _pipeline_for(runtime: Runtime, routing_key: str) -> str | None:
         if key is not None and hmac.compare_digest(
             key.get_secret_value().encode(), routing_key.encode()
         ):
-            found = str(integration.pipeline)
+            found = integration
     return found
 
 
@@ -121,24 +122,25 @@ async def enqueue_v2(
     request: Request,
     runtime: RuntimeDep,
     send: SendDep,
+    aredis: AsyncRedisDep,
     body: Any = Depends(read_json),  # noqa: B008
 ) -> Any:
     try:
         pd = PdEvent.model_validate(body)
     except ValidationError as error:
         return _refused("Event object is invalid", [_pd_error(e) for e in error.errors()])
-    pipeline = _pipeline_for(runtime, pd.routing_key)
-    if pipeline is None:
+    integration = _integration_for(runtime, pd.routing_key)
+    if integration is None:
         return _refused("Invalid routing key", ["routing_key: no integration has this key"], 401)
     try:
-        raw = [to_native(pd, pipeline)]
+        raw = [to_native(pd, integration.pipeline)]
     except ValidationError as error:  # e.g. a `class` too long to be an event type
         said = [_pd_error(e, native=True) for e in error.errors()]
         return _refused("Event object is invalid", said)
     events, errors = check(runtime, raw, len(await request.body()), _PD_NAMES)
     if errors:
         return _refused("Event object is invalid", errors)
-    await enqueue(runtime, send, events)
+    await enqueue(runtime, send, events, f"integration {integration.name}", aredis)
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": events[0].dedup_key},
         status_code=202,

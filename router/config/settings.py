@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     redis_wait_ms: int = Field(default=1000, ge=1, alias="ROUTER_REDIS_WAIT_MS")
     """How long the API waits for those replicas before it answers 503."""
     rate_limit_per_min: int = Field(default=0, ge=0, alias="ROUTER_RATE_LIMIT_PER_MIN")
+    events_limit: int = Field(default=0, ge=0, alias="ROUTER_EVENTS_LIMIT")
+    """Events one token or integration may send per window (router.api.flood); 0: off."""
+    events_limit_window_s: int = Field(default=300, ge=1, alias="ROUTER_EVENTS_LIMIT_WINDOW_S")
     max_details_bytes: int = Field(default=16 * 1024, ge=64, alias="ROUTER_MAX_DETAILS_BYTES")
     """Each free-form field of an event (`details`, `links`), as compact JSON: docs/limits.md."""
     api_docs: bool = Field(default=True, alias="ROUTER_API_DOCS")

@@ -156,6 +156,11 @@ def ratelimit(token_id: str, window: int) -> str:
     return f"ar:ratelimit:{token_id}:{window}"
 
 
+def events_sent(sender: str, window: int) -> str:
+    """Events a token or an integration sent in a window (router.api.flood)."""
+    return f"ar:events-sent:{sender}:{window}"
+
+
 def held(incident_id: str) -> str:
     return f"ar:held:{incident_id}"
 
