@@ -9,7 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import redis
@@ -106,3 +106,13 @@ def session_redis() -> RedisServer:
         _session = RedisServer().start()
         atexit.register(_session.stop)
     return _session
+
+
+def flushed_db(db: int) -> Iterator[redis.Redis]:
+    """A client of database `db` of the session's Redis, empty before and after: what a
+    test file's `client` fixture yields."""
+    found = session_redis().client(db)
+    found.flushdb()
+    yield found
+    found.flushdb()
+    found.close()

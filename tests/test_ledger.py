@@ -14,18 +14,14 @@ from router.queue.tasks import INGEST, INGEST_QUEUE
 from router.state import ledger
 from router.state.keys import ACCEPTED, ACCEPTED_AT, UNACKED
 from router.state.publish import TaskMessage, task_message
-from tests.redis_server import session_redis
+from tests.redis_server import flushed_db
 
 DB = 14
 
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    found = session_redis().client(DB)
-    found.flushdb()
-    yield found
-    found.flushdb()
-    found.close()
+    yield from flushed_db(DB)
 
 
 def _accepted(client: redis.Redis, name: str) -> TaskMessage:

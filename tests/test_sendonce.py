@@ -32,7 +32,7 @@ from router.state.sendonce import (
 )
 from router.state.store import IncidentStore
 from tests.mailservers import SmtpInbox, smtp_server
-from tests.redis_server import session_redis
+from tests.redis_server import flushed_db
 from tests.stack import free_port, wait_until
 from tests.test_backends import MESSAGE
 
@@ -42,11 +42,7 @@ NOW = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    found = session_redis().client(DB)
-    found.flushdb()
-    yield found
-    found.flushdb()
-    found.close()
+    yield from flushed_db(DB)
 
 
 def _lease(once: SendOnce, key: str) -> Lease:
