@@ -253,6 +253,78 @@ def back(absence_id: Annotated[str, typer.Argument(help="The absence's id")]) ->
     _remove("absence", absence_id)
 
 
+maintenance_app = typer.Typer(
+    help="Maintenance windows: what they cover pages nobody until they end (a P1 still does)."
+)
+app.add_typer(maintenance_app, name="maintenance")
+
+
+@maintenance_app.command("add")
+def maintenance_add(
+    end: Annotated[str, typer.Argument(help="ISO 8601; without an offset, team time")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: on every muted incident")],
+    pipelines: Annotated[
+        list[str] | None, typer.Option("--pipeline", help="A pipeline id (again for more) [all]")
+    ] = None,
+    types: Annotated[
+        list[str] | None, typer.Option("--type", help="An event type (again for more) [all]")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="ISO 8601; without an offset, team time [now]")
+    ] = None,
+    mute_p1: Annotated[bool, typer.Option("--mute-p1", help="P1s page nobody either")] = False,
+) -> None:
+    """Set a one-off maintenance window from START (now) to END; prints its id."""
+    rules, store = _roster()
+    try:
+        added = store.add_window(
+            pipelines or "all",
+            types,
+            _instant(start, rules, "--start"),
+            _instant(end, rules, "END"),
+            reason,
+            not mute_p1,
+            _by(),
+            datetime.now(UTC),
+        )
+    except RosterInvalid as error:
+        _fail(str(error))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+    covers = "all pipelines" if added.pipelines == "all" else ", ".join(added.pipelines)
+    out.print(
+        f"maintenance {added.id}: {covers} from {_local(added.start, rules)} "
+        f"to {_local(added.end, rules)}"
+    )
+
+
+@maintenance_app.command("list")
+def maintenance_list() -> None:
+    """The windows on now or to come as JSON lines: run-time ones, and the rules' weekly
+    ones at their next occurrence."""
+    _, store = _roster()
+    try:
+        for item in store.window_listing(datetime.now(UTC)):
+            sys.stdout.write(json.dumps(item) + "\n")
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+
+
+@maintenance_app.command("end")
+def maintenance_end(
+    window_id: Annotated[str, typer.Argument(help="The window's id (`maintenance list`)")],
+) -> None:
+    """End a run-time window now: what it kept from paging is decided again at once."""
+    rules, store = _roster()
+    try:
+        ended = store.end_window(window_id, _by(), datetime.now(UTC))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+    if ended is None:
+        _fail(f"no maintenance window {window_id} on now or to come", 1)
+    out.print(f"maintenance {window_id} ended at {_local(ended.end, rules)}")
+
+
 def _shift_table(shifts: list[Shift], rules: Rules, title: str) -> Table:
     table = Table(title=title)
     for column in ("Engineer", "Email", "From (team time)", "To", "Hours", "Note"):

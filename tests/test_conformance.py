@@ -53,6 +53,8 @@ KNOWN = [
     Known("POST", "/v1/absences", "ST202", r"to: \S+ is before from \S+"),
     Known("POST", "/v1/absences", "ST202", r"to: an absence is at most \d+ days"),
     Known("POST", "/v1/overrides", "ST202", r"end: an override is at most \d+ days"),
+    Known("POST", "/v1/maintenance", "ST202", r"end: \S+ is not after the start"),
+    Known("POST", "/v1/maintenance", "ST202", r"end: a window lasts at most \d+ days"),
     # Opaque secrets: a signed email-link token, a cursor from a previous page
     Known("GET", "/email/{action}", "ST202"),
     Known("POST", "/email/{action}", "ST202"),

@@ -86,6 +86,17 @@ EXPECTED = {
         "analyst@example.com",
         ["report for 2026-11-25 is ready", "https://reports.example.com/engagement/2026-11-25"],
     ),
+    "maintenance_summary": (
+        "Maintenance over: warehouse upgrade (2 kept from paging, 1 still open)",
+        "biswa.rath@example.com",
+        [
+            "the maintenance window mw_sample over Aggregate growth",
+            "from Sat 2026-11-28 02:00 PST to Sat 2026-11-28 06:00 PST",
+            "growth query p95 at 40 s for the investor report",
+            "backfill broke",
+            "/incidents/sample-1",
+        ],
+    ),
     "handoff": (
         "On call: Kshama Kumar from Fri 2026-11-27 09:00 PST",
         "kshama.kumar@example.com",

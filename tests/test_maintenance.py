@@ -102,7 +102,7 @@ def test_the_occurrences_over_a_stretch_are_each_weeks() -> None:
     assert inside == [Span(utc("2027-03-06 10:00"), utc("2027-03-06 14:00"))]
 
 
-WAREHOUSE = Window("rules:1", "warehouse maintenance", weekly=Weekly.parse("Sat 02:00-06:00"))
+WAREHOUSE = Window("rules-1", "warehouse maintenance", weekly=Weekly.parse("Sat 02:00-06:00"))
 GROWTH = one_off(
     "m1",
     "backfill",
@@ -169,7 +169,7 @@ STRICT = one_off(
             "job_failed",
             "P2",
             "2027-01-09 11:00",
-            "rules:1",
+            "rules-1",
             "2027-01-09 14:00",
         ),
         ([WAREHOUSE], "profit.unit", "job_failed", "P2", "2027-01-16 09:59", None, None),
@@ -196,7 +196,7 @@ def test_the_windows_that_ended_since_the_last_look_in_the_order_they_ended() ->
     windows = [WAREHOUSE, GROWTH, STRICT]
     assert ended(windows, utc("2027-01-09 13:00"), utc("2027-01-09 13:59"), PACIFIC) == []
     done = ended(windows, utc("2027-01-09 13:00"), utc("2027-01-09 14:00"), PACIFIC)
-    assert [window.id for window, _ in done] == ["rules:1", "m1"]
+    assert [window.id for window, _ in done] == ["rules-1", "m1"]
     later = ended(windows, utc("2027-01-09 14:00"), utc("2027-01-10 00:00"), PACIFIC)
     assert [(window.id, span.end) for window, span in later] == [("m2", utc("2027-01-09 18:00"))]
 
@@ -232,9 +232,9 @@ def test_the_rules_weekly_windows_load_as_the_core_reads_them(tmp_path: Path) ->
 
     rules = load_rules(copy_rules(tmp_path, routing=windows))
     assert rules.routing.maintenance_windows == (
-        Window("rules:1", "warehouse maintenance", weekly=Weekly(5, time(2), time(6))),
+        Window("rules-1", "warehouse maintenance", weekly=Weekly(5, time(2), time(6))),
         Window(
-            "rules:2",
+            "rules-2",
             "backfill",
             frozenset({"growth.aggregate"}),
             frozenset({"job_failed"}),

@@ -24,6 +24,7 @@ from router.api import (
     errors,
     events,
     incidents,
+    maintenance,
     metrics,
     pagerduty,
     roster,
@@ -78,7 +79,9 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
             logins=Logins(runtime.settings.secret_key.get_secret_value().encode()),
         ),
     )
-    for module in (events, pagerduty, alertmanager, incidents, roster, calendarfeed, metrics):
+    for module in (
+        events, pagerduty, alertmanager, incidents, roster, maintenance, calendarfeed, metrics,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(email_links.router)
     app.include_router(signin.router)

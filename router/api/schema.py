@@ -150,6 +150,21 @@ def _as_checked(spec: dict[str, Any], rules: Rules) -> None:
     for when in ("start", "end"):
         if when in fields("OverrideIn"):
             fields("OverrideIn")[when]["format"] = "date-time"
+    window = fields("WindowIn")
+    if window:
+        for branch in window["pipelines"]["anyOf"]:
+            if branch.get("type") == "array":
+                branch.update(minItems=1, items={"type": "string", "enum": sorted(rules.pipelines)})
+        for branch in window["types"]["anyOf"]:
+            if branch.get("type") == "array":
+                branch.update(
+                    minItems=1, items={"type": "string", "enum": sorted(rules.event_types())}
+                )
+        for when in ("start", "end"):
+            for branch in window[when].get("anyOf", [window[when]]):
+                if branch.get("type") == "string":
+                    branch["format"] = "date-time"
+        text(window["reason"])
     known = {("/v1/oncall.ics", "engineer"): engineers, ("/v1/incidents", "pipeline"): None}
     for (path, name), names in known.items():
         for parameter in spec["paths"].get(path, {}).get("get", {}).get("parameters", []):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from router.core.events import Event
@@ -20,8 +23,18 @@ class Classification(BaseModel):
 
 
 def _rule(event: Event, rules: Rules) -> RoutingRule:
-    for rule in rules.routing.rules_for(event.pipeline, event.type):
-        if rule.match.matches_rest(event.severity, event.details):
+    return _first(event.pipeline, event.type, event.severity, event.details, rules)
+
+
+def _first(
+    pipeline: str,
+    event_type: str,
+    severity: Severity | None,
+    details: Mapping[str, Any],
+    rules: Rules,
+) -> RoutingRule:
+    for rule in rules.routing.rules_for(pipeline, event_type):
+        if rule.match.matches_rest(severity, details):
             return rule
     return _NO_RULE
 
@@ -32,6 +45,13 @@ def classify(event: Event, rules: Rules) -> Classification:
     return Classification(
         severity=event.severity or rule.severity, category=rule.category, rule=rule
     )
+
+
+def severity_for(
+    pipeline: str, event_type: str, details: Mapping[str, Any], rules: Rules
+) -> Severity:
+    """The severity an event the router raises itself (a missed deadline's) gets."""
+    return _first(pipeline, event_type, None, details, rules).severity
 
 
 def severity_of(event: Event, rules: Rules) -> Severity:

@@ -2,12 +2,15 @@
 
 The seed's policy: during business hours P1-P3 page (P4 is only recorded); at night,
 at weekends and on holidays only P1 and daily-data incidents page, the rest wait for
-the next business-hours start. `report_ready` emails the analysts at any hour.
+the next business-hours start. `report_ready` emails the analysts at any hour. During a
+maintenance window over the event (router.core.maintenance) what would page or wait is
+`suppressed` instead: it pages nobody, and is decided again when the window ends; a P1
+pages anyway unless the window says `page_p1: false`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
@@ -16,12 +19,13 @@ from router.core.calendar import next_business_start, quiet_reason
 from router.core.classify import Classification, classify
 from router.core.escalation import PlannedStep, plan_escalation
 from router.core.events import Event
+from router.core.maintenance import Muted, muting
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline
 from router.core.rules.routing import Severity
 from router.core.times import iso_z, require_aware
 
-DecisionKind = Literal["page", "defer", "notify", "none"]
+DecisionKind = Literal["page", "defer", "suppressed", "notify", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class Decision:
     reason: str
     policy: str | None = None
     """The escalation policy's name, so a step can be resolved again when it fires."""
+    muted: Muted | None = None
+    """`suppressed`: the maintenance window's occurrence; `deliver_at` is its end."""
 
     def to_json(self) -> dict[str, Any]:
         """The `router simulate` line: times in UTC with `Z`, waits in whole minutes."""
@@ -70,6 +76,31 @@ def local_label(moment: datetime, rules: Rules) -> str:
 def decide(event: Event, rules: Rules, now: datetime) -> Decision:
     """What a trigger that opens a new incident (or a notice) leads to at `now`."""
     now = require_aware(now)
+    decision = _policy(event, rules, now)
+    if decision.decision not in ("page", "defer"):
+        return decision
+    zone = rules.team.zone
+    windows = rules.maintenance_windows()
+    muted = muting(windows, event.pipeline, event.type, decision.severity, now, zone)
+    if muted is None:
+        return decision
+    reason = (
+        f"{decision.severity} {event.type} pages nobody during {muted.describe(zone)}: "
+        "it is decided again then, if still open."
+    )
+    return replace(
+        decision,
+        decision="suppressed",
+        deliver_at=muted.until,
+        escalation=[],
+        policy=None,
+        reason=reason,
+        muted=muted,
+    )
+
+
+def _policy(event: Event, rules: Rules, now: datetime) -> Decision:
+    """The decision by the paging policy and the calendar alone."""
     found = classify(event, rules)
     pipeline = rules.pipeline(event.pipeline)
     paging = rules.routing.paging

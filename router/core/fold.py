@@ -1,8 +1,9 @@
 """What a batch of events, or an action on one incident, causes: a plan, as data.
 
 The core decides, the shell writes. `plan_fold` folds events in order over the open
-incidents the shell read for them, and `plan_action` (acknowledge, resolve), `plan_snooze`
-and `plan_retrigger` change one incident; each returns a `Plan`: the incidents in their
+incidents the shell read for them, and `plan_action` (acknowledge, resolve), `plan_snooze`,
+`plan_retrigger`, `plan_hold` and `plan_unmute` (maintenance windows) change one
+incident; each returns a `Plan`: the incidents in their
 last state, the timeline entries, the timers, the chat lines, the notices to queue, the
 `data_ready` markers, the `seen` markers and the counts. One writer in the shell
 (router.state.writer) turns a plan into one transaction. Nothing here reads Redis or a clock.
@@ -20,6 +21,7 @@ import msgspec
 
 from router.core.deadlines import DEADLINE_SOURCE, data_day, reports_fed_by
 from router.core.decide import Decision, analyst_emails
+from router.core.escalation import PlannedStep
 from router.core.events import Action, Event
 from router.core.incidents import (
     Act,
@@ -28,11 +30,14 @@ from router.core.incidents import (
     Status,
     act_on,
     apply_event,
+    decided_again,
     folded_decision,
     folds_into,
     keep_open,
     retrigger,
+    with_decision,
 )
+from router.core.maintenance import Muted, muting
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline
 from router.core.times import iso_z
@@ -66,11 +71,19 @@ class SnoozeEntry(msgspec.Struct, frozen=True, tag_field="kind", tag="snooze"):
     until: str
 
 
-Entry = EventEntry | DecisionEntry | AckTimeoutEntry | SnoozeEntry
+class MaintenanceEntry(msgspec.Struct, frozen=True, tag_field="kind", tag="maintenance"):
+    """A maintenance window held the incident's escalation, or it resumed."""
+
+    at: str
+    text: str
+    window: str | None = None
+
+
+Entry = EventEntry | DecisionEntry | AckTimeoutEntry | SnoozeEntry | MaintenanceEntry
 
 # -- what else a plan causes -------------------------------------------------------------
 
-DueKind = Literal["step", "resolved", "ack_timeout", "action", "chat"]
+DueKind = Literal["step", "resolved", "ack_timeout", "action", "chat", "unmute"]
 ChatChange = Literal["triggered", "triggered again", "acknowledged", "resolved"]
 
 
@@ -131,6 +144,16 @@ class ReadyMarker:
     event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class MutedMarker:
+    """An incident a maintenance window's occurrence (from `since`) kept from paging:
+    the summary at the window's end lists it."""
+
+    window: str
+    since: datetime
+    incident: str
+
+
 Estimate = tuple[str, str]
 """(when, estimate) of an incident's newest note that has an estimate."""
 
@@ -152,6 +175,7 @@ class Plan:
     ready: list[ReadyMarker] = field(default_factory=list)
     seen: list[Arrival] = field(default_factory=list)
     """The events folded: their markers stop a redelivery folding them again."""
+    muted: list[MutedMarker] = field(default_factory=list)
     before: dict[str, Status | None] = field(default_factory=dict)
     """Each changed incident's status before the plan (None: opened by it)."""
     counted: Counter[Counted] = field(default_factory=Counter)
@@ -349,10 +373,28 @@ def _changes(
     opened = outcome.opened
     if opened is not None:
         _chat(plan, rules, opened, "triggered")
-        _steps(plan, opened, now)
-        actions = rules.pipeline(opened.pipeline).actions.get(opened.type, [])
-        automatic = [n for n, a in enumerate(actions) if not getattr(a, "confirm", False)]
-        _actions(plan, opened, automatic, now)
+        _start(plan, opened, outcome.decision.muted, rules, now)
+
+
+def _start(
+    plan: Plan, incident: Incident, muted: Muted | None, rules: Rules, now: datetime
+) -> None:
+    """What an incident's decision starts: its escalation's timers and the runbook's
+    automatic actions; for one a maintenance window suppressed, its decision again at
+    the window's end instead."""
+    if muted is not None:
+        _unmute_at(plan, incident.id, muted)
+        return
+    _steps(plan, incident, now)
+    actions = rules.pipeline(incident.pipeline).actions.get(incident.type, [])
+    automatic = [n for n, a in enumerate(actions) if not getattr(a, "confirm", False)]
+    _actions(plan, incident, automatic, now)
+
+
+def _unmute_at(plan: Plan, incident_id: str, muted: Muted) -> None:
+    """The timer of `plan_unmute` at the window's end, and the marker its summary reads."""
+    plan.timers.append(Due("unmute", incident_id, at=muted.until))
+    plan.muted.append(MutedMarker(muted.window.id, muted.since, incident_id))
 
 
 def _decided(at: str, decision: Decision) -> DecisionEntry:
@@ -375,12 +417,14 @@ def _chat(
             plan.timers.append(Due("chat", incident.id))
 
 
-def _steps(plan: Plan, incident: Incident, now: datetime) -> None:
-    """The escalation's timers; a step due by now fires from the plan's transaction (the
-    first page: no wait for a scheduler tick)."""
+def _steps(
+    plan: Plan, incident: Incident, now: datetime, steps: list[PlannedStep] | None = None
+) -> None:
+    """The escalation's timers (of `steps`: all by default); a step due by now fires
+    from the plan's transaction (the first page: no wait for a scheduler tick)."""
     if incident.deliver_at is None:
         return
-    for step in incident.escalation:
+    for step in incident.escalation if steps is None else steps:
         due = incident.deliver_at + timedelta(seconds=step.after_s)
         at = None if due <= now else due
         plan.timers.append(Due("step", incident.id, step.round, step.step, at))
@@ -448,6 +492,77 @@ def plan_retrigger(current: Incident, rules: Rules, now: datetime) -> Plan | Non
     plan = Plan(incidents={again.id: again}, before={again.id: current.status})
     plan.note(again.id, AckTimeoutEntry(at, current.acknowledged_by))
     plan.note(again.id, _decided(at, decision))
-    _steps(plan, again, now)
+    if decision.muted is not None:
+        _unmute_at(plan, again.id, decision.muted)
+    else:
+        _steps(plan, again, now)
     _chat(plan, rules, again, "triggered again", detail="acknowledgement timed out")
+    return plan
+
+
+# -- maintenance windows -----------------------------------------------------------------
+
+
+def plan_hold(current: Incident, muted: Muted, due: datetime, now: datetime) -> Plan | None:
+    """An escalation step, due at `due`, fell in a maintenance window over the incident:
+    its escalation is held from that step until `plan_unmute` at the window's end. None
+    when it is held already (a later step found it so), or no longer paging."""
+    if current.status != "triggered" or current.held_at is not None:
+        return None
+    if current.decision not in ("page", "defer"):
+        return None
+    held = current.model_copy(update={"held_at": due})
+    plan = Plan(incidents={held.id: held}, before={held.id: current.status})
+    until = iso_z(muted.until)
+    text = f"escalation held until {until}: {muted.window.describe()}"
+    plan.note(held.id, MaintenanceEntry(iso_z(now), text, muted.window.id))
+    _unmute_at(plan, held.id, muted)
+    return plan
+
+
+def plan_unmute(current: Incident, rules: Rules, now: datetime) -> Plan | None:
+    """A maintenance window over the incident has ended (its timer, or the window ended
+    early). Suppressed: decided again as a new trigger would be now, quiet hours
+    included. Held: its escalation resumes from the step it had reached, that step now
+    and the later ones as far apart as planned. Still under a window (another one, or
+    the timer came early): due again at that window's end. None when there is nothing
+    to do (acknowledged, resolved, or neither suppressed nor held)."""
+    if current.status != "triggered":
+        return None
+    if current.decision == "suppressed":
+        return _decide_again(current, rules, now)
+    if current.held_at is None or current.deliver_at is None:
+        return None
+    windows = rules.maintenance_windows()
+    zone = rules.team.zone
+    muted = muting(windows, current.pipeline, current.type, current.severity, now, zone)
+    if muted is not None:
+        plan = Plan()
+        _unmute_at(plan, current.id, muted)
+        return plan
+    shift = now - current.held_at
+    resumed = current.model_copy(update={"deliver_at": current.deliver_at + shift, "held_at": None})
+    plan = Plan(incidents={resumed.id: resumed}, before={resumed.id: current.status})
+    held = [
+        step
+        for step in current.escalation
+        if current.deliver_at + timedelta(seconds=step.after_s) >= current.held_at
+    ]
+    text = f"escalation resumed at {iso_z(now)}, {len(held)} step(s) left"
+    plan.note(resumed.id, MaintenanceEntry(iso_z(now), text))
+    _steps(plan, resumed, now, held)
+    return plan
+
+
+def _decide_again(current: Incident, rules: Rules, now: datetime) -> Plan | None:
+    decision = decided_again(current, rules, now, "maintenance window ended")
+    if decision.muted is not None and decision.deliver_at == current.deliver_at:
+        plan = Plan()  # the timer came early: again at the window's end
+        _unmute_at(plan, current.id, decision.muted)
+        return plan
+    again = with_decision(current, decision)
+    plan = Plan(incidents={again.id: again}, before={again.id: current.status})
+    plan.note(again.id, _decided(iso_z(now), decision))
+    _chat(plan, rules, again, "triggered")
+    _start(plan, again, decision.muted, rules, now)
     return plan

@@ -48,6 +48,9 @@ class Incident(BaseModel):
     """How many times an acknowledgement timed out and the escalation started again."""
     ack_expires_at: datetime | None = None
     """When an acknowledged incident goes back to triggered (ack timeout or snooze)."""
+    held_at: datetime | None = None
+    """When the first escalation step a maintenance window held was due: the escalation
+    resumes from that step when the window ends (router.core.fold.plan_unmute)."""
     details: Details = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     acknowledged_at: datetime | None = None
@@ -249,8 +252,11 @@ def next_page(incident: Incident, rules: Rules, now: datetime) -> NextPage | Non
     """The next step not yet due by `now`, with its recipients as the roster has them
     now (as the step resolves them again when it fires, router.core.escalation
     .recipients_now); its first step while a deferred page waits. None when nobody is
-    paged next: acknowledged, resolved, never paged, or past its last step."""
+    paged next: acknowledged, resolved, never paged, held or suppressed by a maintenance
+    window, or past its last step."""
     if incident.status != "triggered" or incident.deliver_at is None:
+        return None
+    if incident.held_at is not None:
         return None
     elapsed_s = (now - incident.deliver_at).total_seconds()
     ahead = [step for step in incident.escalation if step.after_s > elapsed_s]
@@ -277,10 +283,28 @@ def ack_expiry(incident: Incident, rules: Rules, now: datetime) -> datetime | No
 
 def retrigger(incident: Incident, rules: Rules, now: datetime) -> tuple[Incident, Decision] | None:
     """An acknowledgement that timed out: the incident is triggered again and its
-    escalation starts over, decided as a new trigger would be now (at once, or at the next
-    business-hours start if it may not page off-hours). None if it is not acknowledged."""
+    escalation starts over, decided as a new trigger would be now (at once, at the next
+    business-hours start if it may not page off-hours, or at a maintenance window's end).
+    None if it is not acknowledged, or would not page."""
     if incident.status != "acknowledged":
         return None
+    decision = decided_again(incident, rules, now, "acknowledgement timeout")
+    if decision.decision not in ("page", "defer", "suppressed"):
+        return None
+    again = with_decision(incident, decision).model_copy(
+        update={
+            "status": "triggered",
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "cycle": incident.cycle + 1,
+            "ack_expires_at": None,
+        }
+    )
+    return again, decision
+
+
+def decided_again(incident: Incident, rules: Rules, now: datetime, source: str) -> Decision:
+    """The decision a new trigger of the incident would get at `now`."""
     event = Event(
         pipeline=incident.pipeline,
         type=incident.type,
@@ -289,24 +313,21 @@ def retrigger(incident: Incident, rules: Rules, now: datetime) -> tuple[Incident
         action="trigger",
         dedup_key=incident.dedup_key,
         occurred_at=now,
-        source="acknowledgement timeout",
+        source=source,
         details=incident.details,
         links=incident.links,
     )
-    decision = decide(event, rules, now)
-    if decision.decision not in ("page", "defer"):
-        return None
-    again = incident.model_copy(
+    return decide(event, rules, now)
+
+
+def with_decision(incident: Incident, decision: Decision) -> Incident:
+    """The incident paging as `decision` says: its escalation from the decision's start."""
+    return incident.model_copy(
         update={
-            "status": "triggered",
-            "acknowledged_at": None,
-            "acknowledged_by": None,
             "decision": decision.decision,
             "deliver_at": decision.deliver_at,
             "escalation": decision.escalation,
             "policy": decision.policy,
-            "cycle": incident.cycle + 1,
-            "ack_expires_at": None,
+            "held_at": None,
         }
     )
-    return again, decision

@@ -26,7 +26,11 @@ _WEEKLY = re.compile(
 
 
 class WindowInvalid(ValueError):
-    """What is wrong with a window, naming the field."""
+    """What is wrong with a window; `field` names the request's field, when one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.message = field, message
 
 
 def _clock(text: str, field: str) -> time:
@@ -162,11 +166,11 @@ def one_off(
 ) -> Window:
     """A one-off window, checked: its end after its start, at most LONGEST long."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise WindowInvalid("start: give the time zone (an offset or Z)")
+        raise WindowInvalid("give the time zone (an offset or Z)", "start")
     if end <= start:
-        raise WindowInvalid(f"end: {end.isoformat()} is not after the start")
+        raise WindowInvalid(f"{end.isoformat()} is not after the start", "end")
     if end - start > LONGEST:
-        raise WindowInvalid(f"end: a window lasts at most {LONGEST.days} days")
+        raise WindowInvalid(f"a window lasts at most {LONGEST.days} days", "end")
     return Window(
         window_id,
         reason,
@@ -179,10 +183,16 @@ def one_off(
 
 @dataclass(frozen=True)
 class Muted:
-    """An event muted by `window`, until `until` (when it is decided again)."""
+    """An event muted by `window`'s occurrence [since, until): decided again at `until`."""
 
     window: Window
+    since: datetime
     until: datetime
+
+    def describe(self, zone: ZoneInfo) -> str:
+        """For a decision's reason: which window, why, and until when (team time)."""
+        until = self.until.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        return f"{self.window.describe()}, until {until}"
 
 
 def muting(
@@ -201,7 +211,7 @@ def muting(
             continue
         span = window.span_at(now, zone)
         if span is not None and (found is None or span.end > found.until):
-            found = Muted(window, span.end)
+            found = Muted(window, span.start, span.end)
     return found
 
 

@@ -1,17 +1,21 @@
-"""Absences and overrides made at run time, laid over the rules' YAML defaults.
+"""Absences, overrides and maintenance windows made at run time, laid over the rules'
+YAML defaults.
 
 The API, the console and the CLI add and remove them; they are kept in Redis
 (router.state.rosterstore) and every process lays them over the rules it loaded, so the
-rotation, the escalation plans and the calendar feed see them without a restart.
-Checked like the YAML: a known engineer, an end after the start, no overlapping override.
+rotation, the escalation plans, the calendar feed and every decision see them without a
+restart. Checked like the YAML: a known engineer, an end after the start, no
+overlapping override; a window over known pipelines and types, at most 14 days long.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from router.core.maintenance import Span, Window, WindowInvalid, one_off
 from router.core.rules import Rules
 from router.core.rules.base import DateRange
 from router.core.rules.oncall import Override
@@ -52,15 +56,50 @@ class RuntimeOverride(Change):
         )
 
 
+class RuntimeWindow(BaseModel):
+    """A one-off maintenance window (router.core.maintenance) set at run time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    pipelines: list[str] | Literal["all"]
+    types: list[str] | None = None
+    """The event types it mutes; None: every type."""
+    start: datetime
+    end: datetime
+    """Moved to the moment it was ended, if it was ended early."""
+    reason: str
+    page_p1: bool = True
+    by: str
+    at: datetime
+    ended_by: str | None = None
+
+    def window(self) -> Window:
+        pipelines = None if self.pipelines == "all" else frozenset(self.pipelines)
+        types = None if self.types is None else frozenset(self.types)
+        return Window(
+            self.id, self.reason, pipelines, types, self.page_p1, once=Span(self.start, self.end)
+        )
+
+    def current(self, now: datetime) -> bool:
+        """On now, or to come (one ended before it started is neither)."""
+        return self.end > now and self.end > self.start
+
+
 class Roster(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     absences: list[Absence] = Field(default_factory=list)
     overrides: list[RuntimeOverride] = Field(default_factory=list)
+    maintenance: list[RuntimeWindow] = Field(default_factory=list)
 
 
 def with_roster(rules: Rules, roster: Roster) -> Rules:
-    """The rules with the roster's absences and overrides added to the YAML's."""
+    """The rules with the roster's absences, overrides and maintenance windows added to
+    the YAML's."""
+    if roster.maintenance:
+        windows = tuple(window.window() for window in roster.maintenance)
+        rules = rules.model_copy(update={"maintenance": windows})
     if not roster.absences and not roster.overrides:
         return rules
     engineers = []
@@ -118,3 +157,38 @@ def check_override(rules: Rules, engineer: str, start: datetime, end: datetime) 
                 f"overlaps the override of {existing.engineer} from {lo.isoformat()} "
                 f"to {hi.isoformat()}",
             )
+
+
+MaintenanceTarget = list[str] | Literal["all"]
+
+
+def check_window(
+    rules: Rules,
+    pipelines: MaintenanceTarget,
+    types: list[str] | None,
+    start: datetime,
+    end: datetime,
+    reason: str,
+) -> None:
+    """A window to add: known pipelines and types, a reason, and `one_off`'s checks (an
+    end after the start, at most 14 days)."""
+    if pipelines != "all":
+        if not pipelines:
+            raise RosterInvalid("pipelines", 'name at least one pipeline, or "all"')
+        for name in pipelines:
+            if name not in rules.pipelines:
+                known = ", ".join(sorted(rules.pipelines))
+                raise RosterInvalid("pipelines", f"unknown pipeline {name!r} (known: {known})")
+    if types is not None:
+        if not types:
+            raise RosterInvalid("types", "name at least one type, or leave it out for all")
+        known_types = rules.event_types()
+        for name in types:
+            if name not in known_types:
+                raise RosterInvalid("types", f"unknown event type {name!r} (the rules name none)")
+    if not reason.strip():
+        raise RosterInvalid("reason", "say why: it is on every muted incident's timeline")
+    try:
+        one_off("check", reason, start, end)
+    except WindowInvalid as error:
+        raise RosterInvalid(error.field or "end", error.message) from error

@@ -1,5 +1,5 @@
 """The timer loop: hands due timers to the workers, raises missed deadlines, announces
-shift changes.
+shift changes, sums up maintenance windows that ended.
 
 Safe to run more than once at a time: timers are claimed atomically (router.state.timers), and
 deadlines and handoffs are written once, with their markers (router.service.watchers). A timer
@@ -44,6 +44,8 @@ class Scheduler:
             log.info("deadline missed: %d data_late event(s) raised", raised)
         if told := watchers.announce_handoff(now):
             log.info("shift change: told %s", ", ".join(told))
+        if summaries := self.runtime.engine.window_ends.summarize(now):
+            log.info("maintenance window ended: %d summary email(s)", summaries)
         self._requeue_lost_batches()
         return len(members)
 

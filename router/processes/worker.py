@@ -41,7 +41,7 @@ from router.state.timers import hand_back
 log = logging.getLogger(__name__)
 HEARTBEATS = keys.HEARTBEATS
 HEARTBEAT_EVERY_S = 5.0
-_ROUTINE: frozenset[FireResult] = frozenset({"sent", "nothing", "stale", "early"})
+_ROUTINE: frozenset[FireResult] = frozenset({"sent", "nothing", "stale", "early", "muted"})
 RESTORE_SWEEP_S = 2
 UNACKED_MUTEX_S = 10  # a sweep takes milliseconds
 

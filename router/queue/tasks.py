@@ -49,7 +49,7 @@ LANES: dict[str, tuple[str, ...]] = {
 # for a core behind bulk folding (docs/performance.md)
 NICE_BY_LANE: dict[str, int] = {"fold": 10, "ingest": 10}
 
-FireResult = Literal["sent", "nothing", "stale", "early", "busy", "retry", "failed"]
+FireResult = Literal["sent", "nothing", "stale", "early", "muted", "busy", "retry", "failed"]
 
 
 TaskArgument = str | list[str]

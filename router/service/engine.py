@@ -16,6 +16,7 @@ from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller
 from router.service.folding import Fault, Intake, no_fault
+from router.service.maintenance import WindowEnds
 from router.service.watchers import Watchers
 from router.state.ids import unique_hex, unique_hexes
 from router.state.replication import NO_REPLICAS, Replicas
@@ -32,6 +33,7 @@ class Engine:
     intake: Intake  # events and API actions into incidents
     firing: Firing  # due timers into messages
     watchers: Watchers  # deadlines and shift changes
+    window_ends: WindowEnds  # the summary at a maintenance window's end
 
     @classmethod
     def build(
@@ -72,4 +74,5 @@ class Engine:
                 rules,
             ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
+            window_ends=WindowEnds(client, store, composer, current),
         )

@@ -48,14 +48,15 @@ class Watchers:
     def raise_deadlines(self, now: datetime) -> int:
         """Fold a `data_late` event for each deadline missed today, once; returns how many."""
         raised = 0
-        for due in past_deadlines(self.rules, now):
+        rules = self.current_rules()  # the run-time maintenance windows laid over
+        for due in past_deadlines(rules, now):
             expects = due.deadline.expects
             event_id = f"deadline:{due.pipeline}:{due.day}:{expects}"
             ready = keys.ready(due.pipeline, due.day, expects)
             store = self.intake.store
             if self.redis.exists(ready) or store.folded_before(due.pipeline, event_id, due.at):
                 continue
-            pipeline = self.rules.pipeline(due.pipeline)
+            pipeline = rules.pipeline(due.pipeline)
             at = self.composer.local(due.at, "%H:%M %Z")
             raw = EventIn(
                 pipeline=due.pipeline,
@@ -66,7 +67,7 @@ class Watchers:
                 source=DEADLINE_SOURCE,
                 details={"data_date": str(due.day)},
             )
-            event = to_event(raw, self.rules, now)
+            event = to_event(raw, rules, now)
             if self.intake.apply(event, event_id, now, received_at=due.at) is not None:
                 raised += 1
             self.fault("deadline raised")

@@ -48,6 +48,8 @@ DEAD_LETTERS = "ar:dead-letters"
 UNREADABLE = "ar:unreadable"  # list of what of a task could not be read, with why
 ROSTER_ABSENCES = "ar:roster:absences"
 ROSTER_OVERRIDES = "ar:roster:overrides"
+ROSTER_MAINTENANCE = "ar:roster:maintenance"
+"""Run-time maintenance windows by id (router.core.roster.RuntimeWindow)."""
 ROSTER_VERSION = "ar:roster:version"
 AUDIT = "ar:audit"
 FEED_KEYS = "ar:feed-keys"
@@ -199,3 +201,15 @@ def chat_sent(incident_id: str) -> str:
 def chat_once(incident_id: str, change: str) -> str:
     """Set with a chat line written outside a transaction of the change itself."""
     return f"ar:chat-once:{incident_id}:{change}"
+
+
+def muted(window_id: str, since_ts: float) -> str:
+    """The incidents a maintenance window's occurrence from `since_ts` kept from paging
+    (router.core.fold.MutedMarker): its summary at the end lists them."""
+    return f"ar:muted:{window_id}:{int(since_ts)}"
+
+
+def window_summarized(window_id: str, since_ts: float) -> str:
+    """Set with the summary emails of a maintenance window's occurrence (router.service
+    .maintenance): they are written once."""
+    return f"ar:window-summarized:{window_id}:{int(since_ts)}"

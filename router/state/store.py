@@ -26,12 +26,15 @@ from router.core.fold import (
     fold_groups,
     plan_action,
     plan_fold,
+    plan_hold,
     plan_retrigger,
     plan_snooze,
+    plan_unmute,
     report_sources,
     touched,
 )
 from router.core.incidents import Act, Incident, Outcome, Status
+from router.core.maintenance import Muted
 from router.core.rules import Rules
 from router.core.timeline import Line, notes, read_lines
 from router.core.times import iso_z
@@ -327,6 +330,19 @@ class IncidentStore:
         with its timers. None when there was nothing to do."""
         return self._change(
             incident_id, lambda current: plan_retrigger(current, self.current_rules(), now), now
+        )
+
+    def hold(self, incident_id: str, muted: Muted, due: datetime, now: datetime) -> bool:
+        """A step due at `due` fell in a maintenance window: the escalation is held until
+        the window's end. False when it was held already (or no longer pages)."""
+        held = self._change(incident_id, lambda current: plan_hold(current, muted, due, now), now)
+        return held is not None
+
+    def unmute(self, incident_id: str, now: datetime) -> Incident | None:
+        """A maintenance window over the incident ended: decided again, or its escalation
+        resumed (router.core.fold.plan_unmute). None when nothing changed."""
+        return self._change(
+            incident_id, lambda current: plan_unmute(current, self.current_rules(), now), now
         )
 
     def snooze(self, incident_id: str, for_s: int, by: str, now: datetime) -> Incident | None:

@@ -24,7 +24,7 @@ from router.state.keys import ATTEMPTS, LEASED, TIMERS
 from router.state.pipe import Pipe
 from router.state.publish import publish
 
-TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action", "push", "chat"]
+TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action", "push", "chat", "unmute"]
 MAX_BACKOFF_S = 300.0
 _SEP = ":"
 
@@ -66,7 +66,8 @@ class Timer(BaseModel):
     """Work due at some instant: an escalation step of an incident ("step"), a stored
     notice ("msg", `incident` is the message's stem), the resolved notices of an
     incident ("resolved"), its acknowledgement timeout, a runbook action, a step's later
-    pushes ("push"), or its lines for the team chat ("chat")."""
+    pushes ("push"), its lines for the team chat ("chat"), or the end of a maintenance
+    window that suppressed it or held its escalation ("unmute")."""
 
     model_config = ConfigDict(frozen=True)
 

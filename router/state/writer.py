@@ -2,8 +2,8 @@
 
 Everything a fold or an action causes travels in its transaction: the incidents and
 their indexes, the timeline entries, the timers (those due now leased and their fire
-tasks queued), the chat lines, the report notices, the `data_ready` and `seen` markers,
-and the counts. Key layout: router.state.keys.
+tasks queued), the chat lines, the report notices, the `data_ready`, `seen` and
+maintenance `muted` markers, and the counts. Key layout: router.state.keys.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
 
 SEEN_S = 7 * 86400  # longer than any redelivery
 READY_KEEP_S = 3 * 86400
+MUTED_KEEP_S = 21 * 86400  # past the longest window (14 days) and its summary
 _ENTRY = msgspec.json.Encoder(order="sorted")  # as router.state.store.entry writes the others
 
 
@@ -138,6 +139,10 @@ class PlanWriter:
                 line = line_for(chat.incident, chat.change, chat.who, chat.detail)
             stream.append(pipe, line)
         self._notices(pipe, plan, now)
+        for muted in plan.muted:
+            key = keys.muted(muted.window, muted.since.timestamp())
+            pipe.sadd(key, muted.incident)
+            pipe.expire(key, MUTED_KEEP_S)
         for marker in plan.ready:
             ready = keys.ready(marker.pipeline, marker.day, marker.type)
             set_value(pipe, ready, marker.event_id, READY_KEEP_S)

@@ -108,6 +108,10 @@ def _nobody_next(incident: Incident) -> str:
         return "Nobody is paged: it is resolved."
     if incident.deliver_at is None:
         return f"Nobody is paged: a {incident.severity} {incident.type} is recorded, not paged."
+    if incident.decision == "suppressed":
+        return "Nobody is paged during the maintenance window: it is decided again at its end."
+    if incident.held_at is not None:
+        return "Nobody else is paged during the maintenance window: it resumes at its end."
     return "Nobody else is paged: the escalation has reached its last step."
 
 
@@ -206,6 +210,8 @@ def _timeline_text(item: dict[str, Any]) -> str:
     # the escalation's round and step numbers are the router's, not the reader's: left out
     if kind in ("message", "message failed"):
         return f"{item.get('message')} to {item.get('to')} {item.get('detail') or ''}"
+    if kind == "maintenance":
+        return str(item.get("text") or "")
     if kind in ("push", "push failed"):
         return f"to {item.get('to')} at {item.get('channel')} {item.get('detail') or ''}"
     skip = {"at", "kind", "round", "step"}

@@ -123,9 +123,9 @@ class MaintenanceRule(Strict):
     page_p1: bool = True
 
     def window(self, index: int) -> Window:
-        """As the core reads it; its id names it in the rules (`rules:1` is the first)."""
+        """As the core reads it; its id names it in the rules (`rules-1` is the first)."""
         return Window(
-            f"rules:{index + 1}",
+            f"rules-{index + 1}",
             self.reason,
             None if self.pipelines == "all" else frozenset(self.pipelines),
             None if self.types is None else frozenset(self.types),

@@ -33,12 +33,14 @@ from router.delivery.firing import push, step
 from router.delivery.firing.ack_timeout import AckTimeoutHandler
 from router.delivery.firing.action import ActionHandler
 from router.delivery.firing.chat import ChatHandler
+from router.delivery.firing.due import Hold
 from router.delivery.firing.notice import NoticeHandler
 from router.delivery.firing.outbound import Outbound
 from router.delivery.firing.plan import Done, Fired, Handler, IncidentEmail, Plan, ReadAhead
 from router.delivery.firing.resolved import ResolvedHandler
 from router.delivery.firing.run import Runner
 from router.delivery.firing.stepwise import DueStepHandler
+from router.delivery.firing.unmute import UnmuteHandler
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller
@@ -71,7 +73,7 @@ class Prepared:
     each taken once by the send it is for (router.delivery.firing.run.Ahead)."""
 
     ahead: ReadAhead
-    decided: Mapping[str, Done | Plan]
+    decided: Mapping[str, Done | Plan | Hold]
     claims: dict[str, Lease | Delivery]
     emails: Sequence[tuple[str, IncidentEmail]] = ()
     """The emails decided, by send key, in the order they go."""
@@ -122,14 +124,15 @@ class Firing:
         runner = Runner(client, outbound, retry_backoff_s, lease_s)
         self.outbound = outbound
         self.due: Mapping[TimerKind, DueStepHandler] = {
-            "step": DueStepHandler(step.decide, store, runner),
-            "push": DueStepHandler(push.decide, store, runner),
+            "step": DueStepHandler(step.decide, store, runner, holds=True),
+            "push": DueStepHandler(push.decide, store, runner, holds=False),
         }
         self.handlers: Mapping[TimerKind, Handler] = {
             **self.due,
             "chat": ChatHandler(client, store, runner),
             "action": ActionHandler(client, store, runner),
             "ack_timeout": AckTimeoutHandler(store, runner),
+            "unmute": UnmuteHandler(store, runner),
             "resolved": ResolvedHandler(client, store, rules, runner),
             "msg": NoticeHandler(client, runner),
         }
@@ -148,7 +151,7 @@ class Firing:
         their emails claimed in one round trip. `let_go` releases the claims no timer
         used (the task stopped first)."""
         ahead = self.read_ahead(members)
-        decided: dict[str, Done | Plan] = {}
+        decided: dict[str, Done | Plan | Hold] = {}
         for member in members:
             timer = Timer.parse(member)
             if timer.kind in self.due:

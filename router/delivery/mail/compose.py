@@ -22,6 +22,7 @@ from router.core.calendar import quiet_reason
 from router.core.events import is_web_url
 from router.core.incidents import Incident
 from router.core.links import LinkAction, LinkClaim, sign
+from router.core.maintenance import Span, Window
 from router.core.message import OutgoingMessage
 from router.core.rotation import Shift
 from router.core.rules import Rules
@@ -31,7 +32,16 @@ from router.core.weekly import WHEN, WeekReport
 from router.delivery.mail.charts import pages_chart
 from router.state.actions import button_token
 
-KINDS = ("page", "escalation", "deferred", "data_late", "resolved", "report_ready", "handoff")
+KINDS = (
+    "page",
+    "escalation",
+    "deferred",
+    "data_late",
+    "resolved",
+    "report_ready",
+    "handoff",
+    "maintenance_summary",
+)
 # a runbook that asks to "document the bug", "give an estimate": the page asks for a note
 _ASKS_NOTE = re.compile(r"\b(document|estimate)", re.IGNORECASE)
 
@@ -350,6 +360,42 @@ class Composer:
             [email],
             images=images,
         )
+
+    def maintenance_summary(
+        self, window: Window, span: Span, muted: Sequence[Incident], recipient: str
+    ) -> OutgoingMessage:
+        """At a maintenance window's end: what it kept from paging, resolved meanwhile or
+        still open (those still triggered are decided again now)."""
+        covers = (
+            "all pipelines"
+            if window.pipelines is None
+            else ", ".join(self.rules.pipeline(p).name for p in sorted(window.pipelines))
+        )
+
+        def item(incident: Incident) -> dict[str, Any]:
+            return {
+                "severity": incident.severity,
+                "pipeline": self.rules.pipeline(incident.pipeline).name,
+                "summary": incident.summary or incident.type.replace("_", " "),
+                "status": incident.status,
+                "opened": self.local(incident.opened_at, "%a %H:%M %Z"),
+                "console_url": f"{self.public_url}/incidents/{incident.id}",
+            }
+
+        ordered = sorted(muted, key=lambda incident: (incident.opened_at, incident.id))
+        context = {
+            "recipient": recipient,
+            "window": window.id,
+            "reason": window.reason,
+            "covers": covers,
+            "start": self.local(span.start),
+            "end": self.local(span.end),
+            "muted": len(ordered),
+            "resolved": [item(i) for i in ordered if i.status == "resolved"],
+            "still_open": [item(i) for i in ordered if i.status != "resolved"],
+        }
+        key = f"maintenance:{window.id}:{int(span.start.timestamp())}:{recipient}"
+        return self.message("maintenance_summary", context, key, self.incident_to(recipient))
 
     def handoff(self, incoming: Shift, outgoing: Shift, recipient: Shift) -> OutgoingMessage:
         context = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from router.core.events import parse_event
 from router.core.incidents import Incident, apply_event
+from router.core.maintenance import one_off
 from router.core.message import OutgoingMessage
 from router.core.rotation import shift_at
 from router.core.rules import Rules
@@ -47,6 +48,8 @@ def sample(
             "2026-11-25",
             analyst,
         )
+    if kind == "maintenance_summary":
+        return _maintenance_summary(composer, rules, summary)
     if kind == "handoff":
         start = shift_at(parse_instant("2026-11-27T09:00:00", rules.team.zone), rules)
         before = shift_at(start.start - timedelta(microseconds=1), rules)
@@ -98,3 +101,36 @@ def sample(
     name = incident.escalation[index].notify[0]
     key = f"sample:{kind}:{name}"
     return composer.incident_message(kind, incident, name, index, now, key=key)
+
+
+def _maintenance_summary(composer: Composer, rules: Rules, summary: str | None) -> OutgoingMessage:
+    """Saturday's warehouse window: a job failure resolved meanwhile, a slow query open."""
+    start = parse_instant("2026-11-28T02:00:00", rules.team.zone)
+    window = one_off(
+        "mw_sample", "warehouse upgrade", start, start + timedelta(hours=4), ["growth.aggregate"]
+    )
+    failed, now = _incident(
+        rules,
+        {"pipeline": "growth.aggregate", "type": "job_failed", "summary": "backfill broke"},
+        "2026-11-28T02:30:00",
+    )
+    failed = failed.model_copy(
+        update={
+            "id": "sample-1",
+            "status": "resolved",
+            "resolved_at": now,
+            "resolved_by": "airflow",
+        }
+    )
+    slow, _ = _incident(
+        rules,
+        {
+            "pipeline": "growth.aggregate",
+            "type": "slow_query",
+            "summary": summary or "growth query p95 at 40 s for the investor report",
+        },
+        "2026-11-28T03:00:00",
+    )
+    owner = rules.pipeline("growth.aggregate").owners.primary or rules.team.engineers[0].name
+    assert window.once is not None
+    return composer.maintenance_summary(window, window.once, [failed, slow], owner)

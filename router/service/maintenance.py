@@ -1,0 +1,81 @@
+"""The end of each maintenance window's occurrence: one summary email to each owner of
+the pipelines whose incidents it kept from paging, listing them (resolved meanwhile, or
+still open), written once with its marker into the outbox. The incidents themselves are
+decided again by their own `unmute` timers (router.delivery.firing.unmute), so a summary
+lost or late never holds a page back.
+
+A window whose occurrence muted nothing sends nothing: the summary is news only when
+something was kept quiet. Owners of pipelines without owners: the on-call engineer at
+the window's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import redis
+
+from router.core.incidents import Incident
+from router.core.maintenance import Span, Window, ended
+from router.core.message import OutgoingMessage
+from router.core.rotation import shift_at
+from router.core.rules import Rules
+from router.delivery.mail.compose import Composer
+from router.state import keys, outbox
+from router.state.store import IncidentStore
+
+LOOK_BACK = timedelta(days=1)
+"""How long after its end a window's summary is still written (a scheduler that was
+down meanwhile); older ones are left."""
+
+
+class WindowEnds:
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: IncidentStore,
+        composer: Composer,
+        current_rules: Callable[[], Rules],
+    ) -> None:
+        self.redis, self.store, self.composer = client, store, composer
+        self.current_rules = current_rules
+        self._written: dict[str, datetime] = {}  # markers seen set: no Redis read each tick
+
+    def summarize(self, now: datetime) -> int:
+        """The summaries of the occurrences that ended in the last day, once each;
+        returns how many emails it wrote."""
+        rules = self.current_rules()
+        windows = rules.maintenance_windows()
+        if not windows:
+            return 0
+        self._written = {m: end for m, end in self._written.items() if end > now - LOOK_BACK}
+        written = 0
+        for window, span in ended(windows, now - LOOK_BACK, now, rules.team.zone):
+            marker = keys.window_summarized(window.id, span.start.timestamp())
+            if marker in self._written:
+                continue
+            if not self.redis.exists(marker):
+                messages = self._summaries(window, span, rules)
+                if outbox.put_once(self.redis, marker, messages, now):
+                    written += len(messages)
+            self._written[marker] = span.end
+        return written
+
+    def _summaries(self, window: Window, span: Span, rules: Rules) -> list[OutgoingMessage]:
+        members = self.redis.smembers(keys.muted(window.id, span.start.timestamp()))
+        ids = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        muted = [i for i in self.store.get_many(ids).values() if i is not None]
+        return [
+            self.composer.maintenance_summary(window, span, muted, name)
+            for name in _owners(muted, rules, span.end)
+        ]
+
+
+def _owners(muted: list[Incident], rules: Rules, end: datetime) -> list[str]:
+    """The owners of the muted incidents' pipelines, in order, each once."""
+    names: list[str] = []
+    for pipeline_id in sorted({incident.pipeline for incident in muted}):
+        owners = rules.pipeline(pipeline_id).owners.names() or [shift_at(end, rules).engineer]
+        names.extend(name for name in owners if name not in names)
+    return names
