@@ -99,6 +99,8 @@ class Deployment:
             "ROUTER_SMTP_TIMEOUT_S": "5",
             "ROUTER_SCHEDULER_TICK_S": "0.2",
             "ROUTER_RETRY_BACKOFF_S": "0.5",
+            # the drills count every page of thousands to a few people: no digest
+            "ROUTER_DIGEST_AFTER_PAGES": "0",
             **settings,
         }
         self.processes: list[subprocess.Popen[bytes]] = []

@@ -97,6 +97,17 @@ EXPECTED = {
             "/incidents/sample-1",
         ],
     ),
+    "digest": (
+        "2 more page(s) for you, 2 still open",
+        "kshama.kumar@example.com",
+        [
+            "paged often in the last 10 minutes",
+            "aggregate profit failed: schema mismatch",
+            "(acknowledged, opened Tue 10:02 PST)",
+            "/email/acknowledge?token=",
+            "/incidents/sample-2",
+        ],
+    ),
     "handoff": (
         "On call: Kshama Kumar from Fri 2026-11-27 09:00 PST",
         "kshama.kumar@example.com",

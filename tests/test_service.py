@@ -196,7 +196,9 @@ def test_deadline_met_raises_nothing(rules_dir: Path, tmp_path: Path) -> None:
 
 def test_a_batch_of_1000_is_one_task(tmp_path: Path) -> None:
     batch = [{**SLOW, "dedup_key": f"slow-{n}"} for n in range(1000)]
-    with running_stack(RULES_DIR, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
+    # every page to one person: without the digest, to count them (tests/test_digest.py)
+    at = pacific("2026-11-24 10:00")
+    with running_stack(RULES_DIR, tmp_path / "outbox", at, ROUTER_DIGEST_AFTER_PAGES="0") as stack:
         with stack.client() as client:
             answer = client.post("/v1/events", json=batch)
             assert answer.status_code == 202

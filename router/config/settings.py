@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     events_limit: int = Field(default=0, ge=0, alias="ROUTER_EVENTS_LIMIT")
     """Events one token or integration may send per window (router.api.flood); 0: off."""
     events_limit_window_s: int = Field(default=300, ge=1, alias="ROUTER_EVENTS_LIMIT_WINDOW_S")
+    digest_after_pages: int = Field(default=5, ge=0, alias="ROUTER_DIGEST_AFTER_PAGES")
+    """Pages to one person in ROUTER_DIGEST_WINDOW_S before their further pages go as one
+    digest per window (router.core.digest); 0: never."""
+    digest_window_s: int = Field(default=600, ge=60, alias="ROUTER_DIGEST_WINDOW_S")
     max_details_bytes: int = Field(default=16 * 1024, ge=64, alias="ROUTER_MAX_DETAILS_BYTES")
     """Each free-form field of an event (`details`, `links`), as compact JSON: docs/limits.md."""
     api_docs: bool = Field(default=True, alias="ROUTER_API_DOCS")

@@ -18,6 +18,7 @@ from router.delivery.webhooks import WebhookCaller
 from router.service.folding import Fault, Intake, no_fault
 from router.service.maintenance import WindowEnds
 from router.service.watchers import Watchers
+from router.state.digests import Digests
 from router.state.ids import unique_hex, unique_hexes
 from router.state.replication import NO_REPLICAS, Replicas
 from router.state.store import IncidentStore
@@ -50,10 +51,13 @@ class Engine:
         notifier: Notifier,
         notices: NoticeComposer,
         replicas: Replicas = NO_REPLICAS,
+        digest_after_pages: int = 0,
+        digest_window_s: float = 600.0,
     ) -> Engine:
         """`current_rules`: the rules with the run-time roster laid over; by default the
         loaded rules alone. `replicas`: what must hold a send's fenced lease (the
-        webhooks'; the mailer and notifier come built)."""
+        webhooks'; the mailer and notifier come built). `digest_after_pages` pages to a
+        person in `digest_window_s` and their further pages go as a digest (0: never)."""
         current = current_rules or (lambda: rules)
         store = IncidentStore(client, rules, timer_lease_s, current, composer)
         intake = Intake(rules, client, store, new_id, fault)
@@ -72,6 +76,7 @@ class Engine:
                 notices,
                 timer_lease_s,
                 rules,
+                Digests(client, digest_after_pages, digest_window_s),
             ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
             window_ends=WindowEnds(client, store, composer, current),

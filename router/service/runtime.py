@@ -107,6 +107,8 @@ def build_runtime(
         notifier=notifier,
         notices=notices,
         replicas=replicas,
+        digest_after_pages=settings.digest_after_pages,
+        digest_window_s=settings.digest_window_s,
     )
     clock = clock or RedisClock()
     watch = Watch(client, clock if isinstance(clock, RedisClock) else None)

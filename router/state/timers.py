@@ -24,7 +24,9 @@ from router.state.keys import ATTEMPTS, LEASED, TIMERS
 from router.state.pipe import Pipe
 from router.state.publish import publish
 
-TimerKind = Literal["step", "msg", "resolved", "ack_timeout", "action", "push", "chat", "unmute"]
+TimerKind = Literal[
+    "step", "msg", "resolved", "ack_timeout", "action", "push", "chat", "unmute", "digest"
+]
 MAX_BACKOFF_S = 300.0
 _SEP = ":"
 
@@ -66,8 +68,9 @@ class Timer(BaseModel):
     """Work due at some instant: an escalation step of an incident ("step"), a stored
     notice ("msg", `incident` is the message's stem), the resolved notices of an
     incident ("resolved"), its acknowledgement timeout, a runbook action, a step's later
-    pushes ("push"), its lines for the team chat ("chat"), or the end of a maintenance
-    window that suppressed it or held its escalation ("unmute")."""
+    pushes ("push"), its lines for the team chat ("chat"), the end of a maintenance
+    window that suppressed it or held its escalation ("unmute"), or a person's digest of
+    pages past their budget ("digest", `incident` is the person's name)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -111,6 +114,12 @@ def schedule_all_in(pipe: Pipe, due: Mapping[Timer, float]) -> None:
     several timers each)."""
     if due:
         pipe.zadd(TIMERS, {timer.member(): due_ts for timer, due_ts in due.items()})
+
+
+def schedule_unless_set_on(pipe: Pipe, timer: Timer, due_ts: float) -> None:
+    """Due at `due_ts` unless it is due already (ZADD NX): a timer that gathers work,
+    like a person's digest, keeps its first due time."""
+    pipe.execute_command("ZADD", TIMERS, "NX", due_ts, timer.member())
 
 
 def fire_now(pipe: Pipe, timers: list[Timer], now_ts: float, lease_s: float) -> None:

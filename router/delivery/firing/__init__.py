@@ -33,6 +33,7 @@ from router.delivery.firing import push, step
 from router.delivery.firing.ack_timeout import AckTimeoutHandler
 from router.delivery.firing.action import ActionHandler
 from router.delivery.firing.chat import ChatHandler
+from router.delivery.firing.digest import DigestHandler
 from router.delivery.firing.due import Hold
 from router.delivery.firing.notice import NoticeHandler
 from router.delivery.firing.outbound import Outbound
@@ -44,6 +45,7 @@ from router.delivery.firing.unmute import UnmuteHandler
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller
+from router.state.digests import Digests
 from router.state.sendonce import Deliveries, Delivery, Lease
 from router.state.store import IncidentStore
 from router.state.timers import Timer, TimerKind
@@ -115,6 +117,7 @@ class Firing:
         notices: NoticeComposer,
         lease_s: float,
         rules: Rules,
+        digests: Digests,
     ) -> None:
         """`current_rules`: the rules with the run-time roster laid over
         (router.state.rosterstore); `rules`: the loaded ones, which the composer addresses by."""
@@ -122,10 +125,10 @@ class Firing:
         deliveries = Deliveries(client, store)
         outbound = Outbound(deliveries, composer, notices, mailer, notifier, webhooks)
         runner = Runner(client, outbound, retry_backoff_s, lease_s)
-        self.outbound = outbound
+        self.outbound, self.digests = outbound, digests
         self.due: Mapping[TimerKind, DueStepHandler] = {
-            "step": DueStepHandler(step.decide, store, runner, holds=True),
-            "push": DueStepHandler(push.decide, store, runner, holds=False),
+            "step": DueStepHandler(step.decide, store, runner, digests, holds=True),
+            "push": DueStepHandler(push.decide, store, runner, digests, holds=False),
         }
         self.handlers: Mapping[TimerKind, Handler] = {
             **self.due,
@@ -135,28 +138,40 @@ class Firing:
             "unmute": UnmuteHandler(store, runner),
             "resolved": ResolvedHandler(client, store, rules, runner),
             "msg": NoticeHandler(client, runner),
+            "digest": DigestHandler(store, digests, composer, runner),
         }
 
-    def read_ahead(self, members: Sequence[str]) -> ReadAhead:
+    def read_ahead(self, members: Sequence[str], now: datetime) -> ReadAhead:
         """What a fire task's timers read, once for them all: the rules, and the incidents
         of the step and push timers (the bulk of them), in one MGET. An incident that
         another of the task's timers may change (an acknowledgement timeout retriggers it)
-        is left out, so its timers read it when they fire, after that change."""
+        is left out, so its timers read it when they fire, after that change. With step
+        or push timers, the engineers' pages in the digest window (one more round trip)."""
         ids = read_ahead_ids([Timer.parse(member) for member in members])
-        return ReadAhead(self.current_rules(), self.store.get_many(ids))
+        rules = self.current_rules()
+        people = [person.name for person in rules.team.engineers]
+        budget = self.digests.budget(people, now) if ids else None
+        return ReadAhead(rules, self.store.get_many(ids), budget)
 
     def prepare(self, members: Sequence[str], now: datetime) -> Prepared:
         """A fire task's work done once for all its timers, before the first fires: the
         read-ahead, the decisions of its step and push timers (pure), and the markers of
         their emails claimed in one round trip. `let_go` releases the claims no timer
         used (the task stopped first)."""
-        ahead = self.read_ahead(members)
+        ahead = self.read_ahead(members, now)
         decided: dict[str, Done | Plan | Hold] = {}
         for member in members:
             timer = Timer.parse(member)
             if timer.kind in self.due:
                 decided[member] = self.due[timer.kind].decide(timer, now, ahead)
         sends = [send for plan in decided.values() if isinstance(plan, Plan) for send in plan.sends]
+        if ahead.budget is not None:  # the pages decided count for the next tasks' budgets
+            pages = [
+                (send.what.recipient, send.key)
+                for send in sends
+                if send.counts and isinstance(send.what, IncidentEmail)
+            ]
+            self.digests.note_pages(pages, now)
         emails = [(send.key, send.what) for send in sends if isinstance(send.what, IncidentEmail)]
         claims = self.outbound.claim_emails(sends, now)
         going = [(key, email) for key, email in emails if isinstance(claims.get(key), Lease)]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from router.core.digest import PageBudget
 from router.core.incidents import Incident
 from router.core.message import OutgoingMessage
 from router.core.rules import Rules
@@ -17,6 +18,7 @@ from router.core.rules.pipelines import Pipeline, WebhookAction
 from router.core.timeline import Line
 from router.delivery.channels.base import Tone
 from router.queue.tasks import FireResult
+from router.state.digests import Held
 from router.state.metrics import Observed
 from router.state.sendonce import Record
 from router.state.stream import ChatLine
@@ -41,6 +43,8 @@ class ReadAhead:
     rules: Rules
     incidents: Mapping[str, Incident | None]
     """By id; an incident not here is read when its timer fires."""
+    budget: PageBudget | None = None
+    """Each engineer's pages in the digest window (None: no digests, or no step timers)."""
 
 
 class Handler(Protocol):
@@ -190,6 +194,14 @@ class ChatOnce:
 
 
 @dataclass(frozen=True)
+class Digested:
+    """A page held for `person`'s digest (router.core.digest), written before the sends."""
+
+    person: str
+    held: Held
+
+
+@dataclass(frozen=True)
 class Plan:
     """A decision that sends: one attempt each, in order, then the timer is settled
     (router.delivery.firing.settle)."""
@@ -204,3 +216,4 @@ class Plan:
     discard: str | None = None
     """A stored notice deleted with the release."""
     chat: ChatOnce | None = None
+    digest: tuple[Digested, ...] = ()

@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from router.core.digest import PageBudget
 from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.delivery.firing.due import DueStep, pushes, recipients
 from router.delivery.firing.plan import Plan, Release, Reschedule
 
 
-def decide(found: DueStep, incident: Incident, rules: Rules, now: datetime) -> Plan:
-    """The pushes due by now; the timer is due again for the next one, if any."""
+def decide(
+    found: DueStep,
+    incident: Incident,
+    rules: Rules,
+    now: datetime,
+    budget: PageBudget | None = None,
+) -> Plan:
+    """The pushes due by now; the timer is due again for the next one, if any. A
+    recipient past their page budget gets none: their digest tells them."""
     names = recipients(found, incident, rules)
+    if budget is not None:
+        names = [name for name in names if not budget.over(name, incident.severity, found.index)]
     pushed, later = pushes(incident, found, names, rules, now)
     then = Reschedule(later.timestamp()) if later is not None else Release()
     return Plan(said=f"push to {', '.join(names)}", sends=pushed, then=then)

@@ -5,19 +5,38 @@ that end (router.core.maintenance)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
+from router.core.digest import PageBudget
 from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.core.times import iso_z
 from router.delivery.firing.due import DueStep, Hold, due_step, window_over
-from router.delivery.firing.plan import Done, Fired, Plan, ReadAhead, Release, Reschedule
+from router.delivery.firing.plan import (
+    Digested,
+    Done,
+    Fired,
+    Plan,
+    ReadAhead,
+    Release,
+    Reschedule,
+)
 from router.delivery.firing.run import NOTHING_AHEAD, Ahead, Runner
+from router.state.digests import Digests
 from router.state.store import IncidentStore
 from router.state.timers import Timer
 
-Decide = Callable[[DueStep, Incident, Rules, datetime], Plan]
+
+class Decide(Protocol):
+    def __call__(
+        self,
+        found: DueStep,
+        incident: Incident,
+        rules: Rules,
+        now: datetime,
+        budget: PageBudget | None = None,
+    ) -> Plan: ...
 
 
 class DueStepHandler:
@@ -26,13 +45,14 @@ class DueStepHandler:
         decide: Decide,
         store: IncidentStore,
         runner: Runner,
+        digests: Digests,
         *,
         holds: bool,
     ) -> None:
         """`holds`: the kind holds the escalation during a window (step), rather than
         wait for the window's end (push)."""
         self.decide_step, self.store, self.runner = decide, store, runner
-        self.holds = holds
+        self.digests, self.holds = digests, holds
 
     def decide(self, timer: Timer, now: datetime, ahead: ReadAhead) -> Done | Plan | Hold:
         if timer.incident in ahead.incidents:
@@ -45,7 +65,7 @@ class DueStepHandler:
         assert incident is not None
         muted = window_over(incident, ahead.rules, now)
         if muted is None:
-            return self.decide_step(found, incident, ahead.rules, now)
+            return self.decide_step(found, incident, ahead.rules, now, ahead.budget)
         if self.holds:
             return Hold(incident.id, muted, found.due)
         said = f"waits for {muted.window.id} to end at {iso_z(muted.until)}"
@@ -64,7 +84,23 @@ class DueStepHandler:
             return self.runner.done(member, Done("muted", said, Release()))
         if isinstance(decided, Done):
             return self.runner.done(member, decided)
+        if decided.digest:
+            self._hold(decided.digest, now)
         return self.runner.run(member, decided, now, ahead)
+
+    def _hold(self, digested: tuple[Digested, ...], now: datetime) -> None:
+        """The pages held for digests, each with a line on its incident's timeline, as one
+        MULTI before the step's sends (a crash after it: the step fires again, and its
+        pages are in the digest once each, though the timeline may say so twice)."""
+        with self.store.redis.pipeline() as pipe:
+            for each in digested:
+                held = each.held
+                self.digests.hold_on(pipe, each.person, held)
+                self.store.note_on(
+                    pipe, held.incident, now, "digested", to=each.person,
+                    round=held.round, step=held.step,
+                )  # fmt: skip
+            pipe.execute()
 
     def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         return self.run(member, self.decide(timer, now, ahead), now)

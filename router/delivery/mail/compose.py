@@ -41,6 +41,7 @@ KINDS = (
     "report_ready",
     "handoff",
     "maintenance_summary",
+    "digest",
 )
 # a runbook that asks to "document the bug", "give an estimate": the page asks for a note
 _ASKS_NOTE = re.compile(r"\b(document|estimate)", re.IGNORECASE)
@@ -360,6 +361,38 @@ class Composer:
             [email],
             images=images,
         )
+
+    def digest(
+        self,
+        recipient: str,
+        incidents: Sequence[Incident],
+        window_s: float,
+        key: str,
+        now: datetime,
+    ) -> OutgoingMessage:
+        """The pages held past a person's budget (router.core.digest): each incident with
+        its state and links, newest last."""
+        items = [
+            {
+                "severity": incident.severity,
+                "pipeline": self.rules.pipeline(incident.pipeline).name,
+                "summary": incident.summary or incident.type.replace("_", " "),
+                "status": incident.status,
+                "opened": self.local(incident.opened_at, "%a %H:%M %Z"),
+                "console_url": f"{self.public_url}/incidents/{incident.id}",
+                "ack_url": self.link(incident, recipient, "acknowledge", now)
+                if incident.status == "triggered"
+                else None,
+            }
+            for incident in incidents
+        ]
+        context = {
+            "recipient": recipient,
+            "items": items,
+            "open": sum(1 for i in incidents if i.status != "resolved"),
+            "window_min": round(window_s / 60),
+        }
+        return self.message("digest", context, key, self.incident_to(recipient))
 
     def maintenance_summary(
         self, window: Window, span: Span, muted: Sequence[Incident], recipient: str

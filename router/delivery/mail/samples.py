@@ -50,6 +50,8 @@ def sample(
         )
     if kind == "maintenance_summary":
         return _maintenance_summary(composer, rules, summary)
+    if kind == "digest":
+        return _digest(composer, rules, summary)
     if kind == "handoff":
         start = shift_at(parse_instant("2026-11-27T09:00:00", rules.team.zone), rules)
         before = shift_at(start.start - timedelta(microseconds=1), rules)
@@ -134,3 +136,26 @@ def _maintenance_summary(composer: Composer, rules: Rules, summary: str | None) 
     owner = rules.pipeline("growth.aggregate").owners.primary or rules.team.engineers[0].name
     assert window.once is not None
     return composer.maintenance_summary(window, window.once, [failed, slow], owner)
+
+
+def _digest(composer: Composer, rules: Rules, summary: str | None) -> OutgoingMessage:
+    """Kshama's pages past her budget on a Tuesday morning: two job failures, one of
+    them acknowledged by now."""
+    tuesday = "2026-11-24T10:0{}:00"
+    first, now = _incident(
+        rules,
+        {
+            "pipeline": "profit.aggregate",
+            "type": "aggregation_error",
+            "summary": summary or "aggregate profit failed: schema mismatch",
+        },
+        tuesday.format(1),
+    )
+    second, _ = _incident(
+        rules,
+        {"pipeline": "profit.aggregate", "type": "job_failed", "summary": "rerun failed"},
+        tuesday.format(2),
+    )
+    acknowledged = {"status": "acknowledged", "acknowledged_by": "Aruna Sharma"}
+    second = second.model_copy(update={"id": "sample-2", **acknowledged})
+    return composer.digest("Kshama Kumar", [first, second], 600, "sample:digest", now)
