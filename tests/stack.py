@@ -3,6 +3,7 @@ API on a real HTTP server, the scheduler loop, and a clock the test moves."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import redis
+import redis.asyncio
 import uvicorn
 from celery.contrib.testing.worker import start_worker
 
@@ -36,6 +38,7 @@ from router.service.runtime import Runtime, build_runtime
 from router.state import keys
 from router.state.keys import LEASED, TIMERS
 from router.state.publish import redis_sender
+from router.state.sessions import Logins
 from tests.redis_server import session_redis
 
 TOKEN = "test-token-1"
@@ -275,6 +278,19 @@ def running_stack(
             ticking.join(10)
             serving.join(10)
     runtime.redis.flushdb()
+
+
+def console_session(stack: Stack, person: str) -> tuple[str, str]:
+    """A console session, as the emailed sign-in link makes it: (its id, its CSRF)."""
+    secret = stack.runtime.settings.secret_key.get_secret_value().encode()
+
+    async def sign_in() -> tuple[str, str]:
+        async with redis.asyncio.Redis.from_url(stack.runtime.settings.redis_url) as client:
+            logins = Logins(secret)
+            session = await logins.finish(client, await logins.start(client, person))
+            return session.id, session.csrf
+
+    return asyncio.run(sign_in())
 
 
 def folded_ids(client: redis.Redis) -> set[str]:

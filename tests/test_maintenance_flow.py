@@ -11,9 +11,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.stack import KSHAMA_TOKEN, Stack, running_stack, text_of
+from router.state.sessions import COOKIE
+from tests.stack import KSHAMA_TOKEN, Stack, console_session, running_stack, text_of
 from tests.support import RULES_DIR, pacific
 from tests.test_roster import cli
 
@@ -256,3 +258,35 @@ def test_the_cli_adds_lists_and_ends_a_window(saturday: Stack) -> None:
         ("maintenance ended", "cli:"),
         ("maintenance added", "cli:"),
     ]
+
+
+def test_the_console_sets_shows_and_ends_a_window(saturday: Stack) -> None:
+    session_id, csrf = console_session(saturday, "Kshama Kumar")
+    with httpx.Client(base_url=saturday.url, verify=saturday.tls, timeout=10) as client:
+        client.cookies.set(COOKIE, session_id)
+        assert "No window is on or set." in client.get("/maintenance").text
+        assert "maintenance-banner" not in client.get("/").text
+        bad = client.post(
+            "/maintenance", data={"csrf": csrf, "end": "2026-12-11T03:00", "reason": "x"}
+        )
+        assert bad.status_code == 400 and "end: " in bad.text and "is not after" in bad.text
+        assert saturday.runtime.roster.windows(saturday.clock.now()) == []
+        form = {
+            "csrf": csrf,
+            "pipelines": ["growth.aggregate", "growth.daily"],
+            "end": "2026-12-12T03:00",
+            "reason": "warehouse upgrade",
+            "page_p1": "yes",
+        }
+        added = client.post("/maintenance", data=form)  # from now (01:00) to 03:00
+        assert added.status_code == 303, added.text
+        (window,) = saturday.runtime.roster.windows(saturday.clock.now())
+        assert window.pipelines == ["growth.aggregate", "growth.daily"] and window.page_p1
+        index = client.get("/").text
+        assert "maintenance-banner" in index and "warehouse upgrade" in index
+        listed = client.get("/maintenance").text
+        assert window.id in listed and "on now" in listed and "End now" in listed
+        ended = client.post(f"/maintenance/{window.id}/end", data={"csrf": csrf})
+        assert ended.status_code == 303
+        assert "maintenance-banner" not in client.get("/").text
+        assert saturday.runtime.roster.windows(saturday.clock.now()) == []

@@ -7,7 +7,6 @@ router: real Redis, worker, HTTP server."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,13 +15,12 @@ from typing import Any, Literal
 
 import httpx
 import pytest
-import redis.asyncio
 
 from router.api.auth import role_of
 from router.state import actions
-from router.state.sessions import COOKIE, Logins
+from router.state.sessions import COOKIE
 from tests.mailservers import WebhookReceiver, webhook_receiver
-from tests.stack import KSHAMA_TOKEN, TOKEN, Stack, running_stack
+from tests.stack import KSHAMA_TOKEN, TOKEN, Stack, console_session, running_stack
 from tests.support import copy_rules, pacific
 
 ANALYST = "Investor Reporting Analyst"
@@ -30,7 +28,7 @@ ANALYST_TOKEN = "test-token-analyst"  # named analyst@example.com: an analyst's 
 ENGINEER = "Kshama Kumar"
 NOW = pacific("2026-11-24 10:00")
 Via = Literal["v1", "console", "link"]
-Needs = Literal["triggered", "acknowledged", "absence", "override", "nothing"]
+Needs = Literal["triggered", "acknowledged", "absence", "override", "window", "nothing"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +173,37 @@ ENGINEER_ONLY = [
     ),
     Route("send a test to oneself", "console", "POST", "/oncall/test", ok=303),
     Route(
+        "set or end a maintenance window",
+        "v1",
+        "POST",
+        "/v1/maintenance",
+        {"pipelines": "all", "start": "{start}", "end": "{end}", "reason": "upgrade"},
+        ok=201,
+    ),
+    Route(
+        "set or end a maintenance window",
+        "console",
+        "POST",
+        "/maintenance",
+        {"pipelines": "growth.aggregate", "start": "{start}", "end": "{end}", "reason": "x"},
+        ok=303,
+    ),
+    Route(
+        "set or end a maintenance window",
+        "v1",
+        "DELETE",
+        "/v1/maintenance/{window}",
+        needs="window",
+    ),
+    Route(
+        "set or end a maintenance window",
+        "console",
+        "POST",
+        "/maintenance/{window}/end",
+        needs="window",
+        ok=303,
+    ),
+    Route(
         "send events",
         "v1",
         "POST",
@@ -195,6 +224,8 @@ EVERYONE = [
     Route("read", "console", "GET", "/?pipeline=growth.aggregate", needs="triggered"),
     Route("read", "console", "GET", "/incidents/{incident}", needs="triggered"),
     Route("read", "console", "GET", "/oncall"),
+    Route("read", "v1", "GET", "/v1/maintenance"),
+    Route("read", "console", "GET", "/maintenance"),
     Route(
         "add a note",
         "v1",
@@ -248,21 +279,8 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
         rules = copy_rules(directory / "rules", pipelines=with_hook, team=with_push)
         tokens = f"{TOKEN},kshama={KSHAMA_TOKEN},analyst@example.com={ANALYST_TOKEN}"
         with running_stack(rules, directory / "outbox", NOW, ROUTER_API_TOKENS=tokens) as stack:
-            sessions = {person: _session(stack, person) for person in (ANALYST, ENGINEER)}
+            sessions = {person: console_session(stack, person) for person in (ANALYST, ENGINEER)}
             yield Team(stack, receiver, sessions)
-
-
-def _session(stack: Stack, person: str) -> tuple[str, str]:
-    """A console session, as the emailed sign-in link makes it: (its id, its CSRF)."""
-    secret = stack.runtime.settings.secret_key.get_secret_value().encode()
-
-    async def sign_in() -> tuple[str, str]:
-        async with redis.asyncio.Redis.from_url(stack.runtime.settings.redis_url) as client:
-            logins = Logins(secret)
-            session = await logins.finish(client, await logins.start(client, person))
-            return session.id, session.csrf
-
-    return asyncio.run(sign_in())
 
 
 def _state(stack: Stack) -> dict[bytes, Any]:
@@ -315,6 +333,11 @@ def _fill(route: Route, team: Team) -> Filled:
             values["override"] = made.json()["override"]["id"]
             start += timedelta(weeks=1)  # the route's own override: another week
             values.update(start=start.isoformat(), end=(start + timedelta(days=1)).isoformat())
+        if route.needs == "window":
+            body = {"pipelines": "all", "reason": "upgrade", "end": values["end"]}
+            made = api.post("/v1/maintenance", json={**body, "start": values["start"]})
+            assert made.status_code == 201, made.text
+            values["window"] = made.json()["maintenance"]["id"]
     stack.settle()
     said = {k: v.format(**values) for k, v in route.body.items()} if route.body else None
     return Filled(route.path.format(**values), said, values.get("incident", ""))

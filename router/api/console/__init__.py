@@ -8,11 +8,12 @@ they are recorded as the signed-in person and audited alike.
 
 from fastapi import APIRouter
 
-from router.api.console import incidents, oncall
+from router.api.console import incidents, maintenance, oncall
 from router.api.console.pages import console_templates, install, page_message, page_templates
 
 router = APIRouter(include_in_schema=False)
 router.include_router(incidents.router)
 router.include_router(oncall.router)
+router.include_router(maintenance.router)
 
 __all__ = ["console_templates", "install", "page_message", "page_templates", "router"]

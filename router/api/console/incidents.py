@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from router.api.console.maintenance import active_windows
 from router.api.console.pages import (
     engineer_form,
     form_session,
@@ -168,6 +169,7 @@ def _index(request: Request, session: Session, status: str, pipeline: str, page:
         page=page,
         pages=pages,
         total=total,
+        maintenance=active_windows(runtime),
     )
 
 
