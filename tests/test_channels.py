@@ -339,3 +339,45 @@ def test_a_chat_line_refused_for_good_is_on_the_timeline_and_the_next_still_goes
         stack.settle()
         lines = [call["message"].split(" · ")[0] for call in calls.json_calls("/team-chat")]
         assert lines == ["Triggered: paging Kshama Kumar", "Resolved by token 1"]
+
+
+def test_the_team_chat_hears_when_a_maintenance_window_starts_and_ends(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    with _stack(tmp_path, base, TUESDAY_11AM, chat=True) as stack:
+        body = {
+            "pipelines": ["growth.aggregate"],
+            "start": "2026-12-01T12:00",
+            "end": "2026-12-01T13:00",
+            "reason": "warehouse upgrade",
+        }
+        with stack.client() as client:
+            answer = client.post("/v1/maintenance", json=body)
+        assert answer.status_code == 201, answer.text
+        stack.settle()
+        assert calls.json_calls("/team-chat") == []  # not on yet
+        stack.clock.set(pacific("2026-12-01 12:00"))
+        stack.settle()
+        stack.send_event({"pipeline": "growth.aggregate", "type": "job_failed", "summary": "x"})
+        stack.settle()  # suppressed: no line of its own
+        stack.clock.set(pacific("2026-12-01 12:30"))
+        stack.settle()  # a tick later: the start is said once
+        stack.clock.set(pacific("2026-12-01 13:00"))
+        stack.settle()
+        window_id = answer.json()["maintenance"]["id"]
+        lines = [call["message"].split(" · ")[0] for call in calls.json_calls("/team-chat")]
+        assert lines[0] == (
+            f"Maintenance window {window_id} on until Tue 13:00 PST: warehouse upgrade. "
+            "Aggregate growth page nobody meanwhile, P1s aside."
+        )
+        # its end, and the incident it kept quiet, decided again (in either order)
+        assert sorted(lines[1:]) == [
+            f"Maintenance window {window_id} over: warehouse upgrade. It kept 1 "
+            "incident(s) quiet; those still triggered are decided again now.",
+            "Triggered: paging Biswa Kalyan Rath",
+        ]
+        assert all(
+            call["title"] in ("Maintenance", "[P2] Aggregate growth: x")
+            for call in calls.json_calls("/team-chat")
+        )

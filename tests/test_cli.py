@@ -361,3 +361,25 @@ def test_check_reports_deep_nesting_in_one_line(tmp_path: Path) -> None:
     assert first.startswith(f"{directory}/team.yaml: line ")
     assert first.endswith(": nested deeper than 64 levels")
     assert "1 problem(s) in the rules" in summary
+
+
+def test_simulate_answers_suppressed_inside_a_weekly_window(tmp_path: Path) -> None:
+    def windows(data: dict[str, Any]) -> None:
+        data["maintenance"] = [{"weekly": "Sat 02:00-06:00", "reason": "warehouse maintenance"}]
+
+    rules = copy_rules(tmp_path / "rules", routing=windows)
+    done = router("simulate", "--rules", str(rules), "--at", "2026-11-28T03:00", "-", stdin=EVENTS)
+    assert done.returncode == 0, done.stderr
+    lines = _lines(done.stdout)
+    assert [line["decision"] for line in lines] == [
+        "suppressed",  # would wait for Monday
+        "none",
+        "suppressed",  # daily data would page now
+        "none",
+        "suppressed",
+        "notify",  # report_ready still goes
+        "none",
+    ]
+    assert lines[0]["deliver_at"] == "2026-11-28T14:00:00Z"  # the window's end, 06:00 PST
+    assert "rules-1 (weekly Sat 02:00-06:00): warehouse maintenance" in lines[0]["reason"]
+    assert "Sat 2026-11-28 06:00 PST" in lines[0]["reason"]

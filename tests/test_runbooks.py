@@ -18,12 +18,14 @@ import httpx
 import pytest
 
 from router.config.load import load_rules
+from router.core.maintenance import one_off
 from router.core.rules import Rules
 from router.core.rules.pipelines import WebhookAction
+from router.core.runbook import render, runbook_blocks
 from router.delivery.webhooks import render_body, signature, verify
 from tests.mailservers import webhook_receiver
 from tests.stack import Stack, html_of, running_stack, text_of
-from tests.support import RULES_DIR, copy_rules, pacific
+from tests.support import RULES_DIR, copy_rules, edited_rules, pacific
 
 
 def _mail(stack: Stack, kind: str, incident_id: str) -> list[EmailMessage]:
@@ -559,3 +561,23 @@ def test_a_deadline_can_expect_any_ready_type(tmp_path: Path, reported: bool) ->
         stack.settle()
         late = [i for i in stack.runtime.engine.store.listing(None) if i.type == "data_late"]
     assert [i.pipeline for i in late] == ([] if reported else ["growth.aggregate"])
+
+
+def test_the_runbook_lists_the_maintenance_windows(tmp_path: Path) -> None:
+    def windows(data: dict[str, Any]) -> None:
+        data["maintenance"] = [
+            {"pipelines": ["growth.aggregate"], "weekly": "Sat 02:00-06:00", "reason": "warehouse"}
+        ]
+
+    rules = edited_rules(tmp_path, routing=windows)
+    once = one_off("mw_1", "backfill", pacific("2026-12-12 08:00"), pacific("2026-12-12 10:00"))
+    rules = rules.model_copy(update={"maintenance": (once,)})
+    written = render(runbook_blocks(rules, pacific("2026-12-10 12:00")), "md")
+    assert "## Maintenance windows" in written
+    assert (
+        "- rules-1, every Sat 02:00-06:00 (America/Los_Angeles): growth.aggregate page nobody, "
+        "P1s aside. warehouse." in written
+    )
+    assert "- mw_1, Sat 2026-12-12 08:00 PST to Sat 2026-12-12 10:00 PST: all pipelines" in written
+    later = render(runbook_blocks(rules, pacific("2026-12-13 12:00")), "md")
+    assert "mw_1" not in later and "rules-1" in later  # an ended one-off is gone

@@ -227,3 +227,17 @@ def ended(
         if since < span.end <= until
     ]
     return sorted(found, key=lambda pair: pair[1].end)
+
+
+def started(
+    windows: Sequence[Window], since: datetime, until: datetime, zone: ZoneInfo
+) -> list[tuple[Window, Span]]:
+    """The occurrences that started in (since, until] and are still on at `until`, in
+    the order they started: what the team chat hears of."""
+    found = [
+        (window, span)
+        for window in windows
+        for span in window.spans(zone, since, until + timedelta(microseconds=1))
+        if since < span.start <= until < span.end
+    ]
+    return sorted(found, key=lambda pair: pair[1].start)

@@ -138,6 +138,7 @@ def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
         ]
         again = f" The whole list runs {policy.repeat} more time(s)." if policy.repeat else ""
         blocks.append(Paragraph(f"Policy {name}: " + "; ".join(steps) + "." + again))
+    blocks.extend(_maintenance(rules, now))
     blocks.append(Heading(2, "Pipelines"))
     for pipeline in rules.pipelines.values():
         owners = pipeline.owners
@@ -171,6 +172,34 @@ def runbook_blocks(rules: Rules, now: datetime) -> list[Block]:
             ]
             blocks.append(Bullets([*pipeline.sla, *deadlines]))
     return blocks
+
+
+def _maintenance(rules: Rules, now: datetime) -> list[Block]:
+    """The maintenance windows (the rules' weekly ones, and run-time ones on now or to
+    come): what they cover pages nobody meanwhile."""
+    zone = rules.team.zone
+    lines = []
+    for window in rules.maintenance_windows():
+        covers = (
+            "all pipelines" if window.pipelines is None else ", ".join(sorted(window.pipelines))
+        )
+        if window.types is not None:
+            covers += f" ({', '.join(sorted(window.types))})"
+        p1 = ", P1s aside" if window.page_p1 else ", P1s too"
+        if window.weekly is not None:
+            when = f"every {window.weekly} ({zone.key})"
+        elif (
+            window.once is not None
+            and window.once.end > now
+            and window.once.end > window.once.start
+        ):
+            when = f"{_local(window.once.start, rules)} to {_local(window.once.end, rules)}"
+        else:
+            continue
+        lines.append(f"{window.id}, {when}: {covers} page nobody{p1}. {window.reason}.")
+    if not lines:
+        return []
+    return [Heading(2, "Maintenance windows"), Bullets(lines)]
 
 
 def render(blocks: list[Block], form: Format) -> str:

@@ -44,8 +44,11 @@ class Scheduler:
             log.info("deadline missed: %d data_late event(s) raised", raised)
         if told := watchers.announce_handoff(now):
             log.info("shift change: told %s", ", ".join(told))
-        if summaries := self.runtime.engine.window_ends.summarize(now):
+        engine = self.runtime.engine
+        if summaries := engine.window_summaries.summarize(now):
             log.info("maintenance window ended: %d summary email(s)", summaries)
+        if lines := engine.window_lines.announce(now):
+            log.info("maintenance window: %d chat line(s)", lines)
         self._requeue_lost_batches()
         return len(members)
 

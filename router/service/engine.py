@@ -16,7 +16,7 @@ from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
 from router.delivery.webhooks import WebhookCaller
 from router.service.folding import Fault, Intake, no_fault
-from router.service.maintenance import WindowEnds
+from router.service.maintenance import WindowLines, WindowSummaries
 from router.service.watchers import Watchers
 from router.state.digests import Digests
 from router.state.ids import unique_hex, unique_hexes
@@ -34,7 +34,8 @@ class Engine:
     intake: Intake  # events and API actions into incidents
     firing: Firing  # due timers into messages
     watchers: Watchers  # deadlines and shift changes
-    window_ends: WindowEnds  # the summary at a maintenance window's end
+    window_summaries: WindowSummaries  # the summary at a maintenance window's end
+    window_lines: WindowLines  # the team chat's lines at a window's start and end
 
     @classmethod
     def build(
@@ -79,5 +80,6 @@ class Engine:
                 Digests(client, digest_after_pages, digest_window_s),
             ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
-            window_ends=WindowEnds(client, store, composer, current),
+            window_summaries=WindowSummaries(client, store, composer, current),
+            window_lines=WindowLines(client, current, timer_lease_s),
         )

@@ -1,8 +1,10 @@
-"""The end of each maintenance window's occurrence: one summary email to each owner of
-the pipelines whose incidents it kept from paging, listing them (resolved meanwhile, or
-still open), written once with its marker into the outbox. The incidents themselves are
-decided again by their own `unmute` timers (router.delivery.firing.unmute), so a summary
-lost or late never holds a page back.
+"""What the scheduler says of maintenance windows: at the end of each occurrence, one
+summary email to each owner of the pipelines whose incidents it kept from paging,
+listing them (resolved meanwhile, or still open), written once with its marker into the
+outbox (`WindowSummaries`); and a line in the team chat when one starts and when it ends
+(`WindowLines`). The incidents themselves are decided again by their own `unmute` timers
+(router.delivery.firing.unmute), so a summary or a line lost or late never holds a page
+back.
 
 A window whose occurrence muted nothing sends nothing: the summary is news only when
 something was kept quiet. Owners of pipelines without owners: the on-call engineer at
@@ -17,12 +19,12 @@ from datetime import datetime, timedelta
 import redis
 
 from router.core.incidents import Incident
-from router.core.maintenance import Span, Window, ended
+from router.core.maintenance import Span, Window, ended, started
 from router.core.message import OutgoingMessage
 from router.core.rotation import shift_at
 from router.core.rules import Rules
 from router.delivery.mail.compose import Composer
-from router.state import keys, outbox
+from router.state import keys, outbox, stream
 from router.state.store import IncidentStore
 
 LOOK_BACK = timedelta(days=1)
@@ -30,7 +32,7 @@ LOOK_BACK = timedelta(days=1)
 down meanwhile); older ones are left."""
 
 
-class WindowEnds:
+class WindowSummaries:
     def __init__(
         self,
         client: redis.Redis,
@@ -79,3 +81,72 @@ def _owners(muted: list[Incident], rules: Rules, end: datetime) -> list[str]:
         owners = rules.pipeline(pipeline_id).owners.names() or [shift_at(end, rules).engineer]
         names.extend(name for name in owners if name not in names)
     return names
+
+
+LINE_FRESH = timedelta(hours=1)
+"""A start or end older than this (a scheduler that was down) gets no line: old news."""
+
+
+class WindowLines:
+    def __init__(
+        self, client: redis.Redis, current_rules: Callable[[], Rules], lease_s: float
+    ) -> None:
+        self.redis, self.current_rules, self.lease_s = client, current_rules, lease_s
+        self._written: dict[str, datetime] = {}  # lines this process wrote or found written
+
+    def announce(self, now: datetime) -> int:
+        """A line for each occurrence that started or ended in the last LINE_FRESH, once
+        (stream.append_once's marker); returns how many it wrote. Nothing without a chat."""
+        rules = self.current_rules()
+        windows = rules.maintenance_windows()
+        if not windows or not rules.team.chat:
+            return 0
+        zone, since = rules.team.zone, now - LINE_FRESH
+        self._written = {k: at for k, at in self._written.items() if at > since}
+        written = 0
+        for window, span in started(windows, since, now, zone):
+            text = self._started(window, span, rules)
+            written += self._line(window, span, "maintenance started", text, span.start, now)
+        for window, span in ended(windows, since, now, zone):
+            text = self._ended(window, span)
+            written += self._line(window, span, "maintenance ended", text, span.end, now)
+        return written
+
+    def _line(
+        self,
+        window: Window,
+        span: Span,
+        change: stream.Change,
+        text: str,
+        at: datetime,
+        now: datetime,
+    ) -> int:
+        stream_id = stream.window_stream(window.id, span.start.timestamp())
+        tag = f"{stream_id}:{change}"
+        if tag in self._written:
+            return 0
+        line = stream.window_line(stream_id, change, text)
+        wrote = stream.append_once(self.redis, line, change, now, self.lease_s)
+        self._written[tag] = at
+        return int(wrote)
+
+    @staticmethod
+    def _covers(window: Window, rules: Rules) -> str:
+        if window.pipelines is None:
+            return "all pipelines"
+        return ", ".join(rules.pipeline(p).name for p in sorted(window.pipelines))
+
+    def _started(self, window: Window, span: Span, rules: Rules) -> str:
+        until = span.end.astimezone(rules.team.zone).strftime("%a %H:%M %Z")
+        aside = ", P1s aside" if window.page_p1 else ""
+        return (
+            f"Maintenance window {window.id} on until {until}: {window.reason}. "
+            f"{self._covers(window, rules)} page nobody meanwhile{aside}."
+        )
+
+    def _ended(self, window: Window, span: Span) -> str:
+        muted = self.redis.scard(keys.muted(window.id, span.start.timestamp()))
+        return (
+            f"Maintenance window {window.id} over: {window.reason}. It kept {muted} "
+            "incident(s) quiet; those still triggered are decided again now."
+        )

@@ -28,8 +28,18 @@ from router.state.timers import Timer, fire_now
 
 log = logging.getLogger(__name__)
 
-Change = Literal["triggered", "triggered again", "escalated", "acknowledged", "resolved"]
+Change = Literal[
+    "triggered",
+    "triggered again",
+    "escalated",
+    "acknowledged",
+    "resolved",
+    "maintenance started",
+    "maintenance ended",
+]
 _KEEP_S = 30 * 86400
+_WINDOW = "window-"
+"""The stream of a maintenance window's occurrence, beside the incidents' (`window_stream`)."""
 
 
 class ChatLine(BaseModel):
@@ -65,6 +75,20 @@ def opened_line(incident: Incident, zone: tzinfo) -> ChatLine:
         return line_for(incident, "triggered", detail=f"quiet hours: pages at {at}")
     names = incident.escalation[0].notify if incident.escalation else []
     return line_for(incident, "triggered", detail=f"paging {', '.join(names)}")
+
+
+def window_stream(window_id: str, since_ts: float) -> str:
+    """The stream id of a maintenance window's occurrence: its lines are the team chat's
+    too, but belong to no incident."""
+    return f"{_WINDOW}{window_id}-{int(since_ts)}"
+
+
+def is_window_stream(stream_id: str) -> bool:
+    return stream_id.startswith(_WINDOW)
+
+
+def window_line(stream_id: str, change: Change, text: str) -> ChatLine:
+    return ChatLine(incident=stream_id, change=change, severity="", pipeline="", summary=text)
 
 
 def chat_timer(incident_id: str) -> Timer:

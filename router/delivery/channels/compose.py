@@ -14,7 +14,7 @@ import jinja2
 from router.core.incidents import Incident
 from router.delivery.channels.base import Notice, NoticeKind, Tone
 from router.delivery.mail.compose import Composer
-from router.state.stream import ChatLine
+from router.state.stream import ChatLine, is_window_stream
 
 
 class NoticeComposer:
@@ -53,6 +53,9 @@ class NoticeComposer:
 
     def chat(self, line: ChatLine, key: str) -> Notice:
         public_url = self.composer.public_url
+        if is_window_stream(line.incident):  # a maintenance window's start or end
+            said = {"text": line.summary, "console_url": f"{public_url}/maintenance"}
+            return self.notice("chat_maintenance", "chat", said, key, "info")
         context = {
             **line.model_dump(),
             "pipeline": self.composer.rules.pipeline(line.pipeline),

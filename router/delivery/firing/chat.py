@@ -22,7 +22,7 @@ from router.delivery.firing.plan import (
 from router.delivery.firing.run import Runner
 from router.delivery.firing.settle import ENDED, WRITTEN
 from router.state import stream
-from router.state.sendonce import Delivery, Writes
+from router.state.sendonce import Delivery, Record, Writes
 from router.state.store import IncidentStore
 from router.state.stream import ChatLine
 from router.state.timers import Timer
@@ -35,7 +35,11 @@ def decide(incident_id: str, sent: int, lines: list[ChatLine], url: str | None) 
     for offset, line in enumerate(lines):
         key = stream.line_key(incident_id, sent + offset)
         what = ChatPost(url, line) if url is not None else Refused("no team chat URL in team.yaml")
-        record = records.outcome(incident_id, None, "chat failed", change=line.change)
+        record = (
+            Record()  # a maintenance window's line: no incident's timeline to write on
+            if stream.is_window_stream(incident_id)
+            else records.outcome(incident_id, None, "chat failed", change=line.change)
+        )
         sends.append(Send(what, key, record))
     return sends
 
@@ -56,7 +60,7 @@ class ChatHandler:
 
     def fire(self, member: str, timer: Timer, now: datetime, ahead: ReadAhead) -> Fired:
         incident_id = timer.incident
-        if self.store.get(incident_id) is None:
+        if not stream.is_window_stream(incident_id) and self.store.get(incident_id) is None:
             return self.runner.done(member, Done("stale", "no such incident", Release()))
         url = ahead.rules.team.chat
         tried: list[Send] = []
