@@ -20,6 +20,7 @@ from router.core.maintenance import (
     ended,
     muting,
     one_off,
+    started,
 )
 from tests.support import RULES_DIR, copy_rules
 
@@ -243,3 +244,28 @@ def test_the_rules_weekly_windows_load_as_the_core_reads_them(tmp_path: Path) ->
         ),
     )
     assert load_rules(RULES_DIR).routing.maintenance_windows == ()  # none shipped
+
+
+def test_a_window_ended_before_it_started_never_starts_nor_ends() -> None:
+    cancelled = Window(
+        "m9", "called off", once=Span(utc("2027-01-09 10:00"), utc("2027-01-09 10:00"))
+    )
+    assert ended([cancelled], utc("2027-01-09 09:00"), utc("2027-01-09 11:00"), PACIFIC) == []
+    assert started([cancelled], utc("2027-01-09 09:00"), utc("2027-01-09 11:00"), PACIFIC) == []
+    assert muting([cancelled], "profit.unit", "x", "P2", utc("2027-01-09 10:00"), PACIFIC) is None
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "started_ids"),
+    [
+        ("2027-01-09 09:00", "2027-01-09 09:59", []),  # Sat 02:00 PST is 10:00Z
+        ("2027-01-09 09:00", "2027-01-09 10:00", ["rules-1"]),
+        ("2027-01-09 10:00", "2027-01-09 11:00", []),  # started at `since`: said before
+        ("2027-01-09 09:00", "2027-01-09 14:00", []),  # and ended by `until`: no line
+    ],
+)
+def test_the_windows_that_started_since_the_last_look(
+    since: str, until: str, started_ids: list[str]
+) -> None:
+    found = started([WAREHOUSE], utc(since), utc(until), PACIFIC)
+    assert [window.id for window, _ in found] == started_ids

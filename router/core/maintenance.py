@@ -224,7 +224,7 @@ def ended(
         (window, span)
         for window in windows
         for span in window.spans(zone, since - LONGEST, until)
-        if since < span.end <= until
+        if since < span.end <= until and span.start < span.end  # not one ended unstarted
     ]
     return sorted(found, key=lambda pair: pair[1].end)
 
