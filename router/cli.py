@@ -291,7 +291,7 @@ def maintenance_add(
         _fail(str(error))
     except redis.RedisError as error:
         _fail(f"redis: {error}")
-    covers = "all pipelines" if added.pipelines == "all" else ", ".join(added.pipelines)
+    covers = added.window().covering()
     out.print(
         f"maintenance {added.id}: {covers} from {_local(added.start, rules)} "
         f"to {_local(added.end, rules)}"

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from router.state.rosterstore import RosterStore
 from router.state.sessions import COOKIE
 from tests.stack import KSHAMA_TOKEN, Stack, console_session, running_stack, text_of
-from tests.support import RULES_DIR, pacific
+from tests.support import RULES_DIR, copy_rules, pacific
 from tests.test_roster import cli
 
 SATURDAY_1AM = pacific("2026-12-12 01:00")
@@ -290,3 +291,49 @@ def test_the_console_sets_shows_and_ends_a_window(saturday: Stack) -> None:
         assert ended.status_code == 303
         assert "maintenance-banner" not in client.get("/").text
         assert saturday.runtime.roster.windows(saturday.clock.now()) == []
+
+
+def test_a_weekly_window_of_the_rules_mutes_decides_again_and_sums_up(tmp_path: Path) -> None:
+    def windows(data: dict[str, Any]) -> None:
+        data["maintenance"] = [
+            {"pipelines": ["growth.aggregate"], "weekly": "Sat 02:00-06:00", "reason": "warehouse"}
+        ]
+
+    rules = copy_rules(tmp_path / "rules", routing=windows)
+    with running_stack(rules, tmp_path / "outbox", pacific("2026-12-19 03:00")) as stack:
+        stack.send_event({"pipeline": "growth.aggregate", "type": "job_failed", "dedup_key": "w"})
+        incident_id = stack.incident_id("w")
+        stack.settle()
+        assert _incident(stack, incident_id)["incident"]["decision"] == "suppressed"
+        # another process's view of the roster sees the rules' window, and a run-time one
+        other = RosterStore(stack.redis, stack.runtime.rules)
+        _window(stack, pipelines="all", start="2026-12-19T04:00", end="2026-12-19T05:00")
+        seen = [w.id for w in other.rules().maintenance_windows()]
+        assert len(seen) == 2 and seen[0] == "rules-1"
+        _at(stack, "2026-12-19 06:00")
+        again = _incident(stack, incident_id)["incident"]
+        assert (again["decision"], again["deliver_at"]) == ("defer", "2026-12-21T17:00:00Z")
+        assert sorted(str(m["To"]) for m in _summaries(stack)) == [BISWA, DISHA]
+        assert _kinds(stack) == []
+
+
+def test_a_step_held_after_its_window_ended_goes_at_once(saturday: Stack) -> None:
+    window_id = _window(saturday, pipelines="all")
+    _at(saturday, "2026-12-12 01:50")
+    saturday.send_event({"pipeline": "growth.daily", "type": "data_missing", "dedup_key": "r"})
+    incident_id = saturday.incident_id("r")
+    saturday.settle()
+    # the window ends early between a step's decision and its hold: the hold finds no
+    # window, holds nothing, and the step goes
+    saturday.clock.set(pacific("2026-12-12 02:05"))
+    with saturday.client() as client:
+        ended = client.delete(
+            f"/v1/maintenance/{window_id}", headers={"Authorization": f"Bearer {KSHAMA_TOKEN}"}
+        )
+    assert ended.status_code == 200
+    store = saturday.runtime.engine.store
+    assert store.hold(incident_id, pacific("2026-12-12 02:05"), saturday.clock.now()) is None
+    held = store.get(incident_id)
+    assert held is not None and held.held_at is None
+    saturday.settle()
+    assert sorted(kind for kind, _ in _kinds(saturday)).count("escalation") >= 1

@@ -300,6 +300,25 @@ def _late(rules: Rules, at: str) -> list[tuple[str, str]]:
         ),
         # yesterday's deadline, not held by a window, stays yesterday's business
         (None, None, "2026-12-11 01:00", []),
+        # a window of days: each day's deadline it held is raised at its end, for a day
+        ("2026-12-08 12:00", "2026-12-10 12:00", "2026-12-10 11:59", []),
+        (
+            "2026-12-08 12:00",
+            "2026-12-10 12:00",
+            "2026-12-10 12:00",
+            [("profit.unit", "2026-12-08"), ("profit.unit", "2026-12-09")],
+        ),
+        (
+            "2026-12-08 12:00",
+            "2026-12-10 12:00",
+            "2026-12-10 19:00",
+            [
+                ("profit.unit", "2026-12-08"),
+                ("profit.unit", "2026-12-09"),
+                ("profit.unit", "2026-12-10"),
+            ],
+        ),
+        ("2026-12-08 12:00", "2026-12-10 12:00", "2026-12-11 12:00", []),
         # a window that ended before 19:00 changes nothing
         (
             "2026-12-10 09:00",

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from router.core.classify import severity_for
 from router.core.events import Event
-from router.core.maintenance import muting
+from router.core.maintenance import LONGEST, Muted
 from router.core.rules import Rules
 from router.core.rules.pipelines import Deadline, Pipeline
 from router.core.times import require_aware, wall_clock
@@ -38,31 +38,46 @@ def reports_fed_by(pipeline_id: str, rules: Rules) -> list[Pipeline]:
 
 def past_deadlines(rules: Rules, now: datetime) -> list[DueDeadline]:
     """Today's deadlines (team time) that `now` has passed, except those a maintenance
-    window is over now: they are raised when it ends, if the data is still missing.
-    Yesterday's, only when a window was over it then (one that ran past midnight)."""
+    window is over now: they are raised when it ends, if the data is still missing. An
+    earlier day's, for a day after the window that was over it then has ended (a window
+    past midnight, or days long)."""
     today = require_aware(now).astimezone(rules.team.zone).date()
+    days = [today]
+    if rules.maintenance_windows():
+        days = [today - timedelta(days=n) for n in range(LONGEST.days + 1, -1, -1)]
     found = []
-    for day in (today - timedelta(days=1), today):
+    for day in days:
         for pipeline in rules.pipelines.values():
             for deadline in pipeline.deadlines:
                 at = wall_clock(day, deadline.at, rules.team.zone)
-                if at > now or _muted(pipeline, deadline, day, rules, now):
+                if at > now or _muted(pipeline, deadline, day, rules, now) is not None:
                     continue
-                if day < today and not _muted(pipeline, deadline, day, rules, at):
-                    continue
+                if day < today:
+                    held = _muted(pipeline, deadline, day, rules, at)
+                    if held is None or not held.until <= now < held.until + RAISED_LATE_FOR:
+                        continue
                 found.append(DueDeadline(pipeline=pipeline.id, deadline=deadline, day=day, at=at))
     return found
 
 
-def _muted(pipeline: Pipeline, deadline: Deadline, day: date, rules: Rules, at: datetime) -> bool:
-    """A maintenance window over the deadline's data_late event is on at `at`."""
-    windows = rules.maintenance_windows()
-    if not windows:
-        return False
-    details = {"data_date": str(day)}  # as router.service.watchers raises it
-    severity = severity_for(pipeline.id, deadline.raises, details, rules)
-    muted = muting(windows, pipeline.id, deadline.raises, severity, at, rules.team.zone)
-    return muted is not None
+RAISED_LATE_FOR = timedelta(days=1)
+"""How long after a window's end an earlier day's deadline it held is still raised (the
+`seen` marker of one raised lasts longer: it is raised once)."""
+
+
+def deadline_details(day: date) -> dict[str, str]:
+    """The details of a missed deadline's data_late event (router.service.watchers)."""
+    return {"data_date": str(day)}
+
+
+def _muted(
+    pipeline: Pipeline, deadline: Deadline, day: date, rules: Rules, at: datetime
+) -> Muted | None:
+    """The maintenance window over the deadline's data_late event at `at`, if any."""
+    if not rules.maintenance_windows():
+        return None
+    severity = severity_for(pipeline.id, deadline.raises, deadline_details(day), rules)
+    return rules.muting(pipeline.id, deadline.raises, severity, at)
 
 
 def data_day(event: Event, rules: Rules) -> date:

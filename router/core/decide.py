@@ -19,7 +19,7 @@ from router.core.calendar import next_business_start, quiet_reason
 from router.core.classify import Classification, classify
 from router.core.escalation import PlannedStep, plan_escalation
 from router.core.events import Event
-from router.core.maintenance import Muted, muting
+from router.core.maintenance import Muted
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline
 from router.core.rules.routing import Severity
@@ -79,11 +79,10 @@ def decide(event: Event, rules: Rules, now: datetime) -> Decision:
     decision = _policy(event, rules, now)
     if decision.decision not in ("page", "defer"):
         return decision
-    zone = rules.team.zone
-    windows = rules.maintenance_windows()
-    muted = muting(windows, event.pipeline, event.type, decision.severity, now, zone)
+    muted = rules.muting(event.pipeline, event.type, decision.severity, now)
     if muted is None:
         return decision
+    zone = rules.team.zone
     reason = (
         f"{decision.severity} {event.type} pages nobody during {muted.describe(zone)}: "
         "it is decided again then, if still open."

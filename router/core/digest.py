@@ -17,17 +17,10 @@ class PageBudget:
     counts: dict[str, int] = field(default_factory=dict)
 
     def goes(self, person: str, severity: str, index: int) -> bool:
-        """Whether a page to `person` goes now (counted) or joins their digest."""
-        if severity == "P1" and index == 0:  # a P1's first page is never held
-            self.counts[person] = self.counts.get(person, 0) + 1
-            return True
-        if self.counts.get(person, 0) >= self.after_pages:
+        """Whether a page to `person` goes now (counted) or joins their digest. A P1's
+        first page is never held."""
+        first_p1 = severity == "P1" and index == 0
+        if not first_p1 and self.counts.get(person, 0) >= self.after_pages:
             return False
         self.counts[person] = self.counts.get(person, 0) + 1
         return True
-
-    def over(self, person: str, severity: str, index: int) -> bool:
-        """Past their budget now (a later push of a page waits for the digest too)."""
-        if severity == "P1" and index == 0:
-            return False
-        return self.counts.get(person, 0) >= self.after_pages

@@ -37,7 +37,7 @@ from router.core.incidents import (
     retrigger,
     with_decision,
 )
-from router.core.maintenance import Muted, muting
+from router.core.maintenance import Muted
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline
 from router.core.times import iso_z
@@ -533,9 +533,7 @@ def plan_unmute(current: Incident, rules: Rules, now: datetime) -> Plan | None:
         return _decide_again(current, rules, now)
     if current.held_at is None or current.deliver_at is None:
         return None
-    windows = rules.maintenance_windows()
-    zone = rules.team.zone
-    muted = muting(windows, current.pipeline, current.type, current.severity, now, zone)
+    muted = rules.muting(current.pipeline, current.type, current.severity, now)
     if muted is not None:
         plan = Plan()
         _unmute_at(plan, current.id, muted)

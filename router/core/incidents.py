@@ -231,13 +231,17 @@ def paging_now(incident: Incident, now: datetime) -> tuple[list[str], datetime |
         return [], None
     elapsed_s = (now - incident.deliver_at).total_seconds()
     reached = [step for step in incident.escalation if step.after_s <= elapsed_s]
+    if incident.held_at is not None:  # a maintenance window held the step due then
+        held_s = (incident.held_at - incident.deliver_at).total_seconds()
+        reached = [step for step in reached if step.after_s < held_s]
     ahead = [step for step in incident.escalation if step.after_s > elapsed_s]
     names: list[str] = []
     for step in reached:
         if step.round == reached[-1].round:
             names.extend(name for name in step.notify if name not in names)
-    next_at = incident.deliver_at + timedelta(seconds=ahead[0].after_s) if ahead else None
-    return names, next_at
+    if not ahead or incident.held_at is not None:  # held: the next one waits for the end
+        return names, None
+    return names, incident.deliver_at + timedelta(seconds=ahead[0].after_s)
 
 
 @dataclass(frozen=True, slots=True)

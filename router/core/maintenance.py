@@ -11,7 +11,7 @@ Pure: every function that depends on the time takes `now`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -145,6 +145,12 @@ class Window:
     def span_at(self, now: datetime, zone: ZoneInfo) -> Span | None:
         """The occurrence `now` is in, if any."""
         return next(iter(self.spans(zone, now, now + timedelta(microseconds=1))), None)
+
+    def covering(self, names: Mapping[str, str] | None = None) -> str:
+        """The pipelines it covers in words, by their `names` (id -> name; none: ids)."""
+        if self.pipelines is None:
+            return "all pipelines"
+        return ", ".join((names or {}).get(p, p) for p in sorted(self.pipelines))
 
     def mutes(self, severity: str) -> bool:
         return severity != "P1" or not self.page_p1

@@ -180,9 +180,7 @@ def _maintenance(rules: Rules, now: datetime) -> list[Block]:
     zone = rules.team.zone
     lines = []
     for window in rules.maintenance_windows():
-        covers = (
-            "all pipelines" if window.pipelines is None else ", ".join(sorted(window.pipelines))
-        )
+        covers = window.covering()
         if window.types is not None:
             covers += f" ({', '.join(sorted(window.types))})"
         p1 = ", P1s aside" if window.page_p1 else ", P1s too"

@@ -79,7 +79,8 @@ def week_report(
     resolves: dict[str, list[float]] = {}
     for incident in incidents:
         for item in timelines.get(incident.id, []):
-            if item.kind != "message" or item.message not in PAGE_KINDS or item.to is None:
+            paged = item.kind == "message" and item.message in PAGE_KINDS
+            if not (paged or item.kind == "digested") or item.to is None:  # held ones count
                 continue
             at = _instant(item.at)
             if start <= at < end:

@@ -25,6 +25,7 @@ from router.core.rotation import shift_at
 from router.core.rules import Rules
 from router.delivery.mail.compose import Composer
 from router.state import keys, outbox, stream
+from router.state.muted import muted_by, unmute_now
 from router.state.store import IncidentStore
 
 LOOK_BACK = timedelta(days=1)
@@ -58,15 +59,22 @@ class WindowSummaries:
             if marker in self._written:
                 continue
             if not self.redis.exists(marker):
-                messages = self._summaries(window, span, rules)
+                muted = self._muted(window, span)
+                # each decided again at once: one a fold suppressed under the window just
+                # as it was ended early kept its timer at the window's planned end
+                unmute_now(self.redis, muted, now)
+                messages = self._summaries(window, span, muted, rules)
                 if outbox.put_once(self.redis, marker, messages, now):
                     written += len(messages)
             self._written[marker] = span.end
         return written
 
-    def _summaries(self, window: Window, span: Span, rules: Rules) -> list[OutgoingMessage]:
-        members = self.redis.smembers(keys.muted(window.id, span.start.timestamp()))
-        ids = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+    def _muted(self, window: Window, span: Span) -> list[str]:
+        return muted_by(self.redis, window.id, span.start.timestamp())
+
+    def _summaries(
+        self, window: Window, span: Span, ids: list[str], rules: Rules
+    ) -> list[OutgoingMessage]:
         muted = [i for i in self.store.get_many(ids).values() if i is not None]
         return [
             self.composer.maintenance_summary(window, span, muted, name)
@@ -130,22 +138,16 @@ class WindowLines:
         self._written[tag] = at
         return int(wrote)
 
-    @staticmethod
-    def _covers(window: Window, rules: Rules) -> str:
-        if window.pipelines is None:
-            return "all pipelines"
-        return ", ".join(rules.pipeline(p).name for p in sorted(window.pipelines))
-
     def _started(self, window: Window, span: Span, rules: Rules) -> str:
         until = span.end.astimezone(rules.team.zone).strftime("%a %H:%M %Z")
         aside = ", P1s aside" if window.page_p1 else ""
         return (
             f"Maintenance window {window.id} on until {until}: {window.reason}. "
-            f"{self._covers(window, rules)} page nobody meanwhile{aside}."
+            f"{window.covering(rules.pipeline_names())} page nobody meanwhile{aside}."
         )
 
     def _ended(self, window: Window, span: Span) -> str:
-        muted = self.redis.scard(keys.muted(window.id, span.start.timestamp()))
+        muted = len(muted_by(self.redis, window.id, span.start.timestamp()))
         return (
             f"Maintenance window {window.id} over: {window.reason}. It kept {muted} "
             "incident(s) quiet; those still triggered are decided again now."

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import redis
 
-from router.core.deadlines import DEADLINE_SOURCE, past_deadlines
+from router.core.deadlines import DEADLINE_SOURCE, deadline_details, past_deadlines
 from router.core.events import EventIn, to_event
 from router.core.message import OutgoingMessage
 from router.core.rotation import Shift, shift_at
@@ -65,7 +65,7 @@ class Watchers:
                 dedup_key=f"{due.pipeline}/{due.deadline.raises}/{due.day}",
                 occurred_at=due.at,
                 source=DEADLINE_SOURCE,
-                details={"data_date": str(due.day)},
+                details=deadline_details(due.day),
             )
             event = to_event(raw, rules, now)
             if self.intake.apply(event, event_id, now, received_at=due.at) is not None:

@@ -1,10 +1,10 @@
 """Pages per person and the digests they fall into (router.core.digest), in Redis.
 
-`ar:paged:{person}` holds the person's pages of the last window (member: the page's
-send key, score: when decided), so a redelivered step counts once. `ar:digest:{person}`
+`keys.paged(person)` holds the person's pages of the last window (member: the page's
+send key, score: when decided), so a redelivered step counts once. `keys.digest(person)`
 holds the pages held for their digest (member `incident:round:step`, score: when held),
 and a `digest` timer per person (`digest:{person}:0:0`) sends them one window after the
-first one held. This module owns those keys and member formats.
+first one held. This module owns those members.
 """
 
 from __future__ import annotations
@@ -16,18 +16,11 @@ from datetime import datetime
 import redis
 
 from router.core.digest import PageBudget
+from router.state import keys
 from router.state.pipe import Pipe
 from router.state.timers import Timer, schedule_unless_set_on
 
 _SEP = ":"
-
-
-def _paged(person: str) -> str:
-    return f"ar:paged:{person}"
-
-
-def _digest(person: str) -> str:
-    return f"ar:digest:{person}"
 
 
 def digest_timer(person: str) -> Timer:
@@ -72,7 +65,7 @@ class Digests:
         since = now.timestamp() - self.window_s
         with self.client.pipeline(transaction=False) as reads:
             for name in names:
-                reads.zcount(_paged(name), since, "+inf")
+                reads.zcount(keys.paged(name), since, "+inf")
             counts = reads.execute()
         return PageBudget(self.after_pages, {n: int(c) for n, c in zip(names, counts, strict=True)})
 
@@ -85,21 +78,21 @@ class Digests:
         for person, key in pages:
             by_person.setdefault(person, {})[key] = ts
         with self.client.pipeline(transaction=False) as writes:
-            for person, keys in by_person.items():
-                writes.zadd(_paged(person), keys)
-                writes.zremrangebyscore(_paged(person), "-inf", since)
-                writes.expire(_paged(person), int(self.window_s) + 60)
+            for person, send_keys in by_person.items():
+                writes.zadd(keys.paged(person), send_keys)
+                writes.zremrangebyscore(keys.paged(person), "-inf", since)
+                writes.expire(keys.paged(person), int(self.window_s) + 60)
             writes.execute()
 
     def hold_on(self, pipe: Pipe, person: str, held: Held) -> None:
         """The page into the person's digest, and its timer one window on unless one is
         set (ZADD NX: a digest goes at most once a window)."""
-        pipe.zadd(_digest(person), {held.member(): held.at_ts})
+        pipe.zadd(keys.digest(person), {held.member(): held.at_ts})
         schedule_unless_set_on(pipe, digest_timer(person), held.at_ts + self.window_s)
 
     def pending(self, person: str) -> list[Held]:
         found: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
-            _digest(person), 0, -1, withscores=True
+            keys.digest(person), 0, -1, withscores=True
         )
         return [Held.parse(member.decode(), float(ts)) for member, ts in found]
 
@@ -107,4 +100,4 @@ class Digests:
     def let_go_on(pipe: Pipe, person: str, held: Sequence[Held]) -> None:
         """The pages a digest carried, out of the person's digest (with its outcome)."""
         if held:
-            pipe.zrem(_digest(person), *(h.member() for h in held))
+            pipe.zrem(keys.digest(person), *(h.member() for h in held))

@@ -213,3 +213,13 @@ def window_summarized(window_id: str, since_ts: float) -> str:
     """Set with the summary emails of a maintenance window's occurrence (router.service
     .maintenance): they are written once."""
     return f"ar:window-summarized:{window_id}:{int(since_ts)}"
+
+
+def paged(person: str) -> str:
+    """The person's pages of the digest window, by send key (router.state.digests)."""
+    return f"ar:paged:{person}"
+
+
+def digest(person: str) -> str:
+    """The pages held for the person's next digest (router.state.digests)."""
+    return f"ar:digest:{person}"

@@ -26,8 +26,8 @@ from router.core.roster import (
 from router.core.rules import Rules
 from router.core.times import iso_z
 from router.state import keys
+from router.state.muted import muted_by, unmute_now_on
 from router.state.pipe import Pipe
-from router.state.timers import Timer, schedule_all_in
 
 ChangeKind = Literal["absence", "override", "maintenance"]
 Verb = Literal["added", "removed", "ended"]
@@ -178,17 +178,14 @@ class RosterStore:
                     window = RuntimeWindow.model_validate_json(raw)
                     if not window.current(now):
                         return None
-                    muted_key = keys.muted(window.id, window.start.timestamp())
-                    pipe.watch(muted_key)  # type: ignore[no-untyped-call]
-                    members = pipe.smembers(muted_key)
-                    incidents = [m.decode() if isinstance(m, bytes) else m for m in members]
+                    since_ts = window.start.timestamp()
+                    pipe.watch(keys.muted(window.id, since_ts))  # type: ignore[no-untyped-call]
+                    incidents = muted_by(pipe, window.id, since_ts)
                     end = max(now, window.start)
                     ended = window.model_copy(update={"end": end, "ended_by": by})
                     pipe.multi()
                     self._changes(pipe, "maintenance", ended, "ended", by, now)
-                    due = {Timer(kind="unmute", incident=i, round=0, step=0): now.timestamp()
-                           for i in incidents}  # fmt: skip
-                    schedule_all_in(pipe, due)
+                    unmute_now_on(pipe, incidents, now)
                     pipe.execute()
                     return ended
                 except redis.WatchError:

@@ -332,11 +332,23 @@ class IncidentStore:
             incident_id, lambda current: plan_retrigger(current, self.current_rules(), now), now
         )
 
-    def hold(self, incident_id: str, muted: Muted, due: datetime, now: datetime) -> bool:
+    def hold(self, incident_id: str, due: datetime, now: datetime) -> Muted | None:
         """A step due at `due` fell in a maintenance window: the escalation is held until
-        the window's end. False when it was held already (or no longer pages)."""
-        held = self._change(incident_id, lambda current: plan_hold(current, muted, due, now), now)
-        return held is not None
+        the window's end, as the rules have the windows now (one ended since the step was
+        decided holds nothing). The window it is held under (held before, or just now);
+        None when no window is on over it."""
+        rules = self.current_rules()
+        found: list[Muted] = []
+
+        def held(current: Incident) -> Plan | None:
+            muted = rules.muting(current.pipeline, current.type, current.severity, now)
+            if muted is None:
+                return None
+            found.append(muted)
+            return plan_hold(current, muted, due, now)
+
+        self._change(incident_id, held, now)
+        return found[-1] if found else None
 
     def unmute(self, incident_id: str, now: datetime) -> Incident | None:
         """A maintenance window over the incident ended: decided again, or its escalation

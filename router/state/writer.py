@@ -53,7 +53,8 @@ class Composer(Protocol):
 STATUSES: tuple[Status, ...] = ("triggered", "acknowledged", "resolved")
 
 SEEN_S = 7 * 86400  # longer than any redelivery
-READY_KEEP_S = 3 * 86400
+READY_KEEP_S = 16 * 86400  # past the longest maintenance window: its deadlines are
+# judged at its end (router.core.deadlines)
 MUTED_KEEP_S = 21 * 86400  # past the longest window (14 days) and its summary
 _ENTRY = msgspec.json.Encoder(order="sorted")  # as router.state.store.entry writes the others
 

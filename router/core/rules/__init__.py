@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
-from router.core.maintenance import Window
+from router.core.maintenance import Muted, Window, muting
 from router.core.rules.oncall import OnCall
 from router.core.rules.pipelines import Pipeline
 from router.core.rules.routing import Routing
@@ -28,6 +30,14 @@ class Rules(BaseModel):
             return self.routing.maintenance_windows
         return (*self.routing.maintenance_windows, *self.maintenance)
 
+    def muting(self, pipeline: str, event_type: str, severity: str, now: datetime) -> Muted | None:
+        """The maintenance window that keeps such an event, or such an incident's
+        escalation, from paging at `now` (router.core.maintenance.muting)."""
+        windows = self.maintenance_windows()
+        if not windows:
+            return None
+        return muting(windows, pipeline, event_type, severity, now, self.team.zone)
+
     def event_types(self) -> frozenset[str]:
         """Every event type the rules name: in a routing rule, the paging policy, a
         runbook, an action or a deadline (a window over another type would mute nothing)."""
@@ -42,6 +52,9 @@ class Rules(BaseModel):
             for deadline in pipeline.deadlines:
                 named.update((deadline.expects, deadline.raises))
         return frozenset(named)
+
+    def pipeline_names(self) -> dict[str, str]:
+        return {pipeline.id: pipeline.name for pipeline in self.pipelines.values()}
 
     def pipeline(self, pipeline_id: str) -> Pipeline:
         return self.pipelines[pipeline_id]

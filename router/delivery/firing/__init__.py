@@ -147,10 +147,12 @@ class Firing:
         another of the task's timers may change (an acknowledgement timeout retriggers it)
         is left out, so its timers read it when they fire, after that change. With step
         or push timers, the engineers' pages in the digest window (one more round trip)."""
-        ids = read_ahead_ids([Timer.parse(member) for member in members])
+        timers = [Timer.parse(member) for member in members]
+        ids = read_ahead_ids(timers)
         rules = self.current_rules()
         people = [person.name for person in rules.team.engineers]
-        budget = self.digests.budget(people, now) if ids else None
+        pages = any(timer.kind in _READ_AHEAD for timer in timers)
+        budget = self.digests.budget(people, now) if pages else None
         return ReadAhead(rules, self.store.get_many(ids), budget)
 
     def prepare(self, members: Sequence[str], now: datetime) -> Prepared:

@@ -10,7 +10,6 @@ from router.config.contact_methods import masked
 from router.core import paging
 from router.core.escalation import PlannedStep, recipients_now
 from router.core.incidents import Incident
-from router.core.maintenance import Muted, muting
 from router.core.rules import Rules
 from router.delivery.firing import records
 from router.delivery.firing.plan import Done, Leave, PagePush, Release, Send
@@ -51,19 +50,11 @@ def due_step(timer: Timer, incident: Incident | None, now: datetime) -> DueStep 
 @dataclass(frozen=True)
 class Hold:
     """A step due during a maintenance window over its incident: the escalation is held
-    until the window's end (router.core.fold.plan_hold), the step's timer released."""
+    until the window's end (router.core.fold.plan_hold, with the window as the store
+    finds it then), the step's timer released."""
 
     incident: str
-    muted: Muted
     due: datetime
-
-
-def window_over(incident: Incident, rules: Rules, now: datetime) -> Muted | None:
-    """The maintenance window that keeps the incident's steps from firing at `now`."""
-    windows = rules.maintenance_windows()
-    return muting(
-        windows, incident.pipeline, incident.type, incident.severity, now, rules.team.zone
-    )
 
 
 def recipients(found: DueStep, incident: Incident, rules: Rules) -> list[str]:

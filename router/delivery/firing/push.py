@@ -19,11 +19,10 @@ def decide(
     now: datetime,
     budget: PageBudget | None = None,
 ) -> Plan:
-    """The pushes due by now; the timer is due again for the next one, if any. A
-    recipient past their page budget gets none: their digest tells them."""
+    """The pushes due by now; the timer is due again for the next one, if any. The page
+    budget (`budget`) holds pages, not these reminders of them: a step whose pages were
+    all held set no push timer (router.delivery.firing.step)."""
     names = recipients(found, incident, rules)
-    if budget is not None:
-        names = [name for name in names if not budget.over(name, incident.severity, found.index)]
     pushed, later = pushes(incident, found, names, rules, now)
     then = Reschedule(later.timestamp()) if later is not None else Release()
     return Plan(said=f"push to {', '.join(names)}", sends=pushed, then=then)

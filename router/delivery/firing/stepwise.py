@@ -12,7 +12,7 @@ from router.core.digest import PageBudget
 from router.core.incidents import Incident
 from router.core.rules import Rules
 from router.core.times import iso_z
-from router.delivery.firing.due import DueStep, Hold, due_step, window_over
+from router.delivery.firing.due import DueStep, Hold, due_step
 from router.delivery.firing.plan import (
     Digested,
     Done,
@@ -63,11 +63,11 @@ class DueStepHandler:
         if isinstance(found, Done):
             return found
         assert incident is not None
-        muted = window_over(incident, ahead.rules, now)
+        muted = ahead.rules.muting(incident.pipeline, incident.type, incident.severity, now)
         if muted is None:
             return self.decide_step(found, incident, ahead.rules, now, ahead.budget)
         if self.holds:
-            return Hold(incident.id, muted, found.due)
+            return Hold(incident.id, found.due)
         said = f"waits for {muted.window.id} to end at {iso_z(muted.until)}"
         return Done("muted", said, Reschedule(muted.until.timestamp()))
 
@@ -79,8 +79,10 @@ class DueStepHandler:
         ahead: Ahead = NOTHING_AHEAD,
     ) -> Fired:
         if isinstance(decided, Hold):
-            self.store.hold(decided.incident, decided.muted, decided.due, now)
-            said = f"held by {decided.muted.window.id} until {iso_z(decided.muted.until)}"
+            muted = self.store.hold(decided.incident, decided.due, now)
+            if muted is None:  # the window ended since the task read the rules: it goes
+                return self.runner.done(member, Done("early", "", Reschedule(now.timestamp())))
+            said = f"held by {muted.window.id} until {iso_z(muted.until)}"
             return self.runner.done(member, Done("muted", said, Release()))
         if isinstance(decided, Done):
             return self.runner.done(member, decided)

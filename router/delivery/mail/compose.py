@@ -374,12 +374,7 @@ class Composer:
         its state and links, newest last."""
         items = [
             {
-                "severity": incident.severity,
-                "pipeline": self.rules.pipeline(incident.pipeline).name,
-                "summary": incident.summary or incident.type.replace("_", " "),
-                "status": incident.status,
-                "opened": self.local(incident.opened_at, "%a %H:%M %Z"),
-                "console_url": f"{self.public_url}/incidents/{incident.id}",
+                **self._listed(incident),
                 "ack_url": self.link(incident, recipient, "acknowledge", now)
                 if incident.status == "triggered"
                 else None,
@@ -394,38 +389,33 @@ class Composer:
         }
         return self.message("digest", context, key, self.incident_to(recipient))
 
+    def _listed(self, incident: Incident) -> dict[str, Any]:
+        """An incident as a line of a digest or a summary lists it."""
+        return {
+            "severity": incident.severity,
+            "pipeline": self.rules.pipeline(incident.pipeline).name,
+            "summary": incident.summary or incident.type.replace("_", " "),
+            "status": incident.status,
+            "opened": self.local(incident.opened_at, "%a %H:%M %Z"),
+            "console_url": f"{self.public_url}/incidents/{incident.id}",
+        }
+
     def maintenance_summary(
         self, window: Window, span: Span, muted: Sequence[Incident], recipient: str
     ) -> OutgoingMessage:
         """At a maintenance window's end: what it kept from paging, resolved meanwhile or
         still open (those still triggered are decided again now)."""
-        covers = (
-            "all pipelines"
-            if window.pipelines is None
-            else ", ".join(self.rules.pipeline(p).name for p in sorted(window.pipelines))
-        )
-
-        def item(incident: Incident) -> dict[str, Any]:
-            return {
-                "severity": incident.severity,
-                "pipeline": self.rules.pipeline(incident.pipeline).name,
-                "summary": incident.summary or incident.type.replace("_", " "),
-                "status": incident.status,
-                "opened": self.local(incident.opened_at, "%a %H:%M %Z"),
-                "console_url": f"{self.public_url}/incidents/{incident.id}",
-            }
-
         ordered = sorted(muted, key=lambda incident: (incident.opened_at, incident.id))
         context = {
             "recipient": recipient,
             "window": window.id,
             "reason": window.reason,
-            "covers": covers,
+            "covers": window.covering(self.rules.pipeline_names()),
             "start": self.local(span.start),
             "end": self.local(span.end),
             "muted": len(ordered),
-            "resolved": [item(i) for i in ordered if i.status == "resolved"],
-            "still_open": [item(i) for i in ordered if i.status != "resolved"],
+            "resolved": [self._listed(i) for i in ordered if i.status == "resolved"],
+            "still_open": [self._listed(i) for i in ordered if i.status != "resolved"],
         }
         key = f"maintenance:{window.id}:{int(span.start.timestamp())}:{recipient}"
         return self.message("maintenance_summary", context, key, self.incident_to(recipient))
