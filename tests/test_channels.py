@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio
 from fastapi.testclient import TestClient
 
 from router.api.app import create_api
+from router.delivery.channels.apprise_backend import with_acknowledge
 from router.queue.tasks import FIRE, URGENT_QUEUE
 from router.service.runtime import Runtime, build_runtime
 from router.state.publish import redis_sender
@@ -381,3 +383,57 @@ def test_the_team_chat_hears_when_a_maintenance_window_starts_and_ends(
             call["title"] in ("Maintenance", "[P2] Aggregate growth: x")
             for call in calls.json_calls("/team-chat")
         )
+
+
+def _ntfy_headers(receiver: WebhookReceiver, topic: str) -> list[dict[str, str]]:
+    with receiver.lock:
+        calls = list(receiver.calls)
+    return [headers for headers, body in calls if json.loads(body).get("topic") == topic]
+
+
+def test_the_ntfy_push_carries_an_acknowledge_button_that_acts_once(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, str]
+) -> None:
+    calls, base = receiver
+    with _stack(tmp_path, base, SUNDAY_3AM) as stack:
+        incident_id = _p1(stack, "button")
+        (headers,) = _ntfy_headers(calls, "kshama-pager")
+        kind, label, url, *options = (part.strip() for part in headers["X-Actions"].split(","))
+        assert (kind, label, options) == ("http", "Acknowledge", ["method=POST", "clear=true"])
+        public_url = stack.runtime.settings.public_url
+        assert url.startswith(f"{public_url}/push/acknowledge?token=")
+        path = url.removeprefix(public_url)
+
+        with httpx.Client(base_url=stack.url, verify=stack.tls, timeout=10) as press:
+            token = path.split("token=", 1)[1]
+            forged = press.post(f"/push/acknowledge?token={token[:-2]}xx")
+            assert forged.status_code == 403 and "not valid" in forged.json()["message"]
+            incident = stack.runtime.engine.store.get(incident_id)
+            assert incident is not None and incident.status == "triggered"
+
+            first = press.post(path)
+            assert first.status_code == 200, first.text
+            assert first.json()["message"] == f"acknowledged by {K} (push)"
+            again = press.post(path)
+            assert again.status_code == 200
+            assert again.json()["message"] == f"already acknowledged by {K} (push)"
+        stack.settle()
+        incident = stack.runtime.engine.store.get(incident_id)
+        assert incident is not None and incident.acknowledged_by == f"{K} (push)"
+        acks = [e for e in stack.runtime.engine.store.timeline(incident_id) if e["kind"] == "event"]
+        assert [e["action"] for e in acks].count("acknowledge") == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ntfy://ntfy.example.com/pager", "ntfy://ntfy.example.com/pager?actions=http%2C%20"),
+        ("ntfys://ntfy.sh/pager?priority=5", "ntfys://ntfy.sh/pager?priority=5&actions=http%2C"),
+        ("json://hooks.example.com/biswa", "json://hooks.example.com/biswa"),  # no buttons
+        ("tgram://bot/chat", "tgram://bot/chat"),
+    ],
+)
+def test_only_ntfy_urls_get_the_button(url: str, expected: str) -> None:
+    assert with_acknowledge(url, "https://r.example.com/push/acknowledge?token=a.b").startswith(
+        expected
+    )

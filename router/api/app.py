@@ -27,6 +27,7 @@ from router.api import (
     maintenance,
     metrics,
     pagerduty,
+    push_links,
     roster,
     runbook_actions,
     signin,
@@ -84,6 +85,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     ):  # fmt: skip
         app.include_router(module.router)
     app.include_router(email_links.router)
+    app.include_router(push_links.router)
     app.include_router(signin.router)
     app.include_router(console.router)
     app.include_router(runbook_actions.router)

@@ -223,3 +223,8 @@ def paged(person: str) -> str:
 def digest(person: str) -> str:
     """The pages held for the person's next digest (router.state.digests)."""
     return f"ar:digest:{person}"
+
+
+def push_button_used(token_digest: str) -> str:
+    """Set when a push's Acknowledge button acts (router.api.push_links): once each."""
+    return f"ar:push-used:{token_digest}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import quote
 
 from router.config.contact_methods import masked
 from router.delivery.channels.base import Notice, Tone
@@ -20,6 +21,16 @@ from router.state.sendonce import DeliveryFailed, Fence, unfenced
 _STATUS = re.compile(r"\berror=(\d{3})\b")
 _TRANSIENT_4XX = {408, 425, 429}
 _TYPES: dict[Tone, str] = {"high": "failure", "low": "warning", "info": "info"}  # NotifyType
+
+
+def with_acknowledge(url: str, acknowledge_url: str) -> str:
+    """An ntfy URL with an Acknowledge button that POSTs to `acknowledge_url` (apprise's
+    ntfy plugin sends `?actions=` as ntfy's `X-Actions` header); other services keep the
+    page's link in its text."""
+    if not url.startswith(("ntfy://", "ntfys://")):
+        return url
+    action = f"http, Acknowledge, {acknowledge_url}, method=POST, clear=true"
+    return f"{url}{'&' if '?' in url else '?'}actions={quote(action, safe='')}"
 
 
 def _permanent(status: int | None) -> bool:
@@ -50,6 +61,8 @@ class AppriseBackend:
     def send(self, url: str, notice: Notice, fence: Fence = unfenced) -> None:
         # A fresh plugin per send: apprise plugins remember what they delivered.
         service = self._apprise().Apprise()
+        if notice.acknowledge_url is not None:
+            url = with_acknowledge(url, notice.acknowledge_url)
         if not service.add(url):
             raise DeliveryFailed(f"{masked(url)} is not a URL apprise can use", permanent=True)
         fence(self.timeout_s)

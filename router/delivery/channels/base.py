@@ -30,6 +30,9 @@ class Notice(BaseModel):
     body: str
     tone: Tone = "info"
     """high and low are a page's urgency; a service shows them as failure and warning."""
+    acknowledge_url: str | None = None
+    """A page's signed, single-use Acknowledge URL (router.api.push_links): a service
+    that shows action buttons (ntfy) offers it as one."""
 
 
 class ChannelBackend(Protocol):

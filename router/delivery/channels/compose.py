@@ -49,7 +49,11 @@ class NoticeComposer:
         tone: Tone,
     ) -> Notice:
         context = self.composer.incident_context(incident, recipient, index, now)
-        return self.notice("page", "push", context, key, tone)
+        notice = self.notice("page", "push", context, key, tone)
+        if incident.status != "triggered":
+            return notice
+        button = self.composer.push_acknowledge_url(incident, recipient, now)
+        return notice.model_copy(update={"acknowledge_url": button})
 
     def chat(self, line: ChatLine, key: str) -> Notice:
         public_url = self.composer.public_url

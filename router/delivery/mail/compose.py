@@ -154,14 +154,24 @@ class Composer:
     def local(self, moment: datetime | None, fmt: str = "%a %Y-%m-%d %H:%M %Z") -> str:
         return "-" if moment is None else moment.astimezone(self.rules.team.zone).strftime(fmt)
 
-    def link(self, incident: Incident, recipient: str, action: LinkAction, now: datetime) -> str:
+    def push_acknowledge_url(self, incident: Incident, recipient: str, now: datetime) -> str:
+        """The Acknowledge button of a push (router.api.push_links): signed, bound to the
+        recipient, used once."""
+        token = self._token(incident, recipient, "acknowledge", now)
+        return f"{self.public_url}/push/acknowledge?token={token}"
+
+    def _token(self, incident: Incident, recipient: str, action: LinkAction, now: datetime) -> str:
         claim = LinkClaim(
             incident=incident.id,
             recipient=recipient,
             action=action,
             expires_ts=int(now.timestamp()) + self.link_ttl_s,
         )
-        return f"{self.public_url}/email/{action}?token={sign(claim, self.secret)}"
+        return sign(claim, self.secret)
+
+    def link(self, incident: Incident, recipient: str, action: LinkAction, now: datetime) -> str:
+        token = self._token(incident, recipient, action, now)
+        return f"{self.public_url}/email/{action}?token={token}"
 
     # -- incident messages ---------------------------------------------------------------
     def incident_context(
