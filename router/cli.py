@@ -466,6 +466,18 @@ def scheduler() -> None:
 
 
 @app.command()
+def inbound() -> None:
+    """Take replies to page emails by SMTP (ROUTER_INBOUND_HOST:PORT): `ack` or
+    `resolve` from the address paged acts as that engineer."""
+    settings = _settings()
+    _startup(settings)
+    _logging()
+    from router.processes.inbound import run_inbound
+
+    run_inbound(settings)
+
+
+@app.command()
 def up(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8080,

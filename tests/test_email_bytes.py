@@ -56,7 +56,8 @@ def reference_message_id(seed: str) -> str:
 
 
 def reference_email(message: OutgoingMessage, sender: str, sent_at: datetime) -> EmailMessage:
-    """The old builder, OutgoingMessage.to_email before to_bytes, unchanged."""
+    """The old builder, OutgoingMessage.to_email before to_bytes, unchanged but for the
+    reply token References has held since (router.core.replies)."""
     built = EmailMessage()
     built["From"] = sender
     built["To"] = ", ".join(message.to)
@@ -65,7 +66,8 @@ def reference_email(message: OutgoingMessage, sender: str, sent_at: datetime) ->
     built["Message-ID"] = reference_message_id(message.idempotency_key)
     if message.thread:
         root = reference_message_id(f"thread:{message.thread}")
-        built["In-Reply-To"], built["References"] = root, root
+        references = root if message.reply_id is None else f"{root} {message.reply_id}"
+        built["In-Reply-To"], built["References"] = root, references
     built["X-Alert-Router-Kind"] = message.kind
     built["X-Alert-Router-Idempotency-Key"] = message.idempotency_key
     built.set_content(message.text)

@@ -143,8 +143,13 @@ def test_report_ready_says_nothing_about_incidents(composer: Composer, rules: Ru
 
 def test_incident_messages_share_one_thread(composer: Composer, rules: Rules) -> None:
     page, escalation = (sample(kind, composer, rules) for kind in ("page", "escalation"))
-    assert page.thread_headers() == escalation.thread_headers()
-    assert page.thread_headers()["References"].endswith("@alert-router>")
+    assert page.thread_headers()["In-Reply-To"] == escalation.thread_headers()["In-Reply-To"]
+    root = page.thread_headers()["In-Reply-To"]
+    assert root.endswith("@alert-router>")
+    # References: the thread, then the token a reply to this recipient carries back
+    for message in (page, escalation):
+        thread, token = message.thread_headers()["References"].split()
+        assert thread == root and token == message.reply_id and token.startswith("<r.")
     assert sample("report_ready", composer, rules).thread_headers() == {}
 
 
@@ -167,7 +172,7 @@ def test_rfc5322_form_has_both_parts(composer: Composer, rules: Rules) -> None:
     assert isinstance(email, EmailMessage)
     assert email.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in email.iter_parts()] == ["text/plain", "text/html"]
-    assert email["In-Reply-To"] == email["References"]
+    assert email["References"].split()[0] == email["In-Reply-To"]
 
 
 # -- phone width, in a real browser --------------------------------------------------------

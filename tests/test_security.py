@@ -193,8 +193,11 @@ def test_secrets_never_reach_the_logs(
     rules_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A whole run: events, a page, an email link opened and used, a bad token, a
-    PagerDuty event: no token, key or link token in any log line."""
-    with running_stack(rules_dir, tmp_path / "outbox", pacific("2026-11-24 10:00")) as stack:
+    PagerDuty event, an inbound reply by SendGrid: no token, key, inbound secret or link
+    token in any log line."""
+    inbound = "inbound-secret-0123456789"
+    at = pacific("2026-11-24 10:00")
+    with running_stack(rules_dir, tmp_path / "outbox", at, ROUTER_INBOUND_SECRET=inbound) as stack:
         caplog.set_level(logging.DEBUG)  # after the test worker set the root logger's level
         settings: Settings = stack.runtime.settings
         stack.send_event({**GOOD, "type": "permission_denied"})
@@ -214,6 +217,9 @@ def test_secrets_never_reach_the_logs(
             client.post("/v2/enqueue", json={"routing_key": PROFIT_AGGREGATE_KEY,
                         "event_action": "trigger", "payload": {"summary": "s", "source": "x",
                         "severity": "info"}})  # fmt: skip
+            for password in (inbound, "wrong"):
+                client.post("/v1/inbound/sendgrid", files={"text": (None, "ack")},
+                            auth=("sendgrid", password))  # fmt: skip
         stack.settle()
     # everything the router logged; the test's own HTTP client (httpx) logs its URLs
     logged = "\n".join(
@@ -222,5 +228,5 @@ def test_secrets_never_reach_the_logs(
         if not r.name.startswith(("httpx", "httpcore"))
     )
     assert "GET /email/acknowledge 200" in logged  # the access log ran
-    for secret_text in (TOKEN, "test-secret-key", PROFIT_AGGREGATE_KEY, token, token[:40]):
+    for secret_text in (TOKEN, "test-secret-key", PROFIT_AGGREGATE_KEY, token, token[:40], inbound):
         assert secret_text not in logged

@@ -52,10 +52,11 @@ def test_bad_rules_stop_a_service_at_start(tmp_path: object) -> None:
 def test_secrets_do_not_print(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROUTER_API_TOKENS", "alpha-secret, beta-secret")
     monkeypatch.setenv("ROUTER_SECRET_KEY", "hmac-secret")
+    monkeypatch.setenv("ROUTER_INBOUND_SECRET", "sendgrid-secret")
     settings = load_settings()
     assert [t.get_secret_value() for t in settings.api_tokens] == ["alpha-secret", "beta-secret"]
     shown = f"{settings!r} {settings}"
-    assert "secret" not in shown.replace("secret_key", "")
+    assert "secret" not in shown.replace("secret_key", "").replace("inbound_secret", "")
 
 
 def test_invalid_settings_raise_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ from router.api import (
     email_links,
     errors,
     events,
+    inbound,
     incidents,
     maintenance,
     metrics,
@@ -86,6 +87,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(email_links.router)
     app.include_router(push_links.router)
+    app.include_router(inbound.router)
     app.include_router(signin.router)
     app.include_router(console.router)
     app.include_router(runbook_actions.router)

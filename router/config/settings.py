@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     events_limit: int = Field(default=0, ge=0, alias="ROUTER_EVENTS_LIMIT")
     """Events one token or integration may send per window (router.api.flood); 0: off."""
     events_limit_window_s: int = Field(default=300, ge=1, alias="ROUTER_EVENTS_LIMIT_WINDOW_S")
+    inbound_secret: SecretStr | None = Field(default=None, alias="ROUTER_INBOUND_SECRET")
+    """The basic-auth password of SendGrid's Inbound Parse on /v1/inbound/sendgrid; none:
+    the route is off."""
+    inbound_host: str = Field(default="127.0.0.1", alias="ROUTER_INBOUND_HOST")
+    inbound_port: int = Field(default=2525, ge=1, le=65535, alias="ROUTER_INBOUND_PORT")
+    """Where `router inbound` listens for replies by SMTP."""
     digest_after_pages: int = Field(default=5, ge=0, alias="ROUTER_DIGEST_AFTER_PAGES")
     """Pages to one person in ROUTER_DIGEST_WINDOW_S before their further pages go as one
     digest per window (router.core.digest); 0: never."""

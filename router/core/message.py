@@ -53,6 +53,10 @@ class OutgoingMessage(BaseModel):
     """Messages about one incident share a thread: the same In-Reply-To and References."""
     images: dict[str, str] = Field(default_factory=dict)
     """Inline PNG images of the HTML part: content id -> base64 (`<img src="cid:ID">`)."""
+    reply_id: str | None = None
+    """An id in References besides the thread's: a reply's References carry it back, and
+    an incident email to an engineer holds there the token a reply acts by
+    (router.core.replies). References, not the Message-ID: a provider may replace that."""
     possible_repeat: bool = False
     """An attempt before this one may have sent it (router.state.sendonce): the
     `X-Alert-Router-Possible-Repeat` header says so."""
@@ -64,7 +68,10 @@ class OutgoingMessage(BaseModel):
         if not self.thread:
             return {}
         root = _message_id(f"thread:{self.thread}")
-        return {"In-Reply-To": root, "References": root}
+        return {"In-Reply-To": root, "References": self._references(root)}
+
+    def _references(self, root: str) -> str:
+        return root if self.reply_id is None else f"{root} {self.reply_id}"
 
     def envelope(self, sender: str) -> tuple[str, list[str]]:
         """(MAIL FROM, RCPT TO): what smtplib's send_message took from From and To."""
@@ -85,8 +92,9 @@ class OutgoingMessage(BaseModel):
             b"Message-ID: " + _message_id(self.idempotency_key).encode() + nl,
         ]
         if self.thread:
-            root = _message_id(f"thread:{self.thread}").encode()
-            head += (b"In-Reply-To: ", root, nl, b"References: ", root, nl)
+            root = _message_id(f"thread:{self.thread}")
+            references = self._references(root).encode()
+            head += (b"In-Reply-To: ", root.encode(), nl, b"References: ", references, nl)
         head += (
             _folded("X-Alert-Router-Kind", self.kind, linesep),
             _unstructured("X-Alert-Router-Idempotency-Key", self.idempotency_key, linesep),

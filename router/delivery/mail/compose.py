@@ -24,6 +24,7 @@ from router.core.incidents import Incident
 from router.core.links import LinkAction, LinkClaim, sign
 from router.core.maintenance import Span, Window
 from router.core.message import OutgoingMessage
+from router.core.replies import ReplyTo, reply_token
 from router.core.rotation import Shift
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline, WebhookAction
@@ -137,6 +138,7 @@ class Composer:
         to: list[str],
         thread: str | None = None,
         images: dict[str, str] | None = None,
+        reply_id: str | None = None,
     ) -> OutgoingMessage:
         """A message of `kind` from its templates: one idempotency key, its recipients."""
         subject, text, html = self.render(kind, context)
@@ -149,6 +151,7 @@ class Composer:
             html=html,
             thread=thread,
             images=images or {},
+            reply_id=reply_id,
         )
 
     def local(self, moment: datetime | None, fmt: str = "%a %Y-%m-%d %H:%M %Z") -> str:
@@ -245,7 +248,9 @@ class Composer:
         notes: Sequence[Line] | None = None,
     ) -> OutgoingMessage:
         context = self.incident_context(incident, recipient, index, now, notes)
-        return self.message(kind, context, key, self.incident_to(recipient), thread=incident.id)
+        reply_id = reply_token(ReplyTo(incident.id, recipient), self.secret)
+        to = self.incident_to(recipient)
+        return self.message(kind, context, key, to, thread=incident.id, reply_id=reply_id)
 
     def incident_to(self, recipient: str) -> list[str]:
         """The To of an incident's email to the engineer `recipient`."""
