@@ -29,7 +29,6 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -91,21 +90,22 @@ class _FollowingPool(redis.sentinel.SentinelConnectionPool):
 
     asked_at = float("-inf")
 
-    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+    def get_connection(self, *args: object, **kwargs: object) -> redis.Connection:
         now = time.monotonic()
         if now - self.asked_at >= FOLLOW_EVERY_S:
             self.asked_at = now
             with contextlib.suppress(redis.ConnectionError):  # connecting will say
                 self.get_master_address()  # type: ignore[no-untyped-call]
-        return super().get_connection(*args, **kwargs)
+        connection: redis.Connection = super().get_connection(*args, **kwargs)
+        return connection
 
 
 class SentinelChannel(Channel, kombu_redis.SentinelChannel):
     """The same, on a master found through its Sentinels (kombu's sentinel transport),
     with pools that follow it (`_FollowingPool`)."""
 
-    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
-        pool = super()._sentinel_managed_pool(asynchronous)  # type: ignore[no-untyped-call]
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> _FollowingPool:
+        pool: _FollowingPool = super()._sentinel_managed_pool(asynchronous)  # type: ignore[no-untyped-call]
         pool.__class__ = _FollowingPool  # kombu builds it; only get_connection differs
         return pool
 
