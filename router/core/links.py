@@ -34,11 +34,11 @@ class LinkClaim(BaseModel):
     expires_ts: int
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -48,13 +48,13 @@ def _mac(secret: bytes, payload: bytes) -> bytes:
 
 def sign(claim: LinkClaim, secret: bytes) -> str:
     payload = claim.model_dump_json().encode()
-    return f"{_b64(payload)}.{_b64(_mac(secret, payload))}"
+    return f"{b64(payload)}.{b64(_mac(secret, payload))}"
 
 
 def verify(token: str, secret: bytes, now: datetime) -> LinkClaim:
     try:
         payload_part, mac_part = token.split(".")
-        payload, mac = _unb64(payload_part), _unb64(mac_part)
+        payload, mac = unb64(payload_part), unb64(mac_part)
     except ValueError:
         raise LinkInvalid("tampered") from None
     if not hmac.compare_digest(mac, _mac(secret, payload)):

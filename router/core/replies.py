@@ -9,7 +9,6 @@ not quoted says what to do: `ack` (or `acknowledge`) or `resolve`. Pure: the she
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -17,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from router.core.links import LinkAction
+from router.core.links import LinkAction, b64, unb64
 
 _DOMAIN = "alert-router"
 _TOKEN = re.compile(r"<r\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)@" + re.escape(_DOMAIN) + ">")
@@ -39,14 +38,6 @@ class ReplyTo:
     recipient: str
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _mac(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, b"reply:" + payload, hashlib.sha256).digest()[:16]
 
@@ -55,7 +46,7 @@ def reply_token(page: ReplyTo, secret: bytes) -> str:
     """The id, in message-id form, an incident's email to an engineer lists in its
     References: signed, bound to the incident and the engineer."""
     payload = json.dumps([page.incident, page.recipient], separators=(",", ":")).encode()
-    return f"<r.{_b64(payload)}.{_b64(_mac(secret, payload))}@{_DOMAIN}>"
+    return f"<r.{b64(payload)}.{b64(_mac(secret, payload))}@{_DOMAIN}>"
 
 
 def answered(headers: Iterable[str], secret: bytes) -> ReplyTo | None:
@@ -64,7 +55,7 @@ def answered(headers: Iterable[str], secret: bytes) -> ReplyTo | None:
     for value in headers:
         for payload_part, mac_part in _TOKEN.findall(value or ""):
             try:
-                payload, mac = _unb64(payload_part), _unb64(mac_part)
+                payload, mac = unb64(payload_part), unb64(mac_part)
             except ValueError:
                 continue
             if not hmac.compare_digest(mac, _mac(secret, payload)):
