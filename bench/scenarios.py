@@ -567,6 +567,9 @@ def timer_lateness(directory: Path, sizes: Sizes) -> dict[str, Any]:
             "every escalation",
             0.5,
         )
+        # the pages too (on a loaded machine a page can land after its escalation): the
+        # receiver's cost below covers every message of the scenario
+        wait_until(lambda: tally.has_all("page", tasks), 300, "every page", 0.5)
         escalated, paged = tally.of("escalation"), tally.of("page")
         duplicates = tally.duplicates("escalation", tasks)
         cost = _receiver_cost(on.inbox, mark)
