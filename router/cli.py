@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -166,6 +168,18 @@ def _roster() -> tuple[Rules, RosterStore]:
     return (rules := _load(None)), RosterStore(_redis_client(), rules)
 
 
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A roster change refused (RosterInvalid names the field) or Redis failing: the
+    command's one line, exit 2."""
+    try:
+        yield
+    except RosterInvalid as error:
+        _fail(str(error))
+    except redis.RedisError as error:
+        _fail(f"redis: {error}")
+
+
 def _by() -> str:
     return f"cli:{getpass.getuser()}"
 
@@ -183,7 +197,7 @@ def override_add(
 ) -> None:
     """Put ENGINEER on call from START to END, whatever the rotation says."""
     rules, store = _roster()
-    try:
+    with _one_line_errors():
         added = store.add_override(
             engineer,
             _instant(start, rules, "START"),
@@ -192,10 +206,6 @@ def override_add(
             _by(),
             datetime.now(UTC),
         )
-    except RosterInvalid as error:
-        _fail(str(error))
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
     out.print(f"override {added.id}: {engineer} on call {start} to {end}")
 
 
@@ -203,11 +213,9 @@ def override_add(
 def override_list() -> None:
     """The run-time overrides as JSON lines (the YAML's are in oncall.yaml)."""
     _, store = _roster()
-    try:
+    with _one_line_errors():
         for item in store.roster().overrides:
             sys.stdout.write(json.dumps(change_json(item)) + "\n")
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
 
 
 @override_app.command("remove")
@@ -218,10 +226,8 @@ def override_remove(override_id: Annotated[str, typer.Argument(help="The overrid
 
 def _remove(kind: ChangeKind, change_id: str) -> None:
     _, store = _roster()
-    try:
+    with _one_line_errors():
         removed = store.remove(kind, change_id, _by(), datetime.now(UTC))
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
     if removed is None:
         _fail(f"no {kind} {change_id}", 1)
     out.print(f"removed {kind} {change_id} ({removed.engineer})")
@@ -236,14 +242,10 @@ def away(
 ) -> None:
     """Mark an engineer away for whole days: their shift is covered for those days."""
     _, store = _roster()
-    try:
+    with _one_line_errors():
         added = store.add_absence(
             name, _date(first, "FROM"), _date(last, "TO"), reason, _by(), datetime.now(UTC)
         )
-    except RosterInvalid as error:
-        _fail(str(error))
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
     out.print(f"absence {added.id}: {name} away {first} to {last}")
 
 
@@ -276,7 +278,7 @@ def maintenance_add(
 ) -> None:
     """Set a one-off maintenance window from START (now) to END; prints its id."""
     rules, store = _roster()
-    try:
+    with _one_line_errors():
         added = store.add_window(
             pipelines or "all",
             types,
@@ -287,10 +289,6 @@ def maintenance_add(
             _by(),
             datetime.now(UTC),
         )
-    except RosterInvalid as error:
-        _fail(str(error))
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
     covers = added.window().covering()
     out.print(
         f"maintenance {added.id}: {covers} from {_local(added.start, rules)} "
@@ -303,11 +301,9 @@ def maintenance_list() -> None:
     """The windows on now or to come as JSON lines: run-time ones, and the rules' weekly
     ones at their next occurrence."""
     _, store = _roster()
-    try:
+    with _one_line_errors():
         for item in store.window_listing(datetime.now(UTC)):
             sys.stdout.write(json.dumps(item) + "\n")
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
 
 
 @maintenance_app.command("end")
@@ -316,10 +312,8 @@ def maintenance_end(
 ) -> None:
     """End a run-time window now: what it kept from paging is decided again at once."""
     rules, store = _roster()
-    try:
+    with _one_line_errors():
         ended = store.end_window(window_id, _by(), datetime.now(UTC))
-    except redis.RedisError as error:
-        _fail(f"redis: {error}")
     if ended is None:
         _fail(f"no maintenance window {window_id} on now or to come", 1)
     out.print(f"maintenance {window_id} ended at {_local(ended.end, rules)}")

@@ -59,7 +59,7 @@ class WindowSummaries:
             if marker in self._written:
                 continue
             if not self.redis.exists(marker):
-                muted = self._muted(window, span)
+                muted = muted_by(self.redis, window.id, span.start.timestamp())
                 # each decided again at once: one a fold suppressed under the window just
                 # as it was ended early kept its timer at the window's planned end
                 unmute_now(self.redis, muted, now)
@@ -68,9 +68,6 @@ class WindowSummaries:
                     written += len(messages)
             self._written[marker] = span.end
         return written
-
-    def _muted(self, window: Window, span: Span) -> list[str]:
-        return muted_by(self.redis, window.id, span.start.timestamp())
 
     def _summaries(
         self, window: Window, span: Span, ids: list[str], rules: Rules
