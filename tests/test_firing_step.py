@@ -26,6 +26,7 @@ from router.delivery.firing.plan import (
     Refused,
     Release,
     Send,
+    SlackLine,
     StoredEmail,
     WebhookCall,
 )
@@ -79,6 +80,8 @@ def sent(send: Send) -> tuple[str, ...]:
         return ("webhook", what.action.label, what.by, send.key)
     if isinstance(what, Refused):
         return ("refused", what.detail, send.key)
+    if isinstance(what, SlackLine):
+        return ("slack", what.channel, what.line.change, str(what.number), send.key)
     return ("action email", what.contact, ", ".join(what.on_it), send.key)
 
 

@@ -32,6 +32,7 @@ from router.api import (
     roster,
     runbook_actions,
     signin,
+    slack,
 )
 from router.api.deps import ApiState, attach
 from router.api.lane import Lane
@@ -88,6 +89,7 @@ def create_api(runtime: Runtime, send: AsyncSend | None = None) -> FastAPI:
     app.include_router(email_links.router)
     app.include_router(push_links.router)
     app.include_router(inbound.router)
+    app.include_router(slack.router)
     app.include_router(signin.router)
     app.include_router(console.router)
     app.include_router(runbook_actions.router)

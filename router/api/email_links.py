@@ -15,9 +15,10 @@ from fastapi.responses import HTMLResponse
 
 from router.api.auth import role_of
 from router.api.deps import state_of
-from router.api.incidents import already_done, perform
+from router.api.incidents import perform
 from router.core.incidents import Incident
 from router.core.links import LinkAction, LinkClaim, LinkInvalid, verify
+from router.service.acting import already_done
 
 router = APIRouter()
 VERB = {"acknowledge": "Acknowledge", "resolve": "Resolve"}

@@ -25,6 +25,7 @@ from router.core.links import LinkAction
 from router.core.notes import MAX_NOTE_CHARS, estimate_at
 from router.core.rotation import shift_json, shifts_between
 from router.core.times import iso_z
+from router.service.acting import act, already_done
 from router.service.runtime import Runtime
 from router.state import deadletters, keys
 from router.state.replication import replication
@@ -136,17 +137,8 @@ def get_incident(runtime: RuntimeDep, incident_id: str) -> dict[str, Any]:
     return {"incident": _view(incident, runtime), "timeline": timeline}
 
 
-def already_done(incident: Incident, action: LinkAction) -> bool:
-    return incident.status == "resolved" or (
-        action == "acknowledge" and incident.status == "acknowledged"
-    )
-
-
 def perform(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Incident:
-    """Acknowledge or resolve now: escalation stops at once, and the resolved notices are
-    written with the resolve itself (router.state.store)."""
-    runtime.engine.intake.act(incident, action, by, runtime.clock.now())
-    runtime.confirm_writes()
+    act(runtime, incident, action, by)
     return find_incident(runtime, incident.id)
 
 

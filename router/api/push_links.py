@@ -19,9 +19,9 @@ from fastapi.responses import JSONResponse
 from router.api.auth import role_of
 from router.api.deps import state_of
 from router.api.errors import error_body
-from router.api.incidents import already_done, perform
-from router.core.incidents import Incident
+from router.api.incidents import perform
 from router.core.links import LinkInvalid, verify
+from router.service.acting import already_done, done_by
 from router.state import keys
 
 router = APIRouter(include_in_schema=False)
@@ -29,11 +29,6 @@ router = APIRouter(include_in_schema=False)
 
 def _refused(status: int, message: str) -> JSONResponse:
     return JSONResponse(error_body(status, message), status)
-
-
-def _done(incident: Incident) -> dict[str, Any]:
-    who = incident.resolved_by if incident.status == "resolved" else incident.acknowledged_by
-    return {"status": incident.status, "message": f"already {incident.status} by {who}"}
 
 
 @router.post("/push/acknowledge")
@@ -55,7 +50,7 @@ def acknowledge(request: Request, token: str = "") -> Any:
     if incident is None:
         return _refused(404, "no such incident")
     if already_done(incident, "acknowledge"):
-        return _done(incident)
+        return {"status": incident.status, "message": f"already {done_by(incident)}"}
     used = keys.push_button_used(hashlib.sha256(token.encode()).hexdigest()[:32])
     if not runtime.redis.set(used, now.isoformat(), nx=True, ex=runtime.settings.link_ttl_s):
         return _refused(409, "this button was used already: the incident was triggered again")

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     inbound_host: str = Field(default="127.0.0.1", alias="ROUTER_INBOUND_HOST")
     inbound_port: int = Field(default=2525, ge=1, le=65535, alias="ROUTER_INBOUND_PORT")
     """Where `router inbound` listens for replies by SMTP."""
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    """The Slack app's bot token (xoxb-...): with team.yaml's `slack: {channel: ...}`, the
+    team stream posts to Slack through the app (router.delivery.slack)."""
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    """Checks that a button press or a slash command came from Slack; none: those routes
+    are off."""
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="ROUTER_SLACK_API_URL")
+    """The Web API's base URL (tests point it at a local server)."""
     digest_after_pages: int = Field(default=5, ge=0, alias="ROUTER_DIGEST_AFTER_PAGES")
     """Pages to one person in ROUTER_DIGEST_WINDOW_S before their further pages go as one
     digest per window (router.core.digest); 0: never."""

@@ -36,6 +36,8 @@ def rules_summary(rules: Rules) -> list[Table]:
         people.add_row(analyst.name, "analyst", str(analyst.email), "", "", "")
     if team.chat:
         people.caption = f"Team chat: {masked(team.chat)}"
+    if team.slack:
+        people.caption = f"Team chat: Slack app, channel {team.slack.channel}"
 
     oncall = rules.oncall
     rotation = Table(

@@ -411,7 +411,7 @@ def _chat(
 ) -> None:
     """For incidents that page only: the stream is for what someone must act on. Its
     timer (one per incident, at once) keeps its place among the others."""
-    if rules.team.chat and incident.decision in ("page", "defer"):
+    if rules.team.has_chat() and incident.decision in ("page", "defer"):
         plan.chats.append(Chat(incident, change, who, detail))
         if Due("chat", incident.id) not in plan.timers:
             plan.timers.append(Due("chat", incident.id))

@@ -14,6 +14,7 @@ from router.delivery.channels.delivery import Notifier
 from router.delivery.firing import Firing
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
+from router.delivery.slack.channel import SlackPoster
 from router.delivery.webhooks import WebhookCaller
 from router.service.folding import Fault, Intake, no_fault
 from router.service.maintenance import WindowLines, WindowSummaries
@@ -54,11 +55,13 @@ class Engine:
         replicas: Replicas = NO_REPLICAS,
         digest_after_pages: int = 0,
         digest_window_s: float = 600.0,
+        slack: SlackPoster | None = None,
     ) -> Engine:
         """`current_rules`: the rules with the run-time roster laid over; by default the
         loaded rules alone. `replicas`: what must hold a send's fenced lease (the
         webhooks'; the mailer and notifier come built). `digest_after_pages` pages to a
-        person in `digest_window_s` and their further pages go as a digest (0: never)."""
+        person in `digest_window_s` and their further pages go as a digest (0: never).
+        `slack`: the Slack app's poster (by default one without a token)."""
         current = current_rules or (lambda: rules)
         store = IncidentStore(client, rules, timer_lease_s, current, composer)
         intake = Intake(rules, client, store, new_id, fault)
@@ -78,6 +81,7 @@ class Engine:
                 timer_lease_s,
                 rules,
                 Digests(client, digest_after_pages, digest_window_s),
+                slack or SlackPoster(client, None, timer_lease_s, 1, replicas),
             ),
             watchers=Watchers(rules, client, intake, composer, fault, current),
             window_summaries=WindowSummaries(client, store, composer, current),

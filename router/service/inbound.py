@@ -13,6 +13,7 @@ from email.utils import parseaddr
 from typing import Literal
 
 from router.core.replies import answered, command
+from router.service.acting import act, already_done
 from router.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,10 @@ def act_on_reply(runtime: Runtime, reply: Reply) -> tuple[Result, str]:
     incident = store.get(page.incident)
     if incident is None:
         return _ignored(f"no incident {page.incident}")
-    if incident.status == "resolved" or (
-        action == "acknowledge" and incident.status == "acknowledged"
-    ):
+    if already_done(incident, action):
         return "unchanged", f"the incident is {incident.status} already"
     by = f"{page.recipient} (email reply)"
-    runtime.engine.intake.act(incident, action, by, runtime.clock.now())
-    runtime.confirm_writes()
+    act(runtime, incident, action, by)
     result: Result = "acknowledged" if action == "acknowledge" else "resolved"
     log.info("email reply: incident %s %s by %s", incident.id, result, page.recipient)
     return result, f"{result} by {by}"

@@ -104,7 +104,7 @@ class WindowLines:
         (stream.append_once's marker); returns how many it wrote. Nothing without a chat."""
         rules = self.current_rules()
         windows = rules.maintenance_windows()
-        if not windows or not rules.team.chat:
+        if not windows or not rules.team.has_chat():
             return 0
         zone, since = rules.team.zone, now - LINE_FRESH
         self._written = {k: at for k, at in self._written.items() if at > since}

@@ -18,6 +18,8 @@ from router.delivery.channels.delivery import Notifier
 from router.delivery.mail.backends import EmailBackend, backend_from
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
+from router.delivery.slack.api import SlackApi
+from router.delivery.slack.channel import SlackPoster
 from router.service.engine import Engine
 from router.service.folding import Fault, no_fault
 from router.state import connect, replication
@@ -35,6 +37,7 @@ class Runtime:
     composer: Composer
     notifier: Notifier
     notices: NoticeComposer
+    slack: SlackPoster
     clock: Clock = field(default_factory=RedisClock)
     watch: Watch | None = None
     """Started by each router process (router.processes.serve), not by tests."""
@@ -94,6 +97,15 @@ def build_runtime(
         replicas,
     )
     notices = NoticeComposer(composer, settings.templates_dir.parent / "push")
+    token = settings.slack_bot_token
+    slack_api = (
+        SlackApi(token.get_secret_value(), settings.slack_api_url, settings.channel_timeout_s)
+        if token is not None
+        else None
+    )
+    slack = SlackPoster(
+        client, slack_api, settings.timer_lease_s, settings.channel_max_attempts, replicas
+    )
     roster = RosterStore(client, rules)
     engine = Engine.build(
         rules,
@@ -109,9 +121,10 @@ def build_runtime(
         replicas=replicas,
         digest_after_pages=settings.digest_after_pages,
         digest_window_s=settings.digest_window_s,
+        slack=slack,
     )
     clock = clock or RedisClock()
     watch = Watch(client, clock if isinstance(clock, RedisClock) else None)
     return Runtime(
-        settings, rules, client, engine, roster, composer, notifier, notices, clock, watch
+        settings, rules, client, engine, roster, composer, notifier, notices, slack, clock, watch
     )

@@ -228,3 +228,15 @@ def digest(person: str) -> str:
 def push_button_used(token_digest: str) -> str:
     """Set when a push's Acknowledge button acts (router.api.push_links): once each."""
     return f"ar:push-used:{token_digest}"
+
+
+def slack_thread(stream_id: str) -> str:
+    """`{channel id} {ts}` of the Slack message that heads an incident's thread (or a
+    window's): its later lines reply there, and it is updated to the latest state
+    (router.delivery.slack.channel)."""
+    return f"ar:slack-thread:{stream_id}"
+
+
+def slack_press(press_digest: str) -> str:
+    """Set when a Slack button press acts (router.api.slack): Slack's retries act once."""
+    return f"ar:slack-press:{press_digest}"

@@ -30,7 +30,6 @@ from router.api.incidents import (
     NoteIn,
     NoteInvalid,
     add_note,
-    already_done,
     find_incident,
     perform,
     snooze,
@@ -49,6 +48,7 @@ from router.core.links import LinkAction
 from router.core.notes import MAX_NOTE_CHARS
 from router.core.rotation import shifts_between
 from router.core.rules.pipelines import WebhookAction
+from router.service.acting import already_done
 from router.service.runtime import Runtime
 from router.state.sessions import Session
 from router.state.store import IncidentStore

@@ -67,6 +67,9 @@ class Engineer(Strict):
     json://host/path): checked when the rules load; secrets in them never print."""
     notification_rules: NotificationRules | None = None
     """This person's own rules; the team's `notification_rules` otherwise."""
+    slack_id: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,}$")
+    """The Slack member id (U...): a button pressed in Slack acts as this person. Without
+    it, the Slack user's email is matched to `email` (users.info)."""
 
     def available_on(self, day: date) -> bool:
         return not any(span.contains(day) for span in self.unavailable)
@@ -84,6 +87,14 @@ class Contact(Strict):
     email: EmailStr
 
 
+class SlackApp(Strict):
+    """The team stream through the router's Slack app (SLACK_BOT_TOKEN): threads per
+    incident, with Acknowledge and Resolve buttons."""
+
+    channel: str = Field(min_length=1)
+    """A channel id (C...) or name the app was invited to."""
+
+
 class Team(Strict):
     timezone: str = "America/Los_Angeles"
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
@@ -96,6 +107,8 @@ class Team(Strict):
     chat: str | None = None
     """The team's chat channel (an apprise URL): one line per incident change, never a
     page."""
+    slack: SlackApp | None = None
+    """The team stream in Slack through the router's app, instead of `chat`."""
 
     @field_validator("timezone")
     @classmethod
@@ -114,6 +127,27 @@ class Team(Strict):
             if doubled:
                 raise ValueError(f"names listed twice: {', '.join(doubled)}")
         return self
+
+    @model_validator(mode="after")
+    def _one_team_stream(self) -> Team:
+        if self.chat and self.slack:
+            raise ValueError("chat and slack are both set: the team stream goes to one of them")
+        ids = [person.slack_id for person in self.engineers if person.slack_id]
+        doubled = sorted({each for each in ids if ids.count(each) > 1})
+        if doubled:
+            raise ValueError(f"slack_id listed twice: {', '.join(doubled)}")
+        return self
+
+    def has_chat(self) -> bool:
+        """Whether incidents get a stream of lines (an apprise chat or the Slack app)."""
+        return bool(self.chat) or self.slack is not None
+
+    def by_slack_id(self, slack_id: str) -> Engineer | None:
+        return next((p for p in self.engineers if p.slack_id == slack_id), None)
+
+    def by_email(self, email: str) -> Engineer | None:
+        wanted = email.strip().lower()
+        return next((p for p in self.engineers if str(p.email).lower() == wanted), None)
 
     @cached_property
     def zone(self) -> ZoneInfo:

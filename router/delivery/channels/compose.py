@@ -56,16 +56,33 @@ class NoticeComposer:
         return notice.model_copy(update={"acknowledge_url": button})
 
     def chat(self, line: ChatLine, key: str) -> Notice:
+        name, context = self._chat_context(line)
+        return self.notice(name, "chat", context, key, "info")
+
+    def chat_status(self, line: ChatLine) -> str:
+        """What the line says changed, alone ("Acknowledged by Kshama Kumar"): a reply in
+        a Slack thread, whose first message names the incident."""
+        if is_window_stream(line.incident):
+            return line.summary
+        _, context = self._chat_context(line)
+        return self.env.get_template("chat_status.txt").render(**context).strip()
+
+    def chat_url(self, line: ChatLine) -> str:
+        """Where the console shows what the line is about."""
         public_url = self.composer.public_url
         if is_window_stream(line.incident):  # a maintenance window's start or end
-            said = {"text": line.summary, "console_url": f"{public_url}/maintenance"}
-            return self.notice("chat_maintenance", "chat", said, key, "info")
+            return f"{public_url}/maintenance"
+        return f"{public_url}/incidents/{line.incident}"
+
+    def _chat_context(self, line: ChatLine) -> tuple[str, dict[str, Any]]:
+        if is_window_stream(line.incident):
+            return "chat_maintenance", {"text": line.summary, "console_url": self.chat_url(line)}
         context = {
             **line.model_dump(),
             "pipeline": self.composer.rules.pipeline(line.pipeline),
-            "console_url": f"{public_url}/incidents/{line.incident}",
+            "console_url": self.chat_url(line),
         }
-        return self.notice("chat", "chat", context, key, "info")
+        return "chat", context
 
     def test(self, recipient: str, method: str, by: str, key: str) -> Notice:
         context = {"recipient": recipient, "method": method, "by": by}

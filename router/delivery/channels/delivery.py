@@ -67,10 +67,7 @@ class Notifier:
     def failure(
         self, payload: Addressed, error: Exception, now: datetime, took_s: float
     ) -> Failure:
-        """A refusal is for good, and so is the last of `max_attempts` transient ones."""
-        permanent = isinstance(error, DeliveryFailed) and error.permanent
-        retry = not permanent and self._attempts(payload.idempotency_key) < self.max_attempts
-        return Failure(str(error), retry=retry)
+        return given_up(self.redis, payload.idempotency_key, error, self.max_attempts)
 
     def worked(self) -> None:
         pass
@@ -78,9 +75,16 @@ class Notifier:
     def describe(self, payload: Addressed) -> str:
         return f"{payload.kind} to {masked(payload.url)}"
 
-    def _attempts(self, key: str) -> int:
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(keys.send_attempts(key))
-            pipe.expire(keys.send_attempts(key), _ATTEMPTS_KEEP_S)
-            made, _ = pipe.execute()
-        return int(made)
+
+def given_up(client: redis.Redis, key: str, error: Exception, max_attempts: int) -> Failure:
+    """A refusal is for good, and so is the last of `max_attempts` transient failures of
+    the send `key` (counted here)."""
+    permanent = isinstance(error, DeliveryFailed) and error.permanent
+    retry_after_s = error.retry_after_s if isinstance(error, DeliveryFailed) else 0.0
+    if permanent:
+        return Failure(str(error), retry=False)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.incr(keys.send_attempts(key))
+        pipe.expire(keys.send_attempts(key), _ATTEMPTS_KEEP_S)
+        made, _ = pipe.execute()
+    return Failure(str(error), retry=int(made) < max_attempts, retry_after_s=retry_after_s)

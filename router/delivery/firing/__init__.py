@@ -44,6 +44,7 @@ from router.delivery.firing.stepwise import DueStepHandler
 from router.delivery.firing.unmute import UnmuteHandler
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mailer
+from router.delivery.slack.channel import SlackPoster
 from router.delivery.webhooks import WebhookCaller
 from router.state.digests import Digests
 from router.state.sendonce import Deliveries, Delivery, Lease
@@ -118,12 +119,13 @@ class Firing:
         lease_s: float,
         rules: Rules,
         digests: Digests,
+        slack: SlackPoster,
     ) -> None:
         """`current_rules`: the rules with the run-time roster laid over
         (router.state.rosterstore); `rules`: the loaded ones, which the composer addresses by."""
         self.store, self.current_rules = store, current_rules
         deliveries = Deliveries(client, store)
-        outbound = Outbound(deliveries, composer, notices, mailer, notifier, webhooks)
+        outbound = Outbound(deliveries, composer, notices, mailer, notifier, webhooks, slack)
         runner = Runner(client, outbound, retry_backoff_s, lease_s)
         self.outbound, self.digests = outbound, digests
         self.due: Mapping[TimerKind, DueStepHandler] = {

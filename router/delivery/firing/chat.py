@@ -8,16 +8,19 @@ from datetime import datetime
 
 import redis
 
+from router.core.rules.team import SlackApp
 from router.delivery.firing import records
 from router.delivery.firing.plan import (
     ChatPost,
     Done,
     Fired,
+    Outgoing,
     Plan,
     ReadAhead,
     Refused,
     Release,
     Send,
+    SlackLine,
 )
 from router.delivery.firing.run import Runner
 from router.delivery.firing.settle import ENDED, WRITTEN
@@ -28,13 +31,26 @@ from router.state.stream import ChatLine
 from router.state.timers import Timer
 
 
-def decide(incident_id: str, sent: int, lines: list[ChatLine], url: str | None) -> list[Send]:
-    """The lines after the `sent` first, each to the team chat at `url` (None: the chat
-    was removed from the rules, so each fails for good)."""
+def decide(
+    incident_id: str,
+    sent: int,
+    lines: list[ChatLine],
+    url: str | None,
+    slack: SlackApp | None = None,
+) -> list[Send]:
+    """The lines after the `sent` first, each to the team stream: the Slack app's channel
+    (`slack`) or the apprise chat at `url` (neither: the chat was removed from the rules,
+    so each fails for good)."""
     sends = []
-    for offset, line in enumerate(lines):
-        key = stream.line_key(incident_id, sent + offset)
-        what = ChatPost(url, line) if url is not None else Refused("no team chat URL in team.yaml")
+    for number, line in enumerate(lines, start=sent):
+        key = stream.line_key(incident_id, number)
+        what: Outgoing
+        if slack is not None:
+            what = SlackLine(slack.channel, line, number)
+        elif url is not None:
+            what = ChatPost(url, line)
+        else:
+            what = Refused("no team chat in team.yaml")
         record = (
             Record()  # a maintenance window's line: no incident's timeline to write on
             if stream.is_window_stream(incident_id)
@@ -62,12 +78,14 @@ class ChatHandler:
         incident_id = timer.incident
         if not stream.is_window_stream(incident_id) and self.store.get(incident_id) is None:
             return self.runner.done(member, Done("stale", "no such incident", Release()))
-        url = ahead.rules.team.chat
+        team = ahead.rules.team
         tried: list[Send] = []
         outcomes: list[Delivery] = []
         while True:
             sent, lines = stream.pending(self.redis, incident_id)
-            for number, send in enumerate(decide(incident_id, sent, lines, url), start=sent):
+            for number, send in enumerate(
+                decide(incident_id, sent, lines, team.chat, team.slack), start=sent
+            ):
                 advance = Writes()
                 stream.advance_on(advance, incident_id, number)
                 delivery = self.runner.send(send, now, *advance.commands)

@@ -17,11 +17,14 @@ from router.delivery.firing.plan import (
     PagePush,
     Refused,
     Send,
+    SlackLine,
     StoredEmail,
     WebhookCall,
 )
 from router.delivery.mail.compose import Composer
 from router.delivery.mail.delivery import Mail, Mailer
+from router.delivery.slack.channel import SlackPoster
+from router.delivery.slack.compose import SlackComposer
 from router.delivery.webhooks import WebhookCaller, WebhookRequest, render_body
 from router.state.sendonce import Deliveries, Delivery, Lease, Record
 
@@ -35,9 +38,11 @@ class Outbound:
         mailer: Mailer,
         notifier: Notifier,
         webhooks: WebhookCaller,
+        slack: SlackPoster,
     ) -> None:
         self.deliveries, self.composer, self.notices = deliveries, composer, notices
         self.mailer, self.notifier, self.webhooks = mailer, notifier, webhooks
+        self.slack, self.slack_posts = slack, SlackComposer(notices)
 
     def claim_emails(self, sends: Sequence[Send], now: datetime) -> dict[str, Lease | Delivery]:
         """The markers of the incident emails among `sends`, claimed in one round trip
@@ -101,6 +106,9 @@ class Outbound:
         if isinstance(what, ChatPost):
             notice = self.notices.chat(what.line, key)
             return deliver(self.notifier, Addressed(what.url, notice), record, now)
+        if isinstance(what, SlackLine):
+            post = self.slack_posts.post(what.line, what.number, key, what.channel)
+            return deliver(self.slack, post, record, now)
         if isinstance(what, WebhookCall):
             hook = what.action.webhook
             context = {"incident": what.incident, "pipeline": what.pipeline, "by": what.by}

@@ -147,6 +147,16 @@ class ChatPost:
 
 
 @dataclass(frozen=True)
+class SlackLine:
+    """A line for the team stream in Slack: line `number` (from 0) of its stream; the
+    first heads the thread."""
+
+    channel: str
+    line: ChatLine
+    number: int
+
+
+@dataclass(frozen=True)
 class WebhookCall:
     """A runbook's webhook; `by` pressed its button (or "the router")."""
 
@@ -163,7 +173,16 @@ class Refused:
     detail: str
 
 
-Outgoing = IncidentEmail | ActionEmail | StoredEmail | PagePush | ChatPost | WebhookCall | Refused
+Outgoing = (
+    IncidentEmail
+    | ActionEmail
+    | StoredEmail
+    | PagePush
+    | ChatPost
+    | SlackLine
+    | WebhookCall
+    | Refused
+)
 
 
 @dataclass(frozen=True)

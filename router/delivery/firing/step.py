@@ -46,7 +46,7 @@ def decide(
     )
     kind = first_kind(incident) if index == 0 else "escalation"
     chat = None
-    if index > 0 and rules.team.chat:
+    if index > 0 and rules.team.has_chat():
         line = line_for(incident, "escalated", detail=f"paging {', '.join(everyone)}")
         chat = ChatOnce(line, f"{step.round}:{step.step}:{incident.cycle}")
     emails = tuple(

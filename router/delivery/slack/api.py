@@ -1,0 +1,67 @@
+"""The few Slack Web API methods the router calls, through slack_sdk's WebClient, with
+what their failures mean: one attempt per call (the SDK's retries are off; the caller's
+timer retries), a refusal permanent, a rate limit or a server error transient.
+
+The base URL is ROUTER_SLACK_API_URL (tests point it at a local server). slack_sdk logs
+its requests at DEBUG with the Authorization header redacted; the token is never in an
+error this module raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from router.state.sendonce import DeliveryFailed
+
+_TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+              "request_timeout"}  # fmt: skip
+"""Errors Slack answers with ok=false that may pass; every other one is a refusal
+(channel_not_found, not_in_channel, invalid_auth, ...)."""
+
+
+def failure_of(error: Exception) -> DeliveryFailed:
+    """A failed call as a send's failure: permanent only when Slack refused it."""
+    if not isinstance(error, SlackApiError):  # no connection, a timeout: may pass
+        return DeliveryFailed(f"Slack: {type(error).__name__}: {error}", permanent=False)
+    response = error.response
+    said = str(response.get("error") or f"HTTP {response.status_code}")
+    retry_after_s = float(response.headers.get("Retry-After", 0) or 0)
+    transient = response.status_code == 429 or response.status_code >= 500 or said in _TRANSIENT
+    return DeliveryFailed(f"Slack: {said}", permanent=not transient, retry_after_s=retry_after_s)
+
+
+class SlackApi:
+    def __init__(self, token: str, base_url: str, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.client = WebClient(token=token, base_url=base_url, timeout=int(max(1, timeout_s)),
+                                retry_handlers=[])  # fmt: skip
+
+    def post(
+        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+    ) -> tuple[str, str]:
+        """Posts a message (a reply in the thread of `thread_ts`); its channel id and ts."""
+        answer = self.client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks or None,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+        )
+        return str(answer["channel"]), str(answer["ts"])
+
+    def update(self, channel_id: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        self.client.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks)
+
+    def ephemeral(self, channel_id: str, user_id: str, text: str) -> None:
+        """A line only `user_id` sees, in the channel they pressed a button in."""
+        self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+
+    def email_of(self, user_id: str) -> str | None:
+        """The Slack user's email (users.info, scope users:read.email); None if hidden."""
+        answer = self.client.users_info(user=user_id)
+        user = answer.get("user") or {}
+        email = (user.get("profile") or {}).get("email")
+        return str(email) if email else None

@@ -1,0 +1,29 @@
+"""Acknowledge or resolve an incident as a person, from any path (the API, the console,
+an email link or reply, a push button, Slack): the change and its timeline line are one
+write (router.state.store), and acting twice changes nothing more."""
+
+from __future__ import annotations
+
+from router.core.incidents import Incident
+from router.core.links import LinkAction
+from router.service.runtime import Runtime
+
+
+def already_done(incident: Incident, action: LinkAction) -> bool:
+    return incident.status == "resolved" or (
+        action == "acknowledge" and incident.status == "acknowledged"
+    )
+
+
+def done_by(incident: Incident) -> str:
+    """ "acknowledged by Kshama Kumar (push)": who made the incident what it is."""
+    who = incident.resolved_by if incident.status == "resolved" else incident.acknowledged_by
+    return f"{incident.status} by {who}"
+
+
+def act(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Incident:
+    """Now: escalation stops at once, and the resolved notices are written with the
+    resolve itself; the incident as it is then."""
+    runtime.engine.intake.act(incident, action, by, runtime.clock.now())
+    runtime.confirm_writes()
+    return runtime.engine.store.get(incident.id) or incident
