@@ -60,8 +60,15 @@ class SlackApi:
         self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
 
     def email_of(self, user_id: str) -> str | None:
-        """The Slack user's email (users.info, scope users:read.email); None if hidden."""
-        answer = self.client.users_info(user=user_id)
+        """The Slack user's email (users.info, scope users:read.email); None if hidden or
+        Slack knows no such user. Raises DeliveryFailed when Slack could not answer."""
+        try:
+            answer = self.client.users_info(user=user_id)
+        except Exception as error:
+            failure = failure_of(error)
+            if failure.permanent:
+                return None
+            raise failure from error
         user = answer.get("user") or {}
         email = (user.get("profile") or {}).get("email")
         return str(email) if email else None
