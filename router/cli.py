@@ -90,6 +90,10 @@ def check(rules_dir: RulesOption = None) -> None:
     rules = _load(rules_dir, exit_code=1)
     for table in rules_summary(rules):
         out.print(table)
+    if rules.team.slack and not os.environ.get("SLACK_BOT_TOKEN", "").strip():
+        out.print(
+            "[yellow]warning[/yellow]: team.yaml's slack needs SLACK_BOT_TOKEN set for the router"
+        )
     out.print(f"[green]ok[/green]: {_rules_dir(rules_dir)} is valid")
 
 

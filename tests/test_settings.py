@@ -53,10 +53,26 @@ def test_secrets_do_not_print(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROUTER_API_TOKENS", "alpha-secret, beta-secret")
     monkeypatch.setenv("ROUTER_SECRET_KEY", "hmac-secret")
     monkeypatch.setenv("ROUTER_INBOUND_SECRET", "sendgrid-secret")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-slack-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-signing-secret")
     settings = load_settings()
     assert [t.get_secret_value() for t in settings.api_tokens] == ["alpha-secret", "beta-secret"]
     shown = f"{settings!r} {settings}"
-    assert "secret" not in shown.replace("secret_key", "").replace("inbound_secret", "")
+    names = ("secret_key", "inbound_secret", "slack_signing_secret")
+    for name in names:
+        shown = shown.replace(name, "")
+    assert "secret" not in shown and "xoxb" not in shown
+
+
+@pytest.mark.parametrize(
+    "name", ["ROUTER_INBOUND_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
+)
+def test_a_blank_secret_turns_its_feature_off(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """compose passes an unset one as empty: an empty password must not open a route."""
+    monkeypatch.setenv(name, "  ")
+    settings = load_settings()
+    field = next(f for f, info in Settings.model_fields.items() if info.alias == name)
+    assert getattr(settings, field) is None
 
 
 def test_invalid_settings_raise_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ K, B = "Kshama Kumar", "Biswa Kalyan Rath"
 KSHAMA_SLACK = "U0KSHAMA"
 BISWA_SLACK = "U0BISWA"  # no slack_id in team.yaml: found by his email (users.info)
 STRANGER_SLACK = "U0STRANGER"
+ANALYST_SLACK = "U0ANALYST"
 BOT_TOKEN = "xoxb-0000-slack-bot-token-do-not-print"
 SIGNING_SECRET = "slack-signing-secret-0123456789"
 SUNDAY_3AM = pacific("2026-11-29 03:00")  # Kshama Kumar on call (Thanksgiving period)
@@ -47,6 +48,7 @@ def slack() -> Iterator[tuple[FakeSlack, str]]:
     with fake_slack() as found:
         found[0].emails[BISWA_SLACK] = "Biswa.Rath@example.com"
         found[0].emails[STRANGER_SLACK] = "mallory@example.net"
+        found[0].emails[ANALYST_SLACK] = "analyst@example.com"  # team.yaml's analyst
         yield found
 
 
@@ -206,9 +208,17 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
     assert stranger.status_code == 200 and stranger.json() == {"result": "refused"}
     (refusal,) = fake.of("chat.postEphemeral")
     assert refusal.args["user"] == STRANGER_SLACK and refusal.args["channel"] == CHANNEL_ID
+    assert refusal.args["text"].startswith("You are not one of this team's engineers")
     assert "nothing was changed" in refusal.args["text"]
     unknown = _press(stack, "U0NOBODY", "acknowledge", incident_id)  # users.info: not found
     assert unknown.json() == {"result": "refused"}
+    analyst = _press(stack, ANALYST_SLACK, "resolve", incident_id)  # analysts act on nothing
+    assert analyst.json() == {"result": "refused"}
+    assert [call.args["user"] for call in fake.of("chat.postEphemeral")] == [
+        STRANGER_SLACK,
+        "U0NOBODY",
+        ANALYST_SLACK,
+    ]
     stack.settle()
     assert _status(stack, incident_id) == ("triggered", None)
     timeline = stack.runtime.engine.store.timeline(incident_id)
@@ -304,6 +314,17 @@ def test_slack_secrets_never_show(
     )
     assert checked.returncode == 0, checked.stderr
     assert "Slack app, channel #data-eng" in checked.stdout
+    assert "SLACK_BOT_TOKEN set" not in checked.stdout
+    unset = {name: value for name, value in env.items() if name != "SLACK_BOT_TOKEN"}
+    warned = subprocess.run(
+        [sys.executable, "-m", "router", "check", "--rules", rules_dir],
+        capture_output=True,
+        text=True,
+        env=unset,
+        timeout=60,
+        check=False,
+    )
+    assert warned.returncode == 0 and "slack needs SLACK_BOT_TOKEN set" in warned.stdout
 
     session_id, _ = console_session(stack, K)
     with httpx.Client(base_url=stack.url, verify=stack.tls, timeout=10) as client:

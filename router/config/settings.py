@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     """Each free-form field of an event (`details`, `links`), as compact JSON: docs/limits.md."""
     api_docs: bool = Field(default=True, alias="ROUTER_API_DOCS")
 
+    @field_validator("inbound_secret", "slack_bot_token", "slack_signing_secret", mode="before")
+    @classmethod
+    def _blank_is_off(cls, value: object) -> object:
+        """`SLACK_BOT_TOKEN=` (compose passes an unset one so) turns the feature off rather
+        than on with an empty secret, which would let anyone in."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("api_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
