@@ -13,6 +13,7 @@ from router.core.events import EventIn, to_event
 from router.core.fold import (
     AckTimeoutEntry,
     Arrival,
+    AuditLine,
     Chat,
     DecisionEntry,
     Due,
@@ -225,6 +226,27 @@ def test_acknowledging_from_the_api_is_an_event_of_that_person(rules: Rules) -> 
     assert [d.kind for d in plan.timers] == ["ack_timeout"]
 
 
+# (the action, who, from what) -> the audit log's line
+# fmt: off
+AUDITED: list[tuple[str, str, str]] = [
+    ("acknowledge", "Kshama Kumar (Slack)", "incident acknowledged"),
+    ("resolve", "Biswa Kalyan Rath (email reply)", "incident resolved"),
+    ("acknowledge", "kshama", "incident acknowledged"),  # an API token's name
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("action", "by", "audited"), AUDITED)
+def test_a_persons_action_is_a_line_of_the_audit_log(
+    rules: Rules, action: str, by: str, audited: str
+) -> None:
+    incident = _opened(rules, P2)
+    plan = plan_action(incident, action, by, "api-1", rules, TUESDAY)  # type: ignore[arg-type]
+    assert plan is not None
+    summary = incident.summary or incident.type.replace("_", " ")
+    assert plan.audit == [AuditLine(TUESDAY, by, audited, incident.id, incident.pipeline, summary)]
+
+
 @pytest.mark.parametrize(
     ("status", "action"),
     [("acknowledged", "acknowledge"), ("resolved", "acknowledge"), ("resolved", "resolve")],
@@ -245,6 +267,7 @@ def test_a_snooze_moves_the_ack_timeout(rules: Rules) -> None:
         SnoozeEntry("2026-11-24T18:00:00Z", "K", "2026-11-24T20:00:00Z")
     ]
     assert plan.timers == [Due("ack_timeout", incident.id, at=until)]
+    assert [(a.action, a.by) for a in plan.audit] == [("incident snoozed", "K")]
 
 
 def test_an_acknowledgement_that_timed_out_triggers_again(rules: Rules) -> None:

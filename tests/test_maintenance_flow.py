@@ -198,7 +198,7 @@ def test_ending_a_window_early_decides_its_incidents_again_at_once(tmp_path: Pat
             assert ended.json()["maintenance"]["end"] == "2026-12-14T18:30:00Z"
             assert client.get("/v1/maintenance").json()["maintenance"] == []
             audit = [line["action"] for line in client.get("/v1/audit").json()["audit"]]
-            assert audit == ["maintenance ended", "maintenance added"]
+            assert audit == ["maintenance ended", "incident resolved", "maintenance added"]
             again = client.delete(
                 f"/v1/maintenance/{window_id}",
                 headers={"Authorization": f"Bearer {KSHAMA_TOKEN}"},

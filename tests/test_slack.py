@@ -189,6 +189,18 @@ def test_a_signed_press_stops_the_escalation_and_is_recorded_as_her(
     assert [(e["action"], e["source"]) for e in acks if e["action"] != "trigger"] == [
         ("acknowledge", f"{K} (Slack)")
     ]
+    with stack.client() as client:
+        (audited,) = client.get("/v1/audit").json()["audit"]
+    assert audited == {
+        "at": "2026-11-29T11:00:00Z",
+        "by": f"{K} (Slack)",
+        "action": "incident acknowledged",
+        "incident": {
+            "id": incident_id,
+            "pipeline": "growth.aggregate",
+            "summary": "growth job died",
+        },
+    }
     stack.clock.advance(timedelta(minutes=45))  # three escalation steps' worth
     stack.settle()
     assert _emails_to(stack, "biswa.rath@example.com") == 0  # nobody else paged

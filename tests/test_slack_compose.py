@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from router.api import slack as slack_routes
 from router.config.load import load_rules
 from router.core.rotation import Shift
 from router.core.rules import Rules
@@ -246,3 +250,18 @@ def test_bad_slack_settings_in_team_yaml_are_named(team: dict[str, Any], named: 
 def test_a_team_with_the_slack_app_has_a_chat() -> None:
     assert Team.model_validate(_team(slack={"channel": "#data-eng"})).has_chat()
     assert not Team.model_validate(_team()).has_chat()
+
+
+def test_the_app_manifest_points_slack_at_the_routes() -> None:
+    manifest = yaml.safe_load((RULES_DIR.parent / "docs" / "slack-app-manifest.yaml").read_text())
+    routes = {route.path for route in slack_routes.router.routes if isinstance(route, APIRoute)}
+    interactivity = manifest["settings"]["interactivity"]["request_url"]
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/oncall"
+    assert {urlsplit(interactivity).path, urlsplit(command["url"]).path} == routes
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "chat:write",
+        "commands",
+        "users:read",
+        "users:read.email",
+    }

@@ -154,6 +154,24 @@ class MutedMarker:
     incident: str
 
 
+@dataclass(frozen=True)
+class AuditLine:
+    """A person's action on an incident, for the audit log (router.state.audit)."""
+
+    at: datetime
+    by: str
+    action: str
+    """`incident acknowledged`, `incident resolved`, `incident snoozed`."""
+    incident: str
+    pipeline: str
+    summary: str
+
+
+def _audited(incident: Incident, verb: str, by: str, now: datetime) -> AuditLine:
+    summary = incident.summary or incident.type.replace("_", " ")
+    return AuditLine(now, by, f"incident {verb}", incident.id, incident.pipeline, summary)
+
+
 Estimate = tuple[str, str]
 """(when, estimate) of an incident's newest note that has an estimate."""
 
@@ -179,6 +197,8 @@ class Plan:
     before: dict[str, Status | None] = field(default_factory=dict)
     """Each changed incident's status before the plan (None: opened by it)."""
     counted: Counter[Counted] = field(default_factory=Counter)
+    audit: list[AuditLine] = field(default_factory=list)
+    """What people did, for the audit log."""
 
     def note(self, incident_id: str, entry: Entry) -> None:
         self.timeline.setdefault(incident_id, []).append(entry)
@@ -463,6 +483,8 @@ def plan_action(
     plan.counted[by, current.pipeline, current.severity, "none"] += 1
     said = EventEntry(at, action_id, action, current.type, "", by)
     _changes(plan, outcome, said, rules, now, at)
+    verb = "acknowledged" if action == "acknowledge" else "resolved"
+    plan.audit.append(_audited(current, verb, by, now))
     return plan
 
 
@@ -475,6 +497,7 @@ def plan_snooze(current: Incident, for_s: int, by: str, now: datetime) -> Plan |
     plan = Plan(incidents={snoozed.id: snoozed}, before={snoozed.id: current.status})
     plan.note(snoozed.id, SnoozeEntry(iso_z(now), by, iso_z(until)))
     _ack_timeout(plan, snoozed)
+    plan.audit.append(_audited(snoozed, "snoozed", by, now))
     return plan
 
 

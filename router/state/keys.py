@@ -27,7 +27,8 @@ workers                 sorted set of worker heartbeats
 ratelimit:{token}:{window}  requests counted for the per-token rate limit
 roster:absences, roster:overrides  hashes id -> JSON of run-time changes (router.core.roster)
 roster:version          a new random value with every roster change: processes reload on it
-audit                   list of JSON entries, newest first: who changed the roster, when
+audit                   list of JSON entries, newest first: who changed the roster or acted
+                        on an incident, when (router.state.audit)
 login:{nonce}           a sign-in link not yet used (deleted when used: single use)
 session:{id}            a signed-in person's session, with its CSRF token
 feed-keys               hash person -> calendar feed key (replaced: the old feed URL is revoked)

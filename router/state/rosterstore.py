@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, TypedDict, cast
+from typing import Literal
 
-import orjson
 import redis
 
 from router.core.roster import (
@@ -25,13 +24,13 @@ from router.core.roster import (
 )
 from router.core.rules import Rules
 from router.core.times import iso_z
-from router.state import keys
+from router.state import audit, keys
+from router.state.audit import AuditEntry
 from router.state.muted import muted_by, unmute_now_on
 from router.state.pipe import Pipe
 
 ChangeKind = Literal["absence", "override", "maintenance"]
 Verb = Literal["added", "removed", "ended"]
-AUDIT_KEEP = 10_000
 WINDOW_KEEP = timedelta(days=1)
 """How long an ended maintenance window stays listed with the roster (its end is
 acted on by then); the audit log keeps it."""
@@ -41,18 +40,6 @@ _HASHES: dict[ChangeKind, str] = {
     "maintenance": keys.ROSTER_MAINTENANCE,
 }
 Stored = Change | RuntimeWindow
-
-
-class AuditEntry(TypedDict, total=False):
-    """A line of the audit log: when, who, what (`absence added`, ...), and the change
-    under its kind's name."""
-
-    at: str
-    by: str
-    action: str
-    absence: dict[str, object]
-    override: dict[str, object]
-    maintenance: dict[str, object]
 
 
 class RosterStore:
@@ -233,8 +220,7 @@ class RosterStore:
         return change
 
     def audit(self, limit: int = 100) -> list[AuditEntry]:
-        lines = self.redis.lrange(keys.AUDIT, 0, limit - 1)
-        return [cast(AuditEntry, orjson.loads(line)) for line in lines]
+        return audit.read(self.redis, limit)
 
     def _write(self, kind: ChangeKind, change: Stored, verb: Verb, by: str, now: datetime) -> None:
         with self.redis.pipeline() as pipe:
@@ -252,8 +238,7 @@ class RosterStore:
         # a fresh random value, not a count: a count restarted after a flush could match
         # the one a process cached
         pipe.execute_command("SET", keys.ROSTER_VERSION, secrets.token_hex(8))
-        pipe.lpush(keys.AUDIT, _audit_line(kind, verb, change, by, now))
-        pipe.ltrim(keys.AUDIT, 0, AUDIT_KEEP - 1)
+        audit.append(pipe, _audit_line(kind, verb, change, by, now))
 
 
 def change_json(change: Stored) -> dict[str, object]:
@@ -261,10 +246,10 @@ def change_json(change: Stored) -> dict[str, object]:
     return said
 
 
-def _audit_line(kind: ChangeKind, verb: Verb, change: Stored, by: str, now: datetime) -> bytes:
-    return orjson.dumps(
-        {"at": iso_z(now), "by": by, "action": f"{kind} {verb}", kind: change_json(change)}
-    )
+def _audit_line(kind: ChangeKind, verb: Verb, change: Stored, by: str, now: datetime) -> AuditEntry:
+    line = AuditEntry(at=iso_z(now), by=by, action=f"{kind} {verb}")
+    line[kind] = change_json(change)
+    return line
 
 
 def _new_id(prefix: str) -> str:

@@ -20,7 +20,7 @@ from router.core.incidents import Incident, Status
 from router.core.message import OutgoingMessage
 from router.core.rules import Rules
 from router.core.rules.pipelines import Pipeline
-from router.state import keys, metrics, outbox, stream
+from router.state import audit, keys, metrics, outbox, stream
 from router.state.pipe import Pipe
 from router.state.stream import line_for, opened_line
 from router.state.timers import Timer, fire_now, schedule_all_in
@@ -160,6 +160,8 @@ class PlanWriter:
             pipe.incr(keys.pipeline_version(pipeline))
         fire_now(pipe, due_now, now.timestamp(), self.lease_s)
         _count(pipe, plan.counted)
+        for done in plan.audit:
+            audit.append(pipe, audit.incident_entry(done))
 
     def _notices(self, pipe: Pipe, plan: Plan, now: datetime) -> None:
         if not plan.notices:
