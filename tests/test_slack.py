@@ -30,6 +30,7 @@ STRANGER_SLACK = "U0STRANGER"
 ANALYST_SLACK = "U0ANALYST"
 BOT_TOKEN = "xoxb-0000-slack-bot-token-do-not-print"
 SIGNING_SECRET = "slack-signing-secret-0123456789"
+INBOUND_SECRET = "inbound-secret-0123456789"
 SUNDAY_3AM = pacific("2026-11-29 03:00")  # Kshama Kumar on call (Thanksgiving period)
 
 
@@ -62,6 +63,7 @@ def stack(tmp_path: Path, slack: tuple[FakeSlack, str]) -> Iterator[Stack]:
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         ROUTER_SLACK_API_URL=base_url,
+        ROUTER_INBOUND_SECRET=INBOUND_SECRET,
     ) as running:
         yield running
 
@@ -252,12 +254,18 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
 
 def test_a_retried_delivery_acts_once(stack: Stack, slack: tuple[FakeSlack, str]) -> None:
     incident_id = _p1(stack, "slack-retry")
-    first = _press(stack, KSHAMA_SLACK, "resolve", incident_id)
-    retried = _press(stack, KSHAMA_SLACK, "resolve", incident_id, retry=1)
-    assert first.json() == {"result": "resolved"} and retried.json() == {"result": "repeat"}
+    first = _press(stack, KSHAMA_SLACK, "acknowledge", incident_id)
+    retried = _press(stack, KSHAMA_SLACK, "acknowledge", incident_id, retry=1)
+    assert first.json() == {"result": "acknowledged"} and retried.json() == {"result": "repeat"}
     stack.settle()
     timeline = stack.runtime.engine.store.timeline(incident_id)
-    assert [e["action"] for e in timeline if e.get("action")] == ["trigger", "resolve"]
+    assert [e["action"] for e in timeline if e.get("action")] == ["trigger", "acknowledge"]
+    with stack.client() as client:
+        audit = client.get("/v1/audit").json()["audit"]
+    assert [a["action"] for a in audit] == ["incident acknowledged"]
+    fake, _ = slack
+    replies = [p.args["text"] for p in fake.of("chat.postMessage")[1:]]
+    assert replies == [f"Acknowledged by {K} (Slack)"]  # one line in the thread
 
 
 def test_oncall_answers_who_is_on_call_now_and_next(stack: Stack) -> None:
@@ -296,21 +304,46 @@ def test_a_refused_line_is_on_the_timeline_and_the_next_still_goes(
     assert _buttons(posts[1].args["blocks"]) == ["resolve"]
 
 
+def test_a_rate_limited_line_waits_as_slack_asks_then_goes_once(
+    stack: Stack, slack: tuple[FakeSlack, str]
+) -> None:
+    fake, _ = slack
+    fake.script.append((429, {"ok": False, "error": "ratelimited"}))
+    incident_id = _p1(stack, "slack-429")
+    assert len(fake.of("chat.postMessage")) == 1  # answered 429, Retry-After: none given
+    stack.clock.advance(timedelta(seconds=stack.runtime.settings.retry_backoff_s))
+    stack.settle()
+    posts = fake.of("chat.postMessage")
+    assert len(posts) == 2 and posts[1].said["ok"]  # tried again: the thread's head
+    assert _buttons(posts[1].args["blocks"]) == ["acknowledge", "resolve"]
+    stack.clock.advance(timedelta(minutes=5))
+    stack.settle()
+    assert len(fake.of("chat.postMessage")) == 2  # and never again
+    timeline = stack.runtime.engine.store.timeline(incident_id)
+    assert [e for e in timeline if e["kind"] == "chat failed"] == []
+
+
 def test_slack_secrets_never_show(
     stack: Stack, slack: tuple[FakeSlack, str], caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """Logs of a whole flow (at DEBUG, slack_sdk's requests included), `router check`
-    and the console's pages: no bot token, no signing secret."""
+    and the console's pages: no bot token, no signing secret, no inbound secret."""
     caplog.set_level(logging.DEBUG)
     incident_id = _p1(stack, "slack-secrets")
     _press(stack, KSHAMA_SLACK, "acknowledge", incident_id, secret="forged")
     _press(stack, STRANGER_SLACK, "acknowledge", incident_id)
     _press(stack, KSHAMA_SLACK, "acknowledge", incident_id)
+    with httpx.Client(base_url=stack.url, verify=stack.tls, timeout=10) as client:
+        for password in (INBOUND_SECRET, "wrong"):
+            sent = client.post("/v1/inbound/sendgrid", files={"text": (None, "ack")},
+                               auth=("sendgrid", password))  # fmt: skip
+            assert sent.status_code == (200 if password == INBOUND_SECRET else 401)
     stack.settle()
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert "slack_sdk" in logged and "chat.postMessage" in logged  # its requests were logged
 
     env = {
+        "ROUTER_INBOUND_SECRET": INBOUND_SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "PATH": "/usr/bin:/bin",
@@ -346,5 +379,5 @@ def test_slack_secrets_never_show(
             for path in ("/", "/oncall", "/maintenance", f"/incidents/{incident_id}")
         ]
     shown = "\n".join([logged, checked.stdout, checked.stderr, *pages, json.dumps(pages)])
-    for secret in (BOT_TOKEN, SIGNING_SECRET, BOT_TOKEN[5:20]):
+    for secret in (BOT_TOKEN, SIGNING_SECRET, BOT_TOKEN[5:20], INBOUND_SECRET):
         assert secret not in shown
