@@ -36,19 +36,25 @@ class Call:
 class FakeSlack:
     emails: dict[str, str] = field(default_factory=dict)
     """users.info: Slack user id -> the email in their profile."""
-    script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    """Answers (status, JSON) to give first, whatever the method; then Slack's own."""
+    script: list[tuple[str, int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    """Answers (method, status, JSON, headers) to give first to calls of that method, in
+    order; then Slack's own."""
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _next_ts: int = 1765000000
 
     def answer(
         self, method: str, args: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
-            status, said = self.script.pop(0) if self.script else self._slack(method, args)
+            scripted = next((s for s in self.script if s[0] == method), None)
+            if scripted is not None:
+                self.script.remove(scripted)
+                _, status, said, extra = scripted
+            else:
+                (status, said), extra = self._slack(method, args), {}
             self.calls.append(Call(method, args, headers, said))
-            return status, said
+            return status, said, extra
 
     def _slack(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method in ("chat.postMessage", "chat.postEphemeral"):
@@ -77,9 +83,11 @@ def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, args: dict[str, Any]) -> None:
             method = urlsplit(self.path).path.removeprefix("/api/")
-            status, said = fake.answer(method, args, dict(self.headers))
+            status, said, extra = fake.answer(method, args, dict(self.headers))
             body = json.dumps(said).encode()
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -19,9 +19,11 @@ import httpx
 import pytest
 
 from router.state.sessions import COOKIE
-from tests.slackapi import CHANNEL_ID, FakeSlack, command_body, fake_slack, press_body, signed
-from tests.stack import KSHAMA_TOKEN, Stack, console_session, running_stack
+from router.state.stream import line_for
+from tests.slackapi import CHANNEL_ID, Call, FakeSlack, command_body, fake_slack, press_body, signed
+from tests.stack import KSHAMA_TOKEN, Stack, console_session, running_stack, wait_until
 from tests.support import copy_rules, pacific
+from tests.test_channels import _p1
 
 K, B = "Kshama Kumar", "Biswa Kalyan Rath"
 KSHAMA_SLACK = "U0KSHAMA"
@@ -68,20 +70,6 @@ def stack(tmp_path: Path, slack: tuple[FakeSlack, str]) -> Iterator[Stack]:
         yield running
 
 
-def _p1(stack: Stack, dedup_key: str) -> str:
-    stack.send_event(
-        {
-            "pipeline": "growth.aggregate",
-            "type": "job_failed",
-            "severity": "P1",
-            "summary": "growth job died",
-            "dedup_key": dedup_key,
-        }
-    )
-    stack.settle()
-    return stack.incident_id(dedup_key)
-
-
 def _press(
     stack: Stack,
     user_id: str,
@@ -100,6 +88,14 @@ def _press(
         headers["X-Slack-Retry-Reason"] = "http_timeout"
     with httpx.Client(base_url=stack.url, verify=stack.tls, timeout=10) as client:
         return client.post("/v1/slack/interactions", content=body, headers=headers)
+
+
+def _told(fake: FakeSlack, count: int) -> list[Call]:
+    """The ephemeral lines, once `count` have come (they go after the press's answer)."""
+    wait_until(lambda: len(fake.of("chat.postEphemeral")) >= count, what="ephemeral lines")
+    told = fake.of("chat.postEphemeral")
+    assert len(told) == count, told
+    return told
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[str]:
@@ -218,9 +214,16 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
     assert forged.status_code == 401 and "not signed by Slack" in forged.json()["message"]
     stale = _press(stack, KSHAMA_SLACK, "acknowledge", incident_id, age_s=6 * 60)
     assert stale.status_code == 401
+    body = press_body(KSHAMA_SLACK, "acknowledge", incident_id, "1765000100.1")
+    garbled = {**signed(body, SIGNING_SECRET, 0), "X-Slack-Request-Timestamp": "soon"}
+    with httpx.Client(base_url=stack.url, verify=stack.tls, timeout=10) as client:
+        answer = client.post("/v1/slack/interactions", content=body, headers=garbled)
+        assert answer.status_code == 401  # not a number: not Slack's
+        unsigned = client.post("/v1/slack/interactions", content=body)
+        assert unsigned.status_code == 401
     stranger = _press(stack, STRANGER_SLACK, "resolve", incident_id)
     assert stranger.status_code == 200 and stranger.json() == {"result": "refused"}
-    (refusal,) = fake.of("chat.postEphemeral")
+    (refusal,) = _told(fake, 1)
     assert refusal.args["user"] == STRANGER_SLACK and refusal.args["channel"] == CHANNEL_ID
     assert refusal.args["text"].startswith("You are not one of this team's engineers")
     assert "nothing was changed" in refusal.args["text"]
@@ -228,7 +231,7 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
     assert unknown.json() == {"result": "refused"}
     analyst = _press(stack, ANALYST_SLACK, "resolve", incident_id)  # analysts act on nothing
     assert analyst.json() == {"result": "refused"}
-    assert [call.args["user"] for call in fake.of("chat.postEphemeral")] == [
+    assert [call.args["user"] for call in _told(fake, 3)] == [
         STRANGER_SLACK,
         "U0NOBODY",
         ANALYST_SLACK,
@@ -247,9 +250,7 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
     assert _status(stack, incident_id) == ("acknowledged", f"{B} (Slack)")
     again = _press(stack, KSHAMA_SLACK, "acknowledge", incident_id, action_ts="1765000200.2")
     assert again.json() == {"result": "unchanged"}
-    assert fake.of("chat.postEphemeral")[-1].args["text"] == (
-        f"This incident is acknowledged by {B} (Slack)."
-    )
+    assert _told(fake, 4)[-1].args["text"] == (f"This incident is acknowledged by {B} (Slack).")
 
 
 def test_a_retried_delivery_acts_once(stack: Stack, slack: tuple[FakeSlack, str]) -> None:
@@ -266,6 +267,52 @@ def test_a_retried_delivery_acts_once(stack: Stack, slack: tuple[FakeSlack, str]
     fake, _ = slack
     replies = [p.args["text"] for p in fake.of("chat.postMessage")[1:]]
     assert replies == [f"Acknowledged by {K} (Slack)"]  # one line in the thread
+
+
+def test_a_press_slack_cannot_vouch_for_changes_nothing_and_may_come_again(
+    stack: Stack, slack: tuple[FakeSlack, str]
+) -> None:
+    fake, _ = slack
+    fake.script.append(("users.info", 500, {"ok": False, "error": "fatal_error"}, {}))
+    incident_id = _p1(stack, "slack-who")
+    pressed = _press(stack, BISWA_SLACK, "acknowledge", incident_id)  # no slack_id: asked
+    assert pressed.json() == {"result": "failed"}
+    assert _told(fake, 1)[0].args["text"].endswith("press again.")
+    assert _status(stack, incident_id) == ("triggered", None)
+    again = _press(stack, BISWA_SLACK, "acknowledge", incident_id)  # the same press, again
+    assert again.json() == {"result": "acknowledged"}
+    gone = _press(stack, KSHAMA_SLACK, "resolve", "no-such-incident")
+    assert gone.json() == {"result": "refused"}
+    assert _told(fake, 2)[1].args["text"] == "No incident no-such-incident in alert-router."
+
+
+def test_a_head_not_updated_is_left_to_the_next_line_and_a_head_goes_once(
+    stack: Stack, slack: tuple[FakeSlack, str]
+) -> None:
+    fake, _ = slack
+    fake.script.append(("chat.update", 500, {"ok": False, "error": "internal_error"}, {}))
+    incident_id = _p1(stack, "slack-update")
+    stack.clock.advance(timedelta(minutes=15))  # escalated: its update fails
+    stack.settle()
+    stack.clock.advance(timedelta(minutes=1))  # past any back-off: nothing is sent again
+    stack.settle()
+    assert [p.args["text"] for p in fake.of("chat.postMessage")[1:]] == [
+        "Escalated: paging Biswa Kalyan Rath"
+    ]
+    assert [u.said["ok"] for u in fake.of("chat.update")] == [False]
+    _press(stack, KSHAMA_SLACK, "acknowledge", incident_id)
+    stack.settle()
+    (_, updated) = fake.of("chat.update")
+    assert _head_text(updated.args["blocks"]).endswith(f"Acknowledged by {K} (Slack)")
+
+    # the head's send again (its outcome lost, its lease run out): no second head
+    line = stack.runtime.engine.store.get(incident_id)
+    assert line is not None
+    outbound = stack.runtime.engine.firing.outbound
+    head = outbound.slack_posts.post(line_for(line, "triggered"), 0, "again", "#data-eng")
+    kept = stack.runtime.slack.send(head, stack.clock.now(), lambda needed_s: None)
+    assert kept == fake.of("chat.postMessage")[0].said["ts"]
+    assert len(fake.of("chat.postMessage")) == 3  # the head and two replies, no more
 
 
 def test_oncall_answers_who_is_on_call_now_and_next(stack: Stack) -> None:
@@ -288,7 +335,7 @@ def test_a_refused_line_is_on_the_timeline_and_the_next_still_goes(
     stack: Stack, slack: tuple[FakeSlack, str]
 ) -> None:
     fake, _ = slack
-    fake.script.append((200, {"ok": False, "error": "not_in_channel"}))
+    fake.script.append(("chat.postMessage", 200, {"ok": False, "error": "not_in_channel"}, {}))
     incident_id = _p1(stack, "slack-refused-line")
     (failed,) = [
         e for e in stack.runtime.engine.store.timeline(incident_id) if e["kind"] == "chat failed"
@@ -308,10 +355,14 @@ def test_a_rate_limited_line_waits_as_slack_asks_then_goes_once(
     stack: Stack, slack: tuple[FakeSlack, str]
 ) -> None:
     fake, _ = slack
-    fake.script.append((429, {"ok": False, "error": "ratelimited"}))
+    limited = {"ok": False, "error": "ratelimited"}
+    fake.script.append(("chat.postMessage", 429, limited, {"Retry-After": "30"}))
     incident_id = _p1(stack, "slack-429")
-    assert len(fake.of("chat.postMessage")) == 1  # answered 429, Retry-After: none given
+    assert len(fake.of("chat.postMessage")) == 1  # answered 429
     stack.clock.advance(timedelta(seconds=stack.runtime.settings.retry_backoff_s))
+    stack.settle()
+    assert len(fake.of("chat.postMessage")) == 1  # past our back-off, not Slack's 30 s
+    stack.clock.advance(timedelta(seconds=30))
     stack.settle()
     posts = fake.of("chat.postMessage")
     assert len(posts) == 2 and posts[1].said["ok"]  # tried again: the thread's head
@@ -349,26 +400,17 @@ def test_slack_secrets_never_show(
         "PATH": "/usr/bin:/bin",
     }
     rules_dir = str(stack.runtime.settings.rules_dir)
-    checked = subprocess.run(
-        [sys.executable, "-m", "router", "check", "--rules", rules_dir],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+
+    def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "router", "check", "--rules", rules_dir]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+    checked = check(env)
     assert checked.returncode == 0, checked.stderr
     assert "Slack app, channel #data-eng" in checked.stdout
     assert "SLACK_BOT_TOKEN set" not in checked.stdout
     unset = {name: value for name, value in env.items() if name != "SLACK_BOT_TOKEN"}
-    warned = subprocess.run(
-        [sys.executable, "-m", "router", "check", "--rules", rules_dir],
-        capture_output=True,
-        text=True,
-        env=unset,
-        timeout=60,
-        check=False,
-    )
+    warned = check(unset)
     assert warned.returncode == 0 and "slack needs SLACK_BOT_TOKEN set" in warned.stdout
 
     session_id, _ = console_session(stack, K)

@@ -92,7 +92,11 @@ def test_the_first_line_heads_the_thread_with_both_buttons_bound_to_the_incident
         ("resolve", "inc"),
     ]
     assert post.repeated().message.text.startswith("(possible repeat) [P2] Aggregate growth")
-    assert post.repeated().head == post.head
+    # the head is what such a post sends: it says so too
+    assert post.repeated().head.text.startswith("(possible repeat) [P2] Aggregate growth")
+    reply = slack.post(line_for(incident(), "acknowledged", who="K"), 1, "inc:chat:1", "#c")
+    assert reply.repeated().message.text == "(possible repeat) Acknowledged by K"
+    assert reply.repeated().head == reply.head  # a later update shows the state alone
 
 
 def test_what_a_person_wrote_cannot_make_slack_markup(slack: SlackComposer) -> None:

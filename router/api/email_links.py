@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from router.api.auth import role_of
 from router.api.deps import state_of
-from router.api.incidents import perform
 from router.core.incidents import Incident
 from router.core.links import LinkAction, LinkClaim, LinkInvalid, verify
+from router.service import acting
 from router.service.acting import already_done
 
 router = APIRouter()
@@ -116,7 +116,8 @@ def act(request: Request, action: LinkAction, token: str = Form("")) -> HTMLResp
     if isinstance(opened, HTMLResponse):
         return opened
     claim, incident = opened
-    done = perform(state_of(request).runtime, incident, action, f"{claim.recipient} (email link)")
+    by = f"{claim.recipient} (email link)"
+    done = acting.act(state_of(request).runtime, incident, action, by).incident
     return _page(
         f"{done.status.capitalize()}",
         f"<p>{escape(done.summary or done.type)} is {done.status}. "

@@ -137,16 +137,12 @@ def get_incident(runtime: RuntimeDep, incident_id: str) -> dict[str, Any]:
     return {"incident": _view(incident, runtime), "timeline": timeline}
 
 
-def perform(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Incident:
-    act(runtime, incident, action, by)
-    return find_incident(runtime, incident.id)
-
-
 def _act(runtime: Runtime, incident_id: str, action: LinkAction, by: str) -> Any:
     incident = find_incident(runtime, incident_id)
     if already_done(incident, action):
         return JSONResponse({"incident": _view(incident), "changed": False})
-    return {"incident": _view(perform(runtime, incident, action, by)), "changed": True}
+    acted = act(runtime, incident, action, by)
+    return {"incident": _view(acted.incident), "changed": acted.changed}
 
 
 @authorized.post("/v1/incidents/{incident_id}/acknowledge")

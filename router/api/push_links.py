@@ -19,9 +19,8 @@ from fastapi.responses import JSONResponse
 from router.api.auth import role_of
 from router.api.deps import state_of
 from router.api.errors import error_body
-from router.api.incidents import perform
 from router.core.links import LinkInvalid, verify
-from router.service.acting import already_done, done_by
+from router.service.acting import act, already_done, done_by
 from router.state import keys
 
 router = APIRouter(include_in_schema=False)
@@ -55,8 +54,10 @@ def acknowledge(request: Request, token: str = "") -> Any:
     if not runtime.redis.set(used, now.isoformat(), nx=True, ex=runtime.settings.link_ttl_s):
         return _refused(409, "this button was used already: the incident was triggered again")
     try:
-        done = perform(runtime, incident, "acknowledge", f"{claim.recipient} (push)")
+        acted = act(runtime, incident, "acknowledge", f"{claim.recipient} (push)")
     except Exception:
         runtime.redis.delete(used)  # not acted: the button may be pressed again
         raise
-    return {"status": done.status, "message": f"acknowledged by {done.acknowledged_by}"}
+    done = acted.incident
+    said = done_by(done) if acted.changed else f"already {done_by(done)}"
+    return {"status": done.status, "message": said}

@@ -6,12 +6,13 @@ Each request is checked against SLACK_SIGNING_SECRET with slack_sdk's SignatureV
 within five minutes of the router's clock); anything else is a 401 and changes nothing.
 Without the secret both routes are off (404). A press acts once: its marker is set before
 it acts, so a delivery Slack retries (`X-Slack-Retry-Num`) finds it and does nothing; a
-press that fails before acting lets its marker go.
+press whose handling fails lets its marker go (one that acted is then found done by its
+incident's state). What the presser is told (a refusal, "already acknowledged by ...")
+goes after the answer, as Slack waits 3 s for it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -23,19 +24,22 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.signature import Clock, SignatureVerifier
+from starlette.background import BackgroundTask
 
 from router.api.deps import state_of
 from router.api.errors import error_body
 from router.config.clock import Clock as RouterClock
+from router.core.links import LinkAction
 from router.core.rotation import shifts_between
-from router.delivery.slack.compose import ACTIONS, SlackAction
+from router.delivery.slack.api import SlackApi
+from router.delivery.slack.compose import ACTIONS
 from router.service.runtime import Runtime
 from router.service.slack import Press, act_on_press, oncall_answer
-from router.state import keys
+from router.state import slack
+from router.state.sendonce import DeliveryFailed
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
-_PRESS_KEEP_S = 86400
 
 
 class _SlackUser(BaseModel):
@@ -73,29 +77,33 @@ class _RouterTime(Clock):
         return self.clock.now().timestamp()
 
 
-async def _verified(request: Request, runtime: Runtime) -> bytes | JSONResponse:
-    """The raw body if Slack signed it, or the answer that refuses it."""
+async def _signed_form(request: Request, runtime: Runtime) -> dict[str, str] | JSONResponse:
+    """The form Slack signed (each field's first value), or the answer that refuses it."""
     secret = runtime.settings.slack_signing_secret
     if secret is None:
         return JSONResponse(error_body(404, "Slack is off: no SLACK_SIGNING_SECRET"), 404)
     body = await request.body()
     verifier = SignatureVerifier(secret.get_secret_value(), _RouterTime(runtime.clock))
-    if not verifier.is_valid_request(body, dict(request.headers)):
+    try:
+        valid = verifier.is_valid_request(body, dict(request.headers))
+    except ValueError:  # a timestamp that is not a number
+        valid = False
+    if not valid:
         log.warning("Slack request refused: signature invalid or older than five minutes")
         message = "not signed by Slack, or older than five minutes: nothing was changed"
         return JSONResponse(error_body(401, message), 401)
-    return body
+    form = parse_qs(body.decode("utf-8", "replace"))
+    return {name: values[0] for name, values in form.items()}
 
 
 @router.post("/v1/slack/interactions")
 async def interactions(request: Request) -> Any:
     runtime = state_of(request).runtime
-    body = await _verified(request, runtime)
-    if isinstance(body, JSONResponse):
-        return body
-    raw = parse_qs(body.decode("utf-8", "replace")).get("payload", [""])[0]
+    form = await _signed_form(request, runtime)
+    if isinstance(form, JSONResponse):
+        return form
     try:
-        payload = json.loads(raw)
+        payload = json.loads(form.get("payload", ""))
     except ValueError:
         return JSONResponse(error_body(400, "payload: not JSON"), 400)
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
@@ -105,49 +113,56 @@ async def interactions(request: Request) -> Any:
     except ValidationError as error:
         where = ".".join(str(part) for part in error.errors()[0]["loc"])
         return JSONResponse(error_body(400, f"payload.{where}: {error.errors()[0]['msg']}"), 400)
-    return await run_in_threadpool(_press, runtime, actions)
+    result, tell = await run_in_threadpool(_press, runtime, actions)
+    api, channel_id = runtime.slack.api, actions.container.channel_id
+    if tell is None or api is None or not channel_id:
+        return {"result": result}
+    # Told after the answer: Slack waits 3 s for it, and the refusal stands either way.
+    later = BackgroundTask(_tell, api, channel_id, actions.user.id, tell)
+    return JSONResponse({"result": result}, background=later)
 
 
-def _press(runtime: Runtime, actions: BlockActions) -> dict[str, str]:
+def _press(runtime: Runtime, actions: BlockActions) -> tuple[str, str | None]:
+    """What the press did, and what to tell the person who pressed (None: nothing)."""
     action = actions.actions[0]
     if action.action_id not in ACTIONS:
-        return {"result": "ignored"}
-    verb: SlackAction = "acknowledge" if action.action_id == "acknowledge" else "resolve"
+        return "ignored", None
+    verb: LinkAction = "acknowledge" if action.action_id == "acknowledge" else "resolve"
     press = Press(actions.user.id, verb, action.value)
-    marker = keys.slack_press(_digest(press, action.action_ts))
-    if not runtime.redis.set(marker, "1", nx=True, ex=_PRESS_KEEP_S):
-        return {"result": "repeat"}  # a retry of a press that acted (or is acting)
+    said = (press.user_id, press.action, press.incident_id, action.action_ts)
+    if not slack.claim_press(runtime.redis, *said):
+        return "repeat", None  # a retry of a press that acted (or is acting)
     api = runtime.slack.api
     try:
-        result, said = act_on_press(runtime, press, api.email_of if api else _no_email)
+        result, words = act_on_press(runtime, press, api.email_of if api else _no_email)
+    except DeliveryFailed as error:  # Slack could not say who pressed: nothing was done
+        slack.let_go_press(runtime.redis, *said)
+        log.warning("Slack press not acted on: %s", error)
+        return "failed", "Slack could not tell alert-router who you are: press again."
     except Exception:
-        runtime.redis.delete(marker)  # not acted: the press may come again
+        slack.let_go_press(runtime.redis, *said)  # not acted: the press may come again
         raise
-    if result in ("refused", "unchanged") and api and actions.container.channel_id:
-        try:
-            api.ephemeral(actions.container.channel_id, press.user_id, said)
-        except Exception as error:  # the refusal stands; only its word to them is lost
-            log.warning("Slack: could not tell %s: %s", press.user_id, error)
-    return {"result": result}
+    return result, words if result in ("refused", "unchanged") else None
+
+
+def _tell(api: SlackApi, channel_id: str, user_id: str, words: str) -> None:
+    try:
+        api.ephemeral(channel_id, user_id, words)
+    except Exception as error:
+        log.warning("Slack: could not tell %s: %s", user_id, error)
 
 
 def _no_email(user_id: str) -> None:
     return None  # no SLACK_BOT_TOKEN to ask Slack with: slack_id only
 
 
-def _digest(press: Press, action_ts: str) -> str:
-    said = f"{press.user_id}|{press.action}|{press.incident_id}|{action_ts}"
-    return hashlib.sha256(said.encode()).hexdigest()[:32]
-
-
 @router.post("/v1/slack/commands")
 async def commands(request: Request) -> Any:
     runtime = state_of(request).runtime
-    body = await _verified(request, runtime)
-    if isinstance(body, JSONResponse):
-        return body
-    form = parse_qs(body.decode("utf-8", "replace"))
-    command = form.get("command", [""])[0]
+    form = await _signed_form(request, runtime)
+    if isinstance(form, JSONResponse):
+        return form
+    command = form.get("command", "")
     if command != "/oncall":
         return {"response_type": "ephemeral", "text": f"alert-router knows /oncall, not {command}"}
     text = await run_in_threadpool(_oncall, runtime)

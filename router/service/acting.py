@@ -4,6 +4,8 @@ write (router.state.store), and acting twice changes nothing more."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from router.core.incidents import Incident
 from router.core.links import LinkAction
 from router.service.runtime import Runtime
@@ -21,9 +23,19 @@ def done_by(incident: Incident) -> str:
     return f"{incident.status} by {who}"
 
 
-def act(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Incident:
+@dataclass(frozen=True)
+class Acted:
+    incident: Incident
+    """As it is after the action."""
+    changed: bool
+    """False when someone else acted first (two presses at once): nothing changed."""
+
+
+def act(runtime: Runtime, incident: Incident, action: LinkAction, by: str) -> Acted:
     """Now: escalation stops at once, and the resolved notices are written with the
-    resolve itself; the incident as it is then."""
-    runtime.engine.intake.act(incident, action, by, runtime.clock.now())
-    runtime.confirm_writes()
-    return runtime.engine.store.get(incident.id) or incident
+    resolve itself."""
+    changed = runtime.engine.intake.act(incident, action, by, runtime.clock.now())
+    if changed is not None:
+        runtime.confirm_writes()
+        return Acted(changed, True)
+    return Acted(runtime.engine.store.get(incident.id) or incident, False)

@@ -62,7 +62,8 @@ def act_on_reply(runtime: Runtime, reply: Reply) -> tuple[Result, str]:
     if already_done(incident, action):
         return "unchanged", f"the incident is {incident.status} already"
     by = f"{page.recipient} (email reply)"
-    act(runtime, incident, action, by)
+    if not act(runtime, incident, action, by).changed:
+        return "unchanged", f"the incident is {incident.status} already"
     result: Result = "acknowledged" if action == "acknowledge" else "resolved"
     log.info("email reply: incident %s %s by %s", incident.id, result, page.recipient)
     return result, f"{result} by {by}"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Literal
 
+from router.core.links import LinkAction
 from router.core.rotation import Shift, shift_note
 from router.core.rules import Rules
 from router.core.rules.team import Engineer
-from router.delivery.slack.compose import SlackAction
 from router.service.acting import act, already_done, done_by
 from router.service.runtime import Runtime
 
@@ -31,7 +31,7 @@ _UNCHANGED = "nothing was changed."
 @dataclass(frozen=True)
 class Press:
     user_id: str
-    action: SlackAction
+    action: LinkAction
     incident_id: str
 
 
@@ -63,7 +63,10 @@ def act_on_press(runtime: Runtime, press: Press, email_of: EmailOf) -> tuple[Res
         return "refused", f"No incident {press.incident_id} in alert-router."
     if already_done(incident, press.action):
         return "unchanged", f"This incident is {done_by(incident)}."
-    done = act(runtime, incident, press.action, f"{person.name} (Slack)")
+    acted = act(runtime, incident, press.action, f"{person.name} (Slack)")
+    done = acted.incident
+    if not acted.changed:  # someone acted in the meantime
+        return "unchanged", f"This incident is {done_by(done)}."
     log.info("Slack press: incident %s %s by %s", done.id, done.status, person.name)
     result: Result = "acknowledged" if press.action == "acknowledge" else "resolved"
     return result, done_by(done)

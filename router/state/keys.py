@@ -33,6 +33,9 @@ login:{nonce}           a sign-in link not yet used (deleted when used: single u
 session:{id}            a signed-in person's session, with its CSRF token
 feed-keys               hash person -> calendar feed key (replaced: the old feed URL is revoked)
 metrics                 hash metric|labels -> count, for /metrics (router.state.metrics)
+slack-thread:{stream}   `{channel id} {ts}` of the Slack message heading a stream's thread
+slack-press:{digest}    a Slack button press that acted: Slack's retries act once
+                        (both router.state.slack)
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ from router.api.incidents import (
     NoteInvalid,
     add_note,
     find_incident,
-    perform,
     snooze,
 )
 from router.core.durations import parse_duration_s
@@ -48,6 +47,7 @@ from router.core.links import LinkAction
 from router.core.notes import MAX_NOTE_CHARS
 from router.core.rotation import shifts_between
 from router.core.rules.pipelines import WebhookAction
+from router.service import acting
 from router.service.acting import already_done
 from router.service.runtime import Runtime
 from router.state.sessions import Session
@@ -277,7 +277,7 @@ async def _act(request: Request, incident_id: str, action: LinkAction, csrf: str
     def act() -> None:
         incident = find_incident(runtime, incident_id)
         if not already_done(incident, action):
-            perform(runtime, incident, action, session.person)
+            acting.act(runtime, incident, action, session.person)
 
     await run_in_threadpool(act)
     done = "acknowledged" if action == "acknowledge" else "resolved"

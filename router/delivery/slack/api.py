@@ -9,6 +9,8 @@ error this module raises.
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from slack_sdk import WebClient
@@ -16,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from router.state.sendonce import DeliveryFailed
 
+log = logging.getLogger(__name__)
 _TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
               "request_timeout"}  # fmt: skip
 """Errors Slack answers with ok=false that may pass; every other one is a refusal
@@ -33,11 +36,19 @@ def failure_of(error: Exception) -> DeliveryFailed:
     return DeliveryFailed(f"Slack: {said}", permanent=not transient, retry_after_s=retry_after_s)
 
 
+_LOOKUP_TIMEOUT_S = 2
+"""users.info and chat.postEphemeral answer a press, which Slack waits 3 s for."""
+
+
 class SlackApi:
     def __init__(self, token: str, base_url: str, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self.client = WebClient(token=token, base_url=base_url, timeout=int(max(1, timeout_s)),
-                                retry_handlers=[])  # fmt: skip
+        self.timeout_s = max(1, math.ceil(timeout_s))  # the SDK takes whole seconds
+        self.client = WebClient(
+            token=token, base_url=base_url, timeout=self.timeout_s, retry_handlers=[]
+        )
+        self.quick = WebClient(
+            token=token, base_url=base_url, timeout=_LOOKUP_TIMEOUT_S, retry_handlers=[]
+        )
 
     def post(
         self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
@@ -57,18 +68,20 @@ class SlackApi:
 
     def ephemeral(self, channel_id: str, user_id: str, text: str) -> None:
         """A line only `user_id` sees, in the channel they pressed a button in."""
-        self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+        self.quick.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
 
     def email_of(self, user_id: str) -> str | None:
         """The Slack user's email (users.info, scope users:read.email); None if hidden or
         Slack knows no such user. Raises DeliveryFailed when Slack could not answer."""
         try:
-            answer = self.client.users_info(user=user_id)
+            answer = self.quick.users_info(user=user_id)
         except Exception as error:
             failure = failure_of(error)
-            if failure.permanent:
-                return None
-            raise failure from error
+            if not failure.permanent:
+                raise failure from error
+            if str(failure) != "Slack: user_not_found":  # missing_scope, invalid_auth: setup
+                log.warning("Slack users.info refused: %s (check the app's scopes)", failure)
+            return None
         user = answer.get("user") or {}
         email = (user.get("profile") or {}).get("email")
         return str(email) if email else None

@@ -1,6 +1,6 @@
 """The team stream's lines posted to Slack, as a channel of the one send-once flow
 (router.state.sendonce): a stream's first line heads a thread, whose channel id and ts
-are kept (keys.slack_thread); each later line replies in that thread and updates its
+are kept (router.state.slack); each later line replies in that thread and updates its
 head to the latest state.
 
 The head's update is best effort: the reply it comes with is what was to be said, and
@@ -20,12 +20,11 @@ import redis
 from router.delivery.channels.delivery import given_up
 from router.delivery.slack.api import SlackApi, failure_of
 from router.delivery.slack.compose import SlackMessage, SlackPost
-from router.state import keys
+from router.state import slack
 from router.state.replication import NO_REPLICAS, Replicas
 from router.state.sendonce import Delivery, Failure, Fence, SendOnce
 
 log = logging.getLogger(__name__)
-_THREAD_KEEP_S = 30 * 86400
 
 
 class SlackPoster:
@@ -56,37 +55,31 @@ class SlackPoster:
     def send(self, payload: SlackPost, now: datetime, fence: Fence) -> str:
         api = self.api
         assert api is not None  # held() refused it otherwise
-        thread = None if payload.opens else self._thread(payload.stream)
+        thread = slack.thread_of(self.redis, payload.stream)
+        if payload.opens and thread is not None:
+            return thread.ts  # the head went before (its outcome was lost): not twice
         fence(2 * api.timeout_s)  # the post, then the head's update
         # With no thread kept, the line heads a new one, naming the incident.
         message = payload.head if thread is None else payload.message
         try:
             channel_id, ts = api.post(
-                payload.channel if thread is None else thread[0],
+                payload.channel if thread is None else thread.channel_id,
                 message.text,
                 list(message.blocks),
-                thread_ts=None if thread is None else thread[1],
+                thread_ts=None if thread is None else thread.ts,
             )
         except Exception as error:
             raise failure_of(error) from error
         if thread is None:
-            kept = f"{channel_id} {ts}"
-            self.redis.set(keys.slack_thread(payload.stream), kept, ex=_THREAD_KEEP_S)
+            slack.keep_thread(self.redis, payload.stream, slack.Thread(channel_id, ts))
         else:
-            self._update_head(api, *thread, payload.head)
+            self._update_head(api, thread, payload.head)
         return ts
 
-    def _thread(self, stream: str) -> tuple[str, str] | None:
-        kept = self.redis.get(keys.slack_thread(stream))
-        if kept is None:
-            return None
-        channel_id, _, ts = (kept.decode() if isinstance(kept, bytes) else str(kept)).partition(" ")
-        return channel_id, ts
-
     @staticmethod
-    def _update_head(api: SlackApi, channel_id: str, ts: str, head: SlackMessage) -> None:
+    def _update_head(api: SlackApi, thread: slack.Thread, head: SlackMessage) -> None:
         try:
-            api.update(channel_id, ts, head.text, list(head.blocks))
+            api.update(thread.channel_id, thread.ts, head.text, list(head.blocks))
         except Exception as error:  # the reply went: the next line updates the head
             log.warning("Slack: the thread's first message not updated: %s", failure_of(error))
 

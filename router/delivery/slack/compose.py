@@ -9,7 +9,7 @@ chat say the same; the layout is Block Kit through slack_sdk's models.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, get_args
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -20,12 +20,12 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from router.core.links import LinkAction
 from router.delivery.channels.compose import NoticeComposer
 from router.state.stream import ChatLine, is_window_stream
 
-SlackAction = Literal["acknowledge", "resolve"]
-ACTIONS: tuple[SlackAction, ...] = ("acknowledge", "resolve")
-_STILL_ALLOWED: dict[str, tuple[SlackAction, ...]] = {
+ACTIONS: tuple[LinkAction, ...] = get_args(LinkAction)
+_STILL_ALLOWED: dict[str, tuple[LinkAction, ...]] = {
     "acknowledged": ("resolve",),
     "resolved": (),
 }
@@ -56,9 +56,13 @@ class SlackPost:
     kind: str = "chat"
 
     def repeated(self) -> SlackPost:
-        """A line that may have gone before says so."""
-        text = f"(possible repeat) {self.message.text}"
-        return replace(self, message=replace(self.message, text=text))
+        """A line that may have gone before says so (a head posted as the line too)."""
+        marked = replace(self, message=_marked(self.message))
+        return replace(marked, head=_marked(self.head)) if self.opens else marked
+
+
+def _marked(message: SlackMessage) -> SlackMessage:
+    return replace(message, text=f"(possible repeat) {message.text}")
 
 
 def escaped(text: str) -> str:
@@ -66,7 +70,7 @@ def escaped(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _buttons(incident_id: str, allowed: tuple[SlackAction, ...]) -> list[Block]:
+def _buttons(incident_id: str, allowed: tuple[LinkAction, ...]) -> list[Block]:
     if not allowed:
         return []
     buttons = [
