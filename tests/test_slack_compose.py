@@ -15,6 +15,7 @@ import yaml
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 from slack_sdk.web import SlackResponse
 
 from router.api import slack as slack_routes
@@ -46,12 +47,17 @@ def slack(rules: Rules) -> SlackComposer:
     return SlackComposer(NoticeComposer(composer, RULES_DIR.parent / "templates" / "push"))
 
 
-def _buttons(blocks: tuple[dict[str, Any], ...]) -> list[str]:
-    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+def _json(blocks: tuple[Block, ...]) -> list[dict[str, Any]]:
+    """The blocks as slack_sdk sends them."""
+    return [block.to_dict() for block in blocks]
 
 
-def _head(blocks: tuple[dict[str, Any], ...]) -> str:
-    return str(blocks[0]["text"]["text"])
+def _buttons(blocks: tuple[Block, ...]) -> list[str]:
+    return [e["action_id"] for b in _json(blocks) if b["type"] == "actions" for e in b["elements"]]
+
+
+def _head(blocks: tuple[Block, ...]) -> str:
+    return str(_json(blocks)[0]["text"]["text"])
 
 
 # (the change, who, detail) -> the reply's text, the head's state line, the head's buttons
@@ -77,7 +83,7 @@ def test_a_reply_says_the_change_and_the_head_shows_the_state_and_its_buttons(
     assert _head(post.head.blocks) == f"*[P1] Aggregate growth: growth job died*\n{status}"
     assert _buttons(post.head.blocks) == buttons
     assert post.head.text == f"[P1] Aggregate growth: growth job died: {status}"
-    assert f"<{PUBLIC}/incidents/inc|Open in alert-router>" in str(post.head.blocks[1])
+    assert f"<{PUBLIC}/incidents/inc|Open in alert-router>" in str(_json(post.head.blocks)[1])
 
 
 def test_the_first_line_heads_the_thread_with_both_buttons_bound_to_the_incident(
@@ -86,7 +92,7 @@ def test_the_first_line_heads_the_thread_with_both_buttons_bound_to_the_incident
     line = line_for(incident(), "triggered", detail="paging Kshama Kumar")
     post = slack.post(line, 0, "inc:chat:0", "#data-eng")
     assert post.opens and post.message == post.head
-    actions = next(b for b in post.head.blocks if b["type"] == "actions")["elements"]
+    actions = next(b for b in _json(post.head.blocks) if b["type"] == "actions")["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [
         ("acknowledge", "inc"),
         ("resolve", "inc"),
@@ -113,7 +119,7 @@ def test_a_maintenance_windows_lines_have_no_buttons(slack: SlackComposer) -> No
     )
     assert _buttons(start.head.blocks) == [] and start.opens
     assert _head(start.head.blocks) == "*Maintenance*\ngrowth.* until 06:00"
-    assert f"<{PUBLIC}/maintenance|" in str(start.head.blocks[1])
+    assert f"<{PUBLIC}/maintenance|" in str(_json(start.head.blocks)[1])
     end = slack.post(window_line(stream, "maintenance ended", "ended"), 1, "k2", "#c")
     assert end.message.text == "ended" and _buttons(end.head.blocks) == []
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Sequence
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 
 from router.state.sendonce import DeliveryFailed
 
@@ -51,20 +52,20 @@ class SlackApi:
         )
 
     def post(
-        self, channel: str, text: str, blocks: list[dict[str, Any]], thread_ts: str | None = None
+        self, channel: str, text: str, blocks: Sequence[Block], thread_ts: str | None = None
     ) -> tuple[str, str]:
         """Posts a message (a reply in the thread of `thread_ts`); its channel id and ts."""
         answer = self.client.chat_postMessage(
             channel=channel,
             text=text,
-            blocks=blocks or None,
+            blocks=list(blocks) or None,
             thread_ts=thread_ts,
             unfurl_links=False,
         )
         return str(answer["channel"]), str(answer["ts"])
 
-    def update(self, channel_id: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
-        self.client.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks)
+    def update(self, channel_id: str, ts: str, text: str, blocks: Sequence[Block]) -> None:
+        self.client.chat_update(channel=channel_id, ts=ts, text=text, blocks=list(blocks))
 
     def ephemeral(self, channel_id: str, user_id: str, text: str) -> None:
         """A line only `user_id` sees, in the channel they pressed a button in."""

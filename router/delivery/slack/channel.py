@@ -65,7 +65,7 @@ class SlackPoster:
             channel_id, ts = api.post(
                 payload.channel if thread is None else thread.channel_id,
                 message.text,
-                list(message.blocks),
+                message.blocks,
                 thread_ts=None if thread is None else thread.ts,
             )
         except Exception as error:
@@ -79,7 +79,7 @@ class SlackPoster:
     @staticmethod
     def _update_head(api: SlackApi, thread: slack.Thread, head: SlackMessage) -> None:
         try:
-            api.update(thread.channel_id, thread.ts, head.text, list(head.blocks))
+            api.update(thread.channel_id, thread.ts, head.text, head.blocks)
         except Exception as error:  # the reply went: the next line updates the head
             log.warning("Slack: the thread's first message not updated: %s", failure_of(error))
 

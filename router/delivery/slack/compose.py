@@ -9,7 +9,7 @@ chat say the same; the layout is Block Kit through slack_sdk's models.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, get_args
+from typing import get_args
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -36,7 +36,7 @@ _STILL_ALLOWED: dict[str, tuple[LinkAction, ...]] = {
 class SlackMessage:
     text: str
     """The notification's text, and what clients without blocks show."""
-    blocks: tuple[dict[str, Any], ...] = ()
+    blocks: tuple[Block, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,4 +113,4 @@ class SlackComposer:
             *_buttons(line.incident, allowed),
         ]
         text = escaped(f"{notice.title}: {status}")
-        return SlackMessage(text, tuple(block.to_dict() for block in blocks))
+        return SlackMessage(text, tuple(blocks))
