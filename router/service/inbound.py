@@ -62,8 +62,9 @@ def act_on_reply(runtime: Runtime, reply: Reply) -> tuple[Result, str]:
     if already_done(incident, action):
         return "unchanged", f"the incident is {incident.status} already"
     by = f"{page.recipient} (email reply)"
-    if not act(runtime, incident, action, by).changed:
-        return "unchanged", f"the incident is {incident.status} already"
+    acted = act(runtime, incident, action, by)
+    if not acted.changed:  # someone acted in the meantime
+        return "unchanged", f"the incident is {acted.incident.status} already"
     result: Result = "acknowledged" if action == "acknowledge" else "resolved"
     log.info("email reply: incident %s %s by %s", incident.id, result, page.recipient)
     return result, f"{result} by {by}"
