@@ -25,7 +25,6 @@ from router.service.runtime import Runtime
 log = logging.getLogger(__name__)
 
 Result = Literal["acknowledged", "resolved", "unchanged", "refused"]
-_UNCHANGED = "nothing was changed."
 
 
 @dataclass(frozen=True)
