@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from router.service import acting
 from router.state.sessions import COOKIE
 from router.state.stream import line_for
 from tests.slackapi import CHANNEL_ID, Call, FakeSlack, command_body, fake_slack, press_body, signed
@@ -229,6 +230,7 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
     assert "nothing was changed" in refusal.args["text"]
     unknown = _press(stack, "U0NOBODY", "acknowledge", incident_id)  # users.info: not found
     assert unknown.json() == {"result": "refused"}
+    _told(fake, 2)  # in order: each goes after its press's answer
     analyst = _press(stack, ANALYST_SLACK, "resolve", incident_id)  # analysts act on nothing
     assert analyst.json() == {"result": "refused"}
     assert [call.args["user"] for call in _told(fake, 3)] == [
@@ -267,6 +269,21 @@ def test_a_retried_delivery_acts_once(stack: Stack, slack: tuple[FakeSlack, str]
     fake, _ = slack
     replies = [p.args["text"] for p in fake.of("chat.postMessage")[1:]]
     assert replies == [f"Acknowledged by {K} (Slack)"]  # one line in the thread
+
+
+def test_two_presses_at_once_act_once_and_the_second_is_told_who_was_first(
+    stack: Stack,
+) -> None:
+    incident_id = _p1(stack, "slack-race")
+    seen = stack.runtime.engine.store.get(incident_id)  # what both presses read
+    assert seen is not None
+    first = acting.act(stack.runtime, seen, "acknowledge", f"{K} (Slack)")
+    second = acting.act(stack.runtime, seen, "acknowledge", f"{B} (Slack)")
+    assert (first.changed, second.changed) == (True, False)
+    assert second.incident.acknowledged_by == f"{K} (Slack)"
+    with stack.client() as client:
+        audit = client.get("/v1/audit").json()["audit"]
+    assert [(a["action"], a["by"]) for a in audit] == [("incident acknowledged", f"{K} (Slack)")]
 
 
 def test_a_press_slack_cannot_vouch_for_changes_nothing_and_may_come_again(
@@ -313,6 +330,22 @@ def test_a_head_not_updated_is_left_to_the_next_line_and_a_head_goes_once(
     kept = stack.runtime.slack.send(head, stack.clock.now(), lambda needed_s: None)
     assert kept == fake.of("chat.postMessage")[0].said["ts"]
     assert len(fake.of("chat.postMessage")) == 3  # the head and two replies, no more
+
+
+def test_an_app_without_the_email_scope_is_a_warning_not_a_silent_refusal(
+    stack: Stack, slack: tuple[FakeSlack, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, _ = slack
+    no_email = {"ok": True, "user": {"id": BISWA_SLACK, "profile": {"real_name": "Biswa"}}}
+    fake.script.append(("users.info", 200, no_email, {}))  # as without users:read.email
+    incident_id = _p1(stack, "slack-scope")
+    with caplog.at_level(logging.WARNING, logger="router.delivery.slack.api"):
+        pressed = _press(stack, BISWA_SLACK, "acknowledge", incident_id)
+    assert pressed.json() == {"result": "refused"}
+    assert f"Slack gave no email for {BISWA_SLACK} (the app needs users:read.email)" in [
+        r.getMessage() for r in caplog.records
+    ]
+    assert _status(stack, incident_id) == ("triggered", None)
 
 
 def test_oncall_answers_who_is_on_call_now_and_next(stack: Stack) -> None:

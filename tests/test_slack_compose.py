@@ -97,12 +97,29 @@ def test_the_first_line_heads_the_thread_with_both_buttons_bound_to_the_incident
         ("acknowledge", "inc"),
         ("resolve", "inc"),
     ]
-    assert post.repeated().message.text.startswith("(possible repeat) [P2] Aggregate growth")
-    # the head is what such a post sends: it says so too
-    assert post.repeated().head.text.startswith("(possible repeat) [P2] Aggregate growth")
+    assert post.posted(as_head=True) == post.head
+
+
+# (a repeat?, posted as the head?) -> the text posted for a later line
+# fmt: off
+POSTED: list[tuple[bool, bool, str]] = [
+    (False, False, "Acknowledged by K"),
+    (True, False, "(possible repeat) Acknowledged by K"),
+    # its thread was never kept: the line heads a new one, and says so if a repeat
+    (False, True, "[P2] Aggregate growth: growth job died: Acknowledged by K"),
+    (True, True, "(possible repeat) [P2] Aggregate growth: growth job died: Acknowledged by K"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("repeat", "as_head", "text"), POSTED)
+def test_a_repeat_says_so_whatever_is_posted(
+    slack: SlackComposer, repeat: bool, as_head: bool, text: str
+) -> None:
     reply = slack.post(line_for(incident(), "acknowledged", who="K"), 1, "inc:chat:1", "#c")
-    assert reply.repeated().message.text == "(possible repeat) Acknowledged by K"
-    assert reply.repeated().head == reply.head  # a later update shows the state alone
+    post = reply.repeated() if repeat else reply
+    assert post.posted(as_head).text == text
+    assert post.head == reply.head  # the head's later updates show the state alone
 
 
 def test_what_a_person_wrote_cannot_make_slack_markup(slack: SlackComposer) -> None:

@@ -37,8 +37,9 @@ def failure_of(error: Exception) -> DeliveryFailed:
     return DeliveryFailed(f"Slack: {said}", permanent=not transient, retry_after_s=retry_after_s)
 
 
-_LOOKUP_TIMEOUT_S = 2
-"""users.info and chat.postEphemeral answer a press, which Slack waits 3 s for."""
+_LOOKUP_TIMEOUT_S = 1
+"""users.info answers a press, which Slack waits 3 s for (the connect and the read get
+this each; the press's own write and its replicas' confirmation come after)."""
 
 
 class SlackApi:
@@ -85,4 +86,8 @@ class SlackApi:
             return None
         user = answer.get("user") or {}
         email = (user.get("profile") or {}).get("email")
+        if not email and not user.get("is_bot"):
+            # users.info leaves the email out, without an error, for an app without
+            # users:read.email: everyone without a slack_id would be refused unexplained.
+            log.warning("Slack gave no email for %s (the app needs users:read.email)", user_id)
         return str(email) if email else None

@@ -60,7 +60,7 @@ class SlackPoster:
             return thread.ts  # the head went before (its outcome was lost): not twice
         fence(2 * api.timeout_s)  # the post, then the head's update
         # With no thread kept, the line heads a new one, naming the incident.
-        message = payload.head if thread is None else payload.message
+        message = payload.posted(as_head=thread is None)
         try:
             channel_id, ts = api.post(
                 payload.channel if thread is None else thread.channel_id,

@@ -54,15 +54,19 @@ class SlackPost:
     head: SlackMessage
     """What the thread's first message shows from this line on."""
     kind: str = "chat"
+    repeat: bool = False
+    """It may have gone before: what is posted says so (router.delivery.slack.channel)."""
 
     def repeated(self) -> SlackPost:
-        """A line that may have gone before says so (a head posted as the line too)."""
-        marked = replace(self, message=_marked(self.message))
-        return replace(marked, head=_marked(self.head)) if self.opens else marked
+        return replace(self, repeat=True)
 
-
-def _marked(message: SlackMessage) -> SlackMessage:
-    return replace(message, text=f"(possible repeat) {message.text}")
+    def posted(self, as_head: bool) -> SlackMessage:
+        """What is posted: the line, or the head when it opens a thread (its first line,
+        or a later one whose thread was never kept), marked if it may be a repeat."""
+        message = self.head if as_head else self.message
+        if not self.repeat:
+            return message
+        return replace(message, text=f"(possible repeat) {message.text}")
 
 
 def escaped(text: str) -> str:
