@@ -35,8 +35,9 @@ def _servers(api: subprocess.Popen[bytes]) -> list[int]:
     ]
 
 
-def _established(pid: int, port: int) -> int:
-    """Connections to `port` that process `pid` holds, read from /proc."""
+def _established(pid: int, port: int, state: str = "01") -> int:
+    """Connections to `port` that process `pid` holds, read from /proc (`state` 0A: its
+    listening sockets)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -50,9 +51,19 @@ def _established(pid: int, port: int) -> int:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            if local_port == port and fields[3] == state and fields[9] in inodes:
                 held += 1
     return held
+
+
+def _listening(api: subprocess.Popen[bytes], port: int) -> list[int]:
+    """The two server processes once each listens on its socket; [] before. Healthy is
+    one of them answering: one spawned later has no socket yet, and the kernel gives
+    every connection to the socket there is."""
+    servers = _servers(api)
+    if len(servers) == 2 and all(_established(pid, port, "0A") for pid in servers):
+        return servers
+    return []
 
 
 def test_keep_alive_connections_spread_over_the_api_processes(
@@ -62,13 +73,12 @@ def test_keep_alive_connections_spread_over_the_api_processes(
     connections = []
     try:
         api = deployment.api(processes=2)
+        servers = wait_until(lambda: _listening(api, deployment.port), what="both listening")
         for _ in range(CONNECTIONS):
             connection = http.client.HTTPConnection("127.0.0.1", deployment.port, timeout=10)
             connection.request("GET", "/healthz")
             assert connection.getresponse().read() is not None
             connections.append(connection)
-        servers = _servers(api)
-        assert len(servers) == 2
         held = [_established(pid, deployment.port) for pid in servers]
         # One shared socket gave one process all of them in about half the runs; with a
         # socket each, all on one is a chance of 2 in 65,536.
