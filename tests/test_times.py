@@ -30,9 +30,19 @@ def test_parse_instant(text: str, expected: str) -> None:
     assert iso_z(parse_instant(text, PACIFIC)) == expected
 
 
-def test_parse_instant_rejects_garbage() -> None:
-    with pytest.raises(ValueError):
-        parse_instant("next tuesday", PACIFIC)
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("next tuesday", "Invalid isoformat"),
+        # found by the fuzzer: in UTC these fall before year 1 or after 9999
+        ("0001-01-01T00:00:00+00:01", "out of range"),
+        ("9999-12-31T20:00:00", "out of range"),  # naive: Pacific, so 10000-01-01 in UTC
+        ("9999-12-31T23:59:00-00:01", "out of range"),
+    ],
+)
+def test_parse_instant_rejects_garbage_and_the_out_of_range(text: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        parse_instant(text, PACIFIC)
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,12 @@ def parse_instant(text: str, naive_zone: ZoneInfo) -> datetime:
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = wall_clock(parsed.date(), parsed.time(), naive_zone)
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.tzinfo is None:
+            parsed = wall_clock(parsed.date(), parsed.time(), naive_zone)
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+00:01 is in year 0 in UTC
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def wall_clock(day: date, at: time, zone: ZoneInfo) -> datetime:
