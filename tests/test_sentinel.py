@@ -198,13 +198,31 @@ def _event(task: str) -> dict[str, str]:
 def test_the_router_pages_through_a_failover_without_a_restart(
     tmp_path: Path, sentinels: SentinelGroup
 ) -> None:
+    """With a replica required (ROUTER_REDIS_MIN_REPLICAS=1), as a 202 that survives a
+    failover asks: without one, the old master takes writes until the Sentinels make it
+    a replica, and a 202 it gave in that moment is lost with them (docs/reliability.md);
+    this test saw that once in about ten runs."""
     outbox = tmp_path / "outbox"
     start = pacific("2026-11-24 10:00")
     with (
-        running_stack(RULES_DIR, outbox, start, REDIS_URL=sentinels.url(0)) as stack,
+        running_stack(
+            RULES_DIR, outbox, start, REDIS_URL=sentinels.url(0), ROUTER_REDIS_MIN_REPLICAS="1"
+        ) as stack,
         stack.client() as client,
     ):
-        assert client.post("/v1/events", json=_event("before")).status_code == 202
+
+        def accepted(task: str) -> bool:
+            try:
+                answer = client.post("/v1/events", json=_event(task))
+            except httpx.HTTPError:
+                return False
+            # 503: no master yet, or no replica has confirmed (one that has just synced
+            # confirms nothing for a second; after the failover, none until the old
+            # master is made the new one's replica)
+            assert answer.status_code in (202, 503), answer.text
+            return answer.status_code == 202
+
+        wait_until(lambda: accepted("before"), 30, "a 202 before the failover")
 
         def paged(task: str) -> bool:
             return any(f"aggregation failed: {task}" in str(m["Subject"]) for m in stack.emails())
@@ -219,15 +237,7 @@ def test_the_router_pages_through_a_failover_without_a_restart(
         new = sentinels.failover()
         assert new != old
 
-        def accepted() -> bool:
-            try:
-                answer = client.post("/v1/events", json=_event("after"))
-            except httpx.HTTPError:
-                return False
-            assert answer.status_code in (202, 503), answer.text  # 503: no master yet
-            return answer.status_code == 202
-
-        wait_until(accepted, 30, "a 202 from the new master")
+        wait_until(lambda: accepted("after"), 30, "a 202 from the new master")
         wait_until(lambda: paged("after"), 30, "the page after the failover")
         listed = client.get("/v1/incidents?status=open").json()["incidents"]
         assert sorted(i["dedup_key"] for i in listed) == ["after", "before"]
