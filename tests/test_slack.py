@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -222,6 +223,16 @@ def test_a_forged_stale_or_strangers_press_changes_nothing(
         assert answer.status_code == 401  # not a number: not Slack's
         unsigned = client.post("/v1/slack/interactions", content=body)
         assert unsigned.status_code == 401
+        nobody = urlencode({"payload": json.dumps({"type": "block_actions", "actions": []})})
+        stamp = int(stack.clock.now().timestamp())
+        bad = client.post(
+            "/v1/slack/interactions", content=nobody, headers=signed(nobody, SIGNING_SECRET, stamp)
+        )
+        assert bad.status_code == 400
+        assert [e.split(":")[0] for e in bad.json()["errors"]] == [
+            "payload.user",
+            "payload.actions",
+        ]
     stranger = _press(stack, STRANGER_SLACK, "resolve", incident_id)
     assert stranger.status_code == 200 and stranger.json() == {"result": "refused"}
     (refusal,) = _told(fake, 1)

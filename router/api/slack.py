@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -110,9 +111,10 @@ async def interactions(request: Request) -> Any:
         return {"result": "ignored"}  # other interactions: the app offers none
     try:
         actions = BlockActions.model_validate(payload)
-    except ValidationError as error:
-        where = ".".join(str(part) for part in error.errors()[0]["loc"])
-        return JSONResponse(error_body(400, f"payload.{where}: {error.errors()[0]['msg']}"), 400)
+    except ValidationError as error:  # the API's 400, each field under `payload`
+        raise RequestValidationError(
+            [{**item, "loc": ("payload", *item["loc"])} for item in error.errors()]
+        ) from None
     result, tell = await run_in_threadpool(_press, runtime, actions)
     api, channel_id = runtime.slack.api, actions.container.channel_id
     if tell is None or api is None or not channel_id:
